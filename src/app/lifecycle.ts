@@ -1,0 +1,239 @@
+/** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
+import { readFileSync } from 'node:fs';
+import { canonicalHash } from '../domain/canonical.js';
+import type { Contract, EventDraft } from '../domain/contract.js';
+import type { DpcAddition } from '../domain/dpc.js';
+import { applyDpc, newDpc, resolveAddition } from '../domain/dpc.js';
+import { kairError } from '../domain/errors.js';
+import { assertId, isValidId, slugify, uniqueSlug } from '../domain/ids.js';
+import {
+  checkControls,
+  decideAccept,
+  decideApprove,
+  decideGrant,
+  decidePause,
+  decidePlan,
+  decidePropose,
+  decideRequestApproval,
+  decideRequire,
+  decideReview,
+  decideRewind,
+} from '../domain/lifecycle.js';
+import type { Plan } from '../domain/plan.js';
+import { contractExists, createContract, indexEntry, readJsonFile, updateIndex, writeText } from '../store/fs/contracts.js';
+import { writeJsonAtomic } from '../store/fs/atomic.js';
+import { withLock } from '../store/fs/lock.js';
+import { paths, rel } from '../store/fs/workspace.js';
+import type { Ctx } from './context.js';
+import type { Decision } from './mutate.js';
+import { lockWho, mutate } from './mutate.js';
+import type { Dpc } from '../domain/dpc.js';
+
+export interface ContractResult {
+  contract: Contract;
+}
+
+// ---- DPC helpers: the event records the addition; the file is written once it is durable.
+
+export function readDpc(ctx: Ctx, c: Contract): Dpc {
+  return readJsonFile<Dpc>(paths.dpc(ctx.ws, c.id)) ?? newDpc(c.intent, c.created_at);
+}
+
+export function dpcChange(ctx: Ctx, c: Contract, add: DpcAddition): { draft: EventDraft; write: () => void } {
+  const current = readDpc(ctx, c);
+  const added = resolveAddition(current, add);
+  const at = ctx.now();
+  return {
+    draft: { type: 'dpc', state: c.state, data: { added } },
+    write: () => writeJsonAtomic(paths.dpc(ctx.ws, c.id), applyDpc(current, added, at)),
+  };
+}
+
+/** A decision whose state-changing event is followed by a DPC event in the same append. */
+function withDpc<T>(ctx: Ctx, c: Contract, draft: EventDraft, add: DpcAddition, result?: T): Decision<T> {
+  const change = dpcChange(ctx, { ...c, state: draft.state }, add);
+  return { drafts: [draft, change.draft], result, after: () => change.write() };
+}
+
+// ---- propose
+
+export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?: string[] }): ContractResult {
+  if (!intent.trim()) throw kairError('USAGE_ERROR', 'propose needs a non-empty intent', { argument: 'intent' });
+  if (opts.id !== undefined) assertId(opts.id);
+  const requires = opts.requires?.length ? opts.requires : [];
+  checkControls(requires, null);
+  const ws = ctx.ws;
+  checkControls(requires, ctx.config.controls.registry);
+  const at = ctx.now();
+  const actor = ctx.actor();
+  const locks = paths.locks(ws);
+  const create = (id: string) => {
+    const dpc = newDpc(intent, at);
+    const draft = decidePropose(id, intent, [...new Set(requires)].sort());
+    return createContract(ws, id, draft, { at, actor }, dpc, null);
+  };
+  let created;
+  if (opts.id) {
+    const id = opts.id;
+    created = withLock(locks, id, lockWho(ctx), ctx.lockTimeoutMs, () => create(id));
+  } else {
+    // The slug is chosen and created under the index lock so two proposes never pick the same one.
+    created = withLock(locks, 'propose', lockWho(ctx), ctx.lockTimeoutMs, () => {
+      const id = uniqueSlug(slugify(intent), (cand) => !isValidId(cand) || contractExists(ws, cand));
+      return create(id);
+    });
+  }
+  updateIndex(ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(created.contract)]);
+  return { contract: created.contract };
+}
+
+// ---- plan
+
+export type PlanSource = { kind: 'file'; path: string } | { kind: 'inline'; text: string } | { kind: 'stdin' };
+
+export function readPlanSource(src: PlanSource, readStdin: () => string): unknown {
+  let text: string;
+  let where: string;
+  if (src.kind === 'file') {
+    where = src.path;
+    try {
+      text = readFileSync(src.path, 'utf8');
+    } catch (e) {
+      throw kairError('USAGE_ERROR', `--file ${src.path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { flag: '--file', path: src.path });
+    }
+  } else if (src.kind === 'inline') {
+    where = '--plan-json';
+    text = src.text;
+  } else {
+    where = 'stdin';
+    text = readStdin();
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw kairError('PLAN_INVALID', `${where}: not valid JSON: ${(e as Error).message}`, {
+      problems: [{ path: '(root)', message: `not valid JSON: ${(e as Error).message}` }],
+    });
+  }
+}
+
+export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }): ContractResult & { plan_sha256: string } {
+  assertId(id);
+  const { plan, problems } = validate(input);
+  if (!plan) {
+    const head = problems.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join('; ');
+    throw kairError('PLAN_INVALID', `the plan has ${problems.length} problem(s): ${head}${problems.length > 5 ? '; …' : ''}`, { problems });
+  }
+  const sha = canonicalHash(input);
+  const r = mutate(ctx, id, 'plan', (c) => {
+    const draft = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
+    // The plan file is written before its event: a crash in between leaves a plan that no
+    // approval matches, which `run` refuses as stale.
+    writeText(paths.plan(ctx.ws, id), JSON.stringify(input, null, 2) + '\n');
+    return withDpc(ctx, c, draft, { evidence: [{ kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
+  });
+  return { contract: r.contract, plan_sha256: sha };
+}
+
+/** Renders PLAN.md for the plan on disk (kept out of planContract so zod-free paths can call it). */
+export function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): void {
+  writeText(paths.planMd(ctx.ws, id), markdown);
+}
+
+/** sha256 of the canonical plan on disk, or null when missing/unparsable (counts as stale). */
+export function diskPlanSha(ctx: Ctx, id: string): string | null {
+  const plan = readJsonFile<unknown>(paths.plan(ctx.ws, id));
+  return plan === null ? null : canonicalHash(plan);
+}
+
+// ---- controls
+
+export function requireControls(ctx: Ctx, id: string, controls: string[]): ContractResult {
+  assertId(id);
+  checkControls(controls, null);
+  const names = checkControls(controls, ctx.config.controls.registry);
+  return { contract: mutate(ctx, id, 'require', (c) => ({ drafts: [decideRequire(c, names)] })).contract };
+}
+
+export function grantOrRevoke(ctx: Ctx, kind: 'grant' | 'revoke', id: string, controls: string[]): ContractResult {
+  assertId(id);
+  const names = checkControls(controls, null);
+  return { contract: mutate(ctx, id, kind, (c) => ({ drafts: [decideGrant(c, kind, names)] })).contract };
+}
+
+// ---- approvals
+
+export function requestApproval(ctx: Ctx, id: string): ContractResult {
+  return { contract: mutate(ctx, id, 'request-approval', (c) => ({ drafts: [decideRequestApproval(c)] })).contract };
+}
+
+function proposerOf(ctx: Ctx, id: string): string {
+  const text = readFileSync(paths.history(ctx.ws, id), 'utf8');
+  const first = text.slice(0, text.indexOf('\n'));
+  return (JSON.parse(first) as { actor: string }).actor;
+}
+
+export function approve(ctx: Ctx, id: string): ContractResult & { recorded: boolean } {
+  const r = mutate(ctx, id, 'approve', (c) => {
+    const draft = decideApprove(c, {
+      actor: ctx.actor(),
+      proposer: proposerOf(ctx, id),
+      diskPlanSha: diskPlanSha(ctx, id),
+      config: ctx.config,
+    });
+    return { drafts: draft ? [draft] : [] };
+  });
+  return { contract: r.contract, recorded: r.events.some((e) => e.type === 'approve') };
+}
+
+// ---- pause / review / accept / rewind
+
+export function pause(ctx: Ctx, id: string): ContractResult {
+  return { contract: mutate(ctx, id, 'pause', (c) => ({ drafts: [decidePause(c, ctx.actor())] })).contract };
+}
+
+export function review(ctx: Ctx, id: string): ContractResult & { run_id: string | null } {
+  const r = mutate(ctx, id, 'review', (c) => ({ drafts: [decideReview(c)] }));
+  return { contract: r.contract, run_id: r.contract.runs[r.contract.runs.length - 1] ?? null };
+}
+
+export function accept(ctx: Ctx, id: string): ContractResult {
+  return { contract: mutate(ctx, id, 'accept', (c) => ({ drafts: [decideAccept(c)] })).contract };
+}
+
+export function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (c: Contract) => void): ContractResult {
+  assertId(id);
+  if (!reason.trim()) throw kairError('USAGE_ERROR', 'rewind needs a reason: kair rewind <id> "<reason>"', { argument: 'reason' });
+  const r = mutate(ctx, id, 'rewind', (c) => {
+    assertNotRunning(c);
+    const draft = decideRewind(c, reason);
+    return withDpc(ctx, c, draft, {
+      decisions: [{ decision: `Rewind to version ${c.version + 1}: ${reason}`, rationale: `supersedes version ${c.version} (${c.state})`, supersedes_active: true }],
+    });
+  });
+  return { contract: r.contract };
+}
+
+// ---- dpc
+
+export function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): { contract: Contract; dpc: Dpc; changed: boolean } {
+  assertId(id);
+  const empty = !add.assumptions?.length && !add.constraints?.length && !add.decisions?.length && !add.open_questions?.length && !add.evidence?.length;
+  if (empty) {
+    const { readContract } = readers;
+    const c = readContract(ctx, id);
+    return { contract: c, dpc: readDpc(ctx, c), changed: false };
+  }
+  const r = mutate(ctx, id, 'dpc', (c) => {
+    const change = dpcChange(ctx, c, add);
+    return { drafts: [change.draft], after: () => change.write() };
+  });
+  return { contract: r.contract, dpc: readDpc(ctx, r.contract), changed: true };
+}
+
+/** Late-bound to avoid an import cycle with read.ts. */
+export const readers: { readContract: (ctx: Ctx, id: string) => Contract } = {
+  readContract: () => {
+    throw new Error('readers not wired');
+  },
+};

@@ -1,0 +1,102 @@
+/** Read-only use cases: they never lock and never write (§14 Integrity). */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Contract, HistoryEvent } from '../domain/contract.js';
+import { kairError } from '../domain/errors.js';
+import { assertId } from '../domain/ids.js';
+import type { State } from '../domain/states.js';
+import { STATES } from '../domain/states.js';
+import type { IndexEntry } from '../store/fs/contracts.js';
+import { assertContract, indexEntry, listContractIds, loadContract, readIndex } from '../store/fs/contracts.js';
+import { readHistory, readHistoryTail } from '../store/fs/history.js';
+import { isPidAlive } from '../store/fs/lock.js';
+import { paths, rel } from '../store/fs/workspace.js';
+import type { Ctx } from './context.js';
+import { readers } from './lifecycle.js';
+
+export function readContract(ctx: Ctx, id: string): Contract {
+  assertId(id);
+  const ws = ctx.ws;
+  void ctx.config;
+  assertContract(ws, id);
+  return loadContract(ws, id).contract;
+}
+readers.readContract = readContract;
+
+/** The snapshot as shown: a runner that died is visible as `running.alive: false`. */
+export type ContractView = Omit<Contract, 'running'> & { running?: NonNullable<Contract['running']> & { alive: boolean } };
+
+export function statusView(c: Contract): ContractView {
+  if (!c.running) return c as ContractView;
+  return { ...c, running: { ...c.running, alive: isPidAlive(c.running.pid) } };
+}
+
+export function status(ctx: Ctx, id: string) {
+  return { contract: statusView(readContract(ctx, id)) };
+}
+
+export function list(ctx: Ctx, opts: { state?: string }) {
+  if (opts.state !== undefined && !(STATES as readonly string[]).includes(opts.state)) {
+    throw kairError('USAGE_ERROR', `--state ${opts.state}: expected one of ${STATES.join(', ')}`, { flag: '--state', value: opts.state });
+  }
+  const ws = ctx.ws;
+  void ctx.config;
+  const index = readIndex(ws) ?? [];
+  const byId = new Map<string, IndexEntry>(index.map((e) => [e.id, e]));
+  // Contracts the index has not caught up with yet (a crash between folder rename and index write).
+  for (const id of listContractIds(ws)) {
+    if (byId.has(id) || !existsSync(paths.history(ws, id))) continue;
+    try {
+      byId.set(id, indexEntry(loadContract(ws, id).contract));
+    } catch {
+      /* verify reports broken contracts */
+    }
+  }
+  for (const id of [...byId.keys()]) if (!existsSync(paths.history(ws, id))) byId.delete(id);
+  let rows = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (opts.state) rows = rows.filter((r) => r.state === (opts.state as State));
+  return { contracts: rows.map((r) => ({ id: r.id, intent: r.intent, state: r.state, version: r.version, updated_at: r.updated_at })) };
+}
+
+export function history(ctx: Ctx, id: string, opts: { limit?: number }): { events: HistoryEvent[] } {
+  const c = readContract(ctx, id);
+  const file = paths.history(ctx.ws, id);
+  if (opts.limit !== undefined) {
+    const last = readHistoryTail(file, 1).events.at(-1)?.seq ?? c.history_seq;
+    const from = Math.max(1, last - opts.limit + 1);
+    return { events: opts.limit === 0 ? [] : readHistoryTail(file, from).events.slice(-opts.limit) };
+  }
+  return { events: readHistory(file).events };
+}
+
+export interface ArtifactEntry {
+  kind: string;
+  path: string;
+}
+
+export function artifacts(ctx: Ctx, id: string) {
+  const c = readContract(ctx, id);
+  const ws = ctx.ws;
+  const out: ArtifactEntry[] = [];
+  const add = (kind: string, p: string) => existsSync(p) && out.push({ kind, path: rel(ws, p) });
+  add('snapshot', paths.snapshot(ws, id));
+  add('history', paths.history(ws, id));
+  add('plan', paths.plan(ws, id));
+  add('plan_md', paths.planMd(ws, id));
+  add('dpc', paths.dpc(ws, id));
+  const runs = paths.runs(ws, id);
+  add('run_request', join(runs, 'run-request.json'));
+  add('run_result', join(runs, 'run-result.json'));
+  for (const runId of c.runs) {
+    add(`run:${runId}:request`, join(runs, runId, 'run-request.json'));
+    add(`run:${runId}:result`, join(runs, runId, 'run-result.json'));
+  }
+  let extra: string[] = [];
+  try {
+    extra = readdirSync(runs).filter((n) => !c.runs.includes(n) && !n.endsWith('.json'));
+  } catch {
+    /* no runs yet */
+  }
+  for (const n of extra) add('run:other', join(runs, n));
+  return { contract_id: id, runs: c.runs, artifacts: out };
+}

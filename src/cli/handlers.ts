@@ -1,0 +1,151 @@
+/** Handlers of the mutating commands: options → use case → Output. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Ctx } from '../app/context.js';
+import * as life from '../app/lifecycle.js';
+import { readContract } from '../app/read.js';
+import * as runApp from '../app/run.js';
+import { verify as verifyApp } from '../app/verify.js';
+import { init as initApp } from '../app/init.js';
+import type { Contract } from '../domain/contract.js';
+import { kairError } from '../domain/errors.js';
+import { renderPlanMarkdown, validatePlan } from '../domain/plan.js';
+import type { Output } from './registry.js';
+import type { Parsed } from './parse.js';
+import { contractSummary } from './render/text.js';
+import type { Paint } from './io.js';
+
+const contractOut = (c: Contract, headline: string, extra: Record<string, unknown> = {}): Output => ({
+  json: { contract: c, ...extra },
+  text: (p: Paint) => `${headline}\n${contractSummary(c, p)}`,
+});
+
+export async function init(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = initApp({ dir: ctx.env.__KAIR_DIR_FLAG, cwd: ctx.cwd, env: ctx.env });
+  return { json: r, text: () => (r.created ? `Initialized a kair workspace in ${r.root}/.kair` : `Workspace already initialized in ${r.root}/.kair (config kept)`) };
+}
+
+function splitControls(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+}
+
+export async function propose(p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = life.propose(ctx, p.args[0]!, { id: p.opts.id as string | undefined, requires: splitControls(p.opts.requires as string[] | undefined) });
+  return contractOut(r.contract, `Proposed ${r.contract.id}`);
+}
+
+export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
+  const [id, source] = p.args as [string, string | undefined];
+  const given = [p.opts.file !== undefined, p.opts.planJson !== undefined, source === '-'].filter(Boolean).length;
+  if (source !== undefined && source !== '-') {
+    throw kairError('USAGE_ERROR', `unexpected argument ${JSON.stringify(source)}: give the plan with --file F, --plan-json '<json>' or - for stdin`, { argument: source });
+  }
+  if (given !== 1) {
+    throw kairError('USAGE_ERROR', 'give the plan exactly one way: --file F, --plan-json \'<json>\' or - (stdin)', { flags: ['--file', '--plan-json', '-'] });
+  }
+  const src: life.PlanSource =
+    p.opts.file !== undefined ? { kind: 'file', path: resolve(ctx.cwd, p.opts.file as string) } : p.opts.planJson !== undefined ? { kind: 'inline', text: p.opts.planJson as string } : { kind: 'stdin' };
+  const input = life.readPlanSource(src, () => readFileSync(0, 'utf8'));
+  // Schema problems are argument errors: report them before touching the workspace.
+  const noCaps = { maxCostUSD: Infinity, maxAgents: Infinity, maxRuntimeSec: Infinity, allowedScopes: [] };
+  const early = validatePlan(input, noCaps);
+  if (!early.plan) life.planContract(ctx, id, input, () => early);
+  const r = life.planContract(ctx, id, input, (v) => validatePlan(v, ctx.config.kimi.defaults));
+  life.writePlanMarkdown(ctx, id, renderPlanMarkdown(validatePlan(input, ctx.config.kimi.defaults).plan!, r.plan_sha256));
+  return contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 });
+}
+
+export async function require(p: Parsed, ctx: Ctx): Promise<Output> {
+  const [id, ...controls] = p.args as [string, ...string[]];
+  const r = life.requireControls(ctx, id, controls);
+  return contractOut(r.contract, `Required ${controls.join(', ')} on ${id}`);
+}
+
+export async function grant(p: Parsed, ctx: Ctx, kind: 'grant' | 'revoke'): Promise<Output> {
+  const [id, ...controls] = p.args as [string, ...string[]];
+  const r = life.grantOrRevoke(ctx, kind, id, controls);
+  return contractOut(r.contract, `${kind === 'grant' ? 'Granted' : 'Revoked'} ${controls.join(', ')} ${kind === 'grant' ? 'to' : 'from'} ${id}`);
+}
+
+export async function grantList(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const controls = [...ctx.config.controls.registry];
+  return { json: { controls }, text: () => controls.join('\n') };
+}
+
+export async function simple(p: Parsed, ctx: Ctx, command: 'request-approval' | 'pause' | 'accept'): Promise<Output> {
+  const id = p.args[0]!;
+  const fn = { 'request-approval': life.requestApproval, pause: life.pause, accept: life.accept }[command];
+  const r = fn(ctx, id);
+  const verb = { 'request-approval': 'Approval requested for', pause: 'Paused', accept: 'Accepted' }[command];
+  return contractOut(r.contract, `${verb} ${id}`);
+}
+
+export async function approve(p: Parsed, ctx: Ctx): Promise<Output> {
+  const id = p.args[0]!;
+  const r = life.approve(ctx, id);
+  const head = r.recorded ? `Approved ${id} as ${ctx.actor()} (plan ${r.contract.plan_sha256?.slice(0, 12)})` : `${ctx.actor()} has already approved ${id}; nothing recorded`;
+  return contractOut(r.contract, head, { recorded: r.recorded });
+}
+
+export async function review(p: Parsed, ctx: Ctx): Promise<Output> {
+  const id = p.args[0]!;
+  const r = life.review(ctx, id);
+  const summary = runApp.runSummary(ctx, r.contract);
+  return {
+    json: { contract: r.contract, run: summary },
+    text: (paint) => `Reviewed ${id}\n${contractSummary(r.contract, paint)}\n${runApp.renderRunSummary(summary)}`,
+  };
+}
+
+export async function rewind(p: Parsed, ctx: Ctx): Promise<Output> {
+  const [id, reason] = p.args as [string, string];
+  const r = life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
+  return contractOut(r.contract, `Rewound ${id} to version ${r.contract.version} (history kept)`);
+}
+
+export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
+  const list = (k: string) => (p.opts[k] as string[] | undefined) ?? [];
+  const r = life.dpcAdd(ctx, p.args[0]!, {
+    assumptions: list('addAssumption'),
+    constraints: list('addConstraint'),
+    decisions: list('addDecision').map((decision) => ({ decision })),
+    open_questions: list('addQuestion').map((question) => ({ question })),
+  });
+  return { json: { contract_id: r.contract.id, dpc: r.dpc }, text: () => JSON.stringify(r.dpc, null, 2) };
+}
+
+export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = verifyApp(ctx, p.args[0]);
+  const ok = r.problems.length === 0;
+  const lines = [
+    ...r.problems.map((x) => `problem  ${x.contract_id ?? '-'}  ${x.kind}: ${x.message}`),
+    ...r.warnings.map((x) => `warning  ${x.contract_id ?? '-'}  ${x.kind}: ${x.message}`),
+    `${ok ? 'ok' : 'FAILED'}: ${r.contracts} contract(s), ${r.events} event(s), ${r.problems.length} problem(s), ${r.warnings.length} warning(s)`,
+  ];
+  if (!ok) {
+    const e = kairError('INTEGRITY_FAILED', `verify found ${r.problems.length} problem(s)`, { problems: r.problems.length });
+    e.payload = { problems: r.problems, warnings: r.warnings };
+    (e as { text?: string }).text = lines.join('\n');
+    throw e;
+  }
+  return { json: { problems: r.problems, warnings: r.warnings, contracts: r.contracts, events: r.events }, text: () => lines.join('\n') };
+}
+
+export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
+  return runApp.runCommand(ctx, p.args[0]!, {
+    confirm: p.opts.confirm as string | undefined,
+    lang: p.opts.lang as string | undefined,
+    pauseAt: p.opts.pauseAt as string | undefined,
+    dryRun: p.opts.dryRun === true,
+  });
+}
+
+export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
+  return runApp.resumeCommand(ctx, p.args[0]!, {
+    confirm: p.opts.confirm as string | undefined,
+    lang: p.opts.lang as string | undefined,
+    retryInDoubt: p.opts.retryInDoubt === true,
+  });
+}
+
+export { readContract };

@@ -1,0 +1,93 @@
+/**
+ * The entry point: parse argv, build the context, call the handler, render, and map every
+ * outcome to an exit status. The only place that decides exit codes.
+ */
+import { createCtx } from '../app/context.js';
+import { EXIT, exitCodeOf, isKairError, kairError } from '../domain/errors.js';
+import type { KairError } from '../domain/errors.js';
+import { VERSION } from '../version.js';
+import { StdoutClosed, colorLevel, err, out, painter } from './io.js';
+import { intOption, parseArgv } from './parse.js';
+import type { Parsed } from './parse.js';
+
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+function errorDoc(e: KairError) {
+  return { ok: false, ...(e.payload ?? {}), error: { code: e.code, message: e.message, details: e.details } };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const json = wantsJson(argv);
+  let parsed: Parsed | undefined;
+  const quiet = () => parsed?.opts.quiet === true;
+  try {
+    parsed = parseArgv(argv);
+    const p = parsed;
+    const paint = painter(colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true));
+    if (p.version && !p.command) {
+      out(json ? JSON.stringify({ ok: true, version: VERSION }) : VERSION);
+      return EXIT.OK;
+    }
+    if (p.help || !p.command) {
+      const { helpText } = await import('./help.js');
+      out(helpText(p.command, VERSION));
+      return EXIT.OK;
+    }
+    const lockTimeoutMs = intOption(p.opts.lockTimeout, '--lock-timeout');
+    const ctx = createCtx({
+      dir: p.opts.dir as string | undefined,
+      actor: p.opts.actor as string | undefined,
+      lockTimeoutMs,
+      command: p.command.name,
+      env: p.opts.dir !== undefined ? { ...env, __KAIR_DIR_FLAG: p.opts.dir as string } : env,
+      cwd: process.cwd(),
+      interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+    });
+    const result = await p.command.handler(p, ctx);
+    const exit = result.exit ?? EXIT.OK;
+    if (json) out(JSON.stringify({ ok: exit === EXIT.OK, ...result.json }));
+    else {
+      const text = result.text(paint);
+      if (text) out(text);
+    }
+    return exit;
+  } catch (e) {
+    if (e instanceof StdoutClosed) return EXIT.OK;
+    const ke = isKairError(e) ? e : internal(e);
+    const code = exitCodeOf(ke.code);
+    try {
+      if (json) out(JSON.stringify(errorDoc(ke)));
+      else {
+        const text = (ke as { text?: string }).text;
+        if (text) out(text);
+        if (!quiet() || code !== EXIT.OK) err(`kair: ${ke.code}: ${ke.message}`);
+        if (ke.code === 'INTERNAL_ERROR') err('Set KAIR_DEBUG=1 to see the stack trace.');
+      }
+    } catch (e2) {
+      if (!(e2 instanceof StdoutClosed)) throw e2;
+      return EXIT.OK;
+    }
+    if (env.KAIR_DEBUG && !isKairError(e)) err(String((e as Error)?.stack ?? e));
+    return code;
+  }
+}
+
+function internal(e: unknown): KairError {
+  const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  return kairError('INTERNAL_ERROR', `unexpected error: ${msg}`);
+}
+
+export function runMain(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`kair: INTERNAL_ERROR: ${String((e as Error)?.message ?? e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,127 @@
+/**
+ * Every command, as data: name, arguments, options, a one-line summary and an example. The
+ * parser, help, completion and the dispatcher all read this one table. Handlers import their
+ * use case lazily so a command loads only what it needs.
+ */
+import type { Ctx } from '../app/context.js';
+import type { Paint } from './io.js';
+import type { Parsed } from './parse.js';
+
+export interface OptionDef {
+  long: string;
+  short?: string;
+  aliases?: string[];
+  key: string;
+  value?: string;
+  repeat?: boolean;
+  description: string;
+}
+
+export interface ArgDef {
+  name: string;
+  required: boolean;
+  variadic?: boolean;
+}
+
+export interface Output {
+  json: Record<string, unknown>;
+  text: (paint: Paint) => string;
+  /** Exit status for a handled outcome that is not an error (defaults to 0). */
+  exit?: number;
+}
+
+export interface CommandDef {
+  name: string;
+  args: ArgDef[];
+  options: OptionDef[];
+  summary: string;
+  example: string;
+  /** Runs without a workspace (init, version, completion). */
+  noWorkspace?: boolean;
+  hidden?: boolean;
+  /** Match only when the command words are all there is (`grant list` vs `grant list local:read`). */
+  exactWords?: boolean;
+  handler: (p: Parsed, ctx: Ctx) => Promise<Output>;
+}
+
+export const GLOBAL_OPTIONS: OptionDef[] = [
+  { long: '--json', key: 'json', description: 'print exactly one JSON document on stdout' },
+  { long: '--actor', aliases: ['--by'], key: 'actor', value: 'name', description: 'who is acting (default: KAIR_ACTOR, git user.name, $USER)' },
+  { long: '--dir', key: 'dir', value: 'path', description: 'workspace root (the folder containing .kair/)' },
+  { long: '--no-color', key: 'noColor', description: 'disable colour' },
+  { long: '--quiet', short: '-q', key: 'quiet', description: 'print only results and errors' },
+  { long: '--lock-timeout', key: 'lockTimeout', value: 'ms', description: 'how long to wait for a busy contract (default 10000)' },
+  { long: '--help', short: '-h', key: 'help', description: 'show help' },
+  { long: '--version', short: '-V', key: 'version', description: 'print the version' },
+];
+
+const a = (name: string, required = true, variadic = false): ArgDef => ({ name, required, variadic });
+const o = (long: string, key: string, description: string, value?: string, repeat = false): OptionDef => ({ long, key, description, value, repeat });
+
+const H = () => import('./handlers.js');
+
+export const COMMANDS: CommandDef[] = [
+  { name: 'init', args: [], options: [], summary: 'create a .kair/ workspace here (idempotent)', example: 'kair init', noWorkspace: true, handler: async (p, c) => (await H()).init(p, c) },
+  {
+    name: 'propose',
+    args: [a('intent')],
+    options: [o('--id', 'id', 'contract id (default: a slug of the intent)', 'id'), o('--requires', 'requires', 'required controls, comma-separated', 'ns:perm,...', true)],
+    summary: 'propose a contract (DRAFT, version 1)',
+    example: 'kair propose "Add chat and invoicing" --id chat --requires local:read,local:write',
+    handler: async (p, c) => (await H()).propose(p, c),
+  },
+  {
+    name: 'plan',
+    args: [a('id'), a('source', false)],
+    options: [o('--file', 'file', 'read the plan from a file', 'path'), o('--plan-json', 'planJson', 'the plan as inline JSON', 'json')],
+    summary: 'set the plan (kair.plan.v1) from --file, --plan-json or - (stdin); voids approvals',
+    example: 'kair plan chat --file fixtures/plans/custom-kimi.json',
+    handler: async (p, c) => (await H()).plan(p, c),
+  },
+  { name: 'require', args: [a('id'), a('control', true, true)], options: [], summary: 'add required controls (voids approvals)', example: 'kair require chat local:write', handler: async (p, c) => (await H()).require(p, c) },
+  { name: 'grant list', args: [], options: [], summary: 'list the control registry', example: 'kair grant list', exactWords: true, handler: async (p, c) => (await H()).grantList(p, c) },
+  { name: 'grant', args: [a('id'), a('control', true, true)], options: [], summary: 'grant controls to a contract', example: 'kair grant chat local:read local:write', handler: async (p, c) => (await H()).grant(p, c, 'grant') },
+  { name: 'revoke', args: [a('id'), a('control', true, true)], options: [], summary: 'revoke controls (a kill switch: a run pauses before its next step)', example: 'kair revoke chat local:write', handler: async (p, c) => (await H()).grant(p, c, 'revoke') },
+  { name: 'request-approval', args: [a('id')], options: [], summary: 'ask for approval (PLANNED → AWAITING_APPROVAL)', example: 'kair request-approval chat', handler: async (p, c) => (await H()).simple(p, c, 'request-approval') },
+  { name: 'approve', args: [a('id')], options: [], summary: 'approve the exact current plan (bound to its sha256)', example: 'kair approve chat --actor alice', handler: async (p, c) => (await H()).approve(p, c) },
+  {
+    name: 'run',
+    args: [a('id')],
+    options: [o('--confirm', 'confirm', 'answer the first confirmation the run reaches', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--pause-at', 'pauseAt', 'pause before this step', 'step'), o('--dry-run', 'dryRun', 'check and show the routing; write and spend nothing')],
+    summary: 'run the approved plan through the Kimi and AEC lanes',
+    example: 'kair run chat --json',
+    handler: async (p, c) => (await H()).run(p, c),
+  },
+  { name: 'pause', args: [a('id')], options: [], summary: 'pause a running contract before its next step', example: 'kair pause chat', handler: async (p, c) => (await H()).simple(p, c, 'pause') },
+  {
+    name: 'resume',
+    args: [a('id')],
+    options: [o('--confirm', 'confirm', 'answer the pending confirmation', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a step whose outcome is unknown')],
+    summary: 'continue a paused run from the ledger',
+    example: 'kair resume chat --confirm yes',
+    handler: async (p, c) => (await H()).resume(p, c),
+  },
+  { name: 'review', args: [a('id')], options: [], summary: 'show the run summary and artifact paths (records a review)', example: 'kair review chat', handler: async (p, c) => (await H()).review(p, c) },
+  { name: 'accept', args: [a('id')], options: [], summary: 'accept a completed contract', example: 'kair accept chat', handler: async (p, c) => (await H()).simple(p, c, 'accept') },
+  { name: 'rewind', args: [a('id'), a('reason')], options: [], summary: 'supersede the current version (never deletes history)', example: 'kair rewind chat "wrong invoice template"', handler: async (p, c) => (await H()).rewind(p, c) },
+  { name: 'status', args: [a('id')], options: [], summary: 'show a contract', example: 'kair status chat --json', handler: async (p, c) => (await import('./read-handlers.js')).status(p, c) },
+  { name: 'list', args: [], options: [o('--state', 'state', 'only contracts in this state', 'state')], summary: 'list contracts', example: 'kair list --state APPROVED', handler: async (p, c) => (await import('./read-handlers.js')).list(p, c) },
+  { name: 'history', args: [a('id')], options: [o('--limit', 'limit', 'only the last N events', 'n')], summary: 'show the hash-chained history', example: 'kair history chat --limit 5', handler: async (p, c) => (await import('./read-handlers.js')).history(p, c) },
+  { name: 'verify', args: [a('id', false)], options: [], summary: 'check every chain, snapshot, index and artifact hash', example: 'kair verify', handler: async (p, c) => (await H()).verify(p, c) },
+  {
+    name: 'dpc',
+    args: [a('id')],
+    options: [o('--add-assumption', 'addAssumption', 'add an assumption', 'text', true), o('--add-constraint', 'addConstraint', 'add a constraint', 'text', true), o('--add-decision', 'addDecision', 'add a decision', 'text', true), o('--add-question', 'addQuestion', 'add an open question', 'text', true)],
+    summary: 'show or extend the decision state (DPC)',
+    example: 'kair dpc chat --add-decision "Use the stub provider in CI"',
+    handler: async (p, c) => (await H()).dpc(p, c),
+  },
+  { name: 'artifacts', args: [a('id')], options: [], summary: 'list the files of a contract', example: 'kair artifacts chat', handler: async (p, c) => (await import('./read-handlers.js')).artifacts(p, c) },
+  { name: 'version', args: [], options: [], summary: 'print version information', example: 'kair version --json', noWorkspace: true, handler: async () => (await import('./read-handlers.js')).version() },
+  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'kair completion bash > /etc/bash_completion.d/kair', noWorkspace: true, handler: async (p, c) => (await import('./completion.js')).completion(p, c) },
+  { name: '__ids', args: [], options: [], summary: 'contract ids, one a line (for completion)', example: 'kair __ids', hidden: true, handler: async (p, c) => (await import('./read-handlers.js')).ids(p, c) },
+];
+
+export function commandNames(): string[] {
+  return COMMANDS.filter((c) => !c.hidden).map((c) => c.name);
+}

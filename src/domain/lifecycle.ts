@@ -1,0 +1,169 @@
+/**
+ * Pure decisions: given a snapshot and a command, the events to record or a KairError.
+ * The app layer does the I/O (reading the plan file, locking, appending).
+ */
+import type { Config } from './config.js';
+import type { Contract, EventDraft, PauseInfo } from './contract.js';
+import { missingControls, sortedSet, validApprovers } from './contract.js';
+import { kairError } from './errors.js';
+import { CONTROL_PATTERN } from './ids.js';
+import type { LifecycleCommand, State } from './states.js';
+import { allowedCommands, isAllowed, simpleTarget } from './states.js';
+
+export function assertTransition(c: Contract, command: LifecycleCommand): void {
+  if (isAllowed(command, c.state)) return;
+  const allowed = allowedCommands(c.state);
+  throw kairError(
+    'INVALID_TRANSITION',
+    `cannot ${command} ${c.id}: it is ${c.state}; allowed in ${c.state}: ${allowed.length ? allowed.join(', ') : 'none (terminal)'}`,
+    { contract_id: c.id, state: c.state, command, allowed },
+  );
+}
+
+export function assertControlsGranted(c: Contract): void {
+  const missing = missingControls(c);
+  if (missing.length > 0) {
+    throw kairError('CONTROLS_MISSING', `${c.id} needs controls that are not granted: ${missing.join(', ')}`, {
+      contract_id: c.id,
+      missing,
+      hint: `kair grant ${c.id} ${missing.join(' ')}`,
+    });
+  }
+}
+
+/** Control names: format always, registry for `require`/`--requires`. */
+export function checkControls(names: string[], registry: string[] | null): string[] {
+  const bad = names.filter((n) => !CONTROL_PATTERN.test(n));
+  if (bad.length > 0) {
+    throw kairError('INVALID_CONTROL', `invalid control name ${bad.map((b) => JSON.stringify(b)).join(', ')}: expected <namespace>:<permission> of [a-z0-9_-]`, { controls: bad });
+  }
+  if (registry) {
+    const unknown = names.filter((n) => !registry.includes(n));
+    if (unknown.length > 0) {
+      throw kairError('CONTROL_UNKNOWN', `unknown control ${unknown.join(', ')}: not in controls.registry (see \`kair grant list\`)`, {
+        controls: unknown,
+        registry,
+      });
+    }
+  }
+  return sortedSet(names);
+}
+
+export function decidePropose(id: string, intent: string, requires: string[]): EventDraft {
+  return { type: 'propose', state: 'DRAFT', data: { id, intent, requires } };
+}
+
+export function decidePlan(c: Contract, plan: { sha: string; title: string; steps: number }): EventDraft {
+  assertTransition(c, 'plan');
+  return {
+    type: 'plan',
+    state: 'PLANNED',
+    data: { plan_sha256: plan.sha, title: plan.title, steps: plan.steps, voided_approvals: countValid(c) },
+  };
+}
+
+const countValid = (c: Contract) => c.approvals.filter((a) => a.valid).length;
+
+export function decideRequire(c: Contract, controls: string[]): EventDraft {
+  assertTransition(c, 'require');
+  return {
+    type: 'require',
+    state: simpleTarget('require', c.state),
+    data: { controls, required: sortedSet([...c.controls.required, ...controls]), voided_approvals: countValid(c) },
+  };
+}
+
+export function decideGrant(c: Contract, kind: 'grant' | 'revoke', controls: string[]): EventDraft {
+  assertTransition(c, kind);
+  const granted = new Set(c.controls.granted);
+  for (const name of controls) {
+    if (kind === 'grant') granted.add(name);
+    else granted.delete(name);
+  }
+  const changed = kind === 'grant' ? controls.filter((n) => !c.controls.granted.includes(n)) : controls.filter((n) => c.controls.granted.includes(n));
+  return { type: kind, state: c.state, data: { controls, changed, granted: sortedSet(granted) } };
+}
+
+export function decideRequestApproval(c: Contract): EventDraft {
+  assertTransition(c, 'request-approval');
+  assertControlsGranted(c);
+  return { type: 'request-approval', state: 'AWAITING_APPROVAL', data: { plan_sha256: c.plan_sha256 } };
+}
+
+/**
+ * approve: state → controls → self-approval → stale. Returns null for a repeat approval by the
+ * same actor (exit 0, nothing recorded).
+ */
+export function decideApprove(
+  c: Contract,
+  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config },
+): EventDraft | null {
+  assertTransition(c, 'approve');
+  assertControlsGranted(c);
+  if (args.config.approvals.forbid_self && args.actor === args.proposer) {
+    throw kairError('SELF_APPROVAL_FORBIDDEN', `${args.actor} proposed ${c.id} and may not approve it (approvals.forbid_self)`, {
+      contract_id: c.id,
+      actor: args.actor,
+    });
+  }
+  assertPlanFresh(c, args.diskPlanSha);
+  if (validApprovers(c).includes(args.actor)) return null;
+  const approvers = validApprovers(c).length + 1;
+  const state: State = approvers >= args.config.approvals.min ? 'APPROVED' : 'AWAITING_APPROVAL';
+  return { type: 'approve', state, data: { plan_sha256: c.plan_sha256, approvers, min: args.config.approvals.min } };
+}
+
+export function assertPlanFresh(c: Contract, diskPlanSha: string | null): void {
+  if (c.plan_sha256 === null || diskPlanSha !== c.plan_sha256) {
+    throw kairError(
+      'APPROVAL_STALE',
+      diskPlanSha === null
+        ? `the plan file of ${c.id} is missing or unreadable; re-plan it with \`kair plan ${c.id} --file F\``
+        : `the plan on disk for ${c.id} differs from the plan it was approved for (sha256 ${c.plan_sha256?.slice(0, 12)}… vs ${diskPlanSha.slice(0, 12)}…); re-plan and re-approve`,
+      { contract_id: c.id, approved_sha256: c.plan_sha256, disk_sha256: diskPlanSha },
+    );
+  }
+}
+
+/** run/resume gates after the state check: approvals → on-disk plan hash → controls. */
+export function assertRunnable(c: Contract, diskPlanSha: string | null, config: Config): void {
+  const approvers = validApprovers(c);
+  if (approvers.length < config.approvals.min) {
+    throw kairError(
+      'APPROVAL_REQUIRED',
+      `${c.id} has ${approvers.length} valid approval(s) for its current plan; ${config.approvals.min} required`,
+      { contract_id: c.id, approvers, min: config.approvals.min },
+    );
+  }
+  assertPlanFresh(c, diskPlanSha);
+  assertControlsGranted(c);
+}
+
+export function decidePause(c: Contract, actor: string): EventDraft {
+  assertTransition(c, 'pause');
+  const pause: PauseInfo = { requested_by: actor, reason: 'USER_REQUESTED', step_id: c.running?.step_id ?? null };
+  return { type: 'pause', state: 'PAUSED', data: { pause, run_id: c.running?.run_id ?? null } };
+}
+
+export function decideReview(c: Contract): EventDraft {
+  assertTransition(c, 'review');
+  return { type: 'review', state: c.state, data: { run_id: c.runs[c.runs.length - 1] ?? null } };
+}
+
+export function decideAccept(c: Contract): EventDraft {
+  assertTransition(c, 'accept');
+  return { type: 'accept', state: 'ACCEPTED', data: { run_id: c.runs[c.runs.length - 1] ?? null } };
+}
+
+export function decideRewind(c: Contract, reason: string): EventDraft {
+  assertTransition(c, 'rewind');
+  return {
+    type: 'rewind',
+    state: 'REWOUND',
+    data: { reason, from_state: c.state, superseded: c.version, version: c.version + 1, voided_approvals: countValid(c) },
+  };
+}
+
+export function gateBlocked(c: Contract, command: string, code: string, message: string): EventDraft {
+  return { type: 'gate.blocked', state: c.state, data: { command, code, message } };
+}

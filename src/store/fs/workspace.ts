@@ -1,0 +1,92 @@
+/** Finding the workspace, its paths, and its config. No zod, no sqlite: read paths use this. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Config } from '../../domain/config.js';
+import { validateConfig } from '../../domain/config.js';
+import { kairError } from '../../domain/errors.js';
+
+export interface Workspace {
+  /** The folder that contains `.kair/`; every path kair prints is relative to it. */
+  root: string;
+  kairDir: string;
+}
+
+export function workspaceAt(root: string): Workspace {
+  const abs = resolve(root);
+  return { root: abs, kairDir: join(abs, '.kair') };
+}
+
+const isDir = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/** `--dir` > `KAIR_DIR` > walking up from cwd > WORKSPACE_NOT_FOUND. */
+export function findWorkspace(opts: { dir?: string; env: NodeJS.ProcessEnv; cwd: string }): Workspace {
+  const named = opts.dir ?? opts.env.KAIR_DIR;
+  if (named) {
+    const ws = workspaceAt(resolve(opts.cwd, named));
+    if (isDir(ws.kairDir)) return ws;
+    throw notFound(`no .kair/ workspace in ${ws.root}`, { dir: ws.root });
+  }
+  let cur = resolve(opts.cwd);
+  for (;;) {
+    if (isDir(join(cur, '.kair'))) return workspaceAt(cur);
+    const up = dirname(cur);
+    if (up === cur) break;
+    cur = up;
+  }
+  throw notFound(`no .kair/ workspace found in ${opts.cwd} or any parent folder`, { cwd: opts.cwd });
+}
+
+function notFound(message: string, details: Record<string, unknown>) {
+  return kairError('WORKSPACE_NOT_FOUND', `${message}; run \`kair init\` to create one`, details);
+}
+
+export const paths = {
+  config: (ws: Workspace) => join(ws.kairDir, 'config.json'),
+  db: (ws: Workspace) => join(ws.kairDir, 'kair.db'),
+  locks: (ws: Workspace) => join(ws.kairDir, 'locks'),
+  contracts: (ws: Workspace) => join(ws.kairDir, 'contracts'),
+  index: (ws: Workspace) => join(ws.kairDir, 'contracts', 'index.json'),
+  contract: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id),
+  snapshot: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'contract.json'),
+  history: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'history.jsonl'),
+  plan: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'plan', 'plan_v1.json'),
+  planMd: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'plan', 'PLAN.md'),
+  dpc: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'dpc', 'dpc_v1.json'),
+  runs: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'artifacts', 'run'),
+  outbox: (ws: Workspace) => join(ws.kairDir, 'outbox'),
+};
+
+/** Workspace-relative, forward slashes: the form every artifact and --json output uses. */
+export function rel(ws: Workspace, p: string): string {
+  return relative(ws.root, p).split(sep).join('/');
+}
+
+export function loadConfig(ws: Workspace): Config {
+  const file = paths.config(ws);
+  const shown = rel(ws, file);
+  if (!existsSync(file)) {
+    throw kairError('CONFIG_INVALID', `${shown} is missing; run \`kair init\``, { path: shown });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw kairError('CONFIG_INVALID', `${shown} is not valid JSON: ${(e as Error).message}`, { path: shown });
+  }
+  const problems = validateConfig(value);
+  if (problems.length > 0) {
+    const first = problems[0]!;
+    throw kairError(
+      'CONFIG_INVALID',
+      `${shown}: ${first.path}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+      { path: shown, problems },
+    );
+  }
+  return value as Config;
+}
