@@ -26,6 +26,8 @@ export interface Ctx {
   actor(): string;
   now(): string;
   readonly lockTimeoutMs: number;
+  /** The --dir flag as given (init creates the workspace there). */
+  readonly dirFlag: string | undefined;
   readonly command: string;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
@@ -59,6 +61,7 @@ export function createCtx(o: CtxOptions): Ctx {
     actor: () => (actor ??= resolveActor(o.actor, o.env, o.dir ? o.dir : o.cwd)),
     now,
     lockTimeoutMs: o.lockTimeoutMs ?? 10_000,
+    dirFlag: o.dir,
     command: o.command,
     env: o.env,
     cwd: o.cwd,

@@ -20,11 +20,13 @@ import {
   decideRewind,
 } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
-import { contractExists, createContract, indexEntry, readJsonFile, updateIndex, writeText } from '../store/fs/contracts.js';
+import { contractExists, indexEntry, readJsonFile } from '../store/fs/contracts.js';
+import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
 import { writeJsonAtomic } from '../store/fs/atomic.js';
 import { withLock } from '../store/fs/lock.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
+import { readContract } from './read.js';
 import type { Decision } from './mutate.js';
 import { lockWho, mutate } from './mutate.js';
 import type { Dpc } from '../domain/dpc.js';
@@ -220,7 +222,6 @@ export function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): { contract: Cont
   assertId(id);
   const empty = !add.assumptions?.length && !add.constraints?.length && !add.decisions?.length && !add.open_questions?.length && !add.evidence?.length;
   if (empty) {
-    const { readContract } = readers;
     const c = readContract(ctx, id);
     return { contract: c, dpc: readDpc(ctx, c), changed: false };
   }
@@ -230,10 +231,3 @@ export function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): { contract: Cont
   });
   return { contract: r.contract, dpc: readDpc(ctx, r.contract), changed: true };
 }
-
-/** Late-bound to avoid an import cycle with read.ts. */
-export const readers: { readContract: (ctx: Ctx, id: string) => Contract } = {
-  readContract: () => {
-    throw new Error('readers not wired');
-  },
-};

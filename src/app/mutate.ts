@@ -7,9 +7,11 @@ import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
 import { exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { gateBlocked } from '../domain/lifecycle.js';
-import { assertContract, commitEvents, indexEntry, loadContract, updateIndex } from '../store/fs/contracts.js';
+import { assertContract, indexEntry, loadContract } from '../store/fs/contracts.js';
+import { commitEvents, updateIndex } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
-import { acquireLock, isPidAlive } from '../store/fs/lock.js';
+import { acquireLock } from '../store/fs/lock.js';
+import { isPidAlive } from '../store/fs/pid.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 

@@ -9,10 +9,9 @@ import { STATES } from '../domain/states.js';
 import type { IndexEntry } from '../store/fs/contracts.js';
 import { assertContract, indexEntry, listContractIds, loadContract, readIndex } from '../store/fs/contracts.js';
 import { readHistory, readHistoryTail } from '../store/fs/history.js';
-import { isPidAlive } from '../store/fs/lock.js';
+import { isPidAlive } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
-import { readers } from './lifecycle.js';
 
 export function readContract(ctx: Ctx, id: string): Contract {
   assertId(id);
@@ -21,7 +20,6 @@ export function readContract(ctx: Ctx, id: string): Contract {
   assertContract(ws, id);
   return loadContract(ws, id).contract;
 }
-readers.readContract = readContract;
 
 /** The snapshot as shown: a runner that died is visible as `running.alive: false`. */
 export type ContractView = Omit<Contract, 'running'> & { running?: NonNullable<Contract['running']> & { alive: boolean } };

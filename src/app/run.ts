@@ -12,7 +12,7 @@ import { assertRunnable, assertTransition } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
 import { isKimiEligible, stepLane } from '../domain/plan.js';
 import { readJsonFile } from '../store/fs/contracts.js';
-import { isPidAlive } from '../store/fs/lock.js';
+import { isPidAlive } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Output } from '../cli/registry.js';
 import type { Ctx } from './context.js';

@@ -8,7 +8,8 @@ import { fold } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile } from '../store/fs/contracts.js';
-import { checkChain, readHistory } from '../store/fs/history.js';
+import { checkChain } from '../store/fs/chain.js';
+import { readHistory } from '../store/fs/history.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 

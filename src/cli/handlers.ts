@@ -21,7 +21,7 @@ const contractOut = (c: Contract, headline: string, extra: Record<string, unknow
 });
 
 export async function init(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = initApp({ dir: ctx.env.__KAIR_DIR_FLAG, cwd: ctx.cwd, env: ctx.env });
+  const r = initApp({ dir: ctx.dirFlag, cwd: ctx.cwd, env: ctx.env });
   return { json: r, text: () => (r.created ? `Initialized a kair workspace in ${r.root}/.kair` : `Workspace already initialized in ${r.root}/.kair (config kept)`) };
 }
 

@@ -42,7 +42,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       actor: p.opts.actor as string | undefined,
       lockTimeoutMs,
       command: p.command.name,
-      env: p.opts.dir !== undefined ? { ...env, __KAIR_DIR_FLAG: p.opts.dir as string } : env,
+      env,
       cwd: process.cwd(),
       interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
     });

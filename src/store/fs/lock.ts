@@ -8,6 +8,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { kairError } from '../../domain/errors.js';
+import { isPidAlive } from './pid.js';
+
+export { isPidAlive };
 
 export interface Holder {
   pid: number;
@@ -24,15 +27,6 @@ export interface LockHandle {
 const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
 export function sleepMs(ms: number): void {
   Atomics.wait(sleepBuf, 0, 0, ms);
-}
-
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function readHolder(file: string): Holder | null {

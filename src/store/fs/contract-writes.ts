@@ -1,0 +1,100 @@
+/**
+ * Writing contracts. Order of a write: append + fsync the events, then the snapshot atomically,
+ * then the index (a cache, repaired by the next command if a crash leaves it behind).
+ */
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GENESIS_HASH } from '../../domain/canonical.js';
+import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.js';
+import { fold } from '../../domain/contract.js';
+import type { Dpc } from '../../domain/dpc.js';
+import { kairError } from '../../domain/errors.js';
+import { fsyncDir, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
+import { appendEvents } from './chain.js';
+import type { IndexEntry } from './contracts.js';
+import { readIndex, rebuildIndexEntries } from './contracts.js';
+import { withLock } from './lock.js';
+import type { Workspace } from './workspace.js';
+import { paths } from './workspace.js';
+
+export interface LockWho {
+  actor: string;
+  command: string;
+  now: () => string;
+}
+
+/** Short locked read-modify-write of the index; rebuilds it from the contracts when unreadable. */
+export function updateIndex(ws: Workspace, who: LockWho, timeoutMs: number, entries: IndexEntry[]): void {
+  withLock(paths.locks(ws), 'index', who, timeoutMs, () => {
+    let index = readIndex(ws);
+    if (!index) index = rebuildIndexEntries(ws);
+    const byId = new Map(index.map((e) => [e.id, e]));
+    for (const e of entries) byId.set(e.id, e);
+    writeJsonAtomic(paths.index(ws), [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+  });
+}
+
+/** Appends events for a loaded contract and writes the new snapshot. Caller holds the lock. */
+export function commitEvents(
+  ws: Workspace,
+  c: Contract,
+  drafts: EventDraft[],
+  meta: { at: string; actor: string },
+): { contract: Contract; events: HistoryEvent[] } {
+  const events = appendEvents(paths.history(ws, c.id), { seq: c.history_seq, hash: c.history_head }, drafts, meta);
+  const next = events.length ? (fold(events, c) as Contract) : c;
+  if (events.length) writeJsonAtomic(paths.snapshot(ws, c.id), next);
+  return { contract: next, events };
+}
+
+export function writeSnapshot(ws: Workspace, c: Contract): void {
+  writeJsonAtomic(paths.snapshot(ws, c.id), c);
+}
+
+/**
+ * Creates a contract whole or not at all: the folder is built under a temporary name and
+ * renamed into place. CONTRACT_EXISTS when the id is taken.
+ */
+export function createContract(
+  ws: Workspace,
+  id: string,
+  draft: EventDraft,
+  meta: { at: string; actor: string },
+  dpc: Dpc,
+  dpcEvent: EventDraft | null,
+): { contract: Contract; events: HistoryEvent[] } {
+  const root = paths.contracts(ws);
+  mkdirSync(root, { recursive: true });
+  if (existsSync(join(root, id))) {
+    throw kairError('CONTRACT_EXISTS', `contract ${id} already exists`, { contract_id: id });
+  }
+  const tmp = join(root, `.tmp-${id}-${process.pid}-${Date.now()}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const drafts = dpcEvent ? [draft, dpcEvent] : [draft];
+    const events = appendEvents(join(tmp, 'history.jsonl'), { seq: 0, hash: GENESIS_HASH }, drafts, meta);
+    const contract = fold(events) as Contract;
+    writeJsonAtomic(join(tmp, 'contract.json'), contract);
+    writeJsonAtomic(join(tmp, 'dpc', 'dpc_v1.json'), dpc);
+    fsyncDir(tmp);
+    try {
+      renameSync(tmp, join(root, id));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        throw kairError('CONTRACT_EXISTS', `contract ${id} already exists`, { contract_id: id });
+      }
+      throw e;
+    }
+    fsyncDir(root);
+    return { contract, events };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export function writeText(file: string, text: string): void {
+  writeFileAtomicSync(file, text);
+}
+
