@@ -5,19 +5,27 @@ import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
-await build({
-  entryPoints: ['src/cli/entry.ts'],
-  outfile: 'dist/kair.cjs',
+const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
   format: 'cjs',
   external: ['better-sqlite3'],
-  define: { __KAIR_VERSION__: JSON.stringify(pkg.version) },
+  define: { __KAIR_VERSION__: JSON.stringify(pkg.version), __KAIR_BUNDLED__: 'true' },
   legalComments: 'none',
   logLevel: 'warning',
-  metafile: false,
-});
+};
+
+// The read path (status, list, history…) lives in dist/kair.cjs; everything else in
+// dist/kair-cmd.cjs, loaded by the first bundle only when a command needs it.
+const splitLazy = {
+  name: 'split-lazy',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(lazy\.js|kair-cmd\.cjs)$/ }, () => ({ path: './kair-cmd.cjs', external: true }));
+  },
+};
+await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.cjs', plugins: [splitLazy] });
+await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy] });
 
 // Warm the V8 code cache the launcher keeps next to the bundle (rebuilt on any bundle change),
 // on the read path that start-up matters most for: `status` of a real contract.

@@ -7,6 +7,7 @@ import { EXIT, exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import type { KairError } from '../domain/errors.js';
 import { VERSION } from '../version.js';
 import { StdoutClosed, colorLevel, err, out, painter } from './io.js';
+import { loadLazy } from './load-lazy.js';
 import { intOption, parseArgv } from './parse.js';
 import type { Parsed } from './parse.js';
 
@@ -32,7 +33,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       return EXIT.OK;
     }
     if (p.help || !p.command) {
-      const { helpText } = await import('./help.js');
+      const { helpText } = await loadLazy();
       out(helpText(p.command, VERSION));
       return EXIT.OK;
     }

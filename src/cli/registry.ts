@@ -4,6 +4,7 @@
  * use case lazily so a command loads only what it needs.
  */
 import type { Ctx } from '../app/context.js';
+import { loadLazy } from './load-lazy.js';
 import type { Paint } from './io.js';
 import type { Parsed } from './parse.js';
 
@@ -58,7 +59,7 @@ export const GLOBAL_OPTIONS: OptionDef[] = [
 const a = (name: string, required = true, variadic = false): ArgDef => ({ name, required, variadic });
 const o = (long: string, key: string, description: string, value?: string, repeat = false): OptionDef => ({ long, key, description, value, repeat });
 
-const H = () => import('./handlers.js');
+const H = async () => (await loadLazy()).handlers;
 
 export const COMMANDS: CommandDef[] = [
   { name: 'init', args: [], options: [], summary: 'create a .kair/ workspace here (idempotent)', example: 'kair init', noWorkspace: true, handler: async (p, c) => (await H()).init(p, c) },
@@ -118,7 +119,7 @@ export const COMMANDS: CommandDef[] = [
   },
   { name: 'artifacts', args: [a('id')], options: [], summary: 'list the files of a contract', example: 'kair artifacts chat', handler: async (p, c) => (await import('./read-handlers.js')).artifacts(p, c) },
   { name: 'version', args: [], options: [], summary: 'print version information', example: 'kair version --json', noWorkspace: true, handler: async () => (await import('./read-handlers.js')).version() },
-  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'kair completion bash > /etc/bash_completion.d/kair', noWorkspace: true, handler: async (p, c) => (await import('./completion.js')).completion(p, c) },
+  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'kair completion bash > /etc/bash_completion.d/kair', noWorkspace: true, handler: async (p, c) => (await loadLazy()).completion(p, c) },
   { name: '__ids', args: [], options: [], summary: 'contract ids, one a line (for completion)', example: 'kair __ids', hidden: true, handler: async (p, c) => (await import('./read-handlers.js')).ids(p, c) },
 ];
 

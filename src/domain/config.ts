@@ -57,10 +57,10 @@ function object(shape: Record<string, Check>): Check {
   return (v, path, out) => {
     if (!isObj(v)) return void out.push({ path: path || '(root)', message: 'expected an object' });
     for (const key of Object.keys(v)) {
-      if (!(key in shape)) out.push({ path: join(path, key), message: 'unknown key' });
+      if (!Object.hasOwn(shape, key)) out.push({ path: join(path, key), message: 'unknown key' });
     }
     for (const [key, check] of Object.entries(shape)) {
-      if (!(key in v)) out.push({ path: join(path, key), message: 'required' });
+      if (!Object.hasOwn(v, key)) out.push({ path: join(path, key), message: 'required' });
       else check(v[key], join(path, key), out);
     }
   };

@@ -32,8 +32,9 @@ const SECRET_PATTERNS: RegExp[] = [
   /\bAKIA[0-9A-Z]{16}\b/g,
   /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/g,
   /\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\b/g,
-  /\b(Bearer)\s+[A-Za-z0-9._~+/-]{16,}=*/g,
-  /\b((?:api[_-]?key|token|secret|password|passwd)\s*[:=]\s*)["']?[^\s"']{6,}["']?/gi,
+  /\b(Bearer)\s+[A-Za-z0-9._~+/-]{16,}=*/gi,
+  // key = value forms, also inside longer names (DB_PASSWORD, GITHUB_TOKEN, client_secret) and JSON.
+  /(\b[\w-]*(?:api[_-]?key|token|secret|password|passwd|authorization)["']?\s*[:=]\s*["']?(?:bearer\s+)?)[^\s"',;}&]{6,}/gi,
 ];
 
 /** Replaces common token shapes with [REDACTED] before anything reaches the DPC. */
@@ -41,7 +42,7 @@ export function redactSecrets(text: string): string {
   let out = text;
   for (const re of SECRET_PATTERNS) {
     out = out.replace(re, (_m, prefix?: string) =>
-      typeof prefix === 'string' && /[:=\s]$/.test(prefix) ? `${prefix}[REDACTED]` : typeof prefix === 'string' && prefix === 'Bearer' ? 'Bearer [REDACTED]' : '[REDACTED]',
+      typeof prefix !== 'string' ? '[REDACTED]' : /^bearer$/i.test(prefix) ? `${prefix} [REDACTED]` : `${prefix}[REDACTED]`,
     );
   }
   return out;

@@ -111,6 +111,7 @@ export function exitCodeOf(code: ErrorCode): ExitCode {
   return ERROR_CATALOG[code];
 }
 
+/** By shape, not instanceof: the CLI is two bundles, each with its own copy of this class. */
 export function isKairError(e: unknown): e is KairError {
-  return e instanceof KairError;
+  return e instanceof Error && e.name === 'KairError' && typeof (e as KairError).code === 'string' && (e as KairError).code in ERROR_CATALOG;
 }

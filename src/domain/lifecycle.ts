@@ -98,6 +98,9 @@ export function decideApprove(
   c: Contract,
   args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config },
 ): EventDraft | null {
+  // A repeat approval of the same plan by the same actor is a no-op even once the quorum moved
+  // the contract to APPROVED (docs/decisions/003).
+  if (c.state === 'APPROVED' && validApprovers(c).includes(args.actor)) return null;
   assertTransition(c, 'approve');
   assertControlsGranted(c);
   if (args.config.approvals.forbid_self && args.actor === args.proposer) {

@@ -17,7 +17,7 @@ import {
   decideReview,
   decideRewind,
 } from '../../src/domain/lifecycle.js';
-import { checkChain, sealEvent } from '../../src/store/fs/history.js';
+import { checkChain, sealEvent } from '../../src/store/fs/chain.js';
 
 const SHA1 = '1'.repeat(64);
 const SHA2 = '2'.repeat(64);
@@ -400,6 +400,17 @@ describe('gates', () => {
     expect(b.contract.state).toBe('APPROVED');
     expect(validApprovers(b.contract)).toEqual(['bob', 'carol']);
     expect(() => assertRunnable(b.contract, SHA1, cfg)).not.toThrow();
+  });
+
+  it('approvals.min 1: a repeat approve by the same actor after APPROVED is a no-op; another actor is refused', () => {
+    // SPEC §7/§14: a repeat approve by the same actor "exits 0 and records nothing" — also once
+    // the quorum moved the contract to APPROVED (docs/decisions/003). Anyone else meets the state
+    // check: approve is allowed only in AWAITING_APPROVAL.
+    const b = approved();
+    expect(decideApprove(b.contract, { actor: 'bob', proposer: 'alice', diskPlanSha: SHA1, config: config() })).toBeNull();
+    const e = caught(() => decideApprove(b.contract, { actor: 'carol', proposer: 'alice', diskPlanSha: SHA1, config: config() }));
+    expect(e.code).toBe('INVALID_TRANSITION');
+    expect(e.details).toMatchObject({ state: 'APPROVED', allowed: ['plan', 'require', 'grant', 'revoke', 'run', 'rewind'] });
   });
 
   it('an approval voided by a re-plan does not count towards min', () => {

@@ -5,14 +5,8 @@ import * as path from 'node:path';
 import { afterAll, describe, it, expect } from 'vitest';
 import { GENESIS_HASH, canonicalJson } from '../../src/domain/canonical.js';
 import type { EventDraft, HistoryEvent } from '../../src/domain/contract.js';
-import {
-  appendEvents,
-  checkChain,
-  hashEvent,
-  readHistory,
-  readHistoryTail,
-  sealEvent,
-} from '../../src/store/fs/history.js';
+import { appendEvents, checkChain, hashEvent, sealEvent } from '../../src/store/fs/chain.js';
+import { readHistory, readHistoryTail, truncateTorn } from '../../src/store/fs/history.js';
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'kair-'));
 afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
@@ -185,6 +179,38 @@ describe('appendEvents / readHistory', () => {
     expect(read.tornBytes).toBeGreaterThan(torn.length);
     expect(read.badLines).toEqual([]);
     expect(checkChain(read.events)).toEqual([]);
+  });
+
+  it('truncateTorn(tornBytes) removes exactly the torn line', () => {
+    const file = tmpFile();
+    const events = appendEvents(file, { seq: 0, hash: GENESIS_HASH }, [1, 2, 3].map(draft), { at: AT, actor: 'a' });
+    const intact = fs.readFileSync(file);
+    fs.appendFileSync(file, '{"seq":4,"at":"é✓');
+    truncateTorn(file, readHistory(file).tornBytes);
+    expect(fs.readFileSync(file).equals(intact)).toBe(true);
+    expect(readHistory(file)).toEqual({ events, tornBytes: 0, badLines: [] });
+  });
+
+  // Was a bug (fixed): src/store/fs/history.ts parseLines() decodes the file as UTF-8 *before* measuring the
+  // torn tail (Buffer.byteLength of the decoded string). A write torn in the middle of a
+  // multi-byte character leaves an incomplete UTF-8 sequence, which decodes to U+FFFD (3 bytes),
+  // so tornBytes is too large: bytes [7b 22 c3] are reported as 5, [7b 22 e2 9c] as 5. The next
+  // writer's truncateTorn(file, tornBytes) then also cuts the "}\n" of the last acknowledged
+  // event, corrupting history (SPEC §11/§12: a torn line is dropped, acknowledged events never
+  // lost). Fix: compute tornBytes on the raw Buffer (bytes after the last 0x0a).
+  it.each([
+    ['half of a 2-byte char', [0x7b, 0x22, 0xc3]],
+    ['2/3 of a 3-byte char', [0x7b, 0x22, 0xe2, 0x9c]],
+  ])('a torn line ending in %s is measured in raw bytes', (_n, bytes) => {
+    const file = tmpFile();
+    const events = appendEvents(file, { seq: 0, hash: GENESIS_HASH }, [1, 2, 3].map(draft), { at: AT, actor: 'a' });
+    const intact = fs.readFileSync(file);
+    fs.appendFileSync(file, Buffer.from(bytes));
+    expect(readHistory(file).tornBytes).toBe(bytes.length);
+    expect(readHistoryTail(file, 3).tornBytes).toBe(bytes.length);
+    truncateTorn(file, readHistory(file).tornBytes);
+    expect(fs.readFileSync(file).equals(intact)).toBe(true);
+    expect(readHistory(file).events).toEqual(events);
   });
 
   it('a torn line that happens to be complete JSON is still torn (no newline = never acknowledged)', () => {

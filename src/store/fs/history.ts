@@ -14,10 +14,11 @@ export interface HistoryRead {
   badLines: number[];
 }
 
-function parseLines(text: string): HistoryRead {
-  const lastNl = text.lastIndexOf('\n');
-  const whole = text.slice(0, lastNl + 1);
-  const tornBytes = Buffer.byteLength(text.slice(lastNl + 1));
+/** Splits raw bytes: a torn tail is measured in bytes, before decoding (it may end mid-character). */
+function parseLines(buf: Buffer): HistoryRead {
+  const lastNl = buf.lastIndexOf(0x0a);
+  const whole = buf.subarray(0, lastNl + 1).toString('utf8');
+  const tornBytes = buf.length - (lastNl + 1);
   const events: HistoryEvent[] = [];
   const badLines: number[] = [];
   const lines = whole.split('\n');
@@ -33,7 +34,7 @@ function parseLines(text: string): HistoryRead {
 }
 
 export function readHistory(file: string): HistoryRead {
-  return parseLines(readFileSync(file, 'utf8'));
+  return parseLines(readFileSync(file));
 }
 
 /**
@@ -48,9 +49,8 @@ export function readHistoryTail(file: string, afterSeq: number): HistoryRead {
     for (;;) {
       const buf = Buffer.alloc(chunk);
       readSync(fd, buf, 0, chunk, size - chunk);
-      let text = buf.toString('utf8');
-      if (chunk < size) text = text.slice(text.indexOf('\n') + 1); // drop the partial first line
-      const read = parseLines(text);
+      // Drop the partial first line of a window that does not start at the file's beginning.
+      const read = parseLines(chunk < size ? buf.subarray(buf.indexOf(0x0a) + 1) : buf);
       const first = read.events[0];
       if (chunk === size || (first && first.seq <= Math.max(afterSeq, 1))) {
         read.events = read.events.filter((e) => e.seq >= afterSeq);

@@ -1,0 +1,7 @@
+/**
+ * Everything the read path does not need (zod, commander, the lock library, atomic writes),
+ * built as a second bundle (dist/kair-cmd.cjs) that the first one requires on demand.
+ */
+export * as handlers from './handlers.js';
+export { helpText } from './help.js';
+export { completion } from './completion.js';

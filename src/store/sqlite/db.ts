@@ -1,0 +1,182 @@
+/**
+ * The SQLite connection (`.kair/kair.db`) and its numbered, forward-only migrations.
+ *
+ * Import this module lazily: it loads better-sqlite3, which read-only commands must not pay for.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { kairError } from '../../domain/errors.js';
+
+export type Db = Database.Database;
+
+export interface Migration {
+  /** 1, 2, 3… in order, never reused or renumbered once released. */
+  id: number;
+  name: string;
+  /** Runs inside the migration's BEGIN IMMEDIATE transaction; must not open its own. */
+  up(db: Db): void;
+}
+
+const KIMI_ENVELOPES_SQL = `
+CREATE TABLE execution_envelopes (
+  id              TEXT PRIMARY KEY,
+  contract_id     TEXT NOT NULL,
+  run_id          TEXT NOT NULL,
+  plan_sha256     TEXT NOT NULL,
+  actor           TEXT NOT NULL,
+  provider        TEXT NOT NULL DEFAULT 'kimi' CHECK (provider = 'kimi'),
+  max_cost_micros INTEGER NOT NULL CHECK (max_cost_micros >= 0),
+  max_agents      INTEGER NOT NULL CHECK (max_agents > 0),
+  max_runtime_sec INTEGER NOT NULL CHECK (max_runtime_sec > 0),
+  allowed_scopes  TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(allowed_scopes) AND json_type(allowed_scopes) = 'array'),
+  status          TEXT NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL
+);
+CREATE INDEX execution_envelopes_contract_id ON execution_envelopes(contract_id);
+CREATE INDEX execution_envelopes_run_id ON execution_envelopes(run_id);
+
+-- runtime_sec is not in SPEC's column list: without it a reused envelope could not give back
+-- the seed's result.runtimeSec.
+CREATE TABLE kimi_execution_runs (
+  id          TEXT PRIMARY KEY,
+  envelope_id TEXT NOT NULL REFERENCES execution_envelopes(id),
+  provider    TEXT NOT NULL,
+  started_at  TEXT NOT NULL,
+  finished_at TEXT,
+  tokens_used INTEGER CHECK (tokens_used >= 0),
+  cost_micros INTEGER CHECK (cost_micros >= 0),
+  runtime_sec INTEGER CHECK (runtime_sec >= 0),
+  status      TEXT NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
+  summary     TEXT,
+  CHECK (status = 'RUNNING' OR finished_at IS NOT NULL),
+  CHECK (status <> 'COMPLETED' OR (tokens_used IS NOT NULL AND cost_micros IS NOT NULL AND runtime_sec IS NOT NULL))
+);
+CREATE INDEX kimi_execution_runs_envelope_id ON kimi_execution_runs(envelope_id);
+
+-- Execution records are evidence: the per-contract spend cap sums COMPLETED runs, so rows are
+-- never deleted, limits never change, and statuses only move forward.
+CREATE TRIGGER execution_envelopes_no_delete BEFORE DELETE ON execution_envelopes
+BEGIN SELECT RAISE(ABORT, 'execution_envelopes rows are never deleted'); END;
+
+CREATE TRIGGER execution_envelopes_update BEFORE UPDATE ON execution_envelopes
+WHEN NOT (
+       (OLD.status = 'PENDING' AND NEW.status IN ('RUNNING', 'FAILED', 'CANCELLED'))
+    OR (OLD.status = 'RUNNING' AND NEW.status IN ('COMPLETED', 'FAILED', 'CANCELLED'))
+  )
+  OR NEW.id IS NOT OLD.id OR NEW.contract_id IS NOT OLD.contract_id OR NEW.run_id IS NOT OLD.run_id
+  OR NEW.plan_sha256 IS NOT OLD.plan_sha256 OR NEW.actor IS NOT OLD.actor OR NEW.provider IS NOT OLD.provider
+  OR NEW.max_cost_micros IS NOT OLD.max_cost_micros OR NEW.max_agents IS NOT OLD.max_agents
+  OR NEW.max_runtime_sec IS NOT OLD.max_runtime_sec OR NEW.allowed_scopes IS NOT OLD.allowed_scopes
+  OR NEW.created_at IS NOT OLD.created_at
+BEGIN SELECT RAISE(ABORT, 'invalid execution_envelopes update'); END;
+
+CREATE TRIGGER kimi_execution_runs_no_delete BEFORE DELETE ON kimi_execution_runs
+BEGIN SELECT RAISE(ABORT, 'kimi_execution_runs rows are never deleted'); END;
+
+CREATE TRIGGER kimi_execution_runs_update BEFORE UPDATE ON kimi_execution_runs
+WHEN OLD.status <> 'RUNNING' OR NEW.status NOT IN ('COMPLETED', 'FAILED')
+  OR NEW.id IS NOT OLD.id OR NEW.envelope_id IS NOT OLD.envelope_id OR NEW.provider IS NOT OLD.provider
+  OR NEW.started_at IS NOT OLD.started_at
+BEGIN SELECT RAISE(ABORT, 'invalid kimi_execution_runs update'); END;
+`;
+
+/** Append only. A released migration is never edited: fix forward with a new one. */
+export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: 'kimi_envelopes', up: (db) => db.exec(KIMI_ENVELOPES_SQL) }];
+
+const MIGRATIONS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
+
+export interface OpenDbOptions {
+  /** Path to better_sqlite3.node when bundled (loads in ~1 ms instead of searching). */
+  nativeBinding?: string;
+  /** Clock for `migrations.applied_at`; defaults to the system clock. */
+  now?: () => string;
+  /** The migrations to apply; tests pass their own list. Defaults to MIGRATIONS. */
+  migrations?: readonly Migration[];
+}
+
+export const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens (creating if needed) the database, sets the connection pragmas and applies pending
+ * migrations. Safe for several processes opening the same file at once.
+ */
+export function openDb(file: string, opts: OpenDbOptions = {}): Db {
+  const inMemory = file === ':memory:' || file === '';
+  if (!inMemory) mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
+  try {
+    // busy_timeout first: switching to WAL and migrating take locks another process may hold.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (!inMemory && mode !== 'wal') {
+      throw kairError('INTERNAL_ERROR', `${file}: SQLite refused WAL mode (journal_mode is ${String(mode)}); is it on a network filesystem?`, { file });
+    }
+    // FULL, not NORMAL. In WAL mode NORMAL survives a killed process but may lose the last
+    // commits on power loss or an OS crash. kair commits SQLite first and then appends (and
+    // fsyncs) the history event that reports it, and the per-contract spend cap sums the
+    // COMPLETED rows; with NORMAL a power cut could keep the fsynced event while losing the
+    // row it describes, under-counting spend. FULL fsyncs the WAL on each commit, which costs
+    // one fsync per commit and kair makes only a few commits per command.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, opts.migrations ?? MIGRATIONS, opts.now ?? (() => new Date().toISOString()));
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+export interface AppliedMigration {
+  id: number;
+  name: string;
+  applied_at: string;
+}
+
+export function appliedMigrations(db: Db): AppliedMigration[] {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").get();
+  if (!exists) return [];
+  return db.prepare('SELECT id, name, applied_at FROM migrations ORDER BY id').all() as AppliedMigration[];
+}
+
+function assertWellFormed(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.id !== i + 1) throw new Error(`migration ${JSON.stringify(m.name)} has id ${m.id}; ids must be 1, 2, 3… in order`);
+  });
+}
+
+/**
+ * Applies each pending migration in its own BEGIN IMMEDIATE transaction. The write lock is
+ * taken before the "already applied?" re-check, so when two processes open a fresh file at
+ * once the second waits (busy_timeout), then sees the row and skips. Returns the ids applied
+ * by this call.
+ */
+export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS, now: () => string = () => new Date().toISOString()): number[] {
+  assertWellFormed(migrations);
+  const applied = new Set(appliedMigrations(db).map((m) => m.id));
+  const newest = Math.max(0, ...applied);
+  if (newest > migrations.length) {
+    throw kairError(
+      'INTERNAL_ERROR',
+      `the database schema is at migration ${newest} but this kair knows only ${migrations.length}; a newer kair wrote it — upgrade kair`,
+      { schema_version: newest, known: migrations.length },
+    );
+  }
+  const ran: number[] = [];
+  for (const m of migrations) {
+    if (applied.has(m.id)) continue;
+    const didRun = db
+      .transaction(() => {
+        db.exec(MIGRATIONS_TABLE_SQL);
+        if (db.prepare('SELECT 1 FROM migrations WHERE id = ?').get(m.id)) return false;
+        m.up(db);
+        db.prepare('INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, now());
+        return true;
+      })
+      .immediate();
+    if (didRun) ran.push(m.id);
+  }
+  return ran;
+}
