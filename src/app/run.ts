@@ -14,10 +14,14 @@ import { isKimiEligible, stepLane } from '../domain/plan.js';
 import { readJsonFile } from '../store/fs/contracts.js';
 import { isPidAlive } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
-import type { Output } from '../cli/registry.js';
 import type { Ctx } from './context.js';
 import { diskPlanSha } from './lifecycle.js';
 import { mutate } from './mutate.js';
+import type { RunOutcome, StepResult } from './execute.js';
+import { executeSteps, openWorkspaceDb, runDir, writeRunRequest } from './execute.js';
+import { envelopeRepo } from '../lanes/kimi/envelopes.js';
+import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
+import { readHistory } from '../store/fs/history.js';
 import { readContract } from './read.js';
 
 export interface RunOptions {
@@ -63,47 +67,103 @@ export function loadApprovedPlan(ctx: Ctx, id: string): Plan {
   return readJsonFile<Plan>(paths.plan(ctx.ws, id)) as Plan;
 }
 
-export function runCommand(ctx: Ctx, id: string, opts: RunOptions): Output {
-  assertId(id);
-  let routing: Routing | undefined;
-  let plan: Plan | undefined;
-  const check = (c: Contract) => {
-    assertTransition(c, 'run');
-    assertRunnable(c, diskPlanSha(ctx, id), ctx.config);
-    plan = loadApprovedPlan(ctx, id);
-    routing = route(c, plan);
-    if (opts.pauseAt !== undefined && !plan.steps.some((s) => s.id === opts.pauseAt)) {
-      throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
-    }
-  };
-  if (opts.dryRun) {
-    // A dry run writes nothing, gate refusals included.
-    check(readContract(ctx, id));
-    const r = routing!;
-    const doc = { dry_run: true, contract_id: id, lanes: r.lanes, steps: r.steps };
-    return { json: doc, text: () => `dry run: ${id} would run ${r.steps.map((s) => `${s.id} (${s.lane})`).join(', ')}` };
+export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; steps: Routing['steps']; kimi_estimate: { tokens: number; costUSD: number; runtimeSec: number } | null }) | (RunOutcome & { dry_run?: false });
+
+/** Gates after the state check, in §14 order; returns the plan and its routing. */
+function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan; routing: Routing } {
+  assertRunnable(c, diskPlanSha(ctx, c.id), ctx.config);
+  const plan = loadApprovedPlan(ctx, c.id);
+  const routing = route(c, plan);
+  if (routing.steps.some((s) => s.lane === 'aec')) {
+    throw kairError('INTERNAL_ERROR', `the AEC lane is not in this build yet; ${c.id} was left ${c.state} and nothing was spent`, { contract_id: c.id });
   }
-  mutate(ctx, id, 'run', (c) => {
-    check(c);
-    throw kairError('INTERNAL_ERROR', `the ${routing!.lanes.join(' and ')} lane${routing!.lanes.length > 1 ? 's are' : ' is'} not in this build yet; ${id} passed every gate and was left ${c.state}`, {
-      contract_id: id,
-      lanes: routing!.lanes,
-    });
-  });
-  throw new Error('unreachable');
+  if (routing.eligible) {
+    const caps = effectiveCaps(plan, ctx.config); // SCOPE_NOT_ALLOWED
+    const over = planBudgetOverCaps(plan, ctx.config.kimi.defaults);
+    if (over.length) {
+      const o = over[0]!;
+      throw kairError('BUDGET_EXCEEDED', `the plan's budget.${o.key} ${o.value} is above the workspace cap ${o.cap} now in force (kimi.defaults.${o.key}); nothing was spent`, { over, caps });
+    }
+  }
+  if (opts.pauseAt !== undefined && !plan.steps.some((s) => s.id === opts.pauseAt)) {
+    throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
+  }
+  return { plan, routing };
 }
 
-export function resumeCommand(ctx: Ctx, id: string, _opts: { confirm?: string; lang?: string; retryInDoubt: boolean }): Output {
+/** Micro-dollars of COMPLETED Kimi runs of this contract (0 before the database exists). */
+function spentMicros(ctx: Ctx, id: string): number {
+  if (!existsSync(paths.db(ctx.ws))) return 0;
+  const db = openWorkspaceDb(ctx);
+  try {
+    return envelopeRepo(db).completedSpendMicros(id);
+  } finally {
+    db.close();
+  }
+}
+
+function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
+  if (!routing.eligible) return null;
+  const caps = effectiveCaps(plan, ctx.config);
+  const e = stubPricing((plan.details?.features ?? []).length, caps.maxAgents);
+  return { tokens: e.tokens, costUSD: microsToUsd(e.costMicros), runtimeSec: e.runtimeSec };
+}
+
+export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
   assertId(id);
-  mutate(ctx, id, 'resume', (c) => {
+  if (opts.pauseAt !== undefined) assertId(opts.pauseAt, 'step');
+  if (opts.dryRun) {
+    // A dry run writes nothing, gate refusals included; it exits as the real run would.
+    const c = readContract(ctx, id);
+    assertTransition(c, 'run');
+    const { plan, routing } = gates(ctx, c, opts);
+    const kimi_estimate = estimate(ctx, plan, routing);
+    if (kimi_estimate) {
+      const caps = effectiveCaps(plan, ctx.config);
+      const pre = preflight({ costMicros: usdToMicros(kimi_estimate.costUSD), runtimeSec: kimi_estimate.runtimeSec }, caps, spentMicros(ctx, id), usdToMicros(ctx.config.kimi.max_cost_usd_per_contract));
+      if (!pre.ok) throw kairError(pre.code, pre.summary, { dry_run: true, ...pre.details });
+    }
+    return { dry_run: true, contract_id: id, lanes: routing.lanes, steps: routing.steps, kimi_estimate };
+  }
+  let started!: { plan: Plan; routing: Routing; runId: string; at: string };
+  const m = mutate(ctx, id, 'run', (c) => {
+    assertTransition(c, 'run');
+    const { plan, routing } = gates(ctx, c, opts);
+    const runId = `${id}-run-${c.runs.length + 1}`;
+    writeRunRequest(ctx, c, runId, plan, routing.lanes);
+    started = { plan, routing, runId, at: ctx.now() };
+    return { drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes } }] };
+  });
+  return executeSteps(ctx, m.contract, started.plan, { runId: started.runId, startedAt: started.at, eligible: started.routing.eligible, pauseAt: opts.pauseAt, resumedAt: null, done: [] });
+}
+
+export function resumeCommand(ctx: Ctx, id: string, _opts: { confirm?: string; lang?: string; retryInDoubt: boolean }): RunResult {
+  assertId(id);
+  let resumed!: { plan: Plan; routing: Routing; runId: string; stepId: string | null };
+  const m = mutate(ctx, id, 'resume', (c) => {
     assertTransition(c, 'resume');
     assertNoLiveRunner(c);
-    assertRunnable(c, diskPlanSha(ctx, id), ctx.config);
-    throw kairError('INTERNAL_ERROR', `resuming runs is not in this build yet; ${id} was left ${c.state}`, { contract_id: id });
+    const { plan, routing } = gates(ctx, c, {});
+    const runId = c.runs[c.runs.length - 1]!;
+    const stepId = c.pause?.step_id ?? null;
+    resumed = { plan, routing, runId, stepId };
+    return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: stepId } }] };
   });
-  throw new Error('unreachable');
+  const done = finishedSteps(ctx, id, resumed.runId);
+  const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
+  return executeSteps(ctx, m.contract, resumed.plan, { runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done });
 }
 
+/** Steps this run already completed, from history (a resume never repeats one). */
+function finishedSteps(ctx: Ctx, id: string, runId: string): StepResult[] {
+  const out = new Map<string, StepResult>();
+  for (const e of readHistory(paths.history(ctx.ws, id)).events) {
+    if (e.type !== 'step.finished' || e.data.run_id !== runId) continue;
+    const s = e.data.step as StepResult;
+    if (s.status === 'COMPLETED' || s.status === 'REPLAYED') out.set(s.id, s);
+  }
+  return [...out.values()];
+}
 
 export interface RunSummary {
   run_id: string | null;
@@ -129,4 +189,47 @@ export function runSummary(ctx: Ctx, c: Contract): RunSummary {
 export function renderRunSummary(s: RunSummary): string {
   if (!s.run_id) return 'no runs yet';
   return [`run ${s.run_id}`, s.run_request ? `  request ${s.run_request}` : '', s.run_result ? `  result  ${s.run_result}` : ''].filter(Boolean).join('\n');
+}
+
+export interface EnvelopeView {
+  id: string;
+  contract_id: string;
+  run_id: string;
+  plan_sha256: string;
+  actor: string;
+  provider: string;
+  max_cost_usd: number;
+  max_agents: number;
+  max_runtime_sec: number;
+  allowed_scopes: string[];
+  status: string;
+  created_at: string;
+}
+
+export function listEnvelopes(ctx: Ctx, contractId?: string): EnvelopeView[] {
+  if (contractId !== undefined) assertId(contractId);
+  const ws = ctx.ws;
+  void ctx.config;
+  if (!existsSync(paths.db(ws))) return [];
+  const db = openWorkspaceDb(ctx);
+  try {
+    return envelopeRepo(db)
+      .listEnvelopes(contractId ? { contractId } : {})
+      .map((e) => ({
+        id: e.id,
+        contract_id: e.contract_id,
+        run_id: e.run_id,
+        plan_sha256: e.plan_sha256,
+        actor: e.actor,
+        provider: e.provider,
+        max_cost_usd: microsToUsd(e.max_cost_micros),
+        max_agents: e.max_agents,
+        max_runtime_sec: e.max_runtime_sec,
+        allowed_scopes: e.allowed_scopes,
+        status: e.status,
+        created_at: e.created_at,
+      }));
+  } finally {
+    db.close();
+  }
 }

@@ -61,7 +61,7 @@ export function verifyContract(ctx: Ctx, id: string, out: VerifyResult): Contrac
       problem('snapshot_mismatch', 'contract.json differs from the fold of history.jsonl');
     }
   }
-  checkArtifacts(ctx, id, read.events, problem);
+  checkArtifacts(ctx, read.events, problem);
   const planSha = readPlanSha(ctx, id);
   if (folded.plan_sha256 && planSha !== folded.plan_sha256) {
     warning('plan_changed', 'plan/plan_v1.json differs from the recorded plan; `kair run` will refuse it as APPROVAL_STALE until it is re-planned');
@@ -74,19 +74,21 @@ function readPlanSha(ctx: Ctx, id: string): string | null {
   return v === null ? null : canonicalHash(v);
 }
 
-function checkArtifacts(ctx: Ctx, id: string, events: HistoryEvent[], problem: (kind: string, message: string) => void) {
+/** The latest hash recorded for each artifact path must match the file (a resumed run rewrites its result). */
+function checkArtifacts(ctx: Ctx, events: HistoryEvent[], problem: (kind: string, message: string) => void) {
+  const latest = new Map<string, { sha256: string; seq: number }>();
   for (const e of events) {
     const list = (e.data as { artifacts?: { path: string; sha256: string }[] }).artifacts;
-    if (!Array.isArray(list)) continue;
-    for (const a of list) {
-      const file = join(ctx.ws.root, a.path);
-      if (!existsSync(file)) {
-        problem('artifact_missing', `${a.path} (recorded at event ${e.seq}) is missing`);
-        continue;
-      }
-      const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
-      if (sha !== a.sha256) problem('artifact_hash', `${a.path} does not match the sha256 recorded at event ${e.seq}`);
+    if (Array.isArray(list)) for (const a of list) latest.set(a.path, { sha256: a.sha256, seq: e.seq });
+  }
+  for (const [path, rec] of latest) {
+    const file = join(ctx.ws.root, path);
+    if (!existsSync(file)) {
+      problem('artifact_missing', `${path} (recorded at event ${rec.seq}) is missing`);
+      continue;
     }
+    const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+    if (sha !== rec.sha256) problem('artifact_hash', `${path} does not match the sha256 recorded at event ${rec.seq}`);
   }
 }
 

@@ -12,7 +12,7 @@ import { kairError } from '../domain/errors.js';
 import { renderPlanMarkdown, validatePlan } from '../domain/plan.js';
 import type { Output } from './registry.js';
 import type { Parsed } from './parse.js';
-import { contractSummary } from './render/text.js';
+import { contractSummary, table } from './render/text.js';
 import type { Paint } from './io.js';
 
 const contractOut = (c: Contract, headline: string, extra: Record<string, unknown> = {}): Output => ({
@@ -131,21 +131,67 @@ export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
   return { json: { problems: r.problems, warnings: r.warnings, contracts: r.contracts, events: r.events }, text: () => lines.join('\n') };
 }
 
+/** §8 step 5/6: the run document, and its exit status (0 ok or user pause, 3 gate, 5 failure). */
+function runOutput(r: runApp.RunResult): Output {
+  if (r.dry_run) {
+    return {
+      json: { ...r },
+      text: () =>
+        [`dry run of ${r.contract_id}: lanes ${r.lanes.join(', ')}`, ...r.steps.map((s) => `  ${s.id}  ${s.lane}`), r.kimi_estimate ? `  kimi estimate: ${r.kimi_estimate.tokens} tokens, $${r.kimi_estimate.costUSD}, ${r.kimi_estimate.runtimeSec}s` : ''].filter(Boolean).join('\n'),
+    };
+  }
+  const doc = {
+    contract_id: r.contract.id,
+    run_id: r.run_id,
+    state: r.contract.state,
+    status: r.status,
+    ...(r.kimi ? { kimi: r.kimi } : {}),
+    steps: r.steps,
+    artifacts: r.artifacts,
+  };
+  const userPause = r.status === 'PAUSED' && (r.pause_reason === 'USER_REQUESTED' || r.pause_reason === 'PAUSE_AT');
+  if (r.status === 'COMPLETED' || userPause) {
+    return {
+      json: doc,
+      text: () => [`${r.run_id} ${r.status}${userPause ? ` (${r.pause_reason}; \`kair resume ${r.contract.id}\` continues)` : ''}`, ...r.steps.map((s) => `  ${s.id.padEnd(16)} ${s.lane.padEnd(7)} ${s.status.padEnd(10)} ${s.reason_code ?? ''}`), r.kimi ? `  kimi: ${r.kimi.result.summary}` : '', `  result: ${r.artifacts.run_result}`].filter(Boolean).join('\n'),
+    };
+  }
+  const err = r.error ?? { code: 'INTERNAL_ERROR' as const, message: `run ended ${r.status}`, details: {} };
+  const e = kairError(err.code, err.message, err.details);
+  e.payload = doc;
+  throw e;
+}
+
 export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runApp.runCommand(ctx, p.args[0]!, {
+  return runOutput(runApp.runCommand(ctx, p.args[0]!, {
     confirm: p.opts.confirm as string | undefined,
     lang: p.opts.lang as string | undefined,
     pauseAt: p.opts.pauseAt as string | undefined,
     dryRun: p.opts.dryRun === true,
-  });
+  }));
 }
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runApp.resumeCommand(ctx, p.args[0]!, {
+  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, {
     confirm: p.opts.confirm as string | undefined,
     lang: p.opts.lang as string | undefined,
     retryInDoubt: p.opts.retryInDoubt === true,
-  });
+  }));
 }
 
 export { readContract };
+
+export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
+  const list = runApp.listEnvelopes(ctx, p.opts.contract as string | undefined);
+  return {
+    json: { envelopes: list },
+    text: (paint) =>
+      list.length === 0
+        ? 'no envelopes yet'
+        : table(
+            list.map((e) => [e.id, e.contract_id, e.run_id, e.status, `$${e.max_cost_usd}`, String(e.max_agents), e.created_at]),
+            ['ID', 'CONTRACT', 'RUN', 'STATUS', 'BUDGET', 'AGENTS', 'CREATED'],
+            paint,
+          ),
+  };
+}

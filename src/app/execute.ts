@@ -1,0 +1,272 @@
+/**
+ * The run loop of §8: steps in plan order, a locked check at every step boundary (user pause,
+ * --pause-at, controls still granted), the Kimi lane once per run, manual steps recorded, and
+ * run-result.json + `run.finished` at the end. The contract lock is held only at boundaries, so
+ * `pause`, `revoke` and `status` work from another shell while a run is in progress.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Contract, EventDraft, PauseInfo } from '../domain/contract.js';
+import { missingControls } from '../domain/contract.js';
+import type { ErrorCode, ErrorDetails } from '../domain/errors.js';
+import { effectiveCaps, usdToMicros } from '../domain/kimi.js';
+import type { Plan } from '../domain/plan.js';
+import { stepLane } from '../domain/plan.js';
+import type { PauseReason } from '../domain/states.js';
+import type { KimiRunObject } from '../lanes/kimi/envelopes.js';
+import { envelopeRepo, runKimiLane } from '../lanes/kimi/envelopes.js';
+import { providerFor } from '../lanes/kimi/provider.js';
+import { writeJsonAtomic } from '../store/fs/atomic.js';
+import { openDb } from '../store/sqlite/db.js';
+import type { Db } from '../store/sqlite/db.js';
+import { paths, rel } from '../store/fs/workspace.js';
+import type { Ctx } from './context.js';
+import { dpcChange } from './lifecycle.js';
+import { mutate } from './mutate.js';
+
+export interface StepResult {
+  id: string;
+  lane: 'kimi' | 'aec' | 'manual';
+  status: 'PENDING' | 'COMPLETED' | 'REPLAYED' | 'PAUSED' | 'FAILED' | 'REFUSED';
+  reason_code: string | null;
+  simulation_id?: string;
+  outcome?: unknown;
+  idempotency_key?: string;
+  proof_refs?: string[];
+}
+
+export interface RunOutcome {
+  contract: Contract;
+  run_id: string;
+  status: 'COMPLETED' | 'FAILED' | 'PAUSED';
+  steps: StepResult[];
+  kimi?: KimiRunObject;
+  error?: { code: ErrorCode; message: string; details: ErrorDetails };
+  /** Why a PAUSED run paused. */
+  pause_reason?: PauseReason;
+  artifacts: { run_request: string; run_result: string };
+  started_at: string;
+}
+
+export function runDir(ctx: Ctx, id: string, runId: string): string {
+  return join(paths.runs(ctx.ws, id), runId);
+}
+
+export function openWorkspaceDb(ctx: Ctx): Db {
+  return openDb(paths.db(ctx.ws));
+}
+
+/** Writes a run artifact into the run's own folder and the latest copy; returns its record. */
+function writeArtifact(ctx: Ctx, id: string, runId: string, name: string, doc: unknown): { path: string; sha256: string } {
+  const file = join(runDir(ctx, id, runId), name);
+  writeJsonAtomic(file, doc);
+  writeJsonAtomic(join(paths.runs(ctx.ws, id), name), doc);
+  return { path: rel(ctx.ws, file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+}
+
+export function writeRunRequest(ctx: Ctx, c: Contract, runId: string, plan: Plan, lanes: string[]): void {
+  const caps = effectiveCaps(plan, ctx.config);
+  writeArtifact(ctx, c.id, runId, 'run-request.json', {
+    version: 'kair.run-request.v1',
+    run_id: runId,
+    contract_id: c.id,
+    contract_version: c.version,
+    plan_sha256: c.plan_sha256,
+    actor: ctx.actor(),
+    requested_at: ctx.now(),
+    approvals: c.approvals.filter((a) => a.valid && a.plan_sha256 === c.plan_sha256),
+    controls: { required: c.controls.required, granted: c.controls.granted },
+    lanes,
+    steps: plan.steps.map((s) => ({ id: s.id, lane: stepLane(s) })),
+    budget: { maxCostUSD: caps.maxCostUSD, maxAgents: caps.maxAgents, maxRuntimeSec: caps.maxRuntimeSec },
+    scopes: plan.scopes ?? [],
+  });
+}
+
+type Boundary = { kind: 'go' } | { kind: 'pause'; reason: PauseReason; pause: PauseInfo };
+
+/**
+ * Executes steps from `from` on. `done` holds the results of steps already finished in this
+ * run (resume). `pauseAt` pauses before that step unless the run resumes at it.
+ */
+export function executeSteps(
+  ctx: Ctx,
+  c0: Contract,
+  plan: Plan,
+  run: { runId: string; startedAt: string; eligible: boolean; pauseAt?: string; resumedAt?: string | null; done: StepResult[] },
+): RunOutcome {
+  const id = c0.id;
+  const results: StepResult[] = plan.steps.map((s) => run.done.find((d) => d.id === s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
+  let contract = c0;
+  let kimi: KimiRunObject | undefined;
+  let error: RunOutcome['error'];
+  let db: Db | undefined;
+  const kimiStepIds = plan.steps.filter((s) => stepLane(s) === 'kimi').map((s) => s.id);
+  const envelopeFirst = run.eligible && kimiStepIds.length === 0;
+
+  const runKimi = (): { ok: boolean; reused: boolean } => {
+    db ??= openWorkspaceDb(ctx);
+    const caps = effectiveCaps(plan, ctx.config);
+    const r = runKimiLane(db, providerFor(ctx.config), {
+      contractId: id,
+      runId: run.runId,
+      planSha256: contract.plan_sha256 ?? '',
+      actor: ctx.actor(),
+      features: plan.details?.features ?? [],
+      caps,
+      perContractCapMicros: usdToMicros(ctx.config.kimi.max_cost_usd_per_contract),
+      now: ctx.now,
+    });
+    kimi = r.kimi;
+    if (r.events.length) {
+      contract = mutate(ctx, id, 'run', (c) => ({
+        drafts: r.events.map((e) => ({ type: e.type, state: c.state, data: { run_id: run.runId, envelope_id: r.kimi.executionEnvelopeId, message: e.message } })),
+      })).contract;
+    }
+    if (!r.ok && r.error) error = r.error;
+    return { ok: r.ok, reused: r.reused };
+  };
+
+  let status: RunOutcome['status'] = 'COMPLETED';
+  let pauseReason: PauseReason | undefined;
+  let pause: PauseInfo | undefined;
+  let kimiRan = run.done.some((d) => d.lane === 'kimi' && d.status === 'COMPLETED');
+  try {
+    for (let i = 0; i < plan.steps.length; i++) {
+      const step = plan.steps[i]!;
+      const result = results[i]!;
+      if (result.status === 'COMPLETED' || result.status === 'REPLAYED') continue;
+      const boundary = checkBoundary(ctx, id, step.id, run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id);
+      if (boundary.kind === 'pause') {
+        status = 'PAUSED';
+        pauseReason = boundary.reason;
+        pause = boundary.pause;
+        if (boundary.reason === 'CONTROL_REVOKED') {
+          error = { code: 'CONTROL_REVOKED', message: `a required control was revoked; the run paused before ${step.id}`, details: { step_id: step.id, missing: missingControls(readSnapshot(ctx, id)) } };
+        }
+        break;
+      }
+      if (envelopeFirst && !kimiRan) {
+        const k = runKimi();
+        kimiRan = true;
+        if (!k.ok) {
+          status = 'FAILED';
+          break;
+        }
+      }
+      const lane = stepLane(step);
+      if (lane === 'kimi') {
+        if (!kimiRan) {
+          const k = runKimi();
+          kimiRan = true;
+          Object.assign(result, { status: k.ok ? 'COMPLETED' : 'FAILED', reason_code: k.ok ? (k.reused ? 'KIMI_REUSED' : 'KIMI_OK') : (error?.code ?? 'INTERNAL_ERROR') });
+        } else {
+          Object.assign(result, { status: 'COMPLETED', reason_code: 'KIMI_REUSED' });
+        }
+      } else if (lane === 'manual') {
+        Object.assign(result, { status: 'COMPLETED', reason_code: 'MANUAL_RECORDED' });
+      } else {
+        Object.assign(result, { status: 'REFUSED', reason_code: 'INTERNAL_ERROR' });
+        error = { code: 'INTERNAL_ERROR', message: 'the AEC lane is not in this build yet', details: { step_id: step.id } };
+      }
+      const next = plan.steps[i + 1]?.id ?? null;
+      contract = mutate(ctx, id, 'run', (c) => ({
+        drafts: [{ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: { ...result }, next_step_id: next } }],
+      })).contract;
+      if ((result.status as StepResult['status']) !== 'COMPLETED') {
+        status = 'FAILED';
+        break;
+      }
+    }
+    if (run.eligible && !kimi && kimiRan) {
+      // A resumed run shows the envelope it reuses (§14: resume reuses its COMPLETED envelope).
+      db ??= openWorkspaceDb(ctx);
+      kimi = envelopeRepo(db).findCompletedForRun(run.runId)?.kimi;
+    }
+  } finally {
+    db?.close();
+  }
+  return finishRun(ctx, id, plan, { ...run, status, results, kimi, error, pauseReason, pause });
+}
+
+/** A read without the lock: enough for an error message. */
+function readSnapshot(ctx: Ctx, id: string): Contract {
+  return JSON.parse(readFileSync(paths.snapshot(ctx.ws, id), 'utf8')) as Contract;
+}
+
+/** The locked check before a step: a user pause, --pause-at, or a required control revoked. */
+function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean): Boundary {
+  let b: Boundary = { kind: 'go' };
+  mutate(ctx, id, 'run', (c) => {
+    if (c.state === 'PAUSED' && c.pause) {
+      b = { kind: 'pause', reason: c.pause.reason, pause: { ...c.pause, step_id: stepId } };
+    } else if (missingControls(c).length > 0) {
+      b = { kind: 'pause', reason: 'CONTROL_REVOKED', pause: { requested_by: ctx.actor(), reason: 'CONTROL_REVOKED', step_id: stepId } };
+    } else if (pauseHere) {
+      b = { kind: 'pause', reason: 'PAUSE_AT', pause: { requested_by: ctx.actor(), reason: 'PAUSE_AT', step_id: stepId } };
+    }
+    return { drafts: [] };
+  });
+  return b;
+}
+
+function finishRun(
+  ctx: Ctx,
+  id: string,
+  plan: Plan,
+  r: {
+    runId: string;
+    startedAt: string;
+    status: RunOutcome['status'];
+    results: StepResult[];
+    kimi?: KimiRunObject;
+    error?: RunOutcome['error'];
+    pauseReason?: PauseReason;
+    pause?: PauseInfo;
+  },
+): RunOutcome {
+  const finishedAt = ctx.now();
+  const doc = {
+    version: 'kair.run-result.v1',
+    run_id: r.runId,
+    contract_id: id,
+    status: r.status,
+    started_at: r.startedAt,
+    finished_at: finishedAt,
+    ...(r.kimi ? { kimi: r.kimi } : {}),
+    steps: r.results,
+    ...(r.error ? { error: r.error } : {}),
+  };
+  const result = writeArtifact(ctx, id, r.runId, 'run-result.json', doc);
+  const request = { path: rel(ctx.ws, join(runDir(ctx, id, r.runId), 'run-request.json')), sha256: sha256File(join(runDir(ctx, id, r.runId), 'run-request.json')) };
+  const contract = mutate(ctx, id, 'run', (c) => {
+    const drafts: EventDraft[] = [
+      {
+        type: 'run.finished',
+        state: r.status,
+        data: { run_id: r.runId, status: r.status, artifacts: [request, result], ...(r.pause ? { pause: r.pause } : {}), ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}) },
+      },
+    ];
+    if (r.error?.code === 'CONTROL_REVOKED') drafts.push({ type: 'gate.blocked', state: r.status, data: { command: 'run', code: r.error.code, message: r.error.message } });
+    const dpc = dpcChange(ctx, { ...c, state: r.status }, { evidence: [{ kind: 'run', ref: result.path, note: `${r.runId} ${r.status}` }] });
+    drafts.push(dpc.draft);
+    return { drafts, after: () => dpc.write() };
+  }).contract;
+  void plan;
+  return {
+    contract,
+    run_id: r.runId,
+    status: r.status,
+    steps: r.results,
+    kimi: r.kimi,
+    error: r.error,
+    pause_reason: r.pauseReason,
+    artifacts: { run_request: request.path, run_result: result.path },
+    started_at: r.startedAt,
+  };
+}
+
+function sha256File(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
