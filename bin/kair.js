@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A CommonJS launcher (bin/package.json) so start-up skips the ESM loader. It compiles the
-// bundle with a V8 code cache kept next to it (Node 20 has no module.enableCompileCache): the
-// compile of the bundle was the largest single start-up cost. Any cache problem falls back to a
+// bundles with a V8 code cache kept next to them (Node 20 has no module.enableCompileCache):
+// compiling the bundle was the largest single start-up cost. Any cache problem falls back to a
 // plain compile; the cache is an optimisation only.
 'use strict';
 const fs = require('node:fs');
@@ -9,28 +9,34 @@ const path = require('node:path');
 const vm = require('node:vm');
 const Module = require('node:module');
 
-const file = path.join(__dirname, '..', 'dist', 'kair.cjs');
-const cacheFile = `${file}.${process.versions.v8}.cache`;
-const source = fs.readFileSync(file, 'utf8');
-let cachedData;
-try {
-  cachedData = fs.readFileSync(cacheFile);
-} catch {
-  cachedData = undefined;
+function loadCached(file) {
+  const cacheFile = `${file}.${process.versions.v8}.cache`;
+  const source = fs.readFileSync(file, 'utf8');
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
+  const mod = new Module(file, module);
+  mod.filename = file;
+  mod.paths = Module._nodeModulePaths(path.dirname(file));
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once('exit', () => {
+      try {
+        const tmp = `${cacheFile}.${process.pid}`;
+        fs.writeFileSync(tmp, script.createCachedData());
+        fs.renameSync(tmp, cacheFile);
+      } catch {
+        // read-only install: run without a cache
+      }
+    });
+  }
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+  return mod.exports;
 }
-const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
-const mod = new Module(file, module);
-mod.filename = file;
-mod.paths = Module._nodeModulePaths(path.dirname(file));
-if (cachedData === undefined || script.cachedDataRejected) {
-  process.once('exit', () => {
-    try {
-      const tmp = `${cacheFile}.${process.pid}`;
-      fs.writeFileSync(tmp, script.createCachedData());
-      fs.renameSync(tmp, cacheFile);
-    } catch {
-      // read-only install: run without a cache
-    }
-  });
-}
-script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+
+// The first bundle loads the second (dist/kair-cmd.cjs) through this when a command needs it.
+globalThis.__kairLoadCached = loadCached;
+loadCached(path.join(__dirname, '..', 'dist', 'kair.cjs'));

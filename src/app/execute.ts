@@ -12,7 +12,7 @@ import { missingControls } from '../domain/contract.js';
 import type { ErrorCode, ErrorDetails } from '../domain/errors.js';
 import { effectiveCaps, usdToMicros } from '../domain/kimi.js';
 import type { Plan } from '../domain/plan.js';
-import { stepLane } from '../domain/plan.js';
+import { stepLane } from '../domain/plan-routing.js';
 import type { PauseReason } from '../domain/states.js';
 import type { KimiRunObject } from '../lanes/kimi/envelopes.js';
 import { envelopeRepo, runKimiLane } from '../lanes/kimi/envelopes.js';

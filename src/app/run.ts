@@ -10,7 +10,7 @@ import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { assertRunnable, assertTransition } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
-import { isKimiEligible, stepLane } from '../domain/plan.js';
+import { isKimiEligible, stepLane } from '../domain/plan-routing.js';
 import { readJsonFile } from '../store/fs/contracts.js';
 import { isPidAlive } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';

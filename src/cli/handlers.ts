@@ -9,7 +9,6 @@ import { verify as verifyApp } from '../app/verify.js';
 import { init as initApp } from '../app/init.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
-import { renderPlanMarkdown, validatePlan } from '../domain/plan.js';
 import type { Output } from './registry.js';
 import type { Parsed } from './parse.js';
 import { contractSummary, table } from './render/text.js';
@@ -46,6 +45,8 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   const src: life.PlanSource =
     p.opts.file !== undefined ? { kind: 'file', path: resolve(ctx.cwd, p.opts.file as string) } : p.opts.planJson !== undefined ? { kind: 'inline', text: p.opts.planJson as string } : { kind: 'stdin' };
   const input = life.readPlanSource(src, () => readFileSync(0, 'utf8'));
+  // zod is loaded here only: the other commands never pay for it.
+  const { renderPlanMarkdown, validatePlan } = await import('../domain/plan.js');
   // Schema problems are argument errors: report them before touching the workspace.
   const noCaps = { maxCostUSD: Infinity, maxAgents: Infinity, maxRuntimeSec: Infinity, allowedScopes: [] };
   const early = validatePlan(input, noCaps);

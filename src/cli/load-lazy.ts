@@ -6,9 +6,15 @@
 import type * as Lazy from './lazy.js';
 
 declare const require: ((id: string) => unknown) | undefined;
+declare const __dirname: string | undefined;
 declare const __KAIR_BUNDLED__: boolean | undefined;
 
 export async function loadLazy(): Promise<typeof Lazy> {
-  if (typeof __KAIR_BUNDLED__ === 'boolean' && typeof require === 'function') return require('./kair-cmd.cjs') as typeof Lazy;
+  if (typeof __KAIR_BUNDLED__ === 'boolean' && typeof require === 'function') {
+    // bin/kair.js compiles bundles with a V8 code cache; fall back to require without it.
+    const cached = (globalThis as { __kairLoadCached?: (file: string) => unknown }).__kairLoadCached;
+    if (cached && typeof __dirname === 'string') return cached(`${__dirname}/kair-cmd.cjs`) as typeof Lazy;
+    return require('./kair-cmd.cjs') as typeof Lazy;
+  }
   return import('./lazy.js');
 }

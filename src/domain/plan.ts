@@ -3,6 +3,9 @@ import * as z from 'zod';
 import type { KimiCaps, Problem } from './config.js';
 import { isCents } from './config.js';
 import { ID_PATTERN } from './ids.js';
+import { stepLane } from './plan-routing.js';
+
+export { isKimiEligible, stepLane } from './plan-routing.js';
 
 const id = z.string().regex(ID_PATTERN, { error: `must match ${ID_PATTERN.source}` });
 
@@ -94,16 +97,6 @@ export function validatePlan(input: unknown, caps: KimiCaps): { plan?: Plan; pro
   }
   problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return problems.length === 0 && parsed.success ? { plan: parsed.data, problems } : { problems };
-}
-
-export function isKimiEligible(plan: Plan): boolean {
-  return plan.strategy === 'CUSTOM' || plan.details?.requiresKimi === true;
-}
-
-export function stepLane(step: PlanStep): 'kimi' | 'aec' | 'manual' {
-  if (step.lane === 'kimi') return 'kimi';
-  if (step.simulation) return 'aec';
-  return 'manual';
 }
 
 export function renderPlanMarkdown(plan: Plan, sha: string): string {

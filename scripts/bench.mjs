@@ -1,0 +1,56 @@
+// `npm run bench`: start-up and command cost as ratios of medians against `node -e 0`, measured
+// alternately in one run (never absolute times in assertions). Writes bench/results.json.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const bin = join(root, 'bin', 'kair.js');
+const env = { ...process.env, KAIR_ACTOR: 'bench', NO_COLOR: '1' };
+delete env.NODE_EXTRA_CA_CERTS; // adds ~40 ms to every Node start on these machines
+const rounds = Number(process.env.BENCH_ROUNDS ?? 21);
+const ws = mkdtempSync(join(tmpdir(), 'kair-bench-'));
+const kair = (...args) => {
+  const r = spawnSync(process.execPath, [bin, ...args, '--dir', ws], { env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`kair ${args.join(' ')} exited ${r.status}: ${r.stdout}${r.stderr}`);
+  return r;
+};
+const plan = join(root, 'fixtures', 'plans', 'custom-kimi.json');
+
+kair('init');
+kair('propose', 'bench status', '--id', 'b');
+for (let i = 0; i < 20; i++) kair('grant', 'b', `ns:p${i}`);
+// run --json needs a fresh approved contract per round: prepare them up front.
+for (let i = 0; i < rounds; i++) {
+  kair('propose', `bench run ${i}`, '--id', `r${i}`);
+  kair('plan', `r${i}`, '--file', plan);
+  kair('request-approval', `r${i}`);
+  kair('approve', `r${i}`);
+}
+
+const cases = {
+  'node -e 0': () => ['-e', '0'],
+  'kair status --json': () => [bin, 'status', 'b', '--json', '--dir', ws],
+  'kair list --json': () => [bin, 'list', '--json', '--dir', ws],
+  'kair grant': (i) => [bin, 'grant', 'b', `bench:g${i}`, '--dir', ws, '-q'],
+  'kair run --json (Kimi stub)': (i) => [bin, 'run', `r${i}`, '--json', '--dir', ws],
+};
+const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+for (let i = 0; i < rounds; i++) {
+  for (const [name, args] of Object.entries(cases)) {
+    const t = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, args(i), { env, stdio: 'ignore' });
+    times[name].push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (r.status !== 0) throw new Error(`${name} exited ${r.status}`);
+  }
+}
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const base = median(times['node -e 0']);
+const results = Object.entries(times).map(([name, t]) => ({ name, median_ms: +median(t).toFixed(1), ratio: +(median(t) / base).toFixed(2) }));
+console.log(`rounds: ${rounds} (alternating), baseline node -e 0 = ${base.toFixed(1)} ms\n`);
+console.log('case'.padEnd(30) + 'median ms'.padStart(10) + 'ratio'.padStart(8));
+for (const r of results) console.log(r.name.padEnd(30) + String(r.median_ms).padStart(10) + `${r.ratio.toFixed(2)}x`.padStart(8));
+mkdirSync(join(root, 'bench'), { recursive: true });
+writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ node: process.versions.node, rounds, results }, null, 2) + '\n');
+rmSync(ws, { recursive: true, force: true });
