@@ -1,4 +1,5 @@
-// `npm run demo`: drives the lifecycle that exists today on fixtures/ in a temporary workspace,
+// `npm run demo`: drives the lifecycle on fixtures/ in a temporary workspace (the AEC lane joins
+// when it lands),
 // printing each command and its result. Any unexpected exit status fails the demo loudly.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,17 @@ function kair(args, expectExit = 0, extraEnv = {}) {
   } catch {
     doc = null;
   }
-  const what = doc?.ok ? (doc.contract ? `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}` : doc.dry_run ? `dry run: lanes ${doc.lanes.join('+')}` : 'ok') : `${doc?.error?.code}: ${doc?.error?.message}`;
+  const what = doc?.ok
+    ? doc.contract
+      ? `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`
+      : doc.dry_run
+        ? `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`
+        : doc.run_id
+          ? `${doc.run_id} ${doc.status}: ${doc.steps.map((s) => `${s.id}=${s.reason_code ?? s.status}`).join(', ')}${doc.kimi ? ` — ${doc.kimi.result.summary}` : ''}`
+          : doc.problems
+            ? `verified: ${doc.contracts} contract(s), ${doc.events} event(s), ${doc.problems.length} problem(s)`
+            : 'ok'
+    : `${doc?.error?.code}: ${doc?.error?.message}`;
   console.log(`$ ${shown}\n  → exit ${r.status}: ${what}`);
   if (r.status !== expectExit) {
     console.error(`demo FAILED: expected exit ${expectExit}, got ${r.status}\n${r.stdout}${r.stderr}`);
@@ -46,6 +57,11 @@ kair(['run', 'chat', '--dry-run']);
 kair(['revoke', 'chat', 'local:write']); // a kill switch: run is refused until re-granted
 kair(['run', 'chat', '--dry-run'], 3);
 kair(['grant', 'chat', 'local:write']);
+kair(['run', 'chat', '--pause-at', 'review-delta']); // the Kimi envelope runs, then a pause
+kair(['resume', 'chat']); // continues from the ledger of steps; the envelope is reused
+kair(['review', 'chat']);
+kair(['accept', 'chat']);
+kair(['envelopes', '--contract', 'chat']);
 kair(['propose', 'Reuse the inventory checkout', '--id', 'checkout']);
 kair(['plan', 'checkout', '--file', join(plans, 'reuse-only.json')]);
 kair(['request-approval', 'checkout']);
