@@ -11,7 +11,8 @@ const common = {
   target: 'node20',
   format: 'cjs',
   external: ['better-sqlite3'],
-  define: { __KAIR_VERSION__: JSON.stringify(pkg.version), __KAIR_BUNDLED__: 'true' },
+  // import.meta.url only serves the unbundled (ESM) test runs; the CJS bundle uses __filename.
+  define: { __KAIR_VERSION__: JSON.stringify(pkg.version), __KAIR_BUNDLED__: 'true', 'import.meta.url': 'undefined' },
   legalComments: 'none',
   logLevel: 'warning',
 };

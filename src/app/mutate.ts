@@ -12,6 +12,7 @@ import { commitEvents, updateIndex } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
 import { acquireLock } from '../store/fs/lock.js';
 import { isPidAlive } from '../store/fs/pid.js';
+import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 
@@ -42,7 +43,9 @@ function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
   if (c.running && !isPidAlive(c.running.pid)) {
     const state = 'PAUSED';
     const pause = c.state === 'PAUSED' && c.pause ? c.pause : { requested_by: ctx.actor(), reason: 'CRASHED', step_id: c.running.step_id };
-    drafts.push({ type: 'recovery', state, data: { kind: 'crashed_run', run_id: c.running.run_id, pid: c.running.pid, pause } });
+    // SQLite first, then the event that reports it (SPEC §14 Integrity).
+    const cancelled = cancelOpenEnvelopes(paths.db(ctx.ws), c.running.run_id, ctx.now());
+    drafts.push({ type: 'recovery', state, data: { kind: 'crashed_run', run_id: c.running.run_id, pid: c.running.pid, pause, cancelled_envelopes: cancelled } });
   }
   return drafts;
 }

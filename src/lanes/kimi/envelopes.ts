@@ -12,6 +12,7 @@ import { kairError } from '../../domain/errors.js';
 import type { EnvelopeStatus, KimiRunStatus } from '../../domain/kimi.js';
 import { canTransitionEnvelope, kimiMessages, microsToUsd, preflight, usdToMicros } from '../../domain/kimi.js';
 import type { Db } from '../../store/sqlite/db.js';
+import { failpoint } from '../../store/failpoint.js';
 import type { KimiExecution, KimiProvider } from './provider.js';
 
 export interface EnvelopeRow {
@@ -410,6 +411,7 @@ export function runKimiLane(db: Db, provider: KimiProvider, input: KimiLaneInput
   }
 
   const started = kimiMessages.started(input.caps);
+  failpoint('kimi.running');
   let out: KimiExecution;
   try {
     out = provider.execute(req);

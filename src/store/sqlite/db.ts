@@ -1,14 +1,23 @@
 /**
  * The SQLite connection (`.kair/kair.db`) and its numbered, forward-only migrations.
  *
- * Import this module lazily: it loads better-sqlite3, which read-only commands must not pay for.
+ * better-sqlite3 is required only when a database is opened (loading it costs ~20 ms), so any
+ * command may import this module for free.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { kairError } from '../../domain/errors.js';
 
 export type Db = Database.Database;
+
+declare const __filename: string | undefined;
+let DatabaseCtor: typeof Database | undefined;
+function loadDatabase(): typeof Database {
+  // In the CJS bundle __filename is defined; under the ESM test runner import.meta.url is.
+  return (DatabaseCtor ??= createRequire(typeof __filename === 'string' ? __filename : import.meta.url)('better-sqlite3') as typeof Database);
+}
 
 export interface Migration {
   /** 1, 2, 3… in order, never reused or renumbered once released. */
@@ -105,7 +114,7 @@ export const BUSY_TIMEOUT_MS = 5000;
 export function openDb(file: string, opts: OpenDbOptions = {}): Db {
   const inMemory = file === ':memory:' || file === '';
   if (!inMemory) mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
+  const db = new (loadDatabase())(file, { timeout: BUSY_TIMEOUT_MS, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
   try {
     // busy_timeout first: switching to WAL and migrating take locks another process may hold.
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
