@@ -12,6 +12,8 @@ import { checkChain } from '../store/fs/chain.js';
 import { readHistory } from '../store/fs/history.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
+import { envelopeRepo } from '../lanes/kimi/envelopes.js';
+import { openDb } from '../store/sqlite/db.js';
 
 export interface Finding {
   contract_id?: string;
@@ -126,8 +128,41 @@ export function verify(ctx: Ctx, id?: string): VerifyResult {
       }
     }
   }
+  checkEnvelopes(ctx, out, id);
   for (const v of extraVerifiers) v(ctx, out, id);
   return out;
+}
+
+/**
+ * Envelopes are committed before the history event that reports them (§14), so a crash can
+ * leave one no event names: a warning (the next mutating command closes it), not a problem.
+ */
+function checkEnvelopes(ctx: Ctx, out: VerifyResult, id?: string): void {
+  if (!existsSync(paths.db(ctx.ws))) return;
+  const db = openDb(paths.db(ctx.ws));
+  try {
+    const named = new Map<string, Set<string>>();
+    for (const e of envelopeRepo(db).listEnvelopes(id ? { contractId: id } : {})) {
+      let ids = named.get(e.contract_id);
+      if (!ids) {
+        ids = new Set();
+        try {
+          for (const ev of readHistory(paths.history(ctx.ws, e.contract_id)).events) {
+            const envId = (ev.data as { envelope_id?: unknown }).envelope_id;
+            if (typeof envId === 'string') ids.add(envId);
+          }
+        } catch {
+          // a missing contract is reported below like any unmatched row
+        }
+        named.set(e.contract_id, ids);
+      }
+      if (!ids.has(e.id) && e.status !== 'CANCELLED') {
+        out.warnings.push({ contract_id: e.contract_id, kind: 'envelope_unmatched', message: `envelope ${e.id} (${e.status}) has no history event; the next command on ${e.contract_id} closes it` });
+      }
+    }
+  } finally {
+    db.close();
+  }
 }
 
 export function verifyOrThrow(ctx: Ctx, id?: string): VerifyResult {
