@@ -21,5 +21,5 @@ export function init(opts: { dir?: string; cwd: string; env: NodeJS.ProcessEnv }
     config = fresh;
   }
   if (!existsSync(paths.index(ws))) writeJsonAtomic(paths.index(ws), []);
-  return { created, workspace: rel(ws, ws.kairDir) || '.kair', root: ws.root, workspace_id: config.workspace_id ?? null, config: rel(ws, cfgPath) };
+  return { created, workspace: rel(ws, ws.kairDir) || '.kair', workspace_id: config.workspace_id ?? null, config: rel(ws, cfgPath), root: ws.root };
 }

@@ -20,8 +20,9 @@ const contractOut = (c: Contract, headline: string, extra: Record<string, unknow
 });
 
 export async function init(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = initApp({ dir: ctx.dirFlag, cwd: ctx.cwd, env: ctx.env });
-  return { json: r, text: () => (r.created ? `Initialized a kair workspace in ${r.root}/.kair` : `Workspace already initialized in ${r.root}/.kair (config kept)`) };
+  const { root: _root, ...r } = initApp({ dir: ctx.dirFlag, cwd: ctx.cwd, env: ctx.env });
+  const root = _root; // shown to the person at the terminal; --json carries relative paths only (§2)
+  return { json: r, text: () => (r.created ? `Initialized a kair workspace in ${root}/.kair` : `Workspace already initialized in ${root}/.kair (config kept)`) };
 }
 
 function splitControls(values: string[] | undefined): string[] {
@@ -47,12 +48,17 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   const input = life.readPlanSource(src, () => readFileSync(0, 'utf8'));
   // zod is loaded here only: the other commands never pay for it.
   const { renderPlanMarkdown, validatePlan } = await import('../domain/plan.js');
-  // Schema problems are argument errors: report them before touching the workspace.
-  const noCaps = { maxCostUSD: Infinity, maxAgents: Infinity, maxRuntimeSec: Infinity, allowedScopes: [] };
-  const early = validatePlan(input, noCaps);
-  if (!early.plan) life.planContract(ctx, id, input, () => early);
-  const r = life.planContract(ctx, id, input, (v) => validatePlan(v, ctx.config.kimi.defaults));
-  life.writePlanMarkdown(ctx, id, renderPlanMarkdown(validatePlan(input, ctx.config.kimi.defaults).plan!, r.plan_sha256));
+  // Plan problems are argument errors (exit 2) even outside a workspace; the caps of the
+  // workspace's config join them when there is one, so every problem is listed at once.
+  let caps = { maxCostUSD: Infinity, maxAgents: Infinity, maxRuntimeSec: Infinity, allowedScopes: [] as string[] };
+  try {
+    caps = ctx.config.kimi.defaults;
+  } catch {
+    // no workspace or an invalid config: planContract reports it once the plan itself is valid
+  }
+  const checked = validatePlan(input, caps);
+  const r = life.planContract(ctx, id, input, () => checked);
+  life.writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan!, r.plan_sha256));
   return contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 });
 }
 

@@ -7,26 +7,31 @@ function globalFlags(o: (typeof GLOBAL_OPTIONS)[number]) {
   return [o.short, o.long, ...(o.aliases ?? [])].filter(Boolean).join(', ') + (o.value ? ` <${o.value}>` : '');
 }
 
+const TRAILER = `
+Example:
+  $ kair propose "Add chat" --id chat && kair plan chat --file plan.json && kair approve chat && kair run chat --json
+
+Exit status: 0 ok · 1 bug · 2 usage/validation · 3 refused by a gate · 4 not found · 5 execution failed · 6 busy · 7 integrity
+Every command takes --json: one JSON document on stdout, {"ok": true, ...} or {"ok": false, "error": {...}}.
+Run \`kair <command> --help\` (or \`kair help <command>\`) for a command's options and an example.
+`;
+
 export function helpText(cmd: CommandDef | null, version: string): string {
   const program = new Command('kair').description('kair — the authority layer for agent work: contracts, approvals bound to an exact plan, controls, governed runs, rewinds.').version(version, '-V, --version');
   program.helpOption('-h, --help', 'show help');
   for (const g of GLOBAL_OPTIONS) if (g.key !== 'help' && g.key !== 'version') program.option(globalFlags(g), g.description);
   program.configureHelp({ sortSubcommands: false, showGlobalOptions: true });
-  program.addHelpText(
-    'after',
-    '\nExit status: 0 ok · 1 bug · 2 usage/validation · 3 refused by a gate · 4 not found · 5 execution failed · 6 busy · 7 integrity\nEvery command takes --json: one JSON document on stdout, {"ok": true, ...} or {"ok": false, "error": {...}}.\nRun `kair <command> --help` for a command\'s options and an example.',
-  );
   const byName = new Map<string, Command>();
   for (const c of COMMANDS.filter((x) => !x.hidden)) {
     const sub = new Command(c.name).description(c.summary);
     for (const a of c.args) sub.argument(a.required ? `<${a.name}${a.variadic ? '...' : ''}>` : `[${a.name}]`);
     for (const o of c.options) sub.option(`${o.long}${o.value ? ` <${o.value}>` : ''}`, o.description + (o.repeat ? ' (repeatable)' : ''));
-    sub.addHelpText('after', `\nExample:\n  $ ${c.example}`);
     sub.helpOption('-h, --help', 'show help');
     program.addCommand(sub);
     byName.set(c.name, sub);
   }
-  if (!cmd) return program.helpInformation();
+  // helpInformation() leaves out addHelpText sections, so the trailers are appended here.
+  if (!cmd) return program.helpInformation() + TRAILER;
   const sub = byName.get(cmd.name)!;
-  return sub.helpInformation().replace(/^Usage: (\S+)/, 'Usage: kair $1') + `\nGlobal options: ${GLOBAL_OPTIONS.map((g) => globalFlags(g)).join(', ')}\n\nExample:\n  $ ${cmd.example}\n`;
+  return sub.helpInformation() + `\nGlobal options: ${GLOBAL_OPTIONS.map((g) => globalFlags(g)).join(', ')}\n\nExample:\n  $ ${cmd.example}\n`;
 }

@@ -34,7 +34,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }
     if (p.help || !p.command) {
       const { helpText } = await loadLazy();
-      out(helpText(p.command, VERSION));
+      const text = helpText(p.command, VERSION);
+      out(json ? JSON.stringify({ ok: true, command: p.command?.name ?? null, help: text }) : text);
       return EXIT.OK;
     }
     const lockTimeoutMs = intOption(p.opts.lockTimeout, '--lock-timeout');

@@ -74,6 +74,12 @@ export function parseArgv(argv: string[]): Parsed {
     pending.push(tok);
     if (!tok.startsWith('-') || tok === '-') words.push(tok);
   }
+  // `kair help [command…]` is `kair [command…] --help`.
+  if (words[0] === 'help') {
+    pending.splice(pending.indexOf('help'), 1);
+    words.shift();
+    opts.help = true;
+  }
   const help = opts.help === true;
   const version = opts.version === true;
   const command = matchCommand(pending);

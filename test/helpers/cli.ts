@@ -1,0 +1,236 @@
+/**
+ * End-to-end helpers: run the built CLI (`bin/kair.js` → `dist/kair.cjs`) in throwaway
+ * workspaces and read what it left on disk. `npm test` builds first; run
+ * `node scripts/build.mjs` yourself when calling vitest directly.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The launcher under test; KAIR_E2E_BIN points the suite at another build (e.g. a release). */
+export const BIN = process.env.KAIR_E2E_BIN ? resolve(process.env.KAIR_E2E_BIN) : join(ROOT, 'bin', 'kair.js');
+export const BUNDLE = join(dirname(BIN), '..', 'dist', 'kair.cjs');
+export const FIXTURES = join(ROOT, 'fixtures', 'plans');
+export const fixture = (name: string) => join(FIXTURES, name);
+
+/** Parsed JSON output, loosely typed on purpose: the tests assert its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+export const NOW = '2026-01-30T12:00:00.000Z';
+
+if (!existsSync(BUNDLE)) {
+  throw new Error(`${BUNDLE} is missing: run \`node scripts/build.mjs\` (or \`npm test\`, which builds first) before the e2e tests`);
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON when it parses, else undefined. */
+  json: Json;
+}
+
+export interface RunOptions {
+  input?: string;
+  /** Extra environment; a value of `undefined` removes the variable. */
+  env?: Record<string, string | undefined>;
+  /** Working directory (default: the workspace root). */
+  cwd?: string;
+}
+
+export function baseEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, KAIR_NOW: NOW, KAIR_ACTOR: 'tester', NO_COLOR: '1' };
+  // The test runner's own settings must not leak into the CLI under test.
+  delete env.FORCE_COLOR;
+  delete env.KAIR_DIR;
+  delete env.KAIR_DEBUG;
+  delete env.KAIR_E2E_BIN;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+function parse(stdout: string): Json {
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `kair …args` synchronously with `ws` as the working directory. */
+export function kair(ws: string, args: string[], opts: RunOptions = {}): RunResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ws,
+    env: baseEnv(opts.env),
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: parse(r.stdout) };
+}
+
+/** Like `kair`, but asynchronous (for concurrent processes). */
+export function kairAsync(ws: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ws, env: baseEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr, json: parse(stdout) }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** `kair … --json`, asserting nothing: callers check `code` and `json`. */
+export const kj = (ws: string, args: string[], opts: RunOptions = {}) => kair(ws, [...args, '--json'], opts);
+
+/** Like `kj`, but throws (with the output) unless the command exits 0. */
+export function ok(ws: string, args: string[], opts: RunOptions = {}): Json {
+  const r = kj(ws, args, opts);
+  if (r.code !== 0 || !r.json?.ok) {
+    throw new Error(`kair ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return r.json;
+}
+
+const created: string[] = [];
+
+/** A fresh temporary folder (no workspace). */
+export function makeTempDir(prefix = 'kair-e2e-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+/** A fresh temporary folder with `kair init` run in it. Returns the workspace root. */
+export function makeWorkspace(): string {
+  const dir = makeTempDir();
+  const r = kair(dir, ['init', '--json']);
+  if (r.code !== 0) throw new Error(`kair init failed: ${r.stdout}${r.stderr}`);
+  return dir;
+}
+
+/**
+ * A copy of `src`'s `.kair/` in a fresh temporary folder: much cheaper than replaying the
+ * commands that built it (each spawn of node costs 100+ ms).
+ */
+export function cloneWorkspace(src: string): string {
+  const dir = makeTempDir();
+  cpSync(join(src, '.kair'), join(dir, '.kair'), { recursive: true });
+  return dir;
+}
+
+/** Removes every folder made by makeTempDir/makeWorkspace in this test file. */
+export function removeWorkspaces(): void {
+  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+// ---- reading what the CLI left on disk
+
+export const kairPath = (ws: string, ...parts: string[]) => join(ws, '.kair', ...parts);
+export const contractDir = (ws: string, id: string) => kairPath(ws, 'contracts', id);
+export const historyFile = (ws: string, id: string) => join(contractDir(ws, id), 'history.jsonl');
+export const snapshotFile = (ws: string, id: string) => join(contractDir(ws, id), 'contract.json');
+export const planFile = (ws: string, id: string) => join(contractDir(ws, id), 'plan', 'plan_v1.json');
+export const dpcFile = (ws: string, id: string) => join(contractDir(ws, id), 'dpc', 'dpc_v1.json');
+export const configFile = (ws: string) => kairPath(ws, 'config.json');
+export const indexFile = (ws: string) => kairPath(ws, 'contracts', 'index.json');
+
+export const readJson = (file: string): Json => JSON.parse(readFileSync(file, 'utf8'));
+
+export interface HistoryEvent {
+  seq: number;
+  at: string;
+  type: string;
+  actor: string;
+  state: string;
+  data: Record<string, Json>;
+  prev: string;
+  hash: string;
+}
+
+/** The complete (newline-terminated) history lines of a contract, parsed. */
+export function history(ws: string, id: string): HistoryEvent[] {
+  const text = readFileSync(historyFile(ws, id), 'utf8');
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as HistoryEvent);
+}
+
+export const snapshot = (ws: string, id: string): Json => readJson(snapshotFile(ws, id));
+
+/** Rewrites `.kair/config.json` through `edit`. */
+export function editConfig(ws: string, edit: (c: Json) => void): void {
+  const c = readJson(configFile(ws));
+  edit(c);
+  writeFileSync(configFile(ws), JSON.stringify(c, null, 2) + '\n');
+}
+
+// ---- bringing contracts to a state
+
+export type Reachable = 'DRAFT' | 'PLANNED' | 'AWAITING_APPROVAL' | 'APPROVED' | 'REWOUND';
+
+/**
+ * Proposes `id` and drives it to `state` with the custom-kimi fixture plan (no required
+ * controls). Each step is checked, so a broken step fails the test where it happens.
+ */
+export function bring(ws: string, id: string, state: Reachable, planName = 'custom-kimi.json'): Json {
+  let c = ok(ws, ['propose', `Intent of ${id}`, '--id', id]).contract;
+  if (state === 'DRAFT') return c;
+  c = ok(ws, ['plan', id, '--file', fixture(planName)]).contract;
+  if (state === 'PLANNED') return c;
+  if (state === 'REWOUND') return ok(ws, ['rewind', id, 'start over']).contract;
+  c = ok(ws, ['request-approval', id]).contract;
+  if (state === 'AWAITING_APPROVAL') return c;
+  return ok(ws, ['approve', id]).contract;
+}
+
+/** Async variant of `ok`. */
+export async function okAsync(ws: string, args: string[], opts: RunOptions = {}): Promise<Json> {
+  const r = await kairAsync(ws, [...args, '--json'], opts);
+  if (r.code !== 0 || !r.json?.ok) {
+    throw new Error(`kair ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return r.json;
+}
+
+/** `bring`, concurrently for several contracts (different contracts do not contend). */
+export async function bringAll(ws: string, targets: Record<string, Reachable>, planName = 'custom-kimi.json'): Promise<void> {
+  await Promise.all(
+    Object.entries(targets).map(async ([id, state]) => {
+      await okAsync(ws, ['propose', `Intent of ${id}`, '--id', id]);
+      if (state === 'DRAFT') return;
+      await okAsync(ws, ['plan', id, '--file', fixture(planName)]);
+      if (state === 'PLANNED') return;
+      if (state === 'REWOUND') {
+        await okAsync(ws, ['rewind', id, 'start over']);
+        return;
+      }
+      await okAsync(ws, ['request-approval', id]);
+      if (state === 'AWAITING_APPROVAL') return;
+      await okAsync(ws, ['approve', id]);
+    }),
+  );
+}
+
+/**
+ * A workspace holding one contract per reachable state, all with the custom-kimi plan and no
+ * required controls: `draft`, `planned`, `awaiting`, `approved`, `rewound`. Clone it per test.
+ */
+export async function makeStandardWorkspace(): Promise<string> {
+  const ws = makeWorkspace();
+  await bringAll(ws, { draft: 'DRAFT', planned: 'PLANNED', awaiting: 'AWAITING_APPROVAL', approved: 'APPROVED', rewound: 'REWOUND' });
+  return ws;
+}
