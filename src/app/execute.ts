@@ -98,8 +98,10 @@ export function executeSteps(
 ): RunOutcome {
   const id = c0.id;
   const results: StepResult[] = plan.steps.map((s) => run.done.find((d) => d.id === s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
-  let contract = c0;
   let kimi: KimiRunObject | undefined;
+  // Events of the step just finished wait for the next locked boundary (or the end of the run),
+  // so "after step k" and "before step k+1" are one lock, one append, one snapshot write.
+  const pending: Pending[] = [];
   let error: RunOutcome['error'];
   let db: Db | undefined;
   const kimiStepIds = plan.steps.filter((s) => stepLane(s) === 'kimi').map((s) => s.id);
@@ -111,7 +113,7 @@ export function executeSteps(
     const r = runKimiLane(db, providerFor(ctx.config), {
       contractId: id,
       runId: run.runId,
-      planSha256: contract.plan_sha256 ?? '',
+      planSha256: c0.plan_sha256 ?? '',
       actor: ctx.actor(),
       features: plan.details?.features ?? [],
       caps,
@@ -119,10 +121,8 @@ export function executeSteps(
       now: ctx.now,
     });
     kimi = r.kimi;
-    if (r.events.length) {
-      contract = mutate(ctx, id, 'run', (c) => ({
-        drafts: r.events.map((e) => ({ type: e.type, state: c.state, data: { run_id: run.runId, envelope_id: r.kimi.executionEnvelopeId, message: e.message } })),
-      })).contract;
+    for (const e of r.events) {
+      pending.push((c) => ({ type: e.type, state: c.state, data: { run_id: run.runId, envelope_id: r.kimi.executionEnvelopeId, message: e.message } }));
     }
     if (!r.ok && r.error) error = r.error;
     return { ok: r.ok, reused: r.reused };
@@ -137,7 +137,7 @@ export function executeSteps(
       const step = plan.steps[i]!;
       const result = results[i]!;
       if (result.status === 'COMPLETED' || result.status === 'REPLAYED') continue;
-      const boundary = checkBoundary(ctx, id, step.id, run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id);
+      const boundary = checkBoundary(ctx, id, step.id, run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id, pending);
       if (boundary.kind === 'pause') {
         status = 'PAUSED';
         pauseReason = boundary.reason;
@@ -171,9 +171,8 @@ export function executeSteps(
         error = { code: 'INTERNAL_ERROR', message: 'the AEC lane is not in this build yet', details: { step_id: step.id } };
       }
       const next = plan.steps[i + 1]?.id ?? null;
-      contract = mutate(ctx, id, 'run', (c) => ({
-        drafts: [{ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: { ...result }, next_step_id: next } }],
-      })).contract;
+      const finished = { ...result };
+      pending.push((c) => ({ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: finished, next_step_id: next } }));
       if ((result.status as StepResult['status']) !== 'COMPLETED') {
         status = 'FAILED';
         break;
@@ -187,7 +186,7 @@ export function executeSteps(
   } finally {
     db?.close();
   }
-  return finishRun(ctx, id, plan, { ...run, status, results, kimi, error, pauseReason, pause });
+  return finishRun(ctx, id, { ...run, status, results, kimi, error, pauseReason, pause }, pending);
 }
 
 /** A read without the lock: enough for an error message. */
@@ -195,10 +194,16 @@ function readSnapshot(ctx: Ctx, id: string): Contract {
   return JSON.parse(readFileSync(paths.snapshot(ctx.ws, id), 'utf8')) as Contract;
 }
 
-/** The locked check before a step: a user pause, --pause-at, or a required control revoked. */
-function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean): Boundary {
+type Pending = (c: Contract) => EventDraft;
+
+/**
+ * The locked boundary before a step: records what the previous step left pending, then checks
+ * for a user pause, --pause-at, or a required control revoked.
+ */
+function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean, pending: Pending[]): Boundary {
   let b: Boundary = { kind: 'go' };
   mutate(ctx, id, 'run', (c) => {
+    const drafts = pending.splice(0).map((f) => f(c));
     if (c.state === 'PAUSED' && c.pause) {
       b = { kind: 'pause', reason: c.pause.reason, pause: { ...c.pause, step_id: stepId } };
     } else if (missingControls(c).length > 0) {
@@ -206,7 +211,7 @@ function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean)
     } else if (pauseHere) {
       b = { kind: 'pause', reason: 'PAUSE_AT', pause: { requested_by: ctx.actor(), reason: 'PAUSE_AT', step_id: stepId } };
     }
-    return { drafts: [] };
+    return { drafts };
   });
   return b;
 }
@@ -214,7 +219,6 @@ function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean)
 function finishRun(
   ctx: Ctx,
   id: string,
-  plan: Plan,
   r: {
     runId: string;
     startedAt: string;
@@ -225,6 +229,7 @@ function finishRun(
     pauseReason?: PauseReason;
     pause?: PauseInfo;
   },
+  pending: Pending[],
 ): RunOutcome {
   const finishedAt = ctx.now();
   const doc = {
@@ -242,6 +247,7 @@ function finishRun(
   const request = { path: rel(ctx.ws, join(runDir(ctx, id, r.runId), 'run-request.json')), sha256: sha256File(join(runDir(ctx, id, r.runId), 'run-request.json')) };
   const contract = mutate(ctx, id, 'run', (c) => {
     const drafts: EventDraft[] = [
+      ...pending.splice(0).map((f) => f(c)),
       {
         type: 'run.finished',
         state: r.status,
@@ -253,7 +259,6 @@ function finishRun(
     drafts.push(dpc.draft);
     return { drafts, after: () => dpc.write() };
   }).contract;
-  void plan;
   return {
     contract,
     run_id: r.runId,

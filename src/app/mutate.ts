@@ -82,7 +82,8 @@ export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Con
     const r = commitEvents(ws, c, decision.drafts, meta);
     allEvents.push(...r.events);
     decision.after?.(r.contract, r.events);
-    finishIndex(ctx, r.contract);
+    // Nothing recorded (a repeat approve, a run's boundary check): the index is already right.
+    if (allEvents.length > 0) finishIndex(ctx, r.contract);
     return { contract: r.contract, events: allEvents, result: decision.result };
   } finally {
     lock.release();
