@@ -411,6 +411,23 @@ export function runKimiLane(db: Db, provider: KimiProvider, input: KimiLaneInput
   }
 
   const started = kimiMessages.started(input.caps);
+  // The run row and the envelope reach their final status together, in one transaction.
+  const finish = (status: 'COMPLETED' | 'FAILED', run: Omit<FinishRun, 'status' | 'now'>) =>
+    db
+      .transaction(() => {
+        const now = clock();
+        repo.finishRun(ids.executionRunId, { status, now, ...run });
+        repo.transitionEnvelope(ids.envelopeId, status, now);
+      })
+      .immediate();
+  const afterStart = (ok: boolean, last: KimiEvent, error?: KimiLaneResult['error']): KimiLaneResult => ({
+    ok,
+    reused: false,
+    kimi: record(),
+    messages: [started, last.message],
+    events: [{ type: 'kimi.started', message: started }, last],
+    ...(error ? { error } : {}),
+  });
   failpoint('kimi.running');
   let out: KimiExecution;
   try {
@@ -419,47 +436,14 @@ export function runKimiLane(db: Db, provider: KimiProvider, input: KimiLaneInput
     // Not reachable with the stub; a real provider's failure must still close the envelope.
     const reason = e instanceof Error ? e.message : String(e);
     const summary = `Execution failed: ${reason}`;
-    db.transaction(() => {
-      const now = clock();
-      repo.finishRun(ids.executionRunId, { status: 'FAILED', now, tokensUsed: 0, costMicros: 0, runtimeSec: 0, summary });
-      repo.transitionEnvelope(ids.envelopeId, 'FAILED', now);
-    }).immediate();
-    const aborted = kimiMessages.aborted('INTERNAL_ERROR');
-    return {
-      ok: false,
-      reused: false,
-      kimi: record(),
-      messages: [started, aborted],
-      events: [
-        { type: 'kimi.started', message: started },
-        { type: 'kimi.aborted', message: aborted },
-      ],
-      error: { code: 'INTERNAL_ERROR', message: `Kimi provider ${provider.name} failed: ${reason}`, details: { execution_envelope_id: ids.envelopeId } },
-    };
+    finish('FAILED', { tokensUsed: 0, costMicros: 0, runtimeSec: 0, summary });
+    return afterStart(false, { type: 'kimi.aborted', message: kimiMessages.aborted('INTERNAL_ERROR') }, {
+      code: 'INTERNAL_ERROR',
+      message: `Kimi provider ${provider.name} failed: ${reason}`,
+      details: { execution_envelope_id: ids.envelopeId },
+    });
   }
 
-  db.transaction(() => {
-    const now = clock();
-    repo.finishRun(ids.executionRunId, {
-      status: 'COMPLETED',
-      now,
-      tokensUsed: out.tokensUsed,
-      costMicros: out.costMicros,
-      runtimeSec: out.runtimeSec,
-      summary: out.summary,
-    });
-    repo.transitionEnvelope(ids.envelopeId, 'COMPLETED', now);
-  }).immediate();
-
-  const completed = kimiMessages.completed(out.costMicros);
-  return {
-    ok: true,
-    reused: false,
-    kimi: record(),
-    messages: [started, completed],
-    events: [
-      { type: 'kimi.started', message: started },
-      { type: 'kimi.completed', message: completed },
-    ],
-  };
+  finish('COMPLETED', { tokensUsed: out.tokensUsed, costMicros: out.costMicros, runtimeSec: out.runtimeSec, summary: out.summary });
+  return afterStart(true, { type: 'kimi.completed', message: kimiMessages.completed(out.costMicros) });
 }
