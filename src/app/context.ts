@@ -17,7 +17,8 @@ export interface CtxOptions {
   command: string;
   env: NodeJS.ProcessEnv;
   cwd: string;
-  interactive: boolean;
+  /** Evaluated only when a command would ask: touching process.stdin loads the stream stack. */
+  interactive: () => boolean;
 }
 
 export interface Ctx {
@@ -32,7 +33,7 @@ export interface Ctx {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   /** stdin and stderr are a TTY: a command may ask a question. */
-  readonly interactive: boolean;
+  interactive(): boolean;
 }
 
 export function makeClock(env: NodeJS.ProcessEnv): () => string {

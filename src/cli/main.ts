@@ -27,7 +27,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     parsed = parseArgv(argv);
     const p = parsed;
-    const paint = painter(colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true));
+    // process.stdout.isTTY initialises the stdout stream (and the stream modules): only human
+    // output needs it, so --json never pays for it.
+    const paint = () => painter(colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true));
     if (p.version && !p.command) {
       out(json ? JSON.stringify({ ok: true, version: VERSION }) : VERSION);
       return EXIT.OK;
@@ -46,13 +48,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       command: p.command.name,
       env,
       cwd: process.cwd(),
-      interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+      interactive: () => process.stdin.isTTY === true && process.stderr.isTTY === true,
     });
     const result = await p.command.handler(p, ctx);
     const exit = result.exit ?? EXIT.OK;
     if (json) out(JSON.stringify({ ok: exit === EXIT.OK, ...result.json }));
     else {
-      const text = result.text(paint);
+      const text = result.text(paint());
       if (text) out(text);
     }
     return exit;
