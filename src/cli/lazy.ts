@@ -5,3 +5,4 @@
 export * as handlers from './handlers.js';
 export { helpText } from './help.js';
 export { completion } from './completion.js';
+export * as aecHandlers from './aec-handlers.js';

@@ -4,6 +4,7 @@
  * use case lazily so a command loads only what it needs.
  */
 import type { Ctx } from '../app/context.js';
+import { kairError } from '../domain/errors.js';
 import { loadLazy } from './load-lazy.js';
 import type { Paint } from './io.js';
 import type { Parsed } from './parse.js';
@@ -60,6 +61,7 @@ const a = (name: string, required = true, variadic = false): ArgDef => ({ name, 
 const o = (long: string, key: string, description: string, value?: string, repeat = false): OptionDef => ({ long, key, description, value, repeat });
 
 const H = async () => (await loadLazy()).handlers;
+const AEC = async () => (await loadLazy()).aecHandlers;
 
 export const COMMANDS: CommandDef[] = [
   { name: 'init', args: [], options: [], summary: 'create a .kair/ workspace here (idempotent)', example: 'kair init', noWorkspace: true, handler: async (p, c) => (await H()).init(p, c) },
@@ -119,6 +121,48 @@ export const COMMANDS: CommandDef[] = [
   },
   { name: 'artifacts', args: [a('id')], options: [], summary: 'list the files of a contract', example: 'kair artifacts chat', handler: async (p, c) => (await import('./read-handlers.js')).artifacts(p, c) },
   { name: 'envelopes', args: [], options: [o('--contract', 'contract', 'only this contract', 'id')], summary: 'list Kimi execution envelopes', example: 'kair envelopes --contract chat --json', handler: async (p, c) => (await H()).envelopes(p, c) },
+  { name: 'sim register', args: [], options: [o('--file', 'file', 'the simulation definition (JSON, §9.1)', 'path')], summary: 'register a simulation in the AEC catalog (status Draft)', example: 'kair sim register --file fixtures/simulations/ping.json', handler: async (p, c) => (await AEC()).simRegister(p, c) },
+  { name: 'sim list', args: [], options: [], summary: 'list the simulation catalog', example: 'kair sim list --json', exactWords: true, handler: async (p, c) => (await AEC()).simList(p, c) },
+  { name: 'sim show', args: [a('id')], options: [], summary: 'show one simulation', example: 'kair sim show ping', handler: async (p, c) => (await AEC()).simShow(p, c) },
+  { name: 'sim activate', args: [a('id')], options: [], summary: 'make a simulation usable (→ Active)', example: 'kair sim activate ping', handler: async (p, c) => (await AEC()).simStatus(p, c, 'activate') },
+  { name: 'sim deprecate', args: [a('id')], options: [], summary: 'deprecate a simulation (→ Deprecated; the Finder refuses it)', example: 'kair sim deprecate ping', handler: async (p, c) => (await AEC()).simStatus(p, c, 'deprecate') },
+  { name: 'sim disable', args: [a('id')], options: [], summary: 'disable a simulation (→ Disabled; the Finder refuses it)', example: 'kair sim disable ping', handler: async (p, c) => (await AEC()).simStatus(p, c, 'disable') },
+  { name: 'access allow', args: [a('actor'), a('action')], options: [], summary: 'allow an actor an AEC action', example: 'kair access allow alice invoice:send', handler: async (p, c) => (await AEC()).accessSet(p, c, 'allow') },
+  { name: 'access deny', args: [a('actor'), a('action')], options: [], summary: 'deny an actor an AEC action', example: 'kair access deny bob invoice:send', handler: async (p, c) => (await AEC()).accessSet(p, c, 'deny') },
+  { name: 'access require-ap', args: [a('actor'), a('action')], options: [], summary: 'require an approval (AP) for an actor\'s AEC action', example: 'kair access require-ap carol invoice:void', handler: async (p, c) => (await AEC()).accessSet(p, c, 'require-ap') },
+  { name: 'access list', args: [], options: [], summary: 'list the access policy (no rule → deny)', example: 'kair access list --json', exactWords: true, handler: async (p, c) => (await AEC()).accessList(p, c) },
+  // A bare group word (`kair sim`, `kair access frob`) names the subcommands instead of failing as an unknown command.
+  ...(['sim', 'access'] as const).map(
+    (group): CommandDef => ({
+      name: group,
+      args: [a('subcommand', false, true)],
+      options: [],
+      summary: `${group} subcommands`,
+      example: `kair ${group} list`,
+      hidden: true,
+      noWorkspace: true,
+      handler: async (p) => {
+        const subs = COMMANDS.filter((c) => c.name.startsWith(`${group} `)).map((c) => c.name.slice(group.length + 1));
+        const given = p.args[0];
+        if (given !== undefined && subs.includes(given)) {
+          throw kairError('USAGE_ERROR', `\`kair ${group} ${given}\` takes no arguments, got ${JSON.stringify(p.args.slice(1).join(' '))}`, { command: `${group} ${given}`, argument: p.args[1] });
+        }
+        throw kairError('USAGE_ERROR', `${given === undefined ? `\`kair ${group}\` needs a subcommand` : `unknown subcommand \`kair ${group} ${given}\``}: one of ${subs.join(', ')}`, {
+          command: group,
+          ...(given === undefined ? {} : { subcommand: given }),
+          subcommands: subs,
+        });
+      },
+    }),
+  ),
+  {
+    name: 'find',
+    args: [a('utterance')],
+    options: [o('--field', 'field', 'a required field, key=value (repeatable)', 'k=v', true), o('--lang', 'lang', 'language of the utterance (default en)', 'lang'), o('--attempt', 'attempt', 'clarify attempt, from 1', 'n')],
+    summary: 'run the Simulation Finder only and print its packet (never dispatches or writes)',
+    example: 'kair find "send invoice" --field customer=acme --field amount=120',
+    handler: async (p, c) => (await AEC()).find(p, c),
+  },
   { name: 'version', args: [], options: [], summary: 'print version information', example: 'kair version --json', noWorkspace: true, handler: async () => (await import('./read-handlers.js')).version() },
   { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'kair completion bash > /etc/bash_completion.d/kair', noWorkspace: true, handler: async (p, c) => (await loadLazy()).completion(p, c) },
   { name: '__ids', args: [], options: [], summary: 'contract ids, one a line (for completion)', example: 'kair __ids', hidden: true, handler: async (p, c) => (await import('./read-handlers.js')).ids(p, c) },

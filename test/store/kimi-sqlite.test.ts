@@ -61,14 +61,18 @@ function caught(fn: () => unknown): KairError {
   throw new Error('expected a KairError');
 }
 
+/** The id a migration appended after this build's list gets. */
+const NEXT = MIGRATIONS.length + 1;
+
 describe('openDb and migrations', () => {
-  it('applies migration 1 once, records it, and sets the pragmas', () => {
+  it('applies every migration once (migration 1: the Kimi tables), records it, and sets the pragmas', () => {
     const db = openTracked(file, { now: () => NOW });
-    expect(appliedMigrations(db)).toEqual([{ id: 1, name: 'kimi_envelopes', applied_at: NOW }]);
+    expect(appliedMigrations(db)).toEqual(MIGRATIONS.map((m) => ({ id: m.id, name: m.name, applied_at: NOW })));
+    expect(appliedMigrations(db)[0]).toEqual({ id: 1, name: 'kimi_envelopes', applied_at: NOW });
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['execution_envelopes', 'kimi_execution_runs', 'migrations']);
+    expect(tables).toEqual(expect.arrayContaining(['execution_envelopes', 'kimi_execution_runs', 'migrations']));
     const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-    expect(indexes).toEqual(['execution_envelopes_contract_id', 'execution_envelopes_run_id', 'kimi_execution_runs_envelope_id']);
+    expect(indexes).toEqual(expect.arrayContaining(['execution_envelopes_contract_id', 'execution_envelopes_run_id', 'kimi_execution_runs_envelope_id']));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
@@ -78,13 +82,13 @@ describe('openDb and migrations', () => {
   it('is idempotent on reopen: nothing re-applied, applied_at unchanged', () => {
     openTracked(file, { now: () => NOW }).close();
     const db = openTracked(file, { now: () => '2030-01-01T00:00:00.000Z' });
-    expect(appliedMigrations(db)).toEqual([{ id: 1, name: 'kimi_envelopes', applied_at: NOW }]);
+    expect(appliedMigrations(db)).toEqual(MIGRATIONS.map((m) => ({ id: m.id, name: m.name, applied_at: NOW })));
   });
 
   it('applies a migration appended later exactly once, on the next open', () => {
     let calls = 0;
     const extra: Migration = {
-      id: 2,
+      id: NEXT,
       name: 'extra',
       up: (db) => {
         calls++;
@@ -95,15 +99,12 @@ describe('openDb and migrations', () => {
     openTracked(file, { migrations: [...MIGRATIONS, extra] }).close();
     const db = openTracked(file, { migrations: [...MIGRATIONS, extra] });
     expect(calls).toBe(1);
-    expect(appliedMigrations(db).map((m) => [m.id, m.name])).toEqual([
-      [1, 'kimi_envelopes'],
-      [2, 'extra'],
-    ]);
+    expect(appliedMigrations(db).map((m) => [m.id, m.name])).toEqual([...MIGRATIONS.map((m) => [m.id, m.name]), [NEXT, 'extra']]);
   });
 
   it('rolls a failing migration back whole and records nothing', () => {
     const broken: Migration = {
-      id: 2,
+      id: NEXT,
       name: 'broken',
       up: (db) => {
         db.exec('CREATE TABLE half (x INTEGER)');
@@ -112,17 +113,17 @@ describe('openDb and migrations', () => {
     };
     expect(() => openDb(file, { migrations: [...MIGRATIONS, broken] })).toThrow('boom');
     const db = openTracked(file);
-    expect(appliedMigrations(db).map((m) => m.id)).toEqual([1]);
+    expect(appliedMigrations(db).map((m) => m.id)).toEqual(MIGRATIONS.map((m) => m.id));
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get()).toBeUndefined();
   });
 
   it('refuses a misnumbered migration list and a database newer than this build', () => {
-    const gap: Migration = { id: 3, name: 'gap', up: () => {} };
+    const gap: Migration = { id: NEXT + 1, name: 'gap', up: () => {} };
     expect(() => openDb(file, { migrations: [...MIGRATIONS, gap] })).toThrow(/ids must be 1, 2, 3/);
-    openTracked(file, { migrations: [...MIGRATIONS, { id: 2, name: 'newer', up: () => {} }] }).close();
+    openTracked(file, { migrations: [...MIGRATIONS, { id: NEXT, name: 'newer', up: () => {} }] }).close();
     const err = caught(() => openDb(file));
     expect(err.code).toBe('INTERNAL_ERROR');
-    expect(err.message).toMatch(/migration 2 .* knows only 1/);
+    expect(err.message).toMatch(new RegExp(`migration ${NEXT} .* knows only ${MIGRATIONS.length}`));
   });
 
   it('migrates exactly once when several processes open a fresh file at the same moment', async () => {
@@ -165,10 +166,10 @@ describe('openDb and migrations', () => {
       for (const r of results) {
         expect(r.err).toBe('');
         expect(r.code).toBe(0);
-        expect(JSON.parse(r.out)).toEqual({ ids: [1], mode: 'wal' });
+        expect(JSON.parse(r.out)).toEqual({ ids: MIGRATIONS.map((m) => m.id), mode: 'wal' });
       }
       const db = openTracked(target);
-      expect(db.prepare('SELECT count(*) FROM migrations').pluck().get()).toBe(1);
+      expect(db.prepare('SELECT count(*) FROM migrations').pluck().get()).toBe(MIGRATIONS.length);
       db.close();
     }
   });

@@ -91,8 +91,55 @@ WHEN OLD.status <> 'RUNNING' OR NEW.status NOT IN ('COMPLETED', 'FAILED')
 BEGIN SELECT RAISE(ABORT, 'invalid kimi_execution_runs update'); END;
 `;
 
+// AEC catalog and access policy (SPEC §9.1, §9.5). `definition` is the validated
+// `sim register` document as JSON; every policy change appends a version row, and the policy
+// snapshot version is max(version) (0 when there is none).
+const AEC_CATALOG_ACCESS_SQL = `
+CREATE TABLE simulations (
+  id            TEXT PRIMARY KEY,
+  definition    TEXT NOT NULL CHECK (json_valid(definition) AND json_type(definition) = 'object'),
+  status        TEXT NOT NULL CHECK (status IN ('Draft', 'Active', 'Deprecated', 'Disabled')),
+  created_at    TEXT NOT NULL,
+  updated_at    TEXT NOT NULL,
+  registered_by TEXT NOT NULL
+);
+
+CREATE TRIGGER simulations_no_delete BEFORE DELETE ON simulations
+BEGIN SELECT RAISE(ABORT, 'simulations rows are never deleted'); END;
+
+CREATE TRIGGER simulations_update BEFORE UPDATE ON simulations
+WHEN NEW.id IS NOT OLD.id OR NEW.definition IS NOT OLD.definition OR NEW.created_at IS NOT OLD.created_at
+  OR NEW.registered_by IS NOT OLD.registered_by
+BEGIN SELECT RAISE(ABORT, 'only the status of a simulation changes'); END;
+
+CREATE TABLE access_policy (
+  actor      TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  decision   TEXT NOT NULL CHECK (decision IN ('allow', 'deny', 'require-ap')),
+  updated_at TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  PRIMARY KEY (actor, action)
+);
+
+CREATE TABLE access_policy_versions (
+  version    INTEGER PRIMARY KEY AUTOINCREMENT,
+  changed_at TEXT NOT NULL,
+  actor      TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  decision   TEXT NOT NULL CHECK (decision IN ('allow', 'deny', 'require-ap'))
+);
+
+CREATE TRIGGER access_policy_versions_append_only_update BEFORE UPDATE ON access_policy_versions
+BEGIN SELECT RAISE(ABORT, 'access_policy_versions is append-only'); END;
+CREATE TRIGGER access_policy_versions_append_only_delete BEFORE DELETE ON access_policy_versions
+BEGIN SELECT RAISE(ABORT, 'access_policy_versions is append-only'); END;
+`;
+
 /** Append only. A released migration is never edited: fix forward with a new one. */
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: 'kimi_envelopes', up: (db) => db.exec(KIMI_ENVELOPES_SQL) }];
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, name: 'kimi_envelopes', up: (db) => db.exec(KIMI_ENVELOPES_SQL) },
+  { id: 2, name: 'aec_catalog_access', up: (db) => db.exec(AEC_CATALOG_ACCESS_SQL) },
+];
 
 const MIGRATIONS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
 
@@ -118,7 +165,13 @@ export function openDb(file: string, opts: OpenDbOptions = {}): Db {
   try {
     // busy_timeout first: switching to WAL and migrating take locks another process may hold.
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    // Switching a fresh file to WAL needs an exclusive lock; when another process holds a lock
+    // at that instant SQLite answers with the current mode instead of waiting, so retry.
+    let mode = db.pragma('journal_mode = WAL', { simple: true });
+    for (const deadline = Date.now() + BUSY_TIMEOUT_MS; !inMemory && mode !== 'wal' && Date.now() < deadline; ) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      mode = db.pragma('journal_mode = WAL', { simple: true });
+    }
     if (!inMemory && mode !== 'wal') {
       throw kairError('INTERNAL_ERROR', `${file}: SQLite refused WAL mode (journal_mode is ${String(mode)}); is it on a network filesystem?`, { file });
     }

@@ -1,0 +1,93 @@
+/**
+ * Use cases of the AEC admin commands (SPEC §5, §9.1, §9.2, §9.5): the simulation catalog, the
+ * access policy and `find`. None needs a contract; all need the workspace. SQLite is opened
+ * through openDb(paths.db(ws)) per call and closed after. Read-only use cases never create the
+ * database: with none yet, the catalog and the policy are empty.
+ */
+import { existsSync } from 'node:fs';
+import type { FinderPacket } from '../domain/aec/finder.js';
+import { find as runFinder } from '../domain/aec/finder.js';
+import type { SimulationDefinition, StatusCommand } from '../domain/aec/simulation.js';
+import { STATUS_COMMANDS } from '../domain/aec/simulation.js';
+import { kairError } from '../domain/errors.js';
+import type { AccessDecisionKind, AccessRule } from '../lanes/aec/access.js';
+import { accessRepo } from '../lanes/aec/access.js';
+import type { SimulationView } from '../lanes/aec/catalog.js';
+import { catalogRepo, notFound } from '../lanes/aec/catalog.js';
+import { paths } from '../store/fs/workspace.js';
+import type { Db } from '../store/sqlite/db.js';
+import { openDb } from '../store/sqlite/db.js';
+import type { Ctx } from './context.js';
+
+/** Workspace (exit 4) and a valid config (exit 2), in that order, before any SQLite. */
+function dbFile(ctx: Ctx): string {
+  void ctx.config;
+  return paths.db(ctx.ws);
+}
+
+function withDb<T>(ctx: Ctx, fn: (db: Db) => T): T {
+  const db = openDb(dbFile(ctx));
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Like withDb, but gives `empty` instead of creating a database that does not exist yet. */
+function readDb<T>(ctx: Ctx, empty: () => T, fn: (db: Db) => T): T {
+  if (!existsSync(dbFile(ctx))) return empty();
+  return withDb(ctx, fn);
+}
+
+export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
+  return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now() }));
+}
+
+export function listSimulations(ctx: Ctx): SimulationView[] {
+  return readDb(ctx, () => [], (db) => catalogRepo(db).listSimulations());
+}
+
+export function showSimulation(ctx: Ctx, id: string): SimulationView {
+  const s = readDb(ctx, () => undefined, (db) => catalogRepo(db).getSimulation(id));
+  if (!s) throw notFound(id);
+  return s;
+}
+
+export function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand): SimulationView {
+  const file = dbFile(ctx);
+  if (!existsSync(file)) throw notFound(id);
+  return withDb(ctx, (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now()));
+}
+
+const POLICY_NAME = /^[^\s]{1,200}$/;
+
+export function setAccessRule(ctx: Ctx, actor: string, action: string, decision: AccessDecisionKind): { rule: AccessRule; policy_snapshot_version: number } {
+  for (const [what, v] of [['actor', actor], ['action', action]] as const) {
+    if (!POLICY_NAME.test(v)) throw kairError('USAGE_ERROR', `<${what}> must be 1 to 200 characters without spaces, got ${JSON.stringify(v)}`, { argument: what, value: v });
+  }
+  return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now() }));
+}
+
+export function listAccessRules(ctx: Ctx): { rules: AccessRule[]; policy_snapshot_version: number } {
+  return readDb(
+    ctx,
+    () => ({ rules: [], policy_snapshot_version: 0 }),
+    (db) => {
+      const repo = accessRepo(db);
+      return { rules: repo.listRules().map(({ actor, action, decision }) => ({ actor, action, decision })), policy_snapshot_version: repo.policyVersion() };
+    },
+  );
+}
+
+export interface FindOptions {
+  fields: Record<string, string>;
+  lang?: string;
+  attempt?: number;
+}
+
+/** Runs the Finder only: never dispatches, never writes. */
+export function findSimulation(ctx: Ctx, utterance: string, o: FindOptions): FinderPacket {
+  const catalog = readDb(ctx, () => [], (db) => catalogRepo(db).catalogEntries());
+  return runFinder({ utterance, fields: o.fields, ...(o.lang === undefined ? {} : { lang: o.lang }), ...(o.attempt === undefined ? {} : { attempt: o.attempt }) }, catalog);
+}

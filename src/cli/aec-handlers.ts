@@ -1,0 +1,138 @@
+/** Handlers of the AEC admin commands: `sim …`, `access …`, `find`. Options → use case → Output. */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as admin from '../app/aec-admin.js';
+import type { Ctx } from '../app/context.js';
+import type { FinderPacket } from '../domain/aec/finder.js';
+import type { StatusCommand } from '../domain/aec/simulation.js';
+import { parseSimulationText } from '../domain/aec/simulation.js';
+import { kairError } from '../domain/errors.js';
+import type { AccessDecisionKind } from '../lanes/aec/access.js';
+import type { SimulationView } from '../lanes/aec/catalog.js';
+import type { Paint } from './io.js';
+import { intOption, type Parsed } from './parse.js';
+import type { Output } from './registry.js';
+import { table } from './render/text.js';
+
+function describeExecutor(s: SimulationView): string {
+  return s.executor.kind === 'builtin' ? `builtin ${s.executor.name}` : `command ${JSON.stringify(s.executor.argv)} (timeout ${s.executor.timeout_ms} ms)`;
+}
+
+function simulationText(s: SimulationView, p: Paint): string {
+  const rows: Array<[string, string]> = [
+    ['title', s.title],
+    ['impact', s.impact],
+    ['access action', s.access_action],
+    ...(s.rollback_simulation_id ? [['rollback', s.rollback_simulation_id] as [string, string]] : []),
+    ['required fields', s.required_fields.length ? s.required_fields.join(', ') : '(none)'],
+    ['executor', describeExecutor(s)],
+    ['examples', s.examples.map((e) => JSON.stringify(e)).join(', ')],
+    ['registered', `${s.created_at} by ${s.registered_by}`],
+    ['updated', s.updated_at],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return [`${p.bold(s.id)}  ${s.status}`, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)].join('\n');
+}
+
+const simulationOut = (s: SimulationView, headline: string): Output => ({
+  json: { simulation: s },
+  text: (p) => `${headline}\n${simulationText(s, p)}`,
+});
+
+export async function simRegister(p: Parsed, ctx: Ctx): Promise<Output> {
+  const file = p.opts.file as string | undefined;
+  if (file === undefined) throw kairError('USAGE_ERROR', '`kair sim register` needs --file F (a simulation definition, JSON)', { flag: '--file' });
+  const path = resolve(ctx.cwd, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw kairError('USAGE_ERROR', `cannot read --file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { flag: '--file', file });
+  }
+  const def = parseSimulationText(text, file);
+  const s = admin.registerSimulation(ctx, def);
+  return simulationOut(s, `Registered ${s.id} (${s.status}); \`kair sim activate ${s.id}\` makes it usable`);
+}
+
+export async function simList(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const list = admin.listSimulations(ctx);
+  return {
+    json: { simulations: list },
+    text: (paint) =>
+      list.length === 0
+        ? 'no simulations registered; `kair sim register --file F` adds one'
+        : table(
+            list.map((s) => [s.id, s.status, s.impact, s.access_action, s.executor.kind === 'builtin' ? s.executor.name : 'command', s.title]),
+            ['ID', 'STATUS', 'IMPACT', 'ACCESS ACTION', 'EXECUTOR', 'TITLE'],
+            paint,
+          ),
+  };
+}
+
+export async function simShow(p: Parsed, ctx: Ctx): Promise<Output> {
+  const s = admin.showSimulation(ctx, p.args[0]!);
+  return { json: { simulation: s }, text: (paint) => simulationText(s, paint) };
+}
+
+export async function simStatus(p: Parsed, ctx: Ctx, command: StatusCommand): Promise<Output> {
+  const s = admin.setSimulationStatus(ctx, p.args[0]!, command);
+  return simulationOut(s, `${s.id} is now ${s.status}`);
+}
+
+export async function accessSet(p: Parsed, ctx: Ctx, decision: AccessDecisionKind): Promise<Output> {
+  const [actor, action] = p.args as [string, string];
+  const r = admin.setAccessRule(ctx, actor, action, decision);
+  const verb = { allow: 'may', deny: 'may not', 'require-ap': 'needs an approval (AP) to' }[decision];
+  return {
+    json: { rule: r.rule, policy_snapshot_version: r.policy_snapshot_version },
+    text: () => `${actor} ${verb} ${action} (policy version ${r.policy_snapshot_version})`,
+  };
+}
+
+export async function accessList(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = admin.listAccessRules(ctx);
+  return {
+    json: { rules: r.rules, policy_snapshot_version: r.policy_snapshot_version },
+    text: (paint) =>
+      r.rules.length === 0
+        ? 'no access rules: every action is denied (fail closed); `kair access allow <actor> <action>` adds one'
+        : `${table(
+            r.rules.map((x) => [x.actor, x.action, x.decision]),
+            ['ACTOR', 'ACTION', 'DECISION'],
+            paint,
+          )}\npolicy version ${r.policy_snapshot_version}; anything not listed is denied`,
+  };
+}
+
+/** `--field k=v`, repeatable; a key given twice or a value without `=` is a usage error. */
+export function parseFields(values: string[] | undefined): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw kairError('USAGE_ERROR', `--field expects key=value, got ${JSON.stringify(v)}`, { flag: '--field', value: v });
+    const key = v.slice(0, eq);
+    if (Object.hasOwn(fields, key)) throw kairError('USAGE_ERROR', `--field ${key} is given twice`, { flag: '--field', key });
+    fields[key] = v.slice(eq + 1);
+  }
+  return fields;
+}
+
+function packetText(k: FinderPacket): string {
+  const lines = [`${k.type}  ${k.reason_code}`];
+  if ('simulation_id' in k && k.simulation_id !== undefined) lines.push(`  simulation  ${k.simulation_id}`);
+  if (k.score_bp !== undefined) lines.push(`  score       ${k.score_bp} bp`);
+  if (k.type === 'ClarifyPacket') lines.push(`  question    ${k.question}`);
+  if (k.type === 'RefusePacket' || k.type === 'MissingSimulationPacket') lines.push(`  message     ${k.message}`);
+  if (k.type === 'SimulationMatchPacket') lines.push(`  fields      ${JSON.stringify(k.required_fields)}`, `  fingerprint ${k.required_fields_fingerprint}`);
+  lines.push(`  catalog     ${k.catalog_snapshot_ref}`);
+  if (k.candidates.length) lines.push(`  candidates  ${k.candidates.map((c) => `${c.simulation_id} ${c.score_bp}bp ${c.status}`).join(', ')}`);
+  return lines.join('\n');
+}
+
+export async function find(p: Parsed, ctx: Ctx): Promise<Output> {
+  const fields = parseFields(p.opts.field as string[] | undefined);
+  const attempt = intOption(p.opts.attempt, '--attempt', 1);
+  const lang = p.opts.lang as string | undefined;
+  const packet = admin.findSimulation(ctx, p.args[0]!, { fields, ...(lang === undefined ? {} : { lang }), ...(attempt === undefined ? {} : { attempt }) });
+  return { json: { packet }, text: () => packetText(packet) };
+}

@@ -1,0 +1,92 @@
+/**
+ * Simulation definitions (SPEC §9.1): the strict schema `sim register --file F` takes, and the
+ * catalog status lifecycle. Pure: no fs, no SQLite.
+ */
+import * as z from 'zod';
+import type { Problem } from '../config.js';
+import { kairError } from '../errors.js';
+import { ID_PATTERN } from '../ids.js';
+import { formatPath } from '../plan.js';
+import type { SimulationImpact, SimulationStatus } from './finder.js';
+
+export type { SimulationImpact, SimulationStatus } from './finder.js';
+
+const id = z.string().regex(ID_PATTERN, { error: `must match ${ID_PATTERN.source}` });
+const text = z.string().trim().min(1, { error: 'must not be empty' });
+
+export const BUILTIN_EXECUTORS = ['noop', 'echo', 'write_file', 'fail'] as const;
+
+export const ExecutorSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('builtin'), name: z.enum(BUILTIN_EXECUTORS) }),
+  z.strictObject({
+    kind: z.literal('command'),
+    argv: z.array(z.string().min(1, { error: 'must not be empty' })).min(1, { error: 'needs at least the program' }),
+    timeout_ms: z.int().positive(),
+  }),
+]);
+
+export const SimulationSchema = z.strictObject({
+  id,
+  title: text,
+  examples: z.array(text).min(1, { error: 'needs at least one example utterance' }),
+  required_fields: z.array(text),
+  impact: z.enum(['none', 'impactful', 'irreversible']),
+  access_action: text,
+  rollback_simulation_id: id.optional(),
+  executor: ExecutorSchema,
+});
+
+export type SimulationDefinition = z.infer<typeof SimulationSchema>;
+export type SimulationExecutor = z.infer<typeof ExecutorSchema>;
+
+export const SIMULATION_STATUSES: readonly SimulationStatus[] = ['Draft', 'Active', 'Deprecated', 'Disabled'];
+
+/** `sim activate|deprecate|disable` → the status each sets. */
+export const STATUS_COMMANDS = { activate: 'Active', deprecate: 'Deprecated', disable: 'Disabled' } as const satisfies Record<string, SimulationStatus>;
+export type StatusCommand = keyof typeof STATUS_COMMANDS;
+
+export const needsRollback = (impact: SimulationImpact): boolean => impact !== 'none';
+
+/** Every problem with the definition, each with its JSON path (sorted); empty when valid. */
+export function validateSimulation(input: unknown): { simulation?: SimulationDefinition; problems: Problem[] } {
+  const parsed = SimulationSchema.safeParse(input);
+  const problems: Problem[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) problems.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
+      } else {
+        problems.push({ path: formatPath(issue.path), message: issue.message });
+      }
+    }
+  }
+  // Checked on the raw input too, so one pass reports it alongside every other problem.
+  const raw = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : undefined;
+  if (raw && (raw.impact === 'impactful' || raw.impact === 'irreversible') && raw.rollback_simulation_id === undefined) {
+    problems.push({ path: 'rollback_simulation_id', message: `required when impact is ${JSON.stringify(raw.impact)}` });
+  }
+  problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return problems.length === 0 && parsed.success ? { simulation: parsed.data, problems } : { problems };
+}
+
+/** The definition, or SIMULATION_INVALID (exit 2) with `details.problems`. */
+export function parseSimulation(input: unknown, source?: string): SimulationDefinition {
+  const r = validateSimulation(input);
+  if (r.simulation) return r.simulation;
+  throw invalid(`${source ? `${source}: ` : ''}the simulation is invalid (${r.problems.length} problem(s))`, r.problems, source);
+}
+
+/** Parses JSON text first: unparsable text is one problem at `(root)`. */
+export function parseSimulationText(textIn: string, source?: string): SimulationDefinition {
+  let input: unknown;
+  try {
+    input = JSON.parse(textIn);
+  } catch (e) {
+    throw invalid(`${source ? `${source}: ` : ''}not valid JSON`, [{ path: '(root)', message: `not valid JSON: ${(e as Error).message}` }], source);
+  }
+  return parseSimulation(input, source);
+}
+
+function invalid(message: string, problems: Problem[], source?: string) {
+  return kairError('SIMULATION_INVALID', message, { ...(source ? { file: source } : {}), problems });
+}

@@ -1,0 +1,78 @@
+/**
+ * Access policy (SPEC §9.5): per actor and action, fail closed. Every change appends a row to
+ * `access_policy_versions`; the policy snapshot version is max(version), 0 when none.
+ */
+import { kairError } from '../../domain/errors.js';
+import type { Db } from '../../store/sqlite/db.js';
+
+export const ACCESS_DECISIONS = ['allow', 'deny', 'require-ap'] as const;
+export type AccessDecisionKind = (typeof ACCESS_DECISIONS)[number];
+
+export interface AccessRule {
+  actor: string;
+  action: string;
+  decision: AccessDecisionKind;
+}
+
+export interface AccessRuleRow extends AccessRule {
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface AccessDecision {
+  decision: AccessDecisionKind;
+  policy_snapshot_version: number;
+  /** The rule that decided; absent when none matched (and the decision is deny). */
+  rule?: AccessRule;
+}
+
+export interface AccessRepo {
+  /** Upserts the rule and appends a version row (even when the decision is unchanged). */
+  setRule(actor: string, action: string, decision: AccessDecisionKind, by: { actor: string; now: string }): { rule: AccessRule; policy_snapshot_version: number };
+  /** Sorted by actor, then action. */
+  listRules(): AccessRuleRow[];
+  policyVersion(): number;
+  /** Exact (actor, action) match; no rule → deny. */
+  decide(actor: string, action: string): AccessDecision;
+}
+
+export function isAccessDecision(v: string): v is AccessDecisionKind {
+  return (ACCESS_DECISIONS as readonly string[]).includes(v);
+}
+
+export function accessRepo(db: Db): AccessRepo {
+  const upsert = db.prepare(
+    'INSERT INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (actor, action) DO UPDATE SET decision = excluded.decision, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
+  );
+  const appendVersion = db.prepare('INSERT INTO access_policy_versions (changed_at, actor, action, decision) VALUES (?, ?, ?, ?)');
+  const all = db.prepare<[], AccessRuleRow>('SELECT actor, action, decision, updated_at, updated_by FROM access_policy ORDER BY actor, action');
+  const one = db.prepare<[string, string], AccessRule>('SELECT actor, action, decision FROM access_policy WHERE actor = ? AND action = ?');
+  const version = db.prepare<[], { v: number }>('SELECT coalesce(max(version), 0) AS v FROM access_policy_versions');
+
+  return {
+    setRule(actor, action, decision, by) {
+      if (!isAccessDecision(decision)) throw kairError('USAGE_ERROR', `unknown access decision ${JSON.stringify(decision)}`, { decision });
+      return db
+        .transaction(() => {
+          upsert.run(actor, action, decision, by.now, by.actor);
+          const v = Number(appendVersion.run(by.now, actor, action, decision).lastInsertRowid);
+          return { rule: { actor, action, decision }, policy_snapshot_version: v };
+        })
+        .immediate();
+    },
+    listRules() {
+      return all.all();
+    },
+    policyVersion() {
+      return version.get()!.v;
+    },
+    decide(actor, action) {
+      // One read transaction: the rule and the version come from the same snapshot.
+      return db.transaction((): AccessDecision => {
+        const rule = one.get(actor, action);
+        const policy_snapshot_version = version.get()!.v;
+        return rule ? { decision: rule.decision, policy_snapshot_version, rule: { actor: rule.actor, action: rule.action, decision: rule.decision } } : { decision: 'deny', policy_snapshot_version };
+      })();
+    },
+  };
+}

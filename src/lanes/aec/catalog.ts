@@ -1,0 +1,99 @@
+/**
+ * The simulation catalog (SPEC §9.1): a repository over the `simulations` table. Definitions
+ * are validated before they get here (domain/aec/simulation.ts); only the status changes later.
+ */
+import type { CatalogEntry } from '../../domain/aec/finder.js';
+import type { SimulationDefinition, SimulationStatus } from '../../domain/aec/simulation.js';
+import { kairError } from '../../domain/errors.js';
+import type { Db } from '../../store/sqlite/db.js';
+
+/** What `sim show`/`sim list` print: the definition plus its catalog bookkeeping. */
+export type SimulationView = SimulationDefinition & {
+  status: SimulationStatus;
+  created_at: string;
+  updated_at: string;
+  registered_by: string;
+};
+
+interface Row {
+  id: string;
+  definition: string;
+  status: SimulationStatus;
+  created_at: string;
+  updated_at: string;
+  registered_by: string;
+}
+
+const toView = (r: Row): SimulationView => ({
+  ...(JSON.parse(r.definition) as SimulationDefinition),
+  status: r.status,
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+  registered_by: r.registered_by,
+});
+
+export interface CatalogRepo {
+  /** Inserts as `Draft`; SIMULATION_EXISTS (exit 3) when the id is taken. */
+  registerSimulation(def: SimulationDefinition, by: { actor: string; now: string }): SimulationView;
+  getSimulation(id: string): SimulationView | undefined;
+  /** Sorted by id. */
+  listSimulations(): SimulationView[];
+  /** SIMULATION_NOT_FOUND (exit 4) for an unknown id. Setting the current status is a no-op write of updated_at. */
+  setStatus(id: string, status: SimulationStatus, now: string): SimulationView;
+  /** The whole catalog as the Finder sees it. */
+  catalogEntries(): CatalogEntry[];
+}
+
+export function notFound(id: string) {
+  return kairError('SIMULATION_NOT_FOUND', `no simulation ${JSON.stringify(id)}; see \`kair sim list\``, { simulation_id: id });
+}
+
+export function catalogRepo(db: Db): CatalogRepo {
+  const insert = db.prepare(
+    'INSERT INTO simulations (id, definition, status, created_at, updated_at, registered_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
+  );
+  const get = db.prepare<[string], Row>('SELECT id, definition, status, created_at, updated_at, registered_by FROM simulations WHERE id = ?');
+  const all = db.prepare<[], Row>('SELECT id, definition, status, created_at, updated_at, registered_by FROM simulations ORDER BY id');
+  const update = db.prepare('UPDATE simulations SET status = ?, updated_at = ? WHERE id = ?');
+
+  const repo: CatalogRepo = {
+    registerSimulation(def, by) {
+      const r = insert.run(def.id, JSON.stringify(def), 'Draft', by.now, by.now, by.actor);
+      if (r.changes === 0) {
+        throw kairError('SIMULATION_EXISTS', `simulation ${JSON.stringify(def.id)} is already registered; definitions never change (register a new id)`, { simulation_id: def.id });
+      }
+      return toView(get.get(def.id)!);
+    },
+    getSimulation(id) {
+      const r = get.get(id);
+      return r ? toView(r) : undefined;
+    },
+    listSimulations() {
+      return all.all().map(toView);
+    },
+    setStatus(id, status, now) {
+      return db
+        .transaction(() => {
+          if (update.run(status, now, id).changes === 0) throw notFound(id);
+          return toView(get.get(id)!);
+        })
+        .immediate();
+    },
+    catalogEntries() {
+      return repo.listSimulations().map(
+        (s): CatalogEntry => ({
+          id: s.id,
+          title: s.title,
+          examples: s.examples,
+          required_fields: s.required_fields,
+          impact: s.impact,
+          access_action: s.access_action,
+          ...(s.rollback_simulation_id === undefined ? {} : { rollback_simulation_id: s.rollback_simulation_id }),
+          status: s.status,
+          executor: s.executor,
+        }),
+      );
+    },
+  };
+  return repo;
+}
