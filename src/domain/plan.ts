@@ -3,6 +3,9 @@ import * as z from 'zod';
 import type { KimiCaps, Problem } from './config.js';
 import { isCents } from './config.js';
 import { ID_PATTERN } from './ids.js';
+import { sortProblems, zodProblems } from './problems.js';
+
+export { formatPath } from './problems.js';
 import { stepLane } from './plan-routing.js';
 
 export { isKimiEligible, stepLane } from './plan-routing.js';
@@ -55,26 +58,10 @@ export const PlanSchema = z.strictObject({
 export type Plan = z.infer<typeof PlanSchema>;
 export type PlanStep = z.infer<typeof StepSchema>;
 
-/** `steps[1].id` style paths, indexing from 0. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out || '(root)';
-}
-
 /** Every problem with the plan, each with its JSON path; empty when valid. */
 export function validatePlan(input: unknown, caps: KimiCaps): { plan?: Plan; problems: Problem[] } {
   const parsed = PlanSchema.safeParse(input);
-  const problems: Problem[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
-      } else {
-        problems.push({ path: formatPath(issue.path), message: issue.message });
-      }
-    }
-  }
+  const problems = zodProblems(parsed.error);
   // Duplicate step ids and budget caps are checked on the raw input too, so one pass reports all.
   const raw = input as { steps?: unknown; budget?: unknown } | null;
   if (raw && Array.isArray(raw.steps)) {
@@ -95,7 +82,7 @@ export function validatePlan(input: unknown, caps: KimiCaps): { plan?: Plan; pro
       }
     }
   }
-  problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  sortProblems(problems);
   return problems.length === 0 && parsed.success ? { plan: parsed.data, problems } : { problems };
 }
 

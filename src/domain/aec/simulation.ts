@@ -6,7 +6,7 @@ import * as z from 'zod';
 import type { Problem } from '../config.js';
 import { kairError } from '../errors.js';
 import { ID_PATTERN } from '../ids.js';
-import { formatPath } from '../plan.js';
+import { sortProblems, zodProblems } from '../problems.js';
 import type { SimulationImpact, SimulationStatus } from './finder.js';
 
 export type { SimulationImpact, SimulationStatus } from './finder.js';
@@ -50,22 +50,13 @@ export const needsRollback = (impact: SimulationImpact): boolean => impact !== '
 /** Every problem with the definition, each with its JSON path (sorted); empty when valid. */
 export function validateSimulation(input: unknown): { simulation?: SimulationDefinition; problems: Problem[] } {
   const parsed = SimulationSchema.safeParse(input);
-  const problems: Problem[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push({ path: formatPath([...issue.path, key]), message: 'unknown key' });
-      } else {
-        problems.push({ path: formatPath(issue.path), message: issue.message });
-      }
-    }
-  }
+  const problems = zodProblems(parsed.error);
   // Checked on the raw input too, so one pass reports it alongside every other problem.
   const raw = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : undefined;
   if (raw && (raw.impact === 'impactful' || raw.impact === 'irreversible') && raw.rollback_simulation_id === undefined) {
     problems.push({ path: 'rollback_simulation_id', message: `required when impact is ${JSON.stringify(raw.impact)}` });
   }
-  problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  sortProblems(problems);
   return problems.length === 0 && parsed.success ? { simulation: parsed.data, problems } : { problems };
 }
 
