@@ -4,7 +4,7 @@
  * `gate.blocked` event before it is rethrown.
  */
 import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
-import { exitCodeOf, isKairError, kairError } from '../domain/errors.js';
+import { exitCodeOf, isKairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { gateBlocked } from '../domain/lifecycle.js';
 import { assertContract, indexEntry, loadContract } from '../store/fs/contracts.js';
@@ -94,6 +94,3 @@ export function finishIndex(ctx: Ctx, c: Contract): void {
   updateIndex(ctx.ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(c)]);
 }
 
-export function notImplemented(what: string): never {
-  throw kairError('INTERNAL_ERROR', `${what} is not available in this build`);
-}

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { canonicalHash, canonicalJson } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { fold } from '../domain/contract.js';
-import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile } from '../store/fs/contracts.js';
 import { checkChain } from '../store/fs/chain.js';
@@ -165,12 +164,3 @@ function checkEnvelopes(ctx: Ctx, out: VerifyResult, id?: string): void {
   }
 }
 
-export function verifyOrThrow(ctx: Ctx, id?: string): VerifyResult {
-  const r = verify(ctx, id);
-  if (r.problems.length > 0) {
-    const err = kairError('INTEGRITY_FAILED', `verify found ${r.problems.length} problem(s)`, { problems: r.problems.length });
-    err.payload = { problems: r.problems, warnings: r.warnings };
-    throw err;
-  }
-  return r;
-}

@@ -168,6 +168,3 @@ export const COMMANDS: CommandDef[] = [
   { name: '__ids', args: [], options: [], summary: 'contract ids, one a line (for completion)', example: 'kair __ids', hidden: true, handler: async (p, c) => (await import('./read-handlers.js')).ids(p, c) },
 ];
 
-export function commandNames(): string[] {
-  return COMMANDS.filter((c) => !c.hidden).map((c) => c.name);
-}

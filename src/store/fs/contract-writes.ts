@@ -47,10 +47,6 @@ export function commitEvents(
   return { contract: next, events };
 }
 
-export function writeSnapshot(ws: Workspace, c: Contract): void {
-  writeJsonAtomic(paths.snapshot(ws, c.id), c);
-}
-
 /**
  * Creates a contract whole or not at all: the folder is built under a temporary name and
  * renamed into place. CONTRACT_EXISTS when the id is taken.

@@ -2,7 +2,7 @@
  * Reading contracts: snapshots rolled forward from history, the index cache. No locks, no
  * hashing, no writes: the read-only commands load only this (writes are in contract-writes.ts).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import type { Contract } from '../../domain/contract.js';
 import { fold } from '../../domain/contract.js';
 import { kairError } from '../../domain/errors.js';
@@ -109,14 +109,6 @@ export function rebuildIndexEntries(ws: Workspace): IndexEntry[] {
 export function readJsonFile<T>(file: string): T | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return null;
-  }
-}
-
-export function fileMtime(file: string): number | null {
-  try {
-    return statSync(file).mtimeMs;
   } catch {
     return null;
   }

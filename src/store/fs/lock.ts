@@ -106,6 +106,3 @@ export function withLock<T>(
   }
 }
 
-export function readLockHolder(locksDir: string, name: string): Holder | null {
-  return readHolder(join(locksDir, `${name}.holder.json`));
-}
