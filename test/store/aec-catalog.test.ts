@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { find } from '../../src/domain/aec/finder.js';
 import { parseSimulation, type SimulationDefinition } from '../../src/domain/aec/simulation.js';
-import { isKairError, type KairError } from '../../src/domain/errors.js';
 import { accessRepo } from '../../src/lanes/aec/access.js';
 import { catalogRepo } from '../../src/lanes/aec/catalog.js';
 import { appliedMigrations, openDb, type Db } from '../../src/store/sqlite/db.js';
+import { caught } from '../helpers/errors.js';
 
 const NOW = '2026-01-30T12:00:00.000Z';
 const LATER = '2026-01-30T13:00:00.000Z';
@@ -31,15 +31,6 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function caught(fn: () => unknown): KairError {
-  try {
-    fn();
-  } catch (e) {
-    if (isKairError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a KairError');
-}
 
 const sim = (id: string, over: Partial<SimulationDefinition> = {}): SimulationDefinition =>
   parseSimulation({

@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfig, type KimiCaps } from '../../src/domain/config.js';
-import { isKairError, type KairError } from '../../src/domain/errors.js';
 import { effectiveCaps, usdToMicros } from '../../src/domain/kimi.js';
 import { envelopeRepo, runKimiLane, type KimiLaneInput } from '../../src/lanes/kimi/envelopes.js';
 import { stubProvider, type KimiProvider } from '../../src/lanes/kimi/provider.js';
 import { appliedMigrations, MIGRATIONS, openDb, type Db, type Migration } from '../../src/store/sqlite/db.js';
+import { caught } from '../helpers/errors.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NOW = '2026-01-30T12:00:00.000Z';
@@ -51,15 +51,6 @@ function input(over: Partial<KimiLaneInput> = {}): KimiLaneInput {
   };
 }
 
-function caught(fn: () => unknown): KairError {
-  try {
-    fn();
-  } catch (e) {
-    if (isKairError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a KairError');
-}
 
 /** The id a migration appended after this build's list gets. */
 const NEXT = MIGRATIONS.length + 1;

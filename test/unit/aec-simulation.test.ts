@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseSimulation, parseSimulationText, validateSimulation } from '../../src/domain/aec/simulation.js';
-import { isKairError, type KairError } from '../../src/domain/errors.js';
+import { caught } from '../helpers/errors.js';
 
 const FIX = fileURLToPath(new URL('../../fixtures/simulations/', import.meta.url));
 const fixture = (name: string): unknown => JSON.parse(readFileSync(FIX + name, 'utf8'));
@@ -82,15 +82,6 @@ describe('simulation schema: invalid definitions (problem paths)', () => {
 });
 
 describe('parseSimulation errors', () => {
-  function caught(fn: () => unknown): KairError {
-    try {
-      fn();
-    } catch (e) {
-      if (isKairError(e)) return e;
-      throw e;
-    }
-    throw new Error('expected a KairError');
-  }
 
   it('SIMULATION_INVALID with details.problems [{path, message}]', () => {
     const e = caught(() => parseSimulation(withOver({ impact: 'irreversible' }), 'x.json'));

@@ -2,7 +2,6 @@ import { describe, it, expect } from 'vitest';
 import { GENESIS_HASH } from '../../src/domain/canonical.js';
 import { defaultConfig, type Config } from '../../src/domain/config.js';
 import { applyEvent, fold, missingControls, validApprovers, type Contract, type EventDraft, type HistoryEvent } from '../../src/domain/contract.js';
-import { KairError } from '../../src/domain/errors.js';
 import {
   assertRunnable,
   checkControls,
@@ -18,6 +17,7 @@ import {
   decideRewind,
 } from '../../src/domain/lifecycle.js';
 import { checkChain, sealEvent } from '../../src/store/fs/chain.js';
+import { caught } from '../helpers/errors.js';
 
 const SHA1 = '1'.repeat(64);
 const SHA2 = '2'.repeat(64);
@@ -44,15 +44,6 @@ class Book {
   }
 }
 
-function caught(fn: () => unknown): KairError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KairError) return e;
-    throw e;
-  }
-  throw new Error('expected a KairError, nothing was thrown');
-}
 
 function config(over: Partial<Config['approvals']> = {}): Config {
   const c = defaultConfig('ws');

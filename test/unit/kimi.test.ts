@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig, type Config, type KimiCaps } from '../../src/domain/config.js';
-import { exitCodeOf, isKairError, type KairError } from '../../src/domain/errors.js';
+import { exitCodeOf } from '../../src/domain/errors.js';
 import {
   canTransitionEnvelope,
   effectiveCaps,
@@ -16,20 +16,12 @@ import {
   type EnvelopeStatus,
 } from '../../src/domain/kimi.js';
 import { providerFor, stubProvider } from '../../src/lanes/kimi/provider.js';
+import { caught } from '../helpers/errors.js';
 
 const config = defaultConfig('ws');
 const defaults = config.kimi.defaults;
 const PER_CONTRACT = usdToMicros(config.kimi.max_cost_usd_per_contract);
 
-function caught(fn: () => unknown): KairError {
-  try {
-    fn();
-  } catch (e) {
-    if (isKairError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a KairError');
-}
 
 describe('money', () => {
   it.each([

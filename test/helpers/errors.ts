@@ -1,0 +1,13 @@
+import type { KairError } from '../../src/domain/errors.js';
+import { isKairError } from '../../src/domain/errors.js';
+
+/** The KairError `fn` throws; any other error is rethrown, and not throwing fails the test. */
+export function caught(fn: () => unknown): KairError {
+  try {
+    fn();
+  } catch (e) {
+    if (isKairError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a KairError, nothing was thrown');
+}
