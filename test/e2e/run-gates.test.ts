@@ -22,6 +22,7 @@ import {
   readJson,
   removeWorkspaces,
   snapshotFile,
+  reverseKeys,
 } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
@@ -236,17 +237,7 @@ describe('run: routing', () => {
   it('re-formatting plan_v1.json (same content, other whitespace and key order) does not make it stale', () => {
     const file = planFile(ws, 'approved');
     const plan = readJson(file);
-    const reorder = (v: unknown): unknown =>
-      Array.isArray(v)
-        ? v.map(reorder)
-        : v && typeof v === 'object'
-          ? Object.fromEntries(
-              Object.keys(v as object)
-                .reverse()
-                .map((k) => [k, reorder((v as Record<string, unknown>)[k])]),
-            )
-          : v;
-    const text = JSON.stringify(reorder(plan), null, '\t').replace(/\n/g, '\r\n') + '\r\n\r\n';
+    const text = JSON.stringify(reverseKeys(plan), null, '\t').replace(/\n/g, '\r\n') + '\r\n\r\n';
     expect(text).not.toBe(readFileSync(file, 'utf8'));
     writeFileSync(file, text);
     const r = kj(ws, ['run', 'approved', '--dry-run']);

@@ -26,6 +26,7 @@ import {
   planFile,
   readJson,
   removeWorkspaces,
+  reverseKeys,
   snapshot,
 } from '../helpers/cli.js';
 
@@ -300,18 +301,8 @@ describe('run: refusals spend nothing', () => {
   it('re-formatted plan_v1.json (same JSON, other whitespace and key order) still runs', () => {
     const ws = cloneWorkspace(T);
     const file = planFile(ws, 'a');
-    const reorder = (v: unknown): unknown =>
-      Array.isArray(v)
-        ? v.map(reorder)
-        : v && typeof v === 'object'
-          ? Object.fromEntries(
-              Object.keys(v as object)
-                .reverse()
-                .map((k) => [k, reorder((v as Record<string, unknown>)[k])]),
-            )
-          : v;
     const before = readFileSync(file, 'utf8');
-    const text = JSON.stringify(reorder(JSON.parse(before)), null, '\t') + '\n\n';
+    const text = JSON.stringify(reverseKeys(JSON.parse(before)), null, '\t') + '\n\n';
     expect(text).not.toBe(before);
     writeFileSync(file, text);
     const r = kj(ws, ['run', 'a']);

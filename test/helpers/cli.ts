@@ -234,3 +234,16 @@ export async function makeStandardWorkspace(): Promise<string> {
   await bringAll(ws, { draft: 'DRAFT', planned: 'PLANNED', awaiting: 'AWAITING_APPROVAL', approved: 'APPROVED', rewound: 'REWOUND' });
   return ws;
 }
+
+/** The same JSON value with every object's keys in reverse order (a re-formatted, equal document). */
+export function reverseKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(reverseKeys);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.keys(v)
+        .reverse()
+        .map((k) => [k, reverseKeys((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}
