@@ -166,11 +166,20 @@ export function openDb(file: string, opts: OpenDbOptions = {}): Db {
     // busy_timeout first: switching to WAL and migrating take locks another process may hold.
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // Switching a fresh file to WAL needs an exclusive lock; when another process holds a lock
-    // at that instant SQLite answers with the current mode instead of waiting, so retry.
-    let mode = db.pragma('journal_mode = WAL', { simple: true });
+    // at that instant SQLite may answer with the current mode instead of waiting, so retry.
+    // It may also throw SQLITE_BUSY outright: this pragma does not go through the busy handler.
+    const switchToWal = (): unknown => {
+      try {
+        return db.pragma('journal_mode = WAL', { simple: true });
+      } catch (e) {
+        if ((e as { code?: string }).code === 'SQLITE_BUSY') return 'busy';
+        throw e;
+      }
+    };
+    let mode = switchToWal();
     for (const deadline = Date.now() + BUSY_TIMEOUT_MS; !inMemory && mode !== 'wal' && Date.now() < deadline; ) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-      mode = db.pragma('journal_mode = WAL', { simple: true });
+      mode = switchToWal();
     }
     if (!inMemory && mode !== 'wal') {
       throw kairError('INTERNAL_ERROR', `${file}: SQLite refused WAL mode (journal_mode is ${String(mode)}); is it on a network filesystem?`, { file });
