@@ -19,6 +19,8 @@ export interface CtxOptions {
   cwd: string;
   /** Evaluated only when a command would ask: touching process.stdin loads the stream stack. */
   interactive: () => boolean;
+  /** Asks a question on the terminal and returns the answer line (null at end of input). */
+  ask?: (question: string) => string | null;
 }
 
 export interface Ctx {
@@ -34,6 +36,8 @@ export interface Ctx {
   readonly cwd: string;
   /** stdin and stderr are a TTY: a command may ask a question. */
   interactive(): boolean;
+  /** Set only when a question can be asked (interactive). */
+  readonly ask: ((question: string) => string | null) | undefined;
 }
 
 export function makeClock(env: NodeJS.ProcessEnv): () => string {
@@ -67,6 +71,9 @@ export function createCtx(o: CtxOptions): Ctx {
     env: o.env,
     cwd: o.cwd,
     interactive: o.interactive,
+    get ask() {
+      return o.ask && o.interactive() ? o.ask : undefined;
+    },
   };
   return ctx;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Contract, EventDraft, PauseInfo } from '../domain/contract.js';
 import { missingControls } from '../domain/contract.js';
 import type { ErrorCode, ErrorDetails } from '../domain/errors.js';
+import { exitCodeOf } from '../domain/errors.js';
 import { effectiveCaps, usdToMicros } from '../domain/kimi.js';
 import type { Plan } from '../domain/plan.js';
 import { stepLane } from '../domain/plan-routing.js';
@@ -17,6 +18,7 @@ import type { PauseReason } from '../domain/states.js';
 import type { KimiRunObject } from '../lanes/kimi/envelopes.js';
 import { envelopeRepo, runKimiLane } from '../lanes/kimi/envelopes.js';
 import { providerFor } from '../lanes/kimi/provider.js';
+import { dispatchStep } from '../lanes/aec/dispatcher.js';
 import { writeJsonAtomic } from '../store/fs/atomic.js';
 import { openDb } from '../store/sqlite/db.js';
 import type { Db } from '../store/sqlite/db.js';
@@ -34,6 +36,8 @@ export interface StepResult {
   outcome?: unknown;
   idempotency_key?: string;
   proof_refs?: string[];
+  question?: string;
+  intake_id?: string;
 }
 
 export interface RunOutcome {
@@ -84,7 +88,15 @@ export function writeRunRequest(ctx: Ctx, c: Contract, runId: string, plan: Plan
   });
 }
 
-type Boundary = { kind: 'go' } | { kind: 'pause'; reason: PauseReason; pause: PauseInfo };
+type Boundary = { kind: 'go'; contract: Contract } | { kind: 'pause'; reason: PauseReason; pause: PauseInfo };
+
+/** What the AEC lane needs from the command line (`run`/`resume`). */
+export interface AecOptions {
+  /** Answers the first confirmation the run reaches, then is used up. */
+  confirm?: string;
+  lang?: string;
+  retryInDoubt: boolean;
+}
 
 /**
  * Executes steps from `from` on. `done` holds the results of steps already finished in this
@@ -94,7 +106,7 @@ export function executeSteps(
   ctx: Ctx,
   c0: Contract,
   plan: Plan,
-  run: { runId: string; startedAt: string; eligible: boolean; pauseAt?: string; resumedAt?: string | null; done: StepResult[] },
+  run: { runId: string; startedAt: string; eligible: boolean; pauseAt?: string; resumedAt?: string | null; done: StepResult[]; aec: AecOptions },
 ): RunOutcome {
   const id = c0.id;
   const results: StepResult[] = plan.steps.map((s) => run.done.find((d) => d.id === s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
@@ -132,6 +144,7 @@ export function executeSteps(
   let pauseReason: PauseReason | undefined;
   let pause: PauseInfo | undefined;
   let kimiRan = run.done.some((d) => d.lane === 'kimi' && d.status === 'COMPLETED');
+  let confirm = run.aec.confirm === undefined ? null : { token: run.aec.confirm, ...(run.aec.lang === undefined ? {} : { lang: run.aec.lang }) };
   try {
     for (let i = 0; i < plan.steps.length; i++) {
       const step = plan.steps[i]!;
@@ -167,13 +180,53 @@ export function executeSteps(
       } else if (lane === 'manual') {
         Object.assign(result, { status: 'COMPLETED', reason_code: 'MANUAL_RECORDED' });
       } else {
-        Object.assign(result, { status: 'REFUSED', reason_code: 'INTERNAL_ERROR' });
-        error = { code: 'INTERNAL_ERROR', message: 'the AEC lane is not in this build yet', details: { step_id: step.id } };
+        db ??= openWorkspaceDb(ctx);
+        const c = boundary.contract;
+        const sim = step.simulation!;
+        const o = dispatchStep(db, ctx.ws, {
+          tenant_id: ctx.config.workspace_id,
+          contract_id: id,
+          contract_version: c.version,
+          run_id: run.runId,
+          step_id: step.id,
+          actor: ctx.actor(),
+          plan_sha256: c.plan_sha256 ?? '',
+          utterance: sim.utterance,
+          fields: sim.fields ?? {},
+          lang: sim.lang ?? 'en',
+          ...(sim.attempt === undefined ? {} : { finder_attempt: sim.attempt }),
+          confirm,
+          ...(ctx.ask && confirm === null ? { ask: ctx.ask } : {}),
+          retry_in_doubt: run.aec.retryInDoubt,
+          controls_granted: c.controls.granted,
+          now: ctx.now,
+        });
+        if (o.confirmation_used) confirm = null;
+        Object.assign(result, {
+          status: o.status,
+          reason_code: o.reason_code,
+          ...(o.simulation_id === undefined ? {} : { simulation_id: o.simulation_id }),
+          ...(o.outcome === undefined || o.outcome === null ? {} : { outcome: (o.outcome as { simulation_outcome?: unknown }).simulation_outcome ?? o.outcome }),
+          idempotency_key: o.idempotency_key,
+          proof_refs: o.proof_refs,
+          ...(o.question === undefined ? {} : { question: o.question }),
+          ...(o.intake_id === undefined ? {} : { intake_id: o.intake_id }),
+        });
+        if (o.status === 'PAUSED') {
+          pauseReason = o.reason_code as PauseReason;
+          pause = { requested_by: ctx.actor(), reason: pauseReason, step_id: step.id };
+        }
+        if (o.status !== 'COMPLETED' && o.status !== 'REPLAYED') error = { code: o.reason_code, message: o.message, details: { step_id: step.id, ...o.details } };
       }
       const next = plan.steps[i + 1]?.id ?? null;
       const finished = { ...result };
       pending.push((c) => ({ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: finished, next_step_id: next } }));
-      if ((result.status as StepResult['status']) !== 'COMPLETED') {
+      const ended = result.status as StepResult['status'];
+      if (ended === 'PAUSED') {
+        status = 'PAUSED';
+        break;
+      }
+      if (ended !== 'COMPLETED' && ended !== 'REPLAYED') {
         status = 'FAILED';
         break;
       }
@@ -201,9 +254,10 @@ type Pending = (c: Contract) => EventDraft;
  * for a user pause, --pause-at, or a required control revoked.
  */
 function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean, pending: Pending[]): Boundary {
-  let b: Boundary = { kind: 'go' };
+  let b!: Boundary;
   mutate(ctx, id, 'run', (c) => {
     const drafts = pending.splice(0).map((f) => f(c));
+    b = { kind: 'go', contract: c };
     if (c.state === 'PAUSED' && c.pause) {
       b = { kind: 'pause', reason: c.pause.reason, pause: { ...c.pause, step_id: stepId } };
     } else if (missingControls(c).length > 0) {
@@ -254,7 +308,7 @@ function finishRun(
         data: { run_id: r.runId, status: r.status, artifacts: [request, result], ...(r.pause ? { pause: r.pause } : {}), ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}) },
       },
     ];
-    if (r.error?.code === 'CONTROL_REVOKED') drafts.push({ type: 'gate.blocked', state: r.status, data: { command: 'run', code: r.error.code, message: r.error.message } });
+    if (r.error && exitCodeOf(r.error.code) === 3) drafts.push({ type: 'gate.blocked', state: r.status, data: { command: ctx.command, code: r.error.code, message: r.error.message } });
     const dpc = dpcChange(ctx, { ...c, state: r.status }, { evidence: [{ kind: 'run', ref: result.path, note: `${r.runId} ${r.status}` }] });
     drafts.push(dpc.draft);
     return { drafts, after: () => dpc.write() };

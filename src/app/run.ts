@@ -17,7 +17,7 @@ import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { diskPlanSha } from './lifecycle.js';
 import { mutate } from './mutate.js';
-import type { RunOutcome, StepResult } from './execute.js';
+import type { AecOptions, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, openWorkspaceDb, runDir, writeRunRequest } from './execute.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
@@ -74,9 +74,6 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan;
   assertRunnable(c, diskPlanSha(ctx, c.id), ctx.config);
   const plan = loadApprovedPlan(ctx, c.id);
   const routing = route(c, plan);
-  if (routing.steps.some((s) => s.lane === 'aec')) {
-    throw kairError('INTERNAL_ERROR', `the AEC lane is not in this build yet; ${c.id} was left ${c.state} and nothing was spent`, { contract_id: c.id });
-  }
   if (routing.eligible) {
     const caps = effectiveCaps(plan, ctx.config); // SCOPE_NOT_ALLOWED
     const over = planBudgetOverCaps(plan, ctx.config.kimi.defaults);
@@ -134,10 +131,18 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     started = { plan, routing, runId, at: ctx.now() };
     return { drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes } }] };
   });
-  return executeSteps(ctx, m.contract, started.plan, { runId: started.runId, startedAt: started.at, eligible: started.routing.eligible, pauseAt: opts.pauseAt, resumedAt: null, done: [] });
+  return executeSteps(ctx, m.contract, started.plan, {
+    runId: started.runId,
+    startedAt: started.at,
+    eligible: started.routing.eligible,
+    pauseAt: opts.pauseAt,
+    resumedAt: null,
+    done: [],
+    aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false },
+  });
 }
 
-export function resumeCommand(ctx: Ctx, id: string, _opts: { confirm?: string; lang?: string; retryInDoubt: boolean }): RunResult {
+export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult {
   assertId(id);
   let resumed!: { plan: Plan; routing: Routing; runId: string; stepId: string | null };
   const m = mutate(ctx, id, 'resume', (c) => {
@@ -151,7 +156,7 @@ export function resumeCommand(ctx: Ctx, id: string, _opts: { confirm?: string; l
   });
   const done = finishedSteps(ctx, id, resumed.runId);
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
-  return executeSteps(ctx, m.contract, resumed.plan, { runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done });
+  return executeSteps(ctx, m.contract, resumed.plan, { runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
 }
 
 /** Steps this run already completed, from history (a resume never repeats one). */

@@ -13,6 +13,7 @@ import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { openDb } from '../store/sqlite/db.js';
+import { ledgerRepo } from '../lanes/aec/ledger.js';
 
 export interface Finding {
   contract_id?: string;
@@ -128,8 +129,24 @@ export function verify(ctx: Ctx, id?: string): VerifyResult {
     }
   }
   checkEnvelopes(ctx, out, id);
+  checkLedgerProjection(ctx, out);
   for (const v of extraVerifiers) v(ctx, out, id);
   return out;
+}
+
+/** §11: agent_execution_current must be exactly what the ledger folds to (workspace-wide). */
+function checkLedgerProjection(ctx: Ctx, out: VerifyResult): void {
+  if (!existsSync(paths.db(ctx.ws))) return;
+  const db = openDb(paths.db(ctx.ws));
+  try {
+    const d = ledgerRepo(db).drift(20);
+    for (const x of d.drift) {
+      out.problems.push({ contract_id: x.stored?.contract_id ?? x.expected?.contract_id, kind: 'ledger_projection', message: `agent_execution_current ${x.kind} for ${x.correlation_id} step ${x.step_id}; \`kair aec rebuild\` recomputes it` });
+    }
+    if (d.count > d.drift.length) out.problems.push({ kind: 'ledger_projection', message: `${d.count - d.drift.length} more drifted step(s) in agent_execution_current` });
+  } finally {
+    db.close();
+  }
 }
 
 /**

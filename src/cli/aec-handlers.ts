@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as admin from '../app/aec-admin.js';
+import * as ledgerApp from '../app/aec-ledger.js';
 import type { Ctx } from '../app/context.js';
 import type { FinderPacket } from '../domain/aec/finder.js';
 import type { StatusCommand } from '../domain/aec/simulation.js';
@@ -135,4 +136,70 @@ export async function find(p: Parsed, ctx: Ctx): Promise<Output> {
   const lang = p.opts.lang as string | undefined;
   const packet = admin.findSimulation(ctx, p.args[0]!, { fields, ...(lang === undefined ? {} : { lang }), ...(attempt === undefined ? {} : { attempt }) });
   return { json: { packet }, text: () => packetText(packet) };
+}
+
+export async function aecLedger(p: Parsed, ctx: Ctx): Promise<Output> {
+  const rows = ledgerApp.ledgerRows(ctx, p.args[0]!);
+  return {
+    json: { rows },
+    text: (paint) =>
+      rows.length === 0
+        ? `no AEC ledger rows for ${p.args[0]}`
+        : table(
+            rows.map((r) => [String(r.row_id), r.run_id, r.step_id, r.event, String(r.attempt), r.reason_code, r.simulation_id ?? '-', r.idempotency_key.slice(0, 12)]),
+            ['ROW', 'RUN', 'STEP', 'EVENT', 'ATTEMPT', 'REASON', 'SIMULATION', 'KEY'],
+            paint,
+          ),
+  };
+}
+
+export async function aecRebuild(p: Parsed, ctx: Ctx): Promise<Output> {
+  const check = p.opts.check === true;
+  const r = ledgerApp.rebuild(ctx, check);
+  return {
+    json: { ...r },
+    text: () => (check ? `agent_execution_current matches the ledger (${r.rows} step row(s), no drift)` : `rebuilt agent_execution_current from the ledger: ${r.rows} step row(s)`),
+  };
+}
+
+export async function aecReplay(p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = ledgerApp.replay(ctx, p.args[0]!);
+  return {
+    json: { ...r },
+    text: () =>
+      r.decisions.length === 0
+        ? `${r.run_id}: no AEC decisions to replay`
+        : [`${r.run_id}: ${r.decisions.length} decision(s) replay the same`, ...r.decisions.map((d) => `  row ${d.row_id}  ${d.step_id}  ${d.recorded.dispatch ? 'dispatch' : d.recorded.reason_code}`)].join('\n'),
+  };
+}
+
+export async function aecStats(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const s = ledgerApp.stats(ctx);
+  const ms = (v: number | null) => (v === null ? '-' : `${v} ms`);
+  return {
+    json: { stats: s },
+    text: () =>
+      [
+        `dispatches              ${s.dispatches} (succeeded ${s.succeeded}, failed ${s.failed}, timed out ${s.timed_out}, rejected ${s.rejected}, in doubt ${s.in_doubt})`,
+        `replayed / halted       ${s.replayed} / ${s.halted}`,
+        `dispatch latency        p50 ${ms(s.dispatch_latency_ms.p50)}, p95 ${ms(s.dispatch_latency_ms.p95)}, p99 ${ms(s.dispatch_latency_ms.p99)}`,
+        `execution error rate    ${(s.execution_error_rate * 100).toFixed(2)}%`,
+        `duplicate side effects  ${s.duplicate_side_effects}`,
+      ].join('\n'),
+  };
+}
+
+export async function intakeList(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const rows = ledgerApp.intake(ctx);
+  return {
+    json: { intake: rows.map((r) => ({ id: r.id, contract_id: r.contract_id, step_id: r.step_id, utterance: r.utterance, created_at: r.created_at, run_id: r.run_id, fields: r.fields, lang: r.lang })) },
+    text: (paint) =>
+      rows.length === 0
+        ? 'dev intake is empty'
+        : table(
+            rows.map((r) => [r.id, r.contract_id, r.step_id, r.utterance, r.created_at]),
+            ['ID', 'CONTRACT', 'STEP', 'UTTERANCE', 'CREATED'],
+            paint,
+          ),
+  };
 }

@@ -157,15 +157,22 @@ function runOutput(r: runApp.RunResult): Output {
     artifacts: r.artifacts,
   };
   const userPause = r.status === 'PAUSED' && (r.pause_reason === 'USER_REQUESTED' || r.pause_reason === 'PAUSE_AT');
-  if (r.status === 'COMPLETED' || userPause) {
-    return {
-      json: doc,
-      text: () => [`${r.run_id} ${r.status}${userPause ? ` (${r.pause_reason}; \`kair resume ${r.contract.id}\` continues)` : ''}`, ...r.steps.map((s) => `  ${s.id.padEnd(16)} ${s.lane.padEnd(7)} ${s.status.padEnd(10)} ${s.reason_code ?? ''}`), r.kimi ? `  kimi: ${r.kimi.result.summary}` : '', `  result: ${r.artifacts.run_result}`].filter(Boolean).join('\n'),
-    };
-  }
+  const text = () =>
+    [
+      `${r.run_id} ${r.status}${userPause ? ` (${r.pause_reason}; \`kair resume ${r.contract.id}\` continues)` : r.status === 'PAUSED' ? ` (${r.pause_reason})` : ''}`,
+      ...r.steps.map((s) => `  ${s.id.padEnd(16)} ${s.lane.padEnd(7)} ${s.status.padEnd(10)} ${s.reason_code ?? ''}`),
+      r.kimi ? `  kimi: ${r.kimi.result.summary}` : '',
+      ...r.steps.filter((s) => s.question).map((s) => `  ${s.id} asks: ${s.question}`),
+      ...r.steps.filter((s) => s.intake_id).map((s) => `  ${s.id} went to dev intake as ${s.intake_id} (\`kair intake list\`)`),
+      `  result: ${r.artifacts.run_result}`,
+    ]
+      .filter(Boolean)
+      .join('\n');
+  if (r.status === 'COMPLETED' || userPause) return { json: doc, text };
   const err = r.error ?? { code: 'INTERNAL_ERROR' as const, message: `run ended ${r.status}`, details: {} };
   const e = kairError(err.code, err.message, err.details);
   e.payload = doc;
+  (e as { text?: string }).text = text();
   throw e;
 }
 

@@ -2,6 +2,7 @@
  * The entry point: parse argv, build the context, call the handler, render, and map every
  * outcome to an exit status. The only place that decides exit codes.
  */
+import { readSync, writeSync } from 'node:fs';
 import { createCtx } from '../app/context.js';
 import { EXIT, exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import type { KairError } from '../domain/errors.js';
@@ -49,6 +50,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       env,
       cwd: process.cwd(),
       interactive: () => process.stdin.isTTY === true && process.stderr.isTTY === true,
+      ask: askLine,
     });
     const result = await p.command.handler(p, ctx);
     const exit = result.exit ?? EXIT.OK;
@@ -94,4 +96,23 @@ export function runMain(): void {
       process.exitCode = 1;
     },
   );
+}
+
+/** One line from the terminal, read synchronously (the run loop is synchronous); null at end of input. */
+function askLine(question: string): string | null {
+  writeSync(2, `${question} `);
+  const buf = Buffer.alloc(1);
+  const bytes: number[] = [];
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, 1, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      return null;
+    }
+    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : null;
+    if (buf[0] === 0x0a) return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
+    bytes.push(buf[0]!);
+  }
 }

@@ -131,8 +131,13 @@ export const COMMANDS: CommandDef[] = [
   { name: 'access deny', args: [a('actor'), a('action')], options: [], summary: 'deny an actor an AEC action', example: 'kair access deny bob invoice:send', handler: async (p, c) => (await AEC()).accessSet(p, c, 'deny') },
   { name: 'access require-ap', args: [a('actor'), a('action')], options: [], summary: 'require an approval (AP) for an actor\'s AEC action', example: 'kair access require-ap carol invoice:void', handler: async (p, c) => (await AEC()).accessSet(p, c, 'require-ap') },
   { name: 'access list', args: [], options: [], summary: 'list the access policy (no rule → deny)', example: 'kair access list --json', exactWords: true, handler: async (p, c) => (await AEC()).accessList(p, c) },
+  { name: 'aec ledger', args: [a('contract')], options: [], summary: 'show the AEC execution ledger of a contract', example: 'kair aec ledger chat --json', handler: async (p, c) => (await AEC()).aecLedger(p, c) },
+  { name: 'aec rebuild', args: [], options: [o('--check', 'check', 'only compare; exit 7 on drift')], summary: 'rebuild agent_execution_current from the ledger', example: 'kair aec rebuild --check', exactWords: true, handler: async (p, c) => (await AEC()).aecRebuild(p, c) },
+  { name: 'aec replay', args: [a('run_id')], options: [], summary: 're-decide every AEC decision of a run from its persisted refs (exit 7 on mismatch)', example: 'kair aec replay chat-run-1', handler: async (p, c) => (await AEC()).aecReplay(p, c) },
+  { name: 'aec stats', args: [], options: [], summary: 'dispatch SLO figures from the ledger', example: 'kair aec stats --json', exactWords: true, handler: async (p, c) => (await AEC()).aecStats(p, c) },
+  { name: 'intake list', args: [], options: [], summary: 'list dev intake (steps no simulation matched)', example: 'kair intake list', exactWords: true, handler: async (p, c) => (await AEC()).intakeList(p, c) },
   // A bare group word (`kair sim`, `kair access frob`) names the subcommands instead of failing as an unknown command.
-  ...(['sim', 'access'] as const).map(
+  ...(['sim', 'access', 'aec', 'intake'] as const).map(
     (group): CommandDef => ({
       name: group,
       args: [a('subcommand', false, true)],

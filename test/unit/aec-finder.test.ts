@@ -343,13 +343,12 @@ describe('find: determinism and fingerprints', () => {
     expect(b.required_fields_fingerprint).not.toBe(a.required_fields_fingerprint);
   });
 
-  it('catalog_snapshot_ref tracks the projected catalog only', () => {
+  it('catalog_snapshot_ref names the whole catalog, in any order', () => {
     const ref = catalogSnapshotRef(catalog);
     expect(ref).toMatch(/^catalog:[0-9a-f]{64}$/);
     expect(find(input, catalog).catalog_snapshot_ref).toBe(ref);
     expect(catalogSnapshotRef([...catalog].reverse())).toBe(ref);
-    const retitled = catalog.map((s) => ({ ...s, title: 'x', executor: null }));
-    expect(catalogSnapshotRef(retitled)).toBe(ref);
+    // Everything the Finder's packet carries is in the snapshot, so a replay can re-run the Finder on it.
     const a0 = catalog[0] as CatalogEntry;
     for (const change of [
       { status: 'Deprecated' as const },
@@ -358,6 +357,8 @@ describe('find: determinism and fingerprints', () => {
       { impact: 'irreversible' as const },
       { access_action: 'other' },
       { rollback_simulation_id: 'undo' },
+      { title: 'x' },
+      { executor: { kind: 'builtin', name: 'fail' } },
     ]) {
       expect(catalogSnapshotRef([{ ...a0, ...change }, ...catalog.slice(1)])).not.toBe(ref);
     }

@@ -117,19 +117,25 @@ export function scoreSimulation(uTokens: readonly string[], entry: CatalogEntry)
 
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-export function catalogSnapshotRef(catalog: readonly CatalogEntry[]): string {
-  const projected = [...catalog]
+/** The catalog as the Finder saw it, in id order: what `catalog_snapshot_ref` names and a replay re-reads. */
+export function catalogSnapshot(catalog: readonly CatalogEntry[]): CatalogEntry[] {
+  return [...catalog]
     .sort((a, b) => byId(a.id, b.id))
     .map((s) => ({
       id: s.id,
-      status: s.status,
+      title: s.title,
       examples: s.examples,
       required_fields: s.required_fields,
       impact: s.impact,
       access_action: s.access_action,
-      rollback_simulation_id: s.rollback_simulation_id,
+      ...(s.rollback_simulation_id === undefined ? {} : { rollback_simulation_id: s.rollback_simulation_id }),
+      status: s.status,
+      executor: s.executor,
     }));
-  return 'catalog:' + canonicalHash(projected);
+}
+
+export function catalogSnapshotRef(catalog: readonly CatalogEntry[]): string {
+  return 'catalog:' + canonicalHash(catalogSnapshot(catalog));
 }
 
 export function fieldsFingerprint(fields: Record<string, string>): string {
@@ -246,4 +252,33 @@ function decide(
     required_fields_fingerprint: fieldsFingerprint(input.fields),
     simulation: top,
   };
+}
+
+const PACKET_REASONS: Record<FinderPacket['type'], readonly string[]> = {
+  SimulationMatchPacket: ['SIM_FINDER_MATCH_OK'],
+  ClarifyPacket: ['SIM_FINDER_CLARIFY_AMBIGUOUS', 'SIM_FINDER_CLARIFY_LOW_CONFIDENCE', 'SIM_FINDER_CLARIFY_MISSING_FIELD'],
+  RefusePacket: ['SIM_FINDER_SIMULATION_INACTIVE', 'SIM_FINDER_REFUSE_POLICY_BLOCKED', 'SIM_FINDER_REFUSE_AMBIGUOUS'],
+  MissingSimulationPacket: ['SIM_FINDER_MISSING_SIMULATION'],
+};
+
+/**
+ * The dispatcher's first gate (AEC_PACKET_INVALID): a packet of a known type with a reason of
+ * that type, unaltered since the Finder hashed it, and a match that carries its proof fields and
+ * names the Finder's own top-1.
+ */
+export function isValidPacket(p: unknown): p is FinderPacket {
+  if (typeof p !== 'object' || p === null) return false;
+  const packet = p as Partial<FinderPacket> & Record<string, unknown>;
+  const reasons = typeof packet.type === 'string' ? PACKET_REASONS[packet.type as FinderPacket['type']] : undefined;
+  if (!reasons || !reasons.includes(String(packet.reason_code))) return false;
+  if (typeof packet.catalog_snapshot_ref !== 'string' || !packet.catalog_snapshot_ref.startsWith('catalog:')) return false;
+  const { packet_hash, ...unhashed } = packet;
+  if (typeof packet_hash !== 'string' || canonicalHash(unhashed) !== packet_hash) return false;
+  if (packet.type === 'SimulationMatchPacket') {
+    const m = packet as Partial<SimulationMatchPacket>;
+    if (typeof m.simulation_id !== 'string' || m.simulation?.id !== m.simulation_id) return false;
+    if (!m.required_fields || m.required_fields_fingerprint !== fieldsFingerprint(m.required_fields)) return false;
+    if (m.candidates?.[0]?.simulation_id !== m.simulation_id) return false;
+  }
+  return true;
 }

@@ -34,6 +34,8 @@ export interface AccessRepo {
   policyVersion(): number;
   /** Exact (actor, action) match; no rule → deny. */
   decide(actor: string, action: string): AccessDecision;
+  /** The rules as they stood at a policy version (sorted), rebuilt from the version rows. */
+  snapshot(version: number): AccessRule[];
 }
 
 export function isAccessDecision(v: string): v is AccessDecisionKind {
@@ -48,6 +50,7 @@ export function accessRepo(db: Db): AccessRepo {
   const all = db.prepare<[], AccessRuleRow>('SELECT actor, action, decision, updated_at, updated_by FROM access_policy ORDER BY actor, action');
   const one = db.prepare<[string, string], AccessRule>('SELECT actor, action, decision FROM access_policy WHERE actor = ? AND action = ?');
   const version = db.prepare<[], { v: number }>('SELECT coalesce(max(version), 0) AS v FROM access_policy_versions');
+  const upTo = db.prepare<[number], AccessRule>('SELECT actor, action, decision FROM access_policy_versions WHERE version <= ? ORDER BY version');
 
   return {
     setRule(actor, action, decision, by) {
@@ -73,6 +76,11 @@ export function accessRepo(db: Db): AccessRepo {
         const policy_snapshot_version = version.get()!.v;
         return rule ? { decision: rule.decision, policy_snapshot_version, rule: { actor: rule.actor, action: rule.action, decision: rule.decision } } : { decision: 'deny', policy_snapshot_version };
       })();
+    },
+    snapshot(v) {
+      const rules = new Map<string, AccessRule>();
+      for (const r of upTo.all(v)) rules.set(`${r.actor}\u0000${r.action}`, { actor: r.actor, action: r.action, decision: r.decision });
+      return [...rules.values()].sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
     },
   };
 }

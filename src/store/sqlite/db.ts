@@ -135,10 +135,136 @@ CREATE TRIGGER access_policy_versions_append_only_delete BEFORE DELETE ON access
 BEGIN SELECT RAISE(ABORT, 'access_policy_versions is append-only'); END;
 `;
 
+// The AEC ledgers (SPEC §9.3–§9.6, §14 "AEC details"). Every table here is append-only but
+// agent_execution_current, which is a projection rebuilt from agent_execution_ledger by one SQL
+// definition (lanes/aec/ledger.ts). The unique index makes a claim or an outcome of one attempt
+// of one key impossible to record twice; HALTED and REPLAYED rows (decisions that dispatch
+// nothing) may repeat, so the index leaves them out.
+const AEC_LEDGERS_SQL = `
+CREATE TABLE aec_refs (
+  ref        TEXT PRIMARY KEY,
+  kind       TEXT NOT NULL,
+  body       TEXT NOT NULL CHECK (json_valid(body)),
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE agent_execution_access_decision_ledger (
+  id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id               TEXT NOT NULL,
+  correlation_id          TEXT NOT NULL,
+  run_id                  TEXT NOT NULL,
+  step_id                 TEXT NOT NULL,
+  actor                   TEXT NOT NULL,
+  action                  TEXT NOT NULL,
+  decision                TEXT NOT NULL CHECK (decision IN ('allow', 'deny', 'require-ap')),
+  rule                    TEXT CHECK (rule IS NULL OR json_valid(rule)),
+  policy_snapshot_version INTEGER NOT NULL CHECK (policy_snapshot_version >= 0),
+  checked_by              TEXT NOT NULL CHECK (checked_by IN ('precheck', 'executor')),
+  created_at              TEXT NOT NULL
+);
+
+CREATE TABLE agent_execution_confirmation_ledger (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id      TEXT NOT NULL,
+  correlation_id TEXT NOT NULL,
+  run_id         TEXT NOT NULL,
+  step_id        TEXT NOT NULL,
+  actor          TEXT NOT NULL,
+  lexicon        TEXT NOT NULL,
+  lang           TEXT NOT NULL,
+  token          TEXT NOT NULL,
+  normalized     TEXT NOT NULL,
+  result         TEXT NOT NULL CHECK (result IN ('affirmative', 'negative', 'ambiguous')),
+  source         TEXT NOT NULL CHECK (source IN ('flag', 'prompt')),
+  proof_ref      TEXT NOT NULL,
+  created_at     TEXT NOT NULL
+);
+
+CREATE TABLE agent_execution_ledger (
+  row_id                          INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id                       TEXT NOT NULL,
+  plan_id                         TEXT NOT NULL,
+  correlation_id                  TEXT NOT NULL,
+  contract_id                     TEXT NOT NULL,
+  run_id                          TEXT NOT NULL,
+  step_id                         TEXT NOT NULL,
+  simulation_id                   TEXT,
+  required_fields_fingerprint     TEXT,
+  idempotency_key                 TEXT NOT NULL,
+  attempt                         INTEGER NOT NULL CHECK (attempt >= 1),
+  event                           TEXT NOT NULL CHECK (event IN ('HALTED', 'CLAIMED', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REPLAYED')),
+  reason_code                     TEXT NOT NULL,
+  actor                           TEXT NOT NULL,
+  finder_packet_ref               TEXT NOT NULL,
+  catalog_snapshot_ref            TEXT NOT NULL,
+  policy_snapshot_ref             TEXT,
+  artifact_fingerprint_bundle_ref TEXT,
+  access_decision_id              INTEGER REFERENCES agent_execution_access_decision_ledger(id),
+  confirmation_id                 INTEGER REFERENCES agent_execution_confirmation_ledger(id),
+  confirmation_proof_ref          TEXT,
+  rollback_plan_ref               TEXT,
+  dispatch_envelope_ref           TEXT,
+  decision_ref                    TEXT NOT NULL,
+  dispatch_decision_hash          TEXT NOT NULL,
+  outcome                         TEXT CHECK (outcome IS NULL OR json_valid(outcome)),
+  latency_us                      INTEGER CHECK (latency_us IS NULL OR latency_us >= 0),
+  created_at                      TEXT NOT NULL
+);
+CREATE UNIQUE INDEX agent_execution_ledger_idempotency
+  ON agent_execution_ledger (tenant_id, correlation_id, step_id, idempotency_key, attempt, event)
+  WHERE event NOT IN ('HALTED', 'REPLAYED');
+CREATE INDEX agent_execution_ledger_step ON agent_execution_ledger (tenant_id, correlation_id, step_id, row_id);
+CREATE INDEX agent_execution_ledger_run ON agent_execution_ledger (run_id, row_id);
+CREATE INDEX agent_execution_ledger_replay ON agent_execution_ledger (tenant_id, correlation_id, created_at);
+
+CREATE TABLE agent_execution_current (
+  tenant_id         TEXT NOT NULL,
+  correlation_id    TEXT NOT NULL,
+  step_id           TEXT NOT NULL,
+  plan_id           TEXT NOT NULL,
+  contract_id       TEXT NOT NULL,
+  run_id            TEXT NOT NULL,
+  simulation_id     TEXT,
+  idempotency_key   TEXT NOT NULL,
+  attempt           INTEGER NOT NULL,
+  status            TEXT NOT NULL,
+  reason_code       TEXT NOT NULL,
+  success_row_id    INTEGER,
+  last_row_id       INTEGER NOT NULL,
+  rows              INTEGER NOT NULL,
+  updated_at        TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, correlation_id, step_id)
+);
+CREATE INDEX agent_execution_current_plan ON agent_execution_current (tenant_id, plan_id, step_id);
+
+CREATE TABLE dev_intake (
+  id             TEXT PRIMARY KEY,
+  tenant_id      TEXT NOT NULL,
+  contract_id    TEXT NOT NULL,
+  correlation_id TEXT NOT NULL,
+  run_id         TEXT NOT NULL,
+  step_id        TEXT NOT NULL,
+  utterance      TEXT NOT NULL,
+  fields         TEXT NOT NULL CHECK (json_valid(fields)),
+  lang           TEXT NOT NULL,
+  finder_packet_ref TEXT NOT NULL,
+  actor          TEXT NOT NULL,
+  created_at     TEXT NOT NULL,
+  UNIQUE (tenant_id, correlation_id, step_id, utterance)
+);
+` + ['aec_refs', 'agent_execution_access_decision_ledger', 'agent_execution_confirmation_ledger', 'agent_execution_ledger', 'dev_intake']
+  .map(
+    (t) => `
+CREATE TRIGGER ${t}_no_update BEFORE UPDATE ON ${t} BEGIN SELECT RAISE(ABORT, '${t} is append-only'); END;
+CREATE TRIGGER ${t}_no_delete BEFORE DELETE ON ${t} BEGIN SELECT RAISE(ABORT, '${t} is append-only'); END;`,
+  )
+  .join('');
+
 /** Append only. A released migration is never edited: fix forward with a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: 'kimi_envelopes', up: (db) => db.exec(KIMI_ENVELOPES_SQL) },
   { id: 2, name: 'aec_catalog_access', up: (db) => db.exec(AEC_CATALOG_ACCESS_SQL) },
+  { id: 3, name: 'aec_ledgers', up: (db) => db.exec(AEC_LEDGERS_SQL) },
 ];
 
 const MIGRATIONS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';

@@ -1,0 +1,112 @@
+/**
+ * Use cases over the AEC ledgers (SPEC §5, §9.6): `aec ledger`, `aec rebuild [--check]`,
+ * `aec replay`, `aec stats`, `intake list`. All but `aec rebuild` (without --check) are
+ * read-only, and none creates a database that does not exist yet.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { kairError } from '../domain/errors.js';
+import { assertId } from '../domain/ids.js';
+import type { Drift, IntakeRow, LedgerRow, LedgerStats } from '../lanes/aec/ledger.js';
+import { ledgerRepo } from '../lanes/aec/ledger.js';
+import type { ReplayedDecision } from '../lanes/aec/replay.js';
+import { replayRun } from '../lanes/aec/replay.js';
+import { assertContract } from '../store/fs/contracts.js';
+import { paths } from '../store/fs/workspace.js';
+import type { Db } from '../store/sqlite/db.js';
+import { openDb } from '../store/sqlite/db.js';
+import type { Ctx } from './context.js';
+
+function withLedger<T>(ctx: Ctx, empty: () => T, fn: (db: Db) => T): T {
+  void ctx.config;
+  const file = paths.db(ctx.ws);
+  if (!existsSync(file)) return empty();
+  const db = openDb(file);
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+export function ledgerRows(ctx: Ctx, contractId: string): LedgerRow[] {
+  assertId(contractId);
+  assertContract(ctx.ws, contractId);
+  return withLedger(ctx, () => [], (db) => ledgerRepo(db).rows({ contractId }));
+}
+
+export interface RebuildResult {
+  check: boolean;
+  rows: number;
+  drift_count: number;
+  drift: Drift[];
+}
+
+/** `--check` compares only (INTEGRITY_FAILED, exit 7, on drift); without it the projection is rebuilt. */
+export function rebuild(ctx: Ctx, check: boolean): RebuildResult {
+  return withLedger(
+    ctx,
+    () => ({ check, rows: 0, drift_count: 0, drift: [] }),
+    (db) => {
+      const repo = ledgerRepo(db);
+      if (!check) {
+        const rows = repo.rebuild();
+        return { check, rows, drift_count: 0, drift: [] };
+      }
+      const d = repo.drift();
+      const result = { check, rows: repo.current().length, drift_count: d.count, drift: d.drift };
+      if (d.count > 0) {
+        const e = kairError('INTEGRITY_FAILED', `agent_execution_current has drifted from the ledger in ${d.count} step(s); \`kair aec rebuild\` recomputes it`, { drift_count: d.count });
+        e.payload = result;
+        throw e;
+      }
+      return result;
+    },
+  );
+}
+
+export interface ReplayResult {
+  run_id: string;
+  decisions: ReplayedDecision[];
+}
+
+export function replay(ctx: Ctx, runId: string): ReplayResult {
+  const m = /^(.+)-run-\d+$/.exec(runId);
+  const contractId = m?.[1];
+  const runExists = contractId !== undefined && existsSync(join(paths.runs(ctx.ws, contractId), runId));
+  const decisions = withLedger(ctx, () => [], (db) => replayRun(ledgerRepo(db), runId));
+  if (!runExists && decisions.length === 0) throw kairError('RUN_NOT_FOUND', `no run ${JSON.stringify(runId)} (run ids look like <contract>-run-<n>; see \`kair status <contract>\`)`, { run_id: runId });
+  const bad = decisions.filter((d) => !d.same);
+  if (bad.length > 0) {
+    const e = kairError('AEC_REPLAY_MISMATCH', `${bad.length} of ${decisions.length} decision(s) of ${runId} do not replay the same: ${bad[0]!.problems[0]}`, {
+      run_id: runId,
+      mismatches: bad.map((d) => ({ row_id: d.row_id, step_id: d.step_id, problems: d.problems })),
+    });
+    e.payload = { run_id: runId, decisions };
+    throw e;
+  }
+  return { run_id: runId, decisions };
+}
+
+const EMPTY_STATS: LedgerStats = {
+  rows: 0,
+  dispatches: 0,
+  succeeded: 0,
+  failed: 0,
+  timed_out: 0,
+  rejected: 0,
+  in_doubt: 0,
+  replayed: 0,
+  halted: 0,
+  dispatch_latency_ms: { p50: null, p95: null, p99: null },
+  execution_error_rate: 0,
+  duplicate_side_effects: 0,
+};
+
+export function stats(ctx: Ctx): LedgerStats {
+  return withLedger(ctx, () => EMPTY_STATS, (db) => ledgerRepo(db).stats());
+}
+
+export function intake(ctx: Ctx): IntakeRow[] {
+  return withLedger(ctx, () => [], (db) => ledgerRepo(db).listIntake());
+}

@@ -1,0 +1,493 @@
+/**
+ * The AEC single-step dispatcher (seed 001 Phase 1; SPEC §9.3–§9.6). One call is one cycle for
+ * one plan step: Finder packet → the gates (domain/aec/gates.ts) → claim → SimulationExecutor →
+ * outcome. It writes only the governed tables of ledger.ts, records every decision with the facts
+ * it was made on (so `aec replay` can re-decide it), and never calls the executor unless the gates
+ * said dispatch and the claim row is committed.
+ */
+import { canonicalHash } from '../../domain/canonical.js';
+import type { ConfirmationParse } from '../../domain/aec/confirm.js';
+import { CONFIRM_LEXICON_VERSION, parseConfirmation } from '../../domain/aec/confirm.js';
+import type { CatalogEntry, FinderPacket, SimulationMatchPacket } from '../../domain/aec/finder.js';
+import { catalogSnapshot, find, isValidPacket } from '../../domain/aec/finder.js';
+import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates.js';
+import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, PAUSING_HALTS } from '../../domain/aec/gates.js';
+import type { ErrorCode } from '../../domain/errors.js';
+import { failpoint } from '../../store/failpoint.js';
+import type { Workspace } from '../../store/fs/workspace.js';
+import type { Db } from '../../store/sqlite/db.js';
+import { accessRepo } from './access.js';
+import { catalogRepo } from './catalog.js';
+import type { DispatchEnvelope } from './executor.js';
+import { executeSimulation } from './executor.js';
+import type { LedgerRepo, LedgerRow, NewLedgerRow } from './ledger.js';
+import { ledgerFact, ledgerRepo } from './ledger.js';
+
+export interface StepRequest {
+  tenant_id: string;
+  contract_id: string;
+  contract_version: number;
+  run_id: string;
+  step_id: string;
+  actor: string;
+  plan_sha256: string;
+  utterance: string;
+  fields: Record<string, string>;
+  /** The step's language (default en): the Finder's and the confirmation's. */
+  lang: string;
+  /** The plan's `simulation.attempt`; without it the ledger counts this step's clarifications. */
+  finder_attempt?: number;
+  /** The run's unused `--confirm` answer, if any. */
+  confirm: { token: string; lang?: string } | null;
+  /** Asks on a terminal; returns the answer or null. Absent when not interactive. */
+  ask?: (question: string) => string | null;
+  retry_in_doubt: boolean;
+  controls_granted: readonly string[];
+  now: () => string;
+}
+
+export interface StepOutcome {
+  status: 'COMPLETED' | 'REPLAYED' | 'PAUSED' | 'FAILED' | 'REFUSED';
+  reason_code: ErrorCode;
+  message: string;
+  simulation_id?: string;
+  outcome?: unknown;
+  idempotency_key: string;
+  proof_refs: string[];
+  question?: string;
+  intake_id?: string;
+  details: Record<string, unknown>;
+  /** The run's --confirm answer was used up by this step. */
+  confirmation_used: boolean;
+  row_id: number;
+}
+
+/** What `decision:<hash>` holds: the request, the facts and the verdict (seed §17.2 replay refs). */
+export interface DecisionRecord {
+  request: {
+    utterance: string;
+    fields: Record<string, string>;
+    lang: string;
+    finder_attempt: number;
+    run_id: string;
+    actor: string;
+    plan_sha256: string;
+    retry_in_doubt: boolean;
+    controls_granted: string[];
+  };
+  facts: GateFacts;
+  verdict: Verdict;
+  records: {
+    goal_request: Record<string, unknown>;
+    execution_plan: Record<string, unknown> | null;
+    agent_step: Record<string, unknown> | null;
+  };
+}
+
+const CLARIFY = /^SIM_FINDER_CLARIFY_/;
+
+export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
+  const ledger = ledgerRepo(db);
+  const catalog = catalogRepo(db);
+  const access = accessRepo(db);
+  const now = req.now();
+  const correlation_id = correlationId(req.contract_id, req.contract_version);
+  const plan_id = `${correlation_id}/${req.step_id}`;
+  const rowsBefore = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
+  const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
+
+  const entries = catalog.catalogEntries();
+  const packet = find({ utterance: req.utterance, fields: req.fields, lang: req.lang, attempt: finder_attempt }, entries);
+  const policyVersion = access.policyVersion();
+  const match = packet.type === 'SimulationMatchPacket' ? packet : null;
+  const sim = match?.simulation;
+  const key = idempotencyKey({
+    correlation_id,
+    step_id: req.step_id,
+    simulation_id: match?.simulation_id ?? null,
+    required_fields_fingerprint: match?.required_fields_fingerprint ?? null,
+    policy_snapshot_version: policyVersion,
+  });
+  const impactful = sim !== undefined && sim.impact !== 'none';
+  const rollbackId = sim?.rollback_simulation_id ?? null;
+  const idem: IdempotencyView | null = match ? idempotencyView(rowsBefore.map(ledgerFact), { simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }) : null;
+  const current = sim ? catalog.getSimulation(sim.id) : undefined;
+  const accessNow = sim ? access.decide(req.actor, sim.access_action) : null;
+
+  const facts: GateFacts = {
+    packet_type: packet.type,
+    packet_reason_code: packet.reason_code,
+    packet_valid: isValidPacket(packet),
+    impact: sim?.impact ?? null,
+    policy_snapshot_ref: `policy:v${policyVersion}`,
+    artifact_fingerprint_bundle_ref: null, // set below once stored
+    rollback: { simulation_id: rollbackId, registered: rollbackId !== null && catalog.getSimulation(rollbackId) !== undefined },
+    idempotency: idem,
+    retry_in_doubt: req.retry_in_doubt,
+    local_exec: { required: sim !== undefined && (sim.executor as { kind?: string }).kind === 'command', granted: req.controls_granted.includes('local:exec') },
+    confirmation: null,
+    access: accessNow?.decision ?? null,
+    catalog: { registered: current !== undefined, status: current?.status ?? null },
+  };
+  const fingerprints = match ? fingerprintBundle(match, req.plan_sha256) : null;
+  if (fingerprints) facts.artifact_fingerprint_bundle_ref = `fingerprints:${canonicalHash(fingerprints)}`;
+
+  // Confirmation: the run's --confirm answer, else a terminal prompt, asked only when every gate
+  // before it has passed (no question for a step that would be refused anyway).
+  let parse: (ConfirmationParse & { source: 'flag' | 'prompt' }) | null = null;
+  if (impactful) {
+    const lang = req.confirm?.lang ?? req.lang;
+    if (req.confirm) parse = { ...parseConfirmation(req.confirm.token, lang), source: 'flag' };
+    else if (req.ask && blockedAt(decideGates(facts)) === 'AEC_CONFIRM_REQUIRED') {
+      const answer = req.ask(confirmQuestion(sim, req, lang));
+      if (answer !== null) parse = { ...parseConfirmation(answer, lang), source: 'prompt' };
+    }
+    facts.confirmation = parse?.result ?? null;
+  }
+  let verdict = decideGates(facts);
+  const confirmation_used = parse !== null && verdict.reached.includes('confirmation') && parse.source === 'flag';
+
+  const base = {
+    tenant_id: req.tenant_id,
+    plan_id,
+    correlation_id,
+    contract_id: req.contract_id,
+    run_id: req.run_id,
+    step_id: req.step_id,
+    simulation_id: match?.simulation_id ?? null,
+    required_fields_fingerprint: match?.required_fields_fingerprint ?? null,
+    idempotency_key: key,
+    actor: req.actor,
+    catalog_snapshot_ref: packet.catalog_snapshot_ref,
+    policy_snapshot_ref: facts.policy_snapshot_ref,
+    artifact_fingerprint_bundle_ref: facts.artifact_fingerprint_bundle_ref,
+    rollback_plan_ref: null as string | null,
+    created_at: now,
+  };
+  const request: DecisionRecord['request'] = {
+    utterance: req.utterance,
+    fields: req.fields,
+    lang: req.lang,
+    finder_attempt,
+    run_id: req.run_id,
+    actor: req.actor,
+    plan_sha256: req.plan_sha256,
+    retry_in_doubt: req.retry_in_doubt,
+    controls_granted: [...req.controls_granted],
+  };
+
+  /** Refs, the confirmation and access rows the verdict reached, and the decision itself. */
+  const persistDecision = (v: Verdict, f: GateFacts) => {
+    ledger.putNamedRef(packet.catalog_snapshot_ref, 'catalog', catalogSnapshot(entries), now);
+    ledger.putNamedRef(f.policy_snapshot_ref!, 'policy', { version: policyVersion, rules: access.snapshot(policyVersion) }, now);
+    const finder_packet_ref = ledger.putRef('packet', packet, now);
+    if (fingerprints) ledger.putNamedRef(f.artifact_fingerprint_bundle_ref!, 'fingerprints', fingerprints, now);
+    const rollback_plan_ref = impactful && rollbackId ? ledger.putRef('rollback', { simulation_id: rollbackId, for_simulation_id: sim!.id, correlation_id, step_id: req.step_id, required_fields: req.fields }, now) : null;
+    let confirmation_id: number | null = null;
+    if (parse && v.reached.includes('confirmation')) {
+      confirmation_id = ledger.appendConfirmation({
+        tenant_id: req.tenant_id,
+        correlation_id,
+        run_id: req.run_id,
+        step_id: req.step_id,
+        actor: req.actor,
+        lexicon: CONFIRM_LEXICON_VERSION,
+        lang: parse.lang,
+        token: parse.token,
+        normalized: parse.normalized,
+        result: parse.result,
+        source: parse.source,
+        proof_ref: parse.proof_ref,
+        created_at: now,
+      });
+    }
+    let access_decision_id: number | null = null;
+    if (accessNow && v.reached.includes('access')) {
+      access_decision_id = ledger.appendAccessDecision({
+        tenant_id: req.tenant_id,
+        correlation_id,
+        run_id: req.run_id,
+        step_id: req.step_id,
+        actor: req.actor,
+        action: sim!.access_action,
+        decision: accessNow.decision,
+        rule: accessNow.rule ?? null,
+        policy_snapshot_version: accessNow.policy_snapshot_version,
+        checked_by: 'precheck',
+        created_at: now,
+      });
+    }
+    const record: DecisionRecord = { request, facts: f, verdict: v, records: seedRecords(req, packet, finder_packet_ref, f, key, correlation_id, plan_id, rollback_plan_ref, now) };
+    const decision_ref = ledger.putRef('decision', record, now);
+    return { finder_packet_ref, rollback_plan_ref, confirmation_id, confirmation_proof_ref: confirmation_id === null ? null : parse!.proof_ref, access_decision_id, decision_ref };
+  };
+
+  const proofRefs = (row: Pick<NewLedgerRow, 'finder_packet_ref' | 'catalog_snapshot_ref' | 'policy_snapshot_ref' | 'artifact_fingerprint_bundle_ref' | 'access_decision_id' | 'confirmation_proof_ref' | 'rollback_plan_ref' | 'dispatch_envelope_ref' | 'decision_ref'>, extra: string[] = []) =>
+    [
+      row.finder_packet_ref,
+      row.catalog_snapshot_ref,
+      row.policy_snapshot_ref,
+      row.artifact_fingerprint_bundle_ref,
+      row.access_decision_id === null ? null : `access_decision:${row.access_decision_id}`,
+      row.confirmation_proof_ref,
+      row.rollback_plan_ref,
+      row.dispatch_envelope_ref,
+      row.decision_ref,
+      ...extra,
+    ].filter((r): r is string => typeof r === 'string' && r !== '' && !r.endsWith(':null'));
+
+  const attemptOf = (v: Verdict, i: IdempotencyView | null): number =>
+    v.dispatch || v.replay ? v.attempt : i === null ? 1 : i.kind === 'fresh' || i.kind === 'retry' ? i.next_attempt : i.attempt;
+
+  /** Records a decision that dispatches nothing (a halt or a replay) in one transaction. */
+  const recordNoDispatch = (v: Exclude<Verdict, { dispatch: true }>, f: GateFacts, i: IdempotencyView | null): StepOutcome => {
+    const refs = persistDecision(v, f);
+    let outcome: unknown = null;
+    let intake_id: string | undefined;
+    if (v.replay && i?.kind === 'succeeded') outcome = rowsBefore.find((r) => r.row_id === i.row_id)?.outcome ?? ledger.stepRows(req.tenant_id, correlation_id, req.step_id).find((r) => r.row_id === i.row_id)?.outcome ?? null;
+    if (packet.type === 'MissingSimulationPacket') {
+      intake_id = ledger.addIntake({
+        tenant_id: req.tenant_id,
+        contract_id: req.contract_id,
+        correlation_id,
+        run_id: req.run_id,
+        step_id: req.step_id,
+        utterance: req.utterance,
+        fields: req.fields,
+        lang: req.lang,
+        finder_packet_ref: refs.finder_packet_ref,
+        actor: req.actor,
+        created_at: now,
+      });
+    }
+    const row: NewLedgerRow = {
+      ...base,
+      ...refs,
+      attempt: attemptOf(v, i),
+      event: v.replay ? 'REPLAYED' : 'HALTED',
+      reason_code: v.reason_code,
+      dispatch_envelope_ref: null,
+      dispatch_decision_hash: decisionHash(v),
+      outcome: v.replay ? outcome : { reason_code: v.reason_code, ...(intake_id ? { intake_id } : {}) },
+      latency_us: null,
+    };
+    const row_id = ledger.appendRow(row);
+    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id);
+  };
+
+  if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem)).immediate();
+
+  // Claim: re-read the step under SQLite's write lock; another process may have claimed or
+  // finished it since the first read. Then the decision is made again on what is there now.
+  const claim = db
+    .transaction((): { kind: 'claimed'; row: NewLedgerRow; envelope: DispatchEnvelope } | { kind: 'other'; outcome: StepOutcome } => {
+      const nowRows = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
+      const idemNow = idempotencyView(nowRows.map(ledgerFact), { simulation_id: match!.simulation_id, fields_fingerprint: match!.required_fields_fingerprint });
+      if (nowRows.length !== rowsBefore.length && !sameView(idem!, idemNow)) {
+        const f2: GateFacts = { ...facts, idempotency: idemNow, retry_in_doubt: false };
+        verdict = decideGates(f2);
+        if (!verdict.dispatch) return { kind: 'other', outcome: recordNoDispatch(verdict, f2, idemNow) };
+      }
+      const v = verdict as Extract<Verdict, { dispatch: true }>;
+      const refs = persistDecision(v, facts);
+      const envelope: DispatchEnvelope = {
+        correlation_id,
+        tenant_id: req.tenant_id,
+        user_id: req.actor,
+        step_id: req.step_id,
+        simulation_id: match!.simulation_id,
+        required_fields: match!.required_fields,
+        confirmation_proof_ref: refs.confirmation_proof_ref,
+        access_action: sim!.access_action,
+        idempotency_key: key,
+        policy_snapshot_ref: facts.policy_snapshot_ref!,
+        artifact_fingerprint_bundle_ref: facts.artifact_fingerprint_bundle_ref!,
+        rollback_plan_ref: refs.rollback_plan_ref,
+      };
+      const dispatch_envelope_ref = ledger.putRef('envelope', envelope, now);
+      const row: NewLedgerRow = {
+        ...base,
+        ...refs,
+        attempt: v.attempt,
+        event: 'CLAIMED',
+        reason_code: 'AEC_DISPATCH_OK',
+        dispatch_envelope_ref,
+        dispatch_decision_hash: decisionHash(v),
+        outcome: null,
+        latency_us: null,
+      };
+      ledger.appendRow(row);
+      return { kind: 'claimed', row, envelope };
+    })
+    .immediate();
+  if (claim.kind === 'other') return claim.outcome;
+  failpoint('aec.claimed');
+
+  const t0 = process.hrtime.bigint();
+  const res = executeSimulation(claim.envelope, { db, ledger, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
+  const latency_us = Number((process.hrtime.bigint() - t0) / 1000n);
+  const outcomeRow: NewLedgerRow = {
+    ...claim.row,
+    event: res.event,
+    reason_code: res.reason_code,
+    access_decision_id: res.access_decision_id ?? claim.row.access_decision_id,
+    latency_us,
+    created_at: req.now(),
+    outcome: null,
+  };
+  const proof_refs = proofRefs(claim.row, res.proof_refs.filter((r) => r !== `access_decision:${claim.row.access_decision_id}`));
+  outcomeRow.outcome = {
+    step_id: req.step_id,
+    simulation_outcome: res.outcome,
+    reason_code: res.reason_code,
+    proof_refs,
+    dispatch_decision_hash: claim.row.dispatch_decision_hash,
+    next_step: null,
+    user_visible_text: res.message,
+  };
+  const row_id = db.transaction(() => ledger.appendRow(outcomeRow)).immediate();
+  const status: StepOutcome['status'] = res.event === 'SUCCEEDED' ? 'COMPLETED' : res.event === 'REJECTED' ? 'REFUSED' : 'FAILED';
+  return {
+    status,
+    reason_code: res.reason_code,
+    message: res.message,
+    simulation_id: match!.simulation_id,
+    outcome: outcomeRow.outcome,
+    idempotency_key: key,
+    proof_refs,
+    details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, ...(status === 'COMPLETED' ? {} : { outcome: res.outcome }) },
+    confirmation_used,
+    row_id,
+  };
+}
+
+function sameView(a: IdempotencyView, b: IdempotencyView): boolean {
+  return canonicalHash(a) === canonicalHash(b);
+}
+
+function blockedAt(v: Verdict): string | null {
+  return v.dispatch || v.replay ? null : v.reason_code;
+}
+
+function confirmQuestion(sim: CatalogEntry, req: StepRequest, lang: string): string {
+  const fields = Object.entries(req.fields).map(([k, v]) => `${k}=${v}`).join(', ');
+  return `Step ${req.step_id} runs "${sim.title}" (${sim.id}, ${sim.impact})${fields ? ` with ${fields}` : ''}. Confirm? [${lang}]`;
+}
+
+/** Seed 001 §4's records for this cycle: the goal request, the single-step plan and its step. */
+function seedRecords(req: StepRequest, packet: FinderPacket, finder_packet_ref: string, f: GateFacts, key: string, correlation_id: string, plan_id: string, rollback_plan_ref: string | null, now: string): DecisionRecord['records'] {
+  const goal_request = {
+    correlation_id,
+    tenant_id: req.tenant_id,
+    user_id: req.actor,
+    thread_id: req.run_id,
+    raw_user_utterance: req.utterance,
+    normalized_intent: packet.utterance.normalize('NFKC').toLowerCase().trim(),
+    sim_finder_packet: finder_packet_ref,
+    confirm_state: f.confirmation ?? (f.impact === 'none' || f.impact === null ? 'not_required' : 'pending'),
+    idempotency_key: key,
+    attempt_counter: packet.attempt,
+  };
+  if (packet.type !== 'SimulationMatchPacket') return { goal_request, execution_plan: null, agent_step: null };
+  const sim = packet.simulation;
+  const confirm = sim.impact !== 'none';
+  const agent_step = {
+    step_id: req.step_id,
+    simulation_id: packet.simulation_id,
+    required_fields: sim.required_fields,
+    required_fields_fingerprint: packet.required_fields_fingerprint,
+    policy_snapshot_version: Number(f.policy_snapshot_ref?.slice('policy:v'.length)),
+    confirmation_required: confirm,
+    access_action: sim.access_action,
+    idempotency_key_recipe: 'sha256(canonical({correlation_id, step_id, simulation_id, required_fields_fingerprint, policy_snapshot_version}))',
+    retry_policy: 'new attempt only after FAILED, TIMED_OUT or REJECTED, or in doubt with --retry-in-doubt',
+    rollback_plan_ref,
+  };
+  const execution_plan = {
+    plan_id,
+    finder_packet_ref,
+    ordered_steps: [req.step_id],
+    required_confirmations: confirm ? [req.step_id] : [],
+    risk_level: sim.impact,
+    access_actions_required: [sim.access_action],
+    policy_snapshot_ref: f.policy_snapshot_ref,
+    created_at: now,
+  };
+  return { goal_request, execution_plan, agent_step };
+}
+
+function fingerprintBundle(m: SimulationMatchPacket, plan_sha256: string) {
+  return {
+    plan_sha256,
+    simulation_id: m.simulation_id,
+    simulation_sha256: canonicalHash(m.simulation),
+    executor_sha256: canonicalHash(m.simulation.executor),
+    required_fields_fingerprint: m.required_fields_fingerprint,
+    catalog_snapshot_ref: m.catalog_snapshot_ref,
+  };
+}
+
+function noDispatchOutcome(
+  v: Exclude<Verdict, { dispatch: true }>,
+  packet: FinderPacket,
+  row_id: number,
+  key: string,
+  proof_refs: string[],
+  outcome: unknown,
+  intake_id: string | undefined,
+  idem: IdempotencyView | null,
+  confirmation_used: boolean,
+  contractId: string,
+): StepOutcome {
+  const simulation_id = 'simulation_id' in packet && packet.simulation_id !== undefined ? packet.simulation_id : undefined;
+  const common = { idempotency_key: key, proof_refs, row_id, confirmation_used, ...(simulation_id ? { simulation_id } : {}) };
+  if (v.replay) {
+    return { ...common, status: 'REPLAYED', reason_code: 'AEC_IDEMPOTENT_REPLAY', message: 'already succeeded; the stored outcome is returned and nothing ran again', outcome, details: { idempotency_key: key } };
+  }
+  const code = v.reason_code;
+  const question = packet.type === 'ClarifyPacket' ? packet.question : undefined;
+  const message = question ?? haltMessage(code, packet, idem, key, contractId);
+  return {
+    ...common,
+    status: PAUSING_HALTS.includes(code) ? 'PAUSED' : 'REFUSED',
+    reason_code: code,
+    message,
+    ...(question ? { question } : {}),
+    ...(intake_id ? { intake_id } : {}),
+    details: { ...(code === 'AEC_IN_DOUBT' && idem?.kind === 'in_doubt' ? { idempotency_key: idem.idempotency_key, attempt: idem.attempt } : { idempotency_key: key }), ...(intake_id ? { intake_id } : {}) },
+  };
+}
+
+function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string): string {
+  const sim = packet.type === 'SimulationMatchPacket' ? `${packet.simulation.title} (${packet.simulation_id})` : '';
+  switch (code) {
+    case 'AEC_CONFIRM_REQUIRED':
+      return `${sim} is ${packet.type === 'SimulationMatchPacket' ? packet.simulation.impact : 'impactful'} and needs confirmation: \`kair resume ${contractId} --confirm yes\` (or no)`;
+    case 'AEC_CONFIRM_DECLINED':
+      return `confirmation declined: ${sim} was not run`;
+    case 'AEC_CONFIRM_AMBIGUOUS_REJECTED':
+      return `the answer is not a ${CONFIRM_LEXICON_VERSION} affirmative or negative; ${sim} was not run (\`kair resume ${contractId} --confirm yes\`)`;
+    case 'AEC_IN_DOUBT':
+      return `a previous attempt of this step (key ${idem?.kind === 'in_doubt' ? idem.idempotency_key : key}) was claimed but its outcome is unknown; check its side effect, then \`kair resume ${contractId} --retry-in-doubt\` runs it again`;
+    case 'AEC_IDEMPOTENCY_CONFLICT':
+      return `this step already succeeded with a different simulation or fields in this contract version; rewind to run new values`;
+    case 'CONTROLS_MISSING':
+      return `${sim} runs a command and needs control local:exec granted on the contract`;
+    case 'ACCESS_SCOPE_VIOLATION':
+      return `access denied: no allow rule for this actor and ${packet.type === 'SimulationMatchPacket' ? packet.simulation.access_action : 'action'}`;
+    case 'ACCESS_AP_REQUIRED':
+      return `access requires an approval (AP) for ${packet.type === 'SimulationMatchPacket' ? packet.simulation.access_action : 'this action'}`;
+    case 'AEC_ROLLBACK_REF_MISSING':
+      return `${sim} is impactful but its rollback simulation is not registered`;
+    case 'SIMULATION_NOT_REGISTERED':
+      return `${sim} is not in the catalog`;
+    case 'SIMULATION_NOT_ACTIVE':
+      return `${sim} is not Active`;
+    case 'SIM_FINDER_MISSING_SIMULATION':
+      return `${'message' in packet ? packet.message : 'no simulation matches'} It was sent to dev intake.`;
+    default:
+      return 'message' in packet && typeof packet.message === 'string' ? packet.message : `halted: ${code}`;
+  }
+}
+
+export type { LedgerRepo, LedgerRow };

@@ -1,0 +1,325 @@
+/**
+ * The governed AEC tables (SPEC §9.6): content-addressed refs, the access-decision and
+ * confirmation ledgers, agent_execution_ledger with its agent_execution_current projection, and
+ * dev_intake. These are the only tables the dispatcher writes. The projection has one
+ * definition, PROJECTION_SQL, used both to keep it current after each append and to rebuild it.
+ */
+import { canonicalHash, canonicalJson } from '../../domain/canonical.js';
+import type { LedgerEvent, LedgerFact } from '../../domain/aec/gates.js';
+import type { Db } from '../../store/sqlite/db.js';
+
+export interface LedgerRow {
+  row_id: number;
+  tenant_id: string;
+  plan_id: string;
+  correlation_id: string;
+  contract_id: string;
+  run_id: string;
+  step_id: string;
+  simulation_id: string | null;
+  required_fields_fingerprint: string | null;
+  idempotency_key: string;
+  attempt: number;
+  event: LedgerEvent;
+  reason_code: string;
+  actor: string;
+  finder_packet_ref: string;
+  catalog_snapshot_ref: string;
+  policy_snapshot_ref: string | null;
+  artifact_fingerprint_bundle_ref: string | null;
+  access_decision_id: number | null;
+  confirmation_id: number | null;
+  confirmation_proof_ref: string | null;
+  rollback_plan_ref: string | null;
+  dispatch_envelope_ref: string | null;
+  decision_ref: string;
+  dispatch_decision_hash: string;
+  outcome: unknown;
+  latency_us: number | null;
+  created_at: string;
+}
+
+export type NewLedgerRow = Omit<LedgerRow, 'row_id'>;
+
+export interface CurrentRow {
+  tenant_id: string;
+  correlation_id: string;
+  step_id: string;
+  plan_id: string;
+  contract_id: string;
+  run_id: string;
+  simulation_id: string | null;
+  idempotency_key: string;
+  attempt: number;
+  status: string;
+  reason_code: string;
+  success_row_id: number | null;
+  last_row_id: number;
+  rows: number;
+  updated_at: string;
+}
+
+export interface AccessDecisionRow {
+  id: number;
+  tenant_id: string;
+  correlation_id: string;
+  run_id: string;
+  step_id: string;
+  actor: string;
+  action: string;
+  decision: 'allow' | 'deny' | 'require-ap';
+  rule: unknown;
+  policy_snapshot_version: number;
+  checked_by: 'precheck' | 'executor';
+  created_at: string;
+}
+
+export interface ConfirmationRow {
+  id: number;
+  tenant_id: string;
+  correlation_id: string;
+  run_id: string;
+  step_id: string;
+  actor: string;
+  lexicon: string;
+  lang: string;
+  token: string;
+  normalized: string;
+  result: 'affirmative' | 'negative' | 'ambiguous';
+  source: 'flag' | 'prompt';
+  proof_ref: string;
+  created_at: string;
+}
+
+export interface IntakeRow {
+  id: string;
+  tenant_id: string;
+  contract_id: string;
+  correlation_id: string;
+  run_id: string;
+  step_id: string;
+  utterance: string;
+  fields: Record<string, string>;
+  lang: string;
+  finder_packet_ref: string;
+  actor: string;
+  created_at: string;
+}
+
+const GROUP = 'tenant_id, correlation_id, step_id';
+
+/** agent_execution_current as a function of agent_execution_ledger; `%WHERE%` narrows it to one step. */
+const PROJECTION_SQL = `
+WITH g AS (
+  SELECT ${GROUP},
+         max(row_id) AS last_row_id,
+         count(*) AS rows,
+         coalesce(max(CASE WHEN event = 'CLAIMED' THEN attempt END), 0) AS attempt,
+         max(CASE WHEN event = 'SUCCEEDED' THEN row_id END) AS success_row_id
+  FROM agent_execution_ledger %WHERE%
+  GROUP BY ${GROUP}
+)
+SELECT g.tenant_id, g.correlation_id, g.step_id, l.plan_id, l.contract_id, l.run_id, l.simulation_id, l.idempotency_key,
+       g.attempt, CASE WHEN g.success_row_id IS NOT NULL THEN 'SUCCEEDED' ELSE l.event END AS status, l.reason_code,
+       g.success_row_id, g.last_row_id, g.rows, l.created_at AS updated_at
+FROM g JOIN agent_execution_ledger l ON l.row_id = g.last_row_id`;
+
+const CURRENT_COLUMNS = 'tenant_id, correlation_id, step_id, plan_id, contract_id, run_id, simulation_id, idempotency_key, attempt, status, reason_code, success_row_id, last_row_id, rows, updated_at';
+
+const LEDGER_COLUMNS = [
+  'tenant_id', 'plan_id', 'correlation_id', 'contract_id', 'run_id', 'step_id', 'simulation_id', 'required_fields_fingerprint', 'idempotency_key', 'attempt', 'event', 'reason_code', 'actor',
+  'finder_packet_ref', 'catalog_snapshot_ref', 'policy_snapshot_ref', 'artifact_fingerprint_bundle_ref', 'access_decision_id', 'confirmation_id',
+  'confirmation_proof_ref', 'rollback_plan_ref', 'dispatch_envelope_ref', 'decision_ref', 'dispatch_decision_hash', 'outcome', 'latency_us', 'created_at',
+] as const;
+
+export interface Drift {
+  tenant_id: string;
+  correlation_id: string;
+  step_id: string;
+  /** In the table but not derivable from the ledger / derivable but missing or different. */
+  kind: 'extra' | 'missing' | 'different';
+  stored: CurrentRow | null;
+  expected: CurrentRow | null;
+}
+
+export interface LedgerStats {
+  rows: number;
+  dispatches: number;
+  succeeded: number;
+  failed: number;
+  timed_out: number;
+  rejected: number;
+  in_doubt: number;
+  replayed: number;
+  halted: number;
+  dispatch_latency_ms: { p50: number | null; p95: number | null; p99: number | null };
+  execution_error_rate: number;
+  duplicate_side_effects: number;
+}
+
+const parseRow = (r: Record<string, unknown>): LedgerRow => ({ ...(r as unknown as LedgerRow), outcome: r.outcome === null ? null : JSON.parse(r.outcome as string) });
+
+export function ledgerRepo(db: Db) {
+  const insertRef = db.prepare('INSERT INTO aec_refs (ref, kind, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING');
+  const getRef = db.prepare<[string], { body: string }>('SELECT body FROM aec_refs WHERE ref = ?');
+  const insertAccess = db.prepare(
+    'INSERT INTO agent_execution_access_decision_ledger (tenant_id, correlation_id, run_id, step_id, actor, action, decision, rule, policy_snapshot_version, checked_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const getAccess = db.prepare<[number], Record<string, unknown>>('SELECT * FROM agent_execution_access_decision_ledger WHERE id = ?');
+  const insertConfirmation = db.prepare(
+    'INSERT INTO agent_execution_confirmation_ledger (tenant_id, correlation_id, run_id, step_id, actor, lexicon, lang, token, normalized, result, source, proof_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const getConfirmation = db.prepare<[number], ConfirmationRow>('SELECT * FROM agent_execution_confirmation_ledger WHERE id = ?');
+  const insertRow = db.prepare(`INSERT INTO agent_execution_ledger (${LEDGER_COLUMNS.join(', ')}) VALUES (${LEDGER_COLUMNS.map(() => '?').join(', ')})`);
+  const project = db.prepare(`INSERT OR REPLACE INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', 'WHERE tenant_id = ? AND correlation_id = ? AND step_id = ?')}`);
+  const stepRows = db.prepare<[string, string, string], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger WHERE ${GROUP.replaceAll(',', ' = ? AND')} = ? ORDER BY row_id`);
+  const insertIntake = db.prepare(
+    'INSERT INTO dev_intake (id, tenant_id, contract_id, correlation_id, run_id, step_id, utterance, fields, lang, finder_packet_ref, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, correlation_id, step_id, utterance) DO NOTHING',
+  );
+  const intakeByStep = db.prepare<[string, string, string, string], { id: string }>('SELECT id FROM dev_intake WHERE tenant_id = ? AND correlation_id = ? AND step_id = ? AND utterance = ?');
+  const intakeCount = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dev_intake');
+
+  const repo = {
+    /** Stores a JSON document under `<kind>:<sha256 of its canonical form>` (idempotent); returns the ref. */
+    putRef(kind: string, body: unknown, now: string): string {
+      const ref = `${kind}:${canonicalHash(body)}`;
+      insertRef.run(ref, kind, canonicalJson(body), now);
+      return ref;
+    },
+    /** Stores a document under a ref the caller names (e.g. `policy:v3`, `catalog:<hash>`). */
+    putNamedRef(ref: string, kind: string, body: unknown, now: string): string {
+      insertRef.run(ref, kind, canonicalJson(body), now);
+      return ref;
+    },
+    getRef<T>(ref: string): T | undefined {
+      const r = getRef.get(ref);
+      return r ? (JSON.parse(r.body) as T) : undefined;
+    },
+    appendAccessDecision(r: Omit<AccessDecisionRow, 'id'>): number {
+      return Number(
+        insertAccess.run(r.tenant_id, r.correlation_id, r.run_id, r.step_id, r.actor, r.action, r.decision, r.rule === undefined || r.rule === null ? null : JSON.stringify(r.rule), r.policy_snapshot_version, r.checked_by, r.created_at)
+          .lastInsertRowid,
+      );
+    },
+    getAccessDecision(id: number): AccessDecisionRow | undefined {
+      const r = getAccess.get(id);
+      return r ? ({ ...r, rule: r.rule === null ? null : JSON.parse(r.rule as string) } as AccessDecisionRow) : undefined;
+    },
+    appendConfirmation(r: Omit<ConfirmationRow, 'id'>): number {
+      return Number(insertConfirmation.run(r.tenant_id, r.correlation_id, r.run_id, r.step_id, r.actor, r.lexicon, r.lang, r.token, r.normalized, r.result, r.source, r.proof_ref, r.created_at).lastInsertRowid);
+    },
+    getConfirmation(id: number): ConfirmationRow | undefined {
+      return getConfirmation.get(id);
+    },
+    /** Appends one row and brings its step's projection up to date, in the caller's transaction. */
+    appendRow(row: NewLedgerRow): number {
+      const values = LEDGER_COLUMNS.map((c) => (c === 'outcome' ? (row.outcome === null || row.outcome === undefined ? null : JSON.stringify(row.outcome)) : row[c]));
+      const id = Number(insertRow.run(...values).lastInsertRowid);
+      project.run(row.tenant_id, row.correlation_id, row.step_id);
+      return id;
+    },
+    stepRows(tenant: string, correlation: string, step: string): LedgerRow[] {
+      return stepRows.all(tenant, correlation, step).map(parseRow);
+    },
+    rows(where: { contractId?: string; runId?: string; beforeRowId?: number } = {}): LedgerRow[] {
+      const conds: string[] = [];
+      const args: (string | number)[] = [];
+      if (where.contractId !== undefined) (conds.push('contract_id = ?'), args.push(where.contractId));
+      if (where.runId !== undefined) (conds.push('run_id = ?'), args.push(where.runId));
+      if (where.beforeRowId !== undefined) (conds.push('row_id < ?'), args.push(where.beforeRowId));
+      return db
+        .prepare<(string | number)[], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY row_id`)
+        .all(...args)
+        .map(parseRow);
+    },
+    /** Adds a dev_intake row for a missing simulation (once per step and utterance); returns its id. */
+    addIntake(r: Omit<IntakeRow, 'id'>): string {
+      const existing = intakeByStep.get(r.tenant_id, r.correlation_id, r.step_id, r.utterance);
+      if (existing) return existing.id;
+      const id = `intake-${intakeCount.get()!.n + 1}`;
+      insertIntake.run(id, r.tenant_id, r.contract_id, r.correlation_id, r.run_id, r.step_id, r.utterance, JSON.stringify(r.fields), r.lang, r.finder_packet_ref, r.actor, r.created_at);
+      return id;
+    },
+    listIntake(): IntakeRow[] {
+      return db
+        .prepare<[], Record<string, unknown>>('SELECT * FROM dev_intake ORDER BY created_at, rowid')
+        .all()
+        .map((r) => ({ ...(r as unknown as IntakeRow), fields: JSON.parse(r.fields as string) as Record<string, string> }));
+    },
+    current(): CurrentRow[] {
+      return db.prepare<[], CurrentRow>(`SELECT ${CURRENT_COLUMNS} FROM agent_execution_current ORDER BY ${GROUP}`).all();
+    },
+    /** Differences between agent_execution_current and what the ledger says it should be. */
+    drift(limit = 50): { count: number; drift: Drift[] } {
+      const expected = `SELECT ${CURRENT_COLUMNS} FROM (${PROJECTION_SQL.replace('%WHERE%', '')})`;
+      const stored = `SELECT ${CURRENT_COLUMNS} FROM agent_execution_current`;
+      const keyOf = (r: CurrentRow) => `${r.tenant_id}\u0000${r.correlation_id}\u0000${r.step_id}`;
+      const extra = db.prepare<[], CurrentRow>(`${stored} EXCEPT ${expected}`).all();
+      const missing = db.prepare<[], CurrentRow>(`${expected} EXCEPT ${stored}`).all();
+      const byKey = new Map<string, Drift>();
+      for (const r of extra) byKey.set(keyOf(r), { tenant_id: r.tenant_id, correlation_id: r.correlation_id, step_id: r.step_id, kind: 'extra', stored: r, expected: null });
+      for (const r of missing) {
+        const d = byKey.get(keyOf(r));
+        if (d) Object.assign(d, { kind: 'different', expected: r });
+        else byKey.set(keyOf(r), { tenant_id: r.tenant_id, correlation_id: r.correlation_id, step_id: r.step_id, kind: 'missing', stored: null, expected: r });
+      }
+      const all = [...byKey.values()];
+      return { count: all.length, drift: all.slice(0, limit) };
+    },
+    /** Recomputes agent_execution_current from the ledger in one transaction; returns the row count. */
+    rebuild(): number {
+      return db
+        .transaction(() => {
+          db.prepare('DELETE FROM agent_execution_current').run();
+          return db.prepare(`INSERT INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', '')}`).run().changes;
+        })
+        .immediate();
+    },
+    /** The seed's §14.2 SLO figures, from the ledger alone. */
+    stats(): LedgerStats {
+      const counts = Object.fromEntries(
+        db
+          .prepare<[], { event: LedgerEvent; n: number }>('SELECT event, count(*) AS n FROM agent_execution_ledger GROUP BY event')
+          .all()
+          .map((r) => [r.event, r.n]),
+      ) as Partial<Record<LedgerEvent, number>>;
+      const rows = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
+      const latencies = db
+        .prepare<[], { latency_us: number }>("SELECT latency_us FROM agent_execution_ledger WHERE event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED') AND latency_us IS NOT NULL ORDER BY latency_us")
+        .all()
+        .map((r) => r.latency_us);
+      const pct = (p: number) => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!) / 1000);
+      const duplicates = db
+        .prepare<[], { n: number }>("SELECT coalesce(sum(n - 1), 0) AS n FROM (SELECT count(*) AS n FROM agent_execution_ledger WHERE event = 'SUCCEEDED' GROUP BY tenant_id, correlation_id, step_id HAVING n > 1)")
+        .get()!.n;
+      const inDoubt = db
+        .prepare<[], { n: number }>(
+          "SELECT count(*) AS n FROM agent_execution_ledger c WHERE c.event = 'CLAIMED' AND NOT EXISTS (SELECT 1 FROM agent_execution_ledger o WHERE o.tenant_id = c.tenant_id AND o.correlation_id = c.correlation_id AND o.step_id = c.step_id AND o.idempotency_key = c.idempotency_key AND o.attempt = c.attempt AND o.event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED'))",
+        )
+        .get()!.n;
+      const dispatches = counts.CLAIMED ?? 0;
+      const errors = (counts.FAILED ?? 0) + (counts.TIMED_OUT ?? 0);
+      return {
+        rows,
+        dispatches,
+        succeeded: counts.SUCCEEDED ?? 0,
+        failed: counts.FAILED ?? 0,
+        timed_out: counts.TIMED_OUT ?? 0,
+        rejected: counts.REJECTED ?? 0,
+        in_doubt: inDoubt,
+        replayed: counts.REPLAYED ?? 0,
+        halted: counts.HALTED ?? 0,
+        dispatch_latency_ms: { p50: pct(50), p95: pct(95), p99: pct(99) },
+        execution_error_rate: dispatches === 0 ? 0 : errors / dispatches,
+        duplicate_side_effects: duplicates,
+      };
+    },
+  };
+  return repo;
+}
+
+export type LedgerRepo = ReturnType<typeof ledgerRepo>;
+
+export function ledgerFact(r: LedgerRow): LedgerFact {
+  return { row_id: r.row_id, event: r.event, attempt: r.attempt, idempotency_key: r.idempotency_key, simulation_id: r.simulation_id, fields_fingerprint: r.required_fields_fingerprint };
+}
