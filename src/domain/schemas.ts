@@ -1,13 +1,18 @@
 /**
  * zod schemas of the documents kair publishes, the source of docs/schemas/*.json (a test fails
- * when a generated schema drifts from the committed file). The plan schema is the validator
- * itself; the config is validated by hand on the hot path (domain/config.ts) and this schema
- * is kept equal to it by a test over sample documents.
+ * when a generated schema drifts from the committed file). The plan and simulation schemas are
+ * the validators themselves; the config is validated by hand on the hot path (domain/config.ts)
+ * and this schema is kept equal to it by a test over sample documents; what kair writes and
+ * prints is in output-schemas.ts, checked against real output by test/e2e/json-schemas.test.ts.
  */
 import * as z from 'zod';
-import { CONTROL_PATTERN } from './ids.js';
-import { PlanSchema } from './plan.js';
+import { SimulationSchema } from './aec/simulation.js';
 import { isCents } from './config.js';
+import { CONTROL_PATTERN } from './ids.js';
+import * as out from './output-schemas.js';
+import { PlanSchema } from './plan.js';
+
+export { ContractSchema, HistoryEventSchema } from './output-schemas.js';
 
 const money = z.number().positive().refine(isCents, { error: 'at most 2 decimals' });
 
@@ -27,43 +32,40 @@ export const ConfigSchema = z.strictObject({
   }),
 });
 
-const state = z.enum(['DRAFT', 'PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED', 'REWOUND']);
-const sha = z.string().regex(/^[0-9a-f]{64}$/);
-
-export const ContractSchema = z.strictObject({
-  id: z.string(),
-  intent: z.string(),
-  state,
-  version: z.int().positive(),
-  versions: z.array(z.strictObject({ version: z.int().positive(), plan_sha256: sha.nullable(), created_at: z.string(), superseded_by: z.int().optional(), reason: z.string().optional() })),
-  plan_sha256: sha.nullable(),
-  controls: z.strictObject({ required: z.array(z.string()), granted: z.array(z.string()) }),
-  approvals: z.array(z.strictObject({ actor: z.string(), at: z.string(), plan_sha256: sha, valid: z.boolean() })),
-  runs: z.array(z.string()),
-  pause: z.strictObject({ requested_by: z.string(), reason: z.string(), step_id: z.string().nullable() }).optional(),
-  running: z.strictObject({ run_id: z.string(), pid: z.int(), since: z.string(), step_id: z.string().nullable(), alive: z.boolean().optional() }).optional(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  history_seq: z.int().positive(),
-  history_head: sha,
-});
-
-export const HistoryEventSchema = z.strictObject({
-  seq: z.int().positive(),
-  at: z.string(),
-  type: z.enum(['propose', 'plan', 'require', 'grant', 'revoke', 'request-approval', 'approve', 'run.started', 'step.finished', 'run.finished', 'kimi.started', 'kimi.completed', 'kimi.aborted', 'pause', 'resume', 'review', 'accept', 'rewind', 'dpc', 'gate.blocked', 'recovery']),
-  actor: z.string(),
-  state,
-  data: z.record(z.string(), z.unknown()),
-  prev: sha,
-  hash: sha,
-});
-
+/** File name (without .json) → schema. `output-*` describe the `--json` documents. */
 export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   plan: PlanSchema,
   config: ConfigSchema,
-  contract: ContractSchema,
-  'history-event': HistoryEventSchema,
+  contract: out.ContractSchema,
+  'history-event': out.HistoryEventSchema,
+  dpc: out.DpcSchema,
+  'run-request': out.RunRequestSchema,
+  'run-result': out.RunResultSchema,
+  simulation: SimulationSchema,
+  'output-error': out.ErrorOutputSchema,
+  'output-init': out.InitOutputSchema,
+  'output-lifecycle': out.LifecycleOutputSchema,
+  'output-status': out.StatusOutputSchema,
+  'output-list': out.ListOutputSchema,
+  'output-history': out.HistoryOutputSchema,
+  'output-verify': out.VerifyOutputSchema,
+  'output-version': out.VersionOutputSchema,
+  'output-version-flag': out.VersionFlagOutputSchema,
+  'output-help': out.HelpOutputSchema,
+  'output-completion': out.CompletionOutputSchema,
+  'output-grant-list': out.GrantListOutputSchema,
+  'output-sim-list': out.SimulationListOutputSchema,
+  'output-sim-show': out.SimulationOutputSchema,
+  'output-access-list': out.AccessListOutputSchema,
+  'output-access-rule': out.AccessRuleOutputSchema,
+  'output-find': out.FindOutputSchema,
+  'output-intake-list': out.IntakeListOutputSchema,
+  'output-envelopes': out.EnvelopesOutputSchema,
+  'output-aec-ledger': out.AecLedgerOutputSchema,
+  'output-run': out.RunOutputSchema,
+  'output-review': out.ReviewOutputSchema,
+  'output-artifacts': out.ArtifactsOutputSchema,
+  'output-dpc': out.DpcOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {

@@ -1,8 +1,22 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type * as z from 'zod';
+import type { StepResult } from '../../src/app/execute.js';
+import type { ArtifactEntry, ContractView } from '../../src/app/read.js';
+import type { EnvelopeView, RunResult } from '../../src/app/run.js';
+import type { Finding } from '../../src/app/verify.js';
+import type { FinderPacket, SimulationMatchPacket } from '../../src/domain/aec/finder.js';
 import { defaultConfig, validateConfig } from '../../src/domain/config.js';
+import type { Contract, HistoryEvent } from '../../src/domain/contract.js';
+import type { Dpc } from '../../src/domain/dpc.js';
+import * as out from '../../src/domain/output-schemas.js';
 import { ConfigSchema, ContractSchema, PUBLISHED_SCHEMAS, jsonSchemaOf } from '../../src/domain/schemas.js';
+import { ACCESS_DECISIONS } from '../../src/lanes/aec/access.js';
+import type { AccessRule } from '../../src/lanes/aec/access.js';
+import type { SimulationView } from '../../src/lanes/aec/catalog.js';
+import type { KimiRunObject } from '../../src/lanes/kimi/envelopes.js';
+import { SCHEMA_VERSIONS } from '../../src/version.js';
 
 const dir = fileURLToPath(new URL('../../docs/schemas/', import.meta.url));
 
@@ -16,6 +30,16 @@ describe('docs/schemas/*.json are generated from the zod schemas (UPDATE_SCHEMAS
     }
     expect(existsSync(file), `${file} is missing: run UPDATE_SCHEMAS=1 npx vitest run test/unit/schemas.test.ts`).toBe(true);
     expect(readFileSync(file, 'utf8')).toBe(generated);
+  });
+
+  it('every docs/schemas/*.json file is generated (no stale file of a removed schema)', () => {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
+    expect(files.sort()).toEqual(Object.keys(PUBLISHED_SCHEMAS).sort());
+  });
+
+  it('docs/schemas/README.md lists every schema file', () => {
+    const readme = readFileSync(`${dir}README.md`, 'utf8');
+    for (const name of Object.keys(PUBLISHED_SCHEMAS)) expect(readme, name).toContain(`\`${name}.json\``);
   });
 });
 
@@ -48,5 +72,112 @@ describe('a real snapshot satisfies ContractSchema', () => {
     };
     expect(ContractSchema.safeParse(snap).success).toBe(true);
     expect(ContractSchema.safeParse({ ...snap, extra: 1 }).success).toBe(false);
+  });
+});
+
+type Out<S extends z.ZodType> = z.infer<S>;
+type RunDoc = Extract<RunResult, { dry_run?: false }>;
+type DryRun = Extract<RunResult, { dry_run: true }>;
+type RunDocOut = Extract<Out<typeof out.RunOutputSchema>, { ok: false }>;
+type DryRunOut = Extract<Out<typeof out.RunOutputSchema>, { dry_run: true }>;
+type EnvelopeOut = Out<typeof out.EnvelopesOutputSchema>['envelopes'][number];
+type MatchOut = Extract<Out<typeof out.FinderPacketSchema>, { type: 'SimulationMatchPacket' }>;
+
+describe('what the code produces fits the published schemas (type-level: npm run typecheck fails on drift)', () => {
+  it('code types extend their schema types (no missing key, no wider value)', () => {
+    expectTypeOf<StepResult>().toExtend<Out<typeof out.RunStepSchema>>();
+    expectTypeOf<KimiRunObject>().toExtend<Out<typeof out.KimiObjectSchema>>();
+    expectTypeOf<Pick<RunDoc, 'run_id' | 'status' | 'kimi' | 'steps' | 'artifacts'>>().toExtend<Pick<RunDocOut, 'run_id' | 'status' | 'kimi' | 'steps' | 'artifacts'>>();
+    expectTypeOf<Contract>().toExtend<Out<typeof ContractSchema>>();
+    expectTypeOf<ContractView>().toExtend<Out<typeof ContractSchema>>();
+    expectTypeOf<HistoryEvent>().toExtend<Out<typeof out.HistoryEventSchema>>();
+    expectTypeOf<Dpc>().toExtend<Out<typeof out.DpcSchema>>();
+    expectTypeOf<Finding>().toExtend<Out<typeof out.VerifyOutputSchema>['problems'][number]>();
+    expectTypeOf<ArtifactEntry>().toExtend<Out<typeof out.ArtifactsOutputSchema>['artifacts'][number]>();
+    expectTypeOf<AccessRule>().toExtend<Out<typeof out.AccessListOutputSchema>['rules'][number]>();
+    expectTypeOf<SimulationView>().toExtend<Out<typeof out.SimulationViewSchema>>();
+    expectTypeOf<Exclude<FinderPacket, SimulationMatchPacket>>().toExtend<Out<typeof out.FinderPacketSchema>>();
+    // CatalogEntry types the executor as unknown; the e2e suite checks a real match packet.
+    expectTypeOf<Omit<SimulationMatchPacket, 'simulation'>>().toExtend<Omit<MatchOut, 'simulation'>>();
+  });
+
+  it('code types have no key their strict schema lacks', () => {
+    // The schema already has the AEC step keys (question, intake_id) the lane is adding.
+    expectTypeOf<keyof StepResult>().toExtend<keyof Out<typeof out.RunStepSchema>>();
+    expectTypeOf<keyof KimiRunObject>().toEqualTypeOf<keyof Out<typeof out.KimiObjectSchema>>();
+    expectTypeOf<keyof Contract>().toEqualTypeOf<keyof Out<typeof ContractSchema>>();
+    expectTypeOf<keyof HistoryEvent>().toEqualTypeOf<keyof Out<typeof out.HistoryEventSchema>>();
+    expectTypeOf<keyof Dpc>().toEqualTypeOf<keyof Out<typeof out.DpcSchema>>();
+    // Typed looser than the values printed (string for a lane or status): keys only here.
+    expectTypeOf<keyof DryRun>().toEqualTypeOf<Exclude<keyof DryRunOut, 'ok'>>();
+    expectTypeOf<keyof EnvelopeView>().toEqualTypeOf<keyof EnvelopeOut>();
+  });
+
+  it('value lists kept outside the domain match the schema enums', () => {
+    expect(out.AccessListOutputSchema.shape.rules.element.shape.decision.options).toEqual([...ACCESS_DECISIONS]);
+    const versions = out.VersionOutputSchema.shape.schema_versions.shape;
+    expect(Object.fromEntries(Object.entries(versions).map(([k, v]) => [k, v.value]))).toEqual(SCHEMA_VERSIONS);
+  });
+});
+
+describe('strict shapes: a renamed, extra or missing key is rejected', () => {
+  const sha = 'a'.repeat(64);
+  const step = { id: 'generate', lane: 'kimi', status: 'COMPLETED', reason_code: 'KIMI_OK' };
+  const kimi = {
+    executionEnvelopeId: 'env_c1-run-1',
+    executionRunId: 'kexec_c1-run-1',
+    status: 'COMPLETED',
+    maxCostUSD: 25,
+    maxAgents: 5,
+    maxRuntimeSec: 600,
+    result: { tokensUsed: 10000, costUSD: 0.02, summary: 'Successfully generated: chat, notifications. Used 5 agents over 8s.', status: 'COMPLETED', runtimeSec: 8 },
+  };
+  const runResult = {
+    version: 'kair.run-result.v1',
+    run_id: 'c1-run-1',
+    contract_id: 'c1',
+    status: 'COMPLETED',
+    started_at: 't',
+    finished_at: 't',
+    kimi,
+    steps: [step, { id: 'send', lane: 'aec', status: 'REFUSED', reason_code: 'SIM_FINDER_CLARIFY_MISSING_FIELD', simulation_id: 'send-invoice', question: 'What is the amount?' }, { id: 'later', lane: 'manual', status: 'PENDING', reason_code: null }],
+  };
+  const rename = (o: Record<string, unknown>, from: string, to: string) => {
+    const { [from]: v, ...rest } = o;
+    return { ...rest, [to]: v };
+  };
+  const cases: [string, z.ZodType, Record<string, unknown>, string][] = [
+    ['run-result', out.RunResultSchema, runResult, 'finished_at'],
+    ['run-result step', out.RunStepSchema, step, 'reason_code'],
+    ['kimi object', out.KimiObjectSchema, kimi, 'executionRunId'],
+    ['error document', out.ErrorOutputSchema, { ok: false, error: { code: 'CONTRACT_NOT_FOUND', message: 'm', details: {} } }, 'error'],
+    ['dry run', out.RunOutputSchema, { ok: true, dry_run: true, contract_id: 'c1', lanes: ['kimi'], steps: [{ id: 'generate', lane: 'kimi' }], kimi_estimate: { tokens: 10000, costUSD: 0.02, runtimeSec: 8 } }, 'kimi_estimate'],
+    ['status', out.StatusOutputSchema, { ok: true, contract: { id: 'c1', intent: 'x', state: 'DRAFT', version: 1, versions: [{ version: 1, plan_sha256: null, created_at: 't' }], plan_sha256: null, controls: { required: [], granted: [] }, approvals: [], runs: [], created_at: 't', updated_at: 't', history_seq: 1, history_head: sha } }, 'contract'],
+  ];
+  it.each(cases)('%s', (_name, schema, doc, key) => {
+    expect(schema.safeParse(doc).success).toBe(true);
+    expect(schema.safeParse({ ...doc, extra: 1 }).success).toBe(false);
+    expect(schema.safeParse(rename(doc, key, `${key}_x`)).success).toBe(false);
+  });
+
+  it('step vocabulary: unknown lane or status, or a lowercase reason code, is rejected', () => {
+    for (const bad of [{ lane: 'other' }, { status: 'DONE' }, { reason_code: 'kimi_ok' }, { idempotency_key: 'short' }]) {
+      expect(out.RunStepSchema.safeParse({ ...step, ...bad }).success, JSON.stringify(bad)).toBe(false);
+    }
+  });
+
+  it('paths in --json documents are relative to the workspace root, never absolute', () => {
+    const doc = { ok: true, contract_id: 'c1', runs: [], artifacts: [{ kind: 'snapshot', path: '.kair/contracts/c1/contract.json' }] };
+    expect(out.ArtifactsOutputSchema.safeParse(doc).success).toBe(true);
+    expect(out.ArtifactsOutputSchema.safeParse({ ...doc, artifacts: [{ kind: 'snapshot', path: '/tmp/w/.kair/contracts/c1/contract.json' }] }).success).toBe(false);
+  });
+
+  it('rows of the commands still being built (intake list, aec ledger) stay open to more keys but need the known ones', () => {
+    const row = { id: 'i1', contract_id: 'c1', step_id: 's1', utterance: 'do a thing', created_at: 't' };
+    expect(out.IntakeListOutputSchema.safeParse({ ok: true, intake: [{ ...row, lang: 'en' }] }).success).toBe(true);
+    expect(out.IntakeListOutputSchema.safeParse({ ok: true, intake: [rename(row, 'utterance', 'text')] }).success).toBe(false);
+    const ledger = { tenant_id: 'ws_1', correlation_id: 'c1:v1', step_id: 's1', idempotency_key: sha, attempt: 1, event: 'CLAIMED' };
+    expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [{ ...ledger, simulation_id: 'ping' }] }).success).toBe(true);
+    expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [{ ...ledger, attempt: 0 }] }).success).toBe(false);
   });
 });

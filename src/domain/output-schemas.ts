@@ -1,0 +1,338 @@
+/**
+ * zod schemas of what kair writes and prints: the contract snapshot, history lines, the DPC, the
+ * run artifacts and every `--json` document. They exist to publish docs/schemas/*.json and to
+ * check real output in tests; the CLI never imports this file (its read path must not load zod).
+ * Objects are strict wherever the shape is fully known, so a renamed or extra key is drift.
+ */
+import * as z from 'zod';
+import { SIMULATION_STATUSES, SimulationSchema } from './aec/simulation.js';
+import { ERROR_CODES } from './errors.js';
+import { CONTROL_PATTERN, ID_PATTERN } from './ids.js';
+import { ENVELOPE_STATUSES, KIMI_RUN_STATUSES } from './kimi.js';
+import { EVENT_TYPES, PAUSE_REASONS, STATES } from './states.js';
+
+// ---- building blocks ----------------------------------------------------------------------
+
+const state = z.enum(STATES);
+const sha = z.string().regex(/^[0-9a-f]{64}$/);
+const id = z.string().regex(ID_PATTERN);
+const runId = z.string().regex(/^[a-z0-9][a-z0-9_-]*-run-[1-9][0-9]*$/);
+const control = z.string().regex(CONTROL_PATTERN);
+/** Relative to the workspace root, never absolute (SPEC §2). */
+const relPath = z.string().regex(/^\.kair(\/|$)/);
+const reasonCode = z.string().regex(/^[A-Z][A-Z0-9_]*$/);
+const lane = z.enum(['kimi', 'aec', 'manual']);
+const executionLane = z.enum(['kimi', 'aec']);
+const ok = z.literal(true);
+
+export const ErrorSchema = z.strictObject({
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+
+const approval = z.strictObject({ actor: z.string(), at: z.string(), plan_sha256: sha, valid: z.boolean() });
+const controls = z.strictObject({ required: z.array(control), granted: z.array(control) });
+
+// ---- documents on disk --------------------------------------------------------------------
+
+export const ContractSchema = z.strictObject({
+  id,
+  intent: z.string(),
+  state,
+  version: z.int().positive(),
+  versions: z.array(z.strictObject({ version: z.int().positive(), plan_sha256: sha.nullable(), created_at: z.string(), superseded_by: z.int().optional(), reason: z.string().optional() })),
+  plan_sha256: sha.nullable(),
+  controls,
+  approvals: z.array(approval),
+  runs: z.array(runId),
+  pause: z.strictObject({ requested_by: z.string(), reason: z.enum(PAUSE_REASONS), step_id: z.string().nullable() }).optional(),
+  /** `alive` is added by the read commands only (a dead runner shows as RUNNING, alive false). */
+  running: z.strictObject({ run_id: runId, pid: z.int(), since: z.string(), step_id: z.string().nullable(), alive: z.boolean().optional() }).optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  history_seq: z.int().positive(),
+  history_head: sha,
+});
+
+export const HistoryEventSchema = z.strictObject({
+  seq: z.int().positive(),
+  at: z.string(),
+  type: z.enum(EVENT_TYPES),
+  actor: z.string(),
+  state,
+  data: z.record(z.string(), z.unknown()),
+  prev: sha,
+  hash: sha,
+});
+
+export const DpcSchema = z.strictObject({
+  version: z.literal('kair.dpc.v1'),
+  topic: z.string(),
+  assumptions: z.array(z.string()),
+  constraints: z.array(z.string()),
+  decisions: z.array(z.strictObject({ id: z.string().regex(/^d[1-9][0-9]*$/), decision: z.string(), status: z.enum(['active', 'superseded']), rationale: z.string().optional() })),
+  open_questions: z.array(z.strictObject({ id: z.string().regex(/^q[1-9][0-9]*$/), question: z.string(), impact: z.string().optional() })),
+  evidence: z.array(z.strictObject({ id: z.string().regex(/^e[1-9][0-9]*$/), kind: z.enum(['prompt', 'plan', 'diff', 'file', 'url', 'run']), ref: z.string(), note: z.string().optional() })),
+  updated_at: z.string(),
+  parent_dpc_id: z.string().optional(),
+});
+
+export const RunRequestSchema = z.strictObject({
+  version: z.literal('kair.run-request.v1'),
+  run_id: runId,
+  contract_id: id,
+  contract_version: z.int().positive(),
+  plan_sha256: sha,
+  actor: z.string(),
+  requested_at: z.string(),
+  approvals: z.array(approval),
+  controls,
+  lanes: z.array(executionLane),
+  steps: z.array(z.strictObject({ id, lane })),
+  budget: z.strictObject({ maxCostUSD: z.number().positive(), maxAgents: z.int().positive(), maxRuntimeSec: z.int().positive() }),
+  scopes: z.array(z.string()),
+});
+
+/** The seed 000 response object (camelCase, dollars as numbers). */
+export const KimiObjectSchema = z.strictObject({
+  executionEnvelopeId: z.string().regex(/^env_/),
+  executionRunId: z.string().regex(/^kexec_/),
+  status: z.enum(ENVELOPE_STATUSES),
+  maxCostUSD: z.number().positive(),
+  maxAgents: z.int().positive(),
+  maxRuntimeSec: z.int().positive(),
+  result: z.strictObject({
+    tokensUsed: z.int().nonnegative(),
+    costUSD: z.number().nonnegative(),
+    summary: z.string(),
+    status: z.enum(KIMI_RUN_STATUSES),
+    runtimeSec: z.int().nonnegative(),
+  }),
+});
+
+export const RunStepSchema = z.strictObject({
+  id,
+  lane,
+  status: z.enum(['PENDING', 'COMPLETED', 'REPLAYED', 'PAUSED', 'FAILED', 'REFUSED']),
+  reason_code: reasonCode.nullable(),
+  simulation_id: id.optional(),
+  outcome: z.unknown().optional(),
+  idempotency_key: sha.optional(),
+  proof_refs: z.array(z.string()).optional(),
+  question: z.string().optional(),
+  intake_id: z.string().optional(),
+});
+
+const runStatus = z.enum(['COMPLETED', 'FAILED', 'PAUSED']);
+
+export const RunResultSchema = z.strictObject({
+  version: z.literal('kair.run-result.v1'),
+  run_id: runId,
+  contract_id: id,
+  status: runStatus,
+  started_at: z.string(),
+  finished_at: z.string(),
+  kimi: KimiObjectSchema.optional(),
+  steps: z.array(RunStepSchema),
+  error: ErrorSchema.optional(),
+});
+
+// ---- --json documents ---------------------------------------------------------------------
+
+/**
+ * Any command's handled failure. Two failures carry more and have their own schema instead:
+ * `verify` finding problems, and `run`/`resume` once the run has started.
+ */
+export const ErrorOutputSchema = z.strictObject({ ok: z.literal(false), error: ErrorSchema });
+
+/** propose, plan (+ plan_sha256), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind. */
+export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional() });
+
+export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
+
+export const StatusOutputSchema = z.strictObject({ ok, contract: ContractSchema });
+
+export const ListOutputSchema = z.strictObject({
+  ok,
+  contracts: z.array(z.strictObject({ id, intent: z.string(), state, version: z.int().positive(), updated_at: z.string() })),
+});
+
+export const HistoryOutputSchema = z.strictObject({ ok, events: z.array(HistoryEventSchema) });
+
+const finding = z.strictObject({ contract_id: id.optional(), kind: z.string(), message: z.string() });
+
+export const VerifyOutputSchema = z.union([
+  z.strictObject({ ok, problems: z.array(finding).length(0), warnings: z.array(finding), contracts: z.int().nonnegative(), events: z.int().nonnegative() }),
+  z.strictObject({ ok: z.literal(false), problems: z.array(finding).min(1), warnings: z.array(finding), error: ErrorSchema }),
+]);
+
+export const VersionOutputSchema = z.strictObject({
+  ok,
+  version: z.string(),
+  node: z.string(),
+  schema_versions: z.strictObject({
+    contract: z.literal('kair.contract.v1'),
+    plan: z.literal('kair.plan.v1'),
+    dpc: z.literal('kair.dpc.v1'),
+    run_request: z.literal('kair.run-request.v1'),
+    run_result: z.literal('kair.run-result.v1'),
+    confirm: z.literal('kair.confirm.v1'),
+  }),
+});
+
+/** `kair --version --json` (the flag, not the command). */
+export const VersionFlagOutputSchema = z.strictObject({ ok, version: z.string() });
+
+export const HelpOutputSchema = z.strictObject({ ok, command: z.string().nullable(), help: z.string() });
+
+export const CompletionOutputSchema = z.strictObject({ ok, shell: z.enum(['bash', 'zsh', 'fish']), script: z.string() });
+
+export const GrantListOutputSchema = z.strictObject({ ok, controls: z.array(control) });
+
+const simulationStatus = z.enum(SIMULATION_STATUSES);
+
+export const SimulationViewSchema = SimulationSchema.extend({
+  status: simulationStatus,
+  created_at: z.string(),
+  updated_at: z.string(),
+  registered_by: z.string(),
+});
+
+/** sim show, sim register, sim activate|deprecate|disable. */
+export const SimulationOutputSchema = z.strictObject({ ok, simulation: SimulationViewSchema });
+
+export const SimulationListOutputSchema = z.strictObject({ ok, simulations: z.array(SimulationViewSchema) });
+
+const accessRule = z.strictObject({ actor: z.string(), action: z.string(), decision: z.enum(['allow', 'deny', 'require-ap']) });
+
+export const AccessListOutputSchema = z.strictObject({ ok, rules: z.array(accessRule), policy_snapshot_version: z.int().nonnegative() });
+
+/** access allow|deny|require-ap. */
+export const AccessRuleOutputSchema = z.strictObject({ ok, rule: accessRule, policy_snapshot_version: z.int().positive() });
+
+const scoreBp = z.int().min(0).max(10000);
+const clarifyCode = z.enum(['SIM_FINDER_CLARIFY_AMBIGUOUS', 'SIM_FINDER_CLARIFY_LOW_CONFIDENCE', 'SIM_FINDER_CLARIFY_MISSING_FIELD']);
+const packetBase = {
+  utterance: z.string(),
+  lang: z.string(),
+  attempt: z.int().positive(),
+  catalog_snapshot_ref: z.string().regex(/^catalog:[0-9a-f]{64}$/),
+  candidates: z.array(z.strictObject({ simulation_id: id, score_bp: scoreBp, status: simulationStatus })),
+  packet_hash: sha,
+};
+
+export const FinderPacketSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    ...packetBase,
+    type: z.literal('SimulationMatchPacket'),
+    reason_code: z.literal('SIM_FINDER_MATCH_OK'),
+    simulation_id: id,
+    score_bp: scoreBp,
+    required_fields: z.record(z.string(), z.string()),
+    required_fields_fingerprint: sha,
+    simulation: SimulationSchema.extend({ status: simulationStatus }),
+  }),
+  z.strictObject({
+    ...packetBase,
+    type: z.literal('ClarifyPacket'),
+    reason_code: clarifyCode,
+    question: z.string(),
+    simulation_id: id.optional(),
+    score_bp: scoreBp,
+    missing_field: z.string().optional(),
+  }),
+  z.strictObject({
+    ...packetBase,
+    type: z.literal('RefusePacket'),
+    reason_code: z.enum(['SIM_FINDER_SIMULATION_INACTIVE', 'SIM_FINDER_REFUSE_POLICY_BLOCKED', 'SIM_FINDER_REFUSE_AMBIGUOUS']),
+    simulation_id: id.optional(),
+    score_bp: scoreBp.optional(),
+    message: z.string(),
+    escalated_from: clarifyCode.optional(),
+  }),
+  z.strictObject({
+    ...packetBase,
+    type: z.literal('MissingSimulationPacket'),
+    reason_code: z.literal('SIM_FINDER_MISSING_SIMULATION'),
+    score_bp: scoreBp,
+    message: z.string(),
+  }),
+]);
+
+export const FindOutputSchema = z.strictObject({ ok, packet: FinderPacketSchema });
+
+/** Row items stay open: the intake and ledger commands are still being built (SPEC §5, §9.6). */
+export const IntakeListOutputSchema = z.strictObject({
+  ok,
+  intake: z.array(z.looseObject({ id: z.string(), contract_id: id, step_id: id, utterance: z.string(), created_at: z.string() })),
+});
+
+export const AecLedgerOutputSchema = z.strictObject({
+  ok,
+  rows: z.array(z.looseObject({ tenant_id: z.string(), correlation_id: z.string(), step_id: id, idempotency_key: sha, attempt: z.int().positive(), event: z.string() })),
+});
+
+export const EnvelopesOutputSchema = z.strictObject({
+  ok,
+  envelopes: z.array(
+    z.strictObject({
+      id: z.string().regex(/^env_/),
+      contract_id: id,
+      run_id: runId,
+      plan_sha256: sha,
+      actor: z.string(),
+      provider: z.literal('kimi'),
+      max_cost_usd: z.number().positive(),
+      max_agents: z.int().positive(),
+      max_runtime_sec: z.int().positive(),
+      allowed_scopes: z.array(z.string()),
+      status: z.enum(ENVELOPE_STATUSES),
+      created_at: z.string(),
+    }),
+  ),
+});
+
+const runDocument = {
+  contract_id: id,
+  run_id: runId,
+  state,
+  status: runStatus,
+  kimi: KimiObjectSchema.optional(),
+  steps: z.array(RunStepSchema),
+  artifacts: z.strictObject({ run_request: relPath, run_result: relPath }),
+};
+
+/**
+ * run and resume: the run document (ok when COMPLETED or paused by the user, else with `error`)
+ * or the dry run. A refusal before the run starts is a plain error document.
+ */
+export const RunOutputSchema = z.union([
+  z.strictObject({ ok, ...runDocument }),
+  z.strictObject({ ok: z.literal(false), ...runDocument, error: ErrorSchema }),
+  z.strictObject({
+    ok,
+    dry_run: z.literal(true),
+    contract_id: id,
+    lanes: z.array(executionLane),
+    steps: z.array(z.strictObject({ id, lane })),
+    kimi_estimate: z.strictObject({ tokens: z.int().nonnegative(), costUSD: z.number().nonnegative(), runtimeSec: z.int().nonnegative() }).nullable(),
+  }),
+]);
+
+export const ReviewOutputSchema = z.strictObject({
+  ok,
+  contract: ContractSchema,
+  run: z.strictObject({ run_id: runId.nullable(), run_result: relPath.nullable(), run_request: relPath.nullable(), result: RunResultSchema.nullable() }),
+});
+
+const artifactKind = z.string().regex(/^(snapshot|history|plan|plan_md|dpc|run_request|run_result|run:other|run:[a-z0-9][a-z0-9_-]*:(request|result))$/);
+
+export const ArtifactsOutputSchema = z.strictObject({
+  ok,
+  contract_id: id,
+  runs: z.array(runId),
+  artifacts: z.array(z.strictObject({ kind: artifactKind, path: relPath })),
+});
+
+export const DpcOutputSchema = z.strictObject({ ok, contract_id: id, dpc: DpcSchema });
