@@ -1,0 +1,112 @@
+/**
+ * AEC helpers for e2e and acceptance tests: a workspace with the fixture simulations registered
+ * and activated and the fixture access policy applied, contracts approved on inline plans, and
+ * read-only looks into the SQLite ledgers (better-sqlite3, opened read-only so the tests never
+ * change what they observe).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Json } from './cli.js';
+import { ROOT, kairPath, makeTempDir, ok } from './cli.js';
+
+export const SIMULATIONS = join(ROOT, 'fixtures', 'simulations');
+export const POLICY = join(ROOT, 'fixtures', 'access', 'policy.json');
+export const SIMULATION_FIXTURES = ['send-invoice', 'void-invoice', 'ping', 'append-line'] as const;
+/** The actor the fixture policy allows everything (`tester` has no rule: denied). */
+export const ALICE = { KAIR_ACTOR: 'alice' };
+
+/** Registers and activates the fixture simulations (or the given ones) and applies the fixture policy. */
+export function setUpCatalog(ws: string, sims: readonly string[] = SIMULATION_FIXTURES, activate = true): void {
+  for (const s of sims) ok(ws, ['sim', 'register', '--file', join(SIMULATIONS, `${s}.json`)]);
+  if (activate) for (const s of sims) ok(ws, ['sim', 'activate', s]);
+  const policy = JSON.parse(readFileSync(POLICY, 'utf8')) as { rules: { actor: string; action: string; decision: string }[] };
+  for (const r of policy.rules) ok(ws, ['access', r.decision, r.actor, r.action]);
+}
+
+export interface SimStep {
+  id: string;
+  utterance: string;
+  fields?: Record<string, string>;
+  lang?: string;
+  attempt?: number;
+}
+
+/** A kair.plan.v1 with only simulation (and optional manual) steps: not Kimi-eligible. */
+export function simPlan(steps: (SimStep | { id: string; manual: true })[]): Json {
+  return {
+    version: 'kair.plan.v1',
+    title: 'AEC test plan',
+    steps: steps.map((s) =>
+      'manual' in s
+        ? { id: s.id, summary: `manual ${s.id}` }
+        : { id: s.id, summary: `simulate ${s.utterance}`, simulation: { utterance: s.utterance, ...(s.fields ? { fields: s.fields } : {}), ...(s.lang ? { lang: s.lang } : {}), ...(s.attempt ? { attempt: s.attempt } : {}) } },
+    ),
+  };
+}
+
+/** propose → plan (inline) → [require + grant] → request-approval → approve, as alice. */
+export function approveContract(ws: string, id: string, plan: Json, opts: { requires?: string[]; grant?: string[] } = {}): Json {
+  const env = { env: ALICE };
+  ok(ws, ['propose', `AEC ${id}`, '--id', id, ...(opts.requires?.length ? ['--requires', opts.requires.join(',')] : [])], env);
+  const file = join(makeTempDir('kair-plan-'), `${id}.json`);
+  writeFileSync(file, JSON.stringify(plan));
+  ok(ws, ['plan', id, '--file', file], env);
+  for (const g of opts.grant ?? []) ok(ws, ['grant', id, g], env);
+  ok(ws, ['request-approval', id], env);
+  return ok(ws, ['approve', id], env);
+}
+
+/** Opens .kair/kair.db read-only; the caller closes it. */
+export function openLedger(ws: string): Database.Database {
+  return new Database(kairPath(ws, 'kair.db'), { readonly: true, fileMustExist: true });
+}
+
+export function ledgerRows(ws: string, where = '1 = 1', ...args: unknown[]): Json[] {
+  const db = openLedger(ws);
+  try {
+    return db.prepare(`SELECT * FROM agent_execution_ledger WHERE ${where} ORDER BY row_id`).all(...args) as Json[];
+  } finally {
+    db.close();
+  }
+}
+
+export function tableRows(ws: string, table: string, where = '1 = 1', ...args: unknown[]): Json[] {
+  const db = openLedger(ws);
+  try {
+    return db.prepare(`SELECT * FROM ${table} WHERE ${where}`).all(...args) as Json[];
+  } finally {
+    db.close();
+  }
+}
+
+/** A `command` simulation that appends one line to `file` per side effect (counts executions). */
+export function counterSimulation(ws: string, id: string, file: string, opts: { impact?: 'none' | 'impactful'; sleepMs?: number } = {}): void {
+  const def = {
+    id,
+    title: `Count ${id}`,
+    examples: [`count ${id}`],
+    required_fields: [],
+    impact: opts.impact ?? 'none',
+    ...(opts.impact === 'impactful' ? { rollback_simulation_id: 'void-invoice' } : {}),
+    access_action: `count:${id}`,
+    executor: {
+      kind: 'command',
+      argv: ['node', '-e', `require('fs').appendFileSync(process.argv[1], 'x\\n'); const t = Date.now() + Number(process.argv[2]); while (Date.now() < t);`, file, String(opts.sleepMs ?? 0)],
+      timeout_ms: 20_000,
+    },
+  };
+  const f = join(makeTempDir('kair-sim-'), `${id}.json`);
+  writeFileSync(f, JSON.stringify(def));
+  ok(ws, ['sim', 'register', '--file', f]);
+  ok(ws, ['sim', 'activate', id]);
+  ok(ws, ['access', 'allow', 'alice', `count:${id}`]);
+}
+
+export const lineCount = (file: string): number => {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+};
