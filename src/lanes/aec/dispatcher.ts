@@ -326,6 +326,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   const t0 = process.hrtime.bigint();
   const res = executeSimulation(claim.envelope, { db, ledger, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
   const latency_us = Number((process.hrtime.bigint() - t0) / 1000n);
+  failpoint('aec.executed');
   const outcomeRow: NewLedgerRow = {
     ...claim.row,
     event: res.event,
