@@ -222,11 +222,14 @@ export function ledgerRepo(db: Db) {
       return stepRows.all(tenant, correlation, step).map(parseRow);
     },
     rows(where: { contractId?: string; runId?: string; beforeRowId?: number } = {}): LedgerRow[] {
-      const conds: string[] = [];
-      const args: (string | number)[] = [];
-      if (where.contractId !== undefined) (conds.push('contract_id = ?'), args.push(where.contractId));
-      if (where.runId !== undefined) (conds.push('run_id = ?'), args.push(where.runId));
-      if (where.beforeRowId !== undefined) (conds.push('row_id < ?'), args.push(where.beforeRowId));
+      const filters: [string, string | number | undefined][] = [
+        ['contract_id = ?', where.contractId],
+        ['run_id = ?', where.runId],
+        ['row_id < ?', where.beforeRowId],
+      ];
+      const used = filters.filter((f): f is [string, string | number] => f[1] !== undefined);
+      const conds = used.map(([c]) => c);
+      const args = used.map(([, v]) => v);
       return db
         .prepare<(string | number)[], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY row_id`)
         .all(...args)
