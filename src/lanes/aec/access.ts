@@ -42,7 +42,16 @@ export function isAccessDecision(v: string): v is AccessDecisionKind {
   return (ACCESS_DECISIONS as readonly string[]).includes(v);
 }
 
+const accessRepos = new WeakMap<Db, AccessRepo>();
+
+/** One repository (and one set of prepared statements) per connection. */
 export function accessRepo(db: Db): AccessRepo {
+  let r = accessRepos.get(db);
+  if (!r) accessRepos.set(db, (r = makeAccessRepo(db)));
+  return r;
+}
+
+function makeAccessRepo(db: Db): AccessRepo {
   const upsert = db.prepare(
     'INSERT INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (actor, action) DO UPDATE SET decision = excluded.decision, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
   );

@@ -48,7 +48,16 @@ export function notFound(id: string) {
   return kairError('SIMULATION_NOT_FOUND', `no simulation ${JSON.stringify(id)}; see \`kair sim list\``, { simulation_id: id });
 }
 
+const catalogRepos = new WeakMap<Db, CatalogRepo>();
+
+/** One repository (and one set of prepared statements) per connection. */
 export function catalogRepo(db: Db): CatalogRepo {
+  let r = catalogRepos.get(db);
+  if (!r) catalogRepos.set(db, (r = makeCatalogRepo(db)));
+  return r;
+}
+
+function makeCatalogRepo(db: Db): CatalogRepo {
   const insert = db.prepare(
     'INSERT INTO simulations (id, definition, status, created_at, updated_at, registered_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING',
   );

@@ -178,10 +178,10 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
 
   /** Refs, the confirmation and access rows the verdict reached, and the decision itself. */
   const persistDecision = (v: Verdict, f: GateFacts) => {
-    ledger.putNamedRef(packet.catalog_snapshot_ref, 'catalog', catalogSnapshot(entries), now);
-    ledger.putNamedRef(f.policy_snapshot_ref!, 'policy', { version: policyVersion, rules: access.snapshot(policyVersion) }, now);
+    ledger.putNamedRef(packet.catalog_snapshot_ref, 'catalog', () => catalogSnapshot(entries), now);
+    ledger.putNamedRef(f.policy_snapshot_ref!, 'policy', () => ({ version: policyVersion, rules: access.snapshot(policyVersion) }), now);
     const finder_packet_ref = ledger.putRef('packet', packet, now);
-    if (fingerprints) ledger.putNamedRef(f.artifact_fingerprint_bundle_ref!, 'fingerprints', fingerprints, now);
+    if (fingerprints) ledger.putNamedRef(f.artifact_fingerprint_bundle_ref!, 'fingerprints', () => fingerprints, now);
     const rollback_plan_ref = impactful && rollbackId ? ledger.putRef('rollback', { simulation_id: rollbackId, for_simulation_id: sim!.id, correlation_id, step_id: req.step_id, required_fields: req.fields }, now) : null;
     let confirmation_id: number | null = null;
     if (parse && v.reached.includes('confirmation')) {
@@ -324,29 +324,27 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   failpoint('aec.claimed');
 
   const t0 = process.hrtime.bigint();
-  const res = executeSimulation(claim.envelope, { db, ledger, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
+  const res = executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
   const latency_us = Number((process.hrtime.bigint() - t0) / 1000n);
   failpoint('aec.executed');
-  const outcomeRow: NewLedgerRow = {
-    ...claim.row,
-    event: res.event,
-    reason_code: res.reason_code,
-    access_decision_id: res.access_decision_id ?? claim.row.access_decision_id,
-    latency_us,
-    created_at: req.now(),
-    outcome: null,
-  };
-  const proof_refs = proofRefs(claim.row, res.proof_refs.filter((r) => r !== `access_decision:${claim.row.access_decision_id}`));
-  outcomeRow.outcome = {
-    step_id: req.step_id,
-    simulation_outcome: res.outcome,
-    reason_code: res.reason_code,
-    proof_refs,
-    dispatch_decision_hash: claim.row.dispatch_decision_hash,
-    next_step: null,
-    user_visible_text: res.message,
-  };
-  const row_id = db.transaction(() => ledger.appendRow(outcomeRow)).immediate();
+  const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us, created_at: req.now(), outcome: null };
+  let proof_refs: string[] = [];
+  const row_id = db
+    .transaction(() => {
+      outcomeRow.access_decision_id = ledger.appendAccessDecision(res.access_decision);
+      proof_refs = proofRefs(claim.row, [`access_decision:${outcomeRow.access_decision_id}`, ...res.proof_refs]);
+      outcomeRow.outcome = {
+        step_id: req.step_id,
+        simulation_outcome: res.outcome,
+        reason_code: res.reason_code,
+        proof_refs,
+        dispatch_decision_hash: claim.row.dispatch_decision_hash,
+        next_step: null,
+        user_visible_text: res.message,
+      };
+      return ledger.appendRow(outcomeRow);
+    })
+    .immediate();
   const status: StepOutcome['status'] = res.event === 'SUCCEEDED' ? 'COMPLETED' : res.event === 'REJECTED' ? 'REFUSED' : 'FAILED';
   return {
     status,

@@ -15,7 +15,7 @@ import { paths, rel } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
 import { accessRepo } from './access.js';
 import { catalogRepo } from './catalog.js';
-import type { LedgerRepo } from './ledger.js';
+import type { AccessDecisionRow } from './ledger.js';
 
 /** Seed 001 §2.2: what the Execution Core hands the SimulationExecutor. */
 export interface DispatchEnvelope {
@@ -49,14 +49,16 @@ export interface ExecutorResult {
   /** The deterministic simulation outcome payload. */
   outcome: Record<string, unknown>;
   message: string;
-  /** The executor's own access decision (its final hard gate). */
-  access_decision_id: number | null;
+  /**
+   * The executor's own access decision (its final hard gate), for the access-decision ledger.
+   * The dispatcher commits it with the outcome row, so a dispatch costs two commits, not three.
+   */
+  access_decision: Omit<AccessDecisionRow, 'id'>;
   proof_refs: string[];
 }
 
 export interface ExecutorDeps {
   db: Db;
-  ledger: LedgerRepo;
   ws: Workspace;
   run_id: string;
   /** Controls granted on the contract at dispatch time (`command` needs `local:exec`). */
@@ -69,17 +71,8 @@ const clip = (s: string | undefined) => (s === undefined ? '' : s.length > OUTPU
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): ExecutorResult {
-  const rejected = (reason_code: ExecutorReason, message: string, access_decision_id: number | null): ExecutorResult => ({
-    event: 'REJECTED',
-    reason_code,
-    outcome: { rejected_by: 'SimulationExecutor', reason_code },
-    message,
-    access_decision_id,
-    proof_refs: access_decision_id === null ? [] : [`access_decision:${access_decision_id}`],
-  });
-
   const access = accessRepo(deps.db).decide(env.user_id, env.access_action);
-  const access_decision_id = deps.ledger.appendAccessDecision({
+  const access_decision: ExecutorResult['access_decision'] = {
     tenant_id: env.tenant_id,
     correlation_id: env.correlation_id,
     run_id: deps.run_id,
@@ -91,22 +84,28 @@ export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): Ex
     policy_snapshot_version: access.policy_snapshot_version,
     checked_by: 'executor',
     created_at: deps.now(),
+  };
+  const rejected = (reason_code: ExecutorReason, message: string): ExecutorResult => ({
+    event: 'REJECTED',
+    reason_code,
+    outcome: { rejected_by: 'SimulationExecutor', reason_code },
+    message,
+    access_decision,
+    proof_refs: [],
   });
-  if (access.decision === 'deny') return rejected('ACCESS_SCOPE_VIOLATION', `${env.user_id} may not ${env.access_action} (no allow rule)`, access_decision_id);
-  if (access.decision === 'require-ap') return rejected('ACCESS_AP_REQUIRED', `${env.user_id} needs an approval (AP) to ${env.access_action}`, access_decision_id);
+  if (access.decision === 'deny') return rejected('ACCESS_SCOPE_VIOLATION', `${env.user_id} may not ${env.access_action} (no allow rule)`);
+  if (access.decision === 'require-ap') return rejected('ACCESS_AP_REQUIRED', `${env.user_id} needs an approval (AP) to ${env.access_action}`);
 
   const sim = catalogRepo(deps.db).getSimulation(env.simulation_id);
-  if (!sim) return rejected('SIMULATION_NOT_REGISTERED', `simulation ${env.simulation_id} is not registered`, access_decision_id);
-  if (sim.status !== 'Active') return rejected('SIMULATION_NOT_ACTIVE', `simulation ${env.simulation_id} is ${sim.status}, not Active`, access_decision_id);
+  if (!sim) return rejected('SIMULATION_NOT_REGISTERED', `simulation ${env.simulation_id} is not registered`);
+  if (sim.status !== 'Active') return rejected('SIMULATION_NOT_ACTIVE', `simulation ${env.simulation_id} is ${sim.status}, not Active`);
   if (sim.executor.kind === 'command' && !deps.controls_granted.includes('local:exec')) {
-    return rejected('CONTROLS_MISSING', `simulation ${env.simulation_id} runs a command and needs control local:exec`, access_decision_id);
+    return rejected('CONTROLS_MISSING', `simulation ${env.simulation_id} runs a command and needs control local:exec`);
   }
-
-  const r = run(sim.executor, env, deps);
-  return { ...r, access_decision_id, proof_refs: [`access_decision:${access_decision_id}`, ...r.proof_refs] };
+  return { ...run(sim.executor, env, deps), access_decision };
 }
 
-type RunResult = Omit<ExecutorResult, 'access_decision_id'>;
+type RunResult = Omit<ExecutorResult, 'access_decision'>;
 
 const ok = (outcome: Record<string, unknown>, message: string, proof_refs: string[] = []): RunResult => ({ event: 'SUCCEEDED', reason_code: 'AEC_DISPATCH_OK', outcome, message, proof_refs });
 const failed = (reason: string, message: string, extra: Record<string, unknown> = {}): RunResult => ({

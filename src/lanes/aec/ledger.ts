@@ -159,9 +159,19 @@ export interface LedgerStats {
 
 const parseRow = (r: Record<string, unknown>): LedgerRow => ({ ...(r as unknown as LedgerRow), outcome: r.outcome === null ? null : JSON.parse(r.outcome as string) });
 
+const ledgerRepos = new WeakMap<Db, ReturnType<typeof makeLedgerRepo>>();
+
+/** One repository (and one set of prepared statements) per connection. */
 export function ledgerRepo(db: Db) {
+  let r = ledgerRepos.get(db);
+  if (!r) ledgerRepos.set(db, (r = makeLedgerRepo(db)));
+  return r;
+}
+
+function makeLedgerRepo(db: Db) {
   const insertRef = db.prepare('INSERT INTO aec_refs (ref, kind, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING');
   const getRef = db.prepare<[string], { body: string }>('SELECT body FROM aec_refs WHERE ref = ?');
+  const hasRef = db.prepare<[string], { one: number }>('SELECT 1 AS one FROM aec_refs WHERE ref = ?');
   const insertAccess = db.prepare(
     'INSERT INTO agent_execution_access_decision_ledger (tenant_id, correlation_id, run_id, step_id, actor, action, decision, rule, policy_snapshot_version, checked_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
@@ -186,9 +196,9 @@ export function ledgerRepo(db: Db) {
       insertRef.run(ref, kind, canonicalJson(body), now);
       return ref;
     },
-    /** Stores a document under a ref the caller names (e.g. `policy:v3`, `catalog:<hash>`). */
-    putNamedRef(ref: string, kind: string, body: unknown, now: string): string {
-      insertRef.run(ref, kind, canonicalJson(body), now);
+    /** Stores a document under a ref the caller names (e.g. `policy:v3`, `catalog:<hash>`); `body` is computed only when the ref is new. */
+    putNamedRef(ref: string, kind: string, body: () => unknown, now: string): string {
+      if (!hasRef.get(ref)) insertRef.run(ref, kind, canonicalJson(body()), now);
       return ref;
     },
     getRef<T>(ref: string): T | undefined {
