@@ -1,6 +1,7 @@
-// `npm run demo`: drives the lifecycle on fixtures/ in a temporary workspace (the AEC lane joins
-// when it lands),
-// printing each command and its result. Any unexpected exit status fails the demo loudly.
+// `npm run demo`: the whole lifecycle on fixtures/ in a temporary workspace, both execution
+// lanes included. Each command is printed with its exit status and a one-line result; any
+// unexpected exit status fails the demo loudly. KAIR_NOW is fixed, so the output is the same on
+// every run (test/e2e/demo.test.ts compares it with test/e2e/demo.golden.txt).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,29 +10,41 @@ import { join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const ws = mkdtempSync(join(tmpdir(), 'kair-demo-'));
 const env = { ...process.env, KAIR_NOW: '2026-01-30T12:00:00.000Z', NO_COLOR: '1', KAIR_ACTOR: 'dev' };
-const plans = join(root, 'fixtures', 'plans');
+delete env.KAIR_DIR;
+delete env.KAIR_FAILPOINT;
+const fixtures = join(root, 'fixtures');
+const plans = join(fixtures, 'plans');
+const shorten = (p) => p.replace(root, '').replace(ws + '/', '');
+
+const steps = (doc) => doc.steps.map((s) => `${s.id}=${s.reason_code ?? s.status}`).join(', ');
+
+function summary(doc) {
+  if (!doc) return 'no JSON document';
+  if (!doc.ok) return `${doc.error?.code}: ${doc.error?.message}${doc.run_id ? `\n    ${doc.run_id} ${doc.status}: ${steps(doc)}` : ''}`;
+  if (doc.contract) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`;
+  if (doc.dry_run) return `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`;
+  if (doc.run_id && doc.steps) return `${doc.run_id} ${doc.status}: ${steps(doc)}${doc.kimi ? `\n    kimi: ${doc.kimi.result.summary}` : ''}`;
+  if (doc.problems) return `verified: ${doc.problems.length} problem(s), ${doc.warnings.length} warning(s)`;
+  if (doc.simulation) return `${doc.simulation.id} ${doc.simulation.status} (${doc.simulation.impact})`;
+  if (doc.rule) return `${doc.rule.actor} ${doc.rule.decision} ${doc.rule.action} (policy v${doc.policy_snapshot_version})`;
+  if (doc.envelopes) return doc.envelopes.map((e) => `${e.id} ${e.status} budget $${e.max_cost_usd}`).join('; ');
+  if (doc.drift !== undefined) return `agent_execution_current: ${doc.rows} step row(s), drift ${doc.drift_count}`;
+  if (doc.rows) return `${doc.rows.length} ledger row(s): ${doc.rows.map((r) => `${r.step_id}/${r.event}`).join(', ')}`;
+  if (doc.decisions) return `${doc.decisions.length} decision(s) replay the same`;
+  if (doc.events) return doc.events.map((e) => `#${e.seq} ${e.type}`).join(', ');
+  return 'ok';
+}
 
 function kair(args, expectExit = 0, extraEnv = {}) {
-  const shown = `kair ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`;
+  const shown = `kair ${args.map((a) => shorten(/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`;
   const r = spawnSync(process.execPath, [join(root, 'bin', 'kair.js'), ...args, '--json'], { cwd: ws, env: { ...env, ...extraEnv }, encoding: 'utf8' });
-  let doc;
+  let doc = null;
   try {
     doc = JSON.parse(r.stdout);
   } catch {
-    doc = null;
+    // reported below
   }
-  const what = doc?.ok
-    ? doc.contract
-      ? `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`
-      : doc.dry_run
-        ? `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`
-        : doc.run_id
-          ? `${doc.run_id} ${doc.status}: ${doc.steps.map((s) => `${s.id}=${s.reason_code ?? s.status}`).join(', ')}${doc.kimi ? ` — ${doc.kimi.result.summary}` : ''}`
-          : doc.problems
-            ? `verified: ${doc.contracts} contract(s), ${doc.events} event(s), ${doc.problems.length} problem(s)`
-            : 'ok'
-    : `${doc?.error?.code}: ${doc?.error?.message}`;
-  console.log(`$ ${shown}\n  → exit ${r.status}: ${what}`);
+  console.log(`$ ${shown}${extraEnv.KAIR_ACTOR ? `   (as ${extraEnv.KAIR_ACTOR})` : ''}\n  → exit ${r.status}: ${summary(doc)}`);
   if (r.status !== expectExit) {
     console.error(`demo FAILED: expected exit ${expectExit}, got ${r.status}\n${r.stdout}${r.stderr}`);
     process.exit(1);
@@ -39,36 +52,68 @@ function kair(args, expectExit = 0, extraEnv = {}) {
   return doc;
 }
 
-console.log(`kair demo — workspace ${ws}\n`);
+const say = (text) => console.log(`\n# ${text}`);
+const alice = { KAIR_ACTOR: 'alice' };
+
+console.log('kair demo — a temporary workspace, fixed clock (KAIR_NOW)');
 kair(['init']);
-kair(['propose', 'Add chat and notifications', '--id', 'chat', '--requires', 'local:read,local:write']);
-kair(['plan', 'chat', '--file', join(plans, 'custom-kimi.json')]);
-kair(['request-approval', 'chat'], 3); // blocked: required controls are not granted
+
+say('The AEC catalog and access policy (fixtures/simulations, fixtures/access)');
+for (const s of ['send-invoice', 'void-invoice']) {
+  kair(['sim', 'register', '--file', join(fixtures, 'simulations', `${s}.json`)]);
+  kair(['sim', 'activate', s]);
+}
+for (const r of JSON.parse(readFileSync(join(fixtures, 'access', 'policy.json'), 'utf8')).rules.filter((x) => x.actor === 'alice' && x.action.startsWith('invoice:'))) {
+  kair(['access', r.decision, r.actor, r.action]);
+}
+
+say('Propose, plan, and a blocked approval: the required controls are not granted');
+kair(['propose', 'Add chat and invoicing', '--id', 'chat', '--requires', 'local:read,local:write']);
+kair(['plan', 'chat', '--file', join(plans, 'mixed-lanes.json')]);
+kair(['request-approval', 'chat'], 3);
 kair(['grant', 'chat', 'local:read', 'local:write']);
 kair(['request-approval', 'chat']);
-kair(['approve', 'chat'], 0, { KAIR_ACTOR: 'alice' });
-// A hand edit of the approved plan voids the approval's binding: run refuses, nothing is spent.
+kair(['approve', 'chat'], 0, alice);
+
+say('Someone edits the approved plan by hand: the approval no longer matches, run refuses and spends nothing');
 const planFile = join(ws, '.kair', 'contracts', 'chat', 'plan', 'plan_v1.json');
-const original = readFileSync(planFile, 'utf8');
-writeFileSync(planFile, original.replace('"maxAgents": 5', '"maxAgents": 4'));
-kair(['run', 'chat', '--dry-run'], 3);
-writeFileSync(planFile, original);
+const edited = readFileSync(planFile, 'utf8').replace('"maxCostUSD": 25', '"maxCostUSD": 20');
+writeFileSync(planFile, edited);
+kair(['run', 'chat'], 3);
+
+say('The edit is recorded as a new plan and approved again');
+const editedFile = join(ws, 'edited-plan.json');
+writeFileSync(editedFile, edited);
+kair(['plan', 'chat', '--file', editedFile]);
+kair(['request-approval', 'chat']);
+kair(['approve', 'chat'], 0, alice);
 kair(['run', 'chat', '--dry-run']);
-kair(['revoke', 'chat', 'local:write']); // a kill switch: run is refused until re-granted
-kair(['run', 'chat', '--dry-run'], 3);
-kair(['grant', 'chat', 'local:write']);
-kair(['run', 'chat', '--pause-at', 'review-delta']); // the Kimi envelope runs, then a pause
-kair(['resume', 'chat']); // continues from the ledger of steps; the envelope is reused
+
+say('Run: the Kimi envelope, then an impactful simulation step that waits for confirmation');
+kair(['run', 'chat'], 3, alice);
+kair(['resume', 'chat', '--confirm', 'yes'], 0, alice);
+kair(['envelopes', '--contract', 'chat']);
+kair(['aec', 'ledger', 'chat']);
+
+say('Review, accept, and rewind (a new version; nothing is deleted)');
 kair(['review', 'chat']);
 kair(['accept', 'chat']);
-kair(['envelopes', '--contract', 'chat']);
+kair(['rewind', 'chat', 'switch to the annual invoicing template']);
+
+say('A plan that reuses what exists needs no execution');
 kair(['propose', 'Reuse the inventory checkout', '--id', 'checkout']);
 kair(['plan', 'checkout', '--file', join(plans, 'reuse-only.json')]);
 kair(['request-approval', 'checkout']);
-kair(['approve', 'checkout']);
-kair(['run', 'checkout'], 3); // No execution required (reuse sufficient)
-kair(['rewind', 'chat', 'switch to the invoicing template']);
-kair(['history', 'chat', '--limit', '3']);
+kair(['approve', 'checkout'], 0, alice);
+kair(['run', 'checkout'], 3);
+
+say('Prove it: every chain, snapshot and artifact hash; the AEC projection and its decisions');
 kair(['verify']);
-console.log(`\nartifacts: ${join(ws, '.kair', 'contracts', 'chat')}`);
+kair(['aec', 'rebuild', '--check']);
+kair(['aec', 'replay', 'chat-run-1']);
+
+console.log(`\nartifacts (under ${ws}):`);
+for (const f of ['.kair/contracts/chat/plan/PLAN.md', '.kair/contracts/chat/artifacts/run/chat-run-1/run-request.json', '.kair/contracts/chat/artifacts/run/chat-run-1/run-result.json', '.kair/contracts/chat/history.jsonl', '.kair/contracts/chat/dpc/dpc_v1.json', '.kair/kair.db']) {
+  console.log(`  ${f}`);
+}
 console.log('demo finished: every command exited as expected');
