@@ -21,6 +21,8 @@ export interface CtxOptions {
   interactive: () => boolean;
   /** Asks a question on the terminal and returns the answer line (null at end of input). */
   ask?: (question: string) => string | null;
+  /** Shows (or, with null, clears) a one-line progress message; absent when stderr is not a terminal. */
+  progress?: () => ((line: string | null) => void) | undefined;
 }
 
 export interface Ctx {
@@ -38,6 +40,8 @@ export interface Ctx {
   interactive(): boolean;
   /** Set only when a question can be asked (interactive). */
   readonly ask: ((question: string) => string | null) | undefined;
+  /** Set only when progress can be shown (stderr is a terminal, not --quiet). */
+  readonly progress: ((line: string | null) => void) | undefined;
 }
 
 export function makeClock(env: NodeJS.ProcessEnv): () => string {
@@ -73,6 +77,9 @@ export function createCtx(o: CtxOptions): Ctx {
     interactive: o.interactive,
     get ask() {
       return o.ask && o.interactive() ? o.ask : undefined;
+    },
+    get progress() {
+      return o.progress?.();
     },
   };
   return ctx;

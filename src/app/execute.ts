@@ -144,12 +144,14 @@ export function executeSteps(
   let pauseReason: PauseReason | undefined;
   let pause: PauseInfo | undefined;
   let kimiRan = run.done.some((d) => d.lane === 'kimi' && d.status === 'COMPLETED');
+  const progress = ctx.progress;
   let confirm = run.aec.confirm === undefined ? null : { token: run.aec.confirm, ...(run.aec.lang === undefined ? {} : { lang: run.aec.lang }) };
   try {
     for (let i = 0; i < plan.steps.length; i++) {
       const step = plan.steps[i]!;
       const result = results[i]!;
       if (result.status === 'COMPLETED' || result.status === 'REPLAYED') continue;
+      if (plan.steps.length > 1) progress?.(`${run.runId} [${i + 1}/${plan.steps.length}] ${step.id} (${stepLane(step)})…`);
       const boundary = checkBoundary(ctx, id, step.id, run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id, pending);
       if (boundary.kind === 'pause') {
         status = 'PAUSED';
@@ -237,6 +239,7 @@ export function executeSteps(
       kimi = envelopeRepo(db).findCompletedForRun(run.runId)?.kimi;
     }
   } finally {
+    progress?.(null);
     db?.close();
   }
   return finishRun(ctx, id, { ...run, status, results, kimi, error, pauseReason, pause }, pending);

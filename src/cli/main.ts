@@ -3,6 +3,7 @@
  * outcome to an exit status. The only place that decides exit codes.
  */
 import { readSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { createCtx } from '../app/context.js';
 import { EXIT, exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import type { KairError } from '../domain/errors.js';
@@ -51,6 +52,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       cwd: process.cwd(),
       interactive: () => process.stdin.isTTY === true && process.stderr.isTTY === true,
       ask: askLine,
+      progress: () => (!quiet() && isatty(2) ? progressLine : undefined),
     });
     const result = await p.command.handler(p, ctx);
     const exit = result.exit ?? EXIT.OK;
@@ -100,7 +102,7 @@ export function runMain(): void {
 
 /** One line from the terminal, read synchronously (the run loop is synchronous); null at end of input. */
 function askLine(question: string): string | null {
-  writeSync(2, `${question} `);
+  writeSync(2, `\r\x1b[K${question} `);
   const buf = Buffer.alloc(1);
   const bytes: number[] = [];
   for (;;) {
@@ -115,4 +117,9 @@ function askLine(question: string): string | null {
     if (buf[0] === 0x0a) return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
     bytes.push(buf[0]!);
   }
+}
+
+/** One line on stderr, rewritten in place; null clears it. */
+function progressLine(line: string | null): void {
+  writeSync(2, line === null ? '\r\x1b[K' : `\r\x1b[K${line}`);
 }
