@@ -262,15 +262,115 @@ export const FinderPacketSchema = z.discriminatedUnion('type', [
 
 export const FindOutputSchema = z.strictObject({ ok, packet: FinderPacketSchema });
 
-/** Row items stay open: the intake and ledger commands are still being built (SPEC §5, §9.6). */
 export const IntakeListOutputSchema = z.strictObject({
   ok,
-  intake: z.array(z.looseObject({ id: z.string(), contract_id: id, step_id: id, utterance: z.string(), created_at: z.string() })),
+  intake: z.array(
+    z.strictObject({ id: z.string().regex(/^intake-\d+$/), contract_id: id, step_id: id, utterance: z.string(), created_at: z.string(), run_id: runId, fields: z.record(z.string(), z.string()), lang: z.string() }),
+  ),
 });
 
-export const AecLedgerOutputSchema = z.strictObject({
+const LEDGER_EVENTS = ['HALTED', 'CLAIMED', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'REPLAYED'] as const;
+const ref = z.string().regex(/^[a-z_]+:/);
+
+/** One agent_execution_ledger row (SPEC §9.6): every row links its refs; outcome is the seed's AgentExecutionOutcome or a halt's reason. */
+export const LedgerRowSchema = z.strictObject({
+  row_id: z.int().positive(),
+  tenant_id: z.string(),
+  plan_id: z.string(),
+  correlation_id: z.string().regex(/^[a-z0-9][a-z0-9_-]*:v\d+$/),
+  contract_id: id,
+  run_id: runId,
+  step_id: id,
+  simulation_id: id.nullable(),
+  required_fields_fingerprint: sha.nullable(),
+  idempotency_key: sha,
+  attempt: z.int().positive(),
+  event: z.enum(LEDGER_EVENTS),
+  reason_code: reasonCode,
+  actor: z.string(),
+  finder_packet_ref: ref,
+  catalog_snapshot_ref: ref,
+  policy_snapshot_ref: ref.nullable(),
+  artifact_fingerprint_bundle_ref: ref.nullable(),
+  access_decision_id: z.int().positive().nullable(),
+  confirmation_id: z.int().positive().nullable(),
+  confirmation_proof_ref: z.string().nullable(),
+  rollback_plan_ref: ref.nullable(),
+  dispatch_envelope_ref: ref.nullable(),
+  decision_ref: ref,
+  dispatch_decision_hash: sha,
+  outcome: z.unknown(),
+  latency_us: z.int().nonnegative().nullable(),
+  created_at: z.string(),
+});
+
+export const AecLedgerOutputSchema = z.strictObject({ ok, rows: z.array(LedgerRowSchema) });
+
+const currentRow = z.strictObject({
+  tenant_id: z.string(),
+  correlation_id: z.string(),
+  step_id: id,
+  plan_id: z.string(),
+  contract_id: id,
+  run_id: runId,
+  simulation_id: id.nullable(),
+  idempotency_key: sha,
+  attempt: z.int().nonnegative(),
+  status: z.enum(LEDGER_EVENTS),
+  reason_code: reasonCode,
+  success_row_id: z.int().positive().nullable(),
+  last_row_id: z.int().positive(),
+  rows: z.int().positive(),
+  updated_at: z.string(),
+});
+
+const rebuildDocument = {
+  check: z.boolean(),
+  rows: z.int().nonnegative(),
+  drift_count: z.int().nonnegative(),
+  drift: z.array(z.strictObject({ tenant_id: z.string(), correlation_id: z.string(), step_id: id, kind: z.enum(['extra', 'missing', 'different']), stored: currentRow.nullable(), expected: currentRow.nullable() })),
+};
+
+/** `aec rebuild [--check]`; a failed check is exit 7 with the drift and `error`. */
+export const AecRebuildOutputSchema = z.union([z.strictObject({ ok, ...rebuildDocument }), z.strictObject({ ok: z.literal(false), ...rebuildDocument, error: ErrorSchema })]);
+
+const replayDocument = {
+  run_id: runId,
+  decisions: z.array(
+    z.strictObject({
+      row_id: z.int().positive(),
+      step_id: id,
+      event: z.enum(LEDGER_EVENTS),
+      recorded: z.strictObject({ dispatch: z.boolean(), reason_code: reasonCode }),
+      replayed: z.strictObject({ dispatch: z.boolean(), reason_code: reasonCode }).nullable(),
+      same: z.boolean(),
+      problems: z.array(z.string()),
+    }),
+  ),
+};
+
+/** `aec replay <run_id>`; a mismatch is exit 7 AEC_REPLAY_MISMATCH with every decision. */
+export const AecReplayOutputSchema = z.union([z.strictObject({ ok, ...replayDocument }), z.strictObject({ ok: z.literal(false), ...replayDocument, error: ErrorSchema })]);
+
+const ms = z.number().nonnegative().nullable();
+
+/** `aec stats`: seed 001 §14.2 figures from the ledger. */
+export const AecStatsOutputSchema = z.strictObject({
   ok,
-  rows: z.array(z.looseObject({ tenant_id: z.string(), correlation_id: z.string(), step_id: id, idempotency_key: sha, attempt: z.int().positive(), event: z.string() })),
+  stats: z.strictObject({
+    rows: z.int().nonnegative(),
+    dispatches: z.int().nonnegative(),
+    succeeded: z.int().nonnegative(),
+    failed: z.int().nonnegative(),
+    timed_out: z.int().nonnegative(),
+    rejected: z.int().nonnegative(),
+    in_doubt: z.int().nonnegative(),
+    replayed: z.int().nonnegative(),
+    halted: z.int().nonnegative(),
+    dispatch_latency_ms: z.strictObject({ p50: ms, p95: ms, p99: ms }),
+    execution_error_rate: z.number().min(0).max(1),
+    duplicate_side_effects: z.int().nonnegative(),
+  }),
 });
 
 export const EnvelopesOutputSchema = z.strictObject({

@@ -10,6 +10,7 @@ import type { FinderPacket, SimulationMatchPacket } from '../../src/domain/aec/f
 import { defaultConfig, validateConfig } from '../../src/domain/config.js';
 import type { Contract, HistoryEvent } from '../../src/domain/contract.js';
 import type { Dpc } from '../../src/domain/dpc.js';
+import type { LedgerRow } from '../../src/lanes/aec/ledger.js';
 import * as out from '../../src/domain/output-schemas.js';
 import { ConfigSchema, ContractSchema, PUBLISHED_SCHEMAS, jsonSchemaOf } from '../../src/domain/schemas.js';
 import { ACCESS_DECISIONS } from '../../src/lanes/aec/access.js';
@@ -172,12 +173,20 @@ describe('strict shapes: a renamed, extra or missing key is rejected', () => {
     expect(out.ArtifactsOutputSchema.safeParse({ ...doc, artifacts: [{ kind: 'snapshot', path: '/tmp/w/.kair/contracts/c1/contract.json' }] }).success).toBe(false);
   });
 
-  it('rows of the commands still being built (intake list, aec ledger) stay open to more keys but need the known ones', () => {
-    const row = { id: 'i1', contract_id: 'c1', step_id: 's1', utterance: 'do a thing', created_at: 't' };
-    expect(out.IntakeListOutputSchema.safeParse({ ok: true, intake: [{ ...row, lang: 'en' }] }).success).toBe(true);
+  it('intake and ledger rows are strict: a renamed, missing or extra key fails', () => {
+    const row = { id: 'intake-1', contract_id: 'c1', step_id: 's1', utterance: 'do a thing', created_at: 't', run_id: 'c1-run-1', fields: {}, lang: 'en' };
+    expect(out.IntakeListOutputSchema.safeParse({ ok: true, intake: [row] }).success).toBe(true);
     expect(out.IntakeListOutputSchema.safeParse({ ok: true, intake: [rename(row, 'utterance', 'text')] }).success).toBe(false);
-    const ledger = { tenant_id: 'ws_1', correlation_id: 'c1:v1', step_id: 's1', idempotency_key: sha, attempt: 1, event: 'CLAIMED' };
-    expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [{ ...ledger, simulation_id: 'ping' }] }).success).toBe(true);
+    expect(out.IntakeListOutputSchema.safeParse({ ok: true, intake: [{ ...row, extra: 1 }] }).success).toBe(false);
+    const ledger: LedgerRow = {
+      row_id: 1, tenant_id: 'ws_1', plan_id: 'c1:v1/s1', correlation_id: 'c1:v1', contract_id: 'c1', run_id: 'c1-run-1', step_id: 's1', simulation_id: 'ping',
+      required_fields_fingerprint: sha, idempotency_key: sha, attempt: 1, event: 'CLAIMED', reason_code: 'AEC_DISPATCH_OK', actor: 'alice',
+      finder_packet_ref: 'packet:x', catalog_snapshot_ref: 'catalog:x', policy_snapshot_ref: 'policy:v1', artifact_fingerprint_bundle_ref: 'fingerprints:x',
+      access_decision_id: 1, confirmation_id: null, confirmation_proof_ref: null, rollback_plan_ref: null, dispatch_envelope_ref: 'envelope:x',
+      decision_ref: 'decision:x', dispatch_decision_hash: sha, outcome: null, latency_us: null, created_at: 't',
+    };
+    expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [ledger] }).success).toBe(true);
     expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [{ ...ledger, attempt: 0 }] }).success).toBe(false);
+    expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [rename({ ...ledger }, 'decision_ref', 'decision')] }).success).toBe(false);
   });
 });
