@@ -280,7 +280,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   // Claim: re-read the step under SQLite's write lock; another process may have claimed or
   // finished it since the first read. Then the decision is made again on what is there now.
   const claim = db
-    .transaction((): { kind: 'claimed'; row: NewLedgerRow; envelope: DispatchEnvelope } | { kind: 'other'; outcome: StepOutcome } => {
+    .transaction((): { kind: 'claimed'; row: NewLedgerRow; envelope: DispatchEnvelope; claim_row_id: number } | { kind: 'other'; outcome: StepOutcome } => {
       const nowRows = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
       const idemNow = idempotencyView(nowRows.map(ledgerFact), { simulation_id: match!.simulation_id, fields_fingerprint: match!.required_fields_fingerprint });
       if (nowRows.length !== rowsBefore.length && !sameView(idem!, idemNow)) {
@@ -316,8 +316,8 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
         outcome: null,
         latency_us: null,
       };
-      ledger.appendRow(row);
-      return { kind: 'claimed', row, envelope };
+      const claim_row_id = ledger.appendRow(row);
+      return { kind: 'claimed', row, envelope, claim_row_id };
     })
     .immediate();
   if (claim.kind === 'other') return claim.outcome;
@@ -336,6 +336,8 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
       outcomeRow.outcome = {
         step_id: req.step_id,
         simulation_outcome: res.outcome,
+        // The audit event this outcome answers: the claim row committed before the executor ran.
+        audit_event_id: `agent_execution_ledger:${claim.claim_row_id}`,
         reason_code: res.reason_code,
         proof_refs,
         dispatch_decision_hash: claim.row.dispatch_decision_hash,
