@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import type { GateFacts } from '../../src/domain/aec/gates.js';
 import type { Json } from './cli.js';
 import { ROOT, kairPath, makeTempDir, ok } from './cli.js';
 
@@ -110,3 +111,30 @@ export const lineCount = (file: string): number => {
     return 0;
   }
 };
+
+/**
+ * Gate facts under which every gate of decideGates passes: an Active, impactful simulation with a
+ * registered rollback, confirmed and allowed. Tests override what they exercise.
+ */
+export function passingFacts(over: Partial<GateFacts> = {}): GateFacts {
+  return {
+    packet_type: 'SimulationMatchPacket',
+    packet_reason_code: 'SIM_FINDER_MATCH_OK',
+    packet_valid: true,
+    impact: 'impactful',
+    policy_snapshot_ref: 'policy:v1',
+    artifact_fingerprint_bundle_ref: 'fingerprints:abc',
+    rollback: { simulation_id: 'void-invoice', registered: true },
+    idempotency: { kind: 'fresh', next_attempt: 1 },
+    retry_in_doubt: false,
+    local_exec: { required: false, granted: false },
+    confirmation: 'affirmative',
+    access: 'allow',
+    catalog: { registered: true, status: 'Active' },
+    ...over,
+  };
+}
+
+/** passingFacts for a simulation with no impact: no confirmation, no rollback. */
+export const passingFactsNoImpact = (over: Partial<GateFacts> = {}): GateFacts =>
+  passingFacts({ impact: 'none', rollback: { simulation_id: null, registered: false }, confirmation: null, ...over });

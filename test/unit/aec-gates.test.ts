@@ -2,24 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../src/domain/canonical.js';
 import type { GateFacts, LedgerFact } from '../../src/domain/aec/gates.js';
+import { passingFacts } from '../helpers/aec.js';
 import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, PAUSING_HALTS } from '../../src/domain/aec/gates.js';
 
-/** Facts under which every gate passes: an Active, impactful simulation, confirmed and allowed. */
-const pass = (): GateFacts => ({
-  packet_type: 'SimulationMatchPacket',
-  packet_reason_code: 'SIM_FINDER_MATCH_OK',
-  packet_valid: true,
-  impact: 'impactful',
-  policy_snapshot_ref: 'policy:v1',
-  artifact_fingerprint_bundle_ref: 'fingerprints:abc',
-  rollback: { simulation_id: 'void-invoice', registered: true },
-  idempotency: { kind: 'fresh', next_attempt: 1 },
-  retry_in_doubt: false,
-  local_exec: { required: false, granted: false },
-  confirmation: 'affirmative',
-  access: 'allow',
-  catalog: { registered: true, status: 'Active' },
-});
+const pass = (): GateFacts => passingFacts();
 
 const code = (f: GateFacts) => {
   const v = decideGates(f);

@@ -18,7 +18,7 @@ import { ledgerRepo } from '../../../src/lanes/aec/ledger.js';
 import { openDb } from '../../../src/store/sqlite/db.js';
 import type { Json } from '../../helpers/cli.js';
 import { NOW, cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { ALICE, approveContract, ledgerRows, passingFactsNoImpact, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -54,22 +54,7 @@ function expectRefused(ws: string, contract: string, code: string, simulation: s
   return r.json;
 }
 
-const permissive = (over: Partial<GateFacts> = {}): GateFacts => ({
-  packet_type: 'SimulationMatchPacket',
-  packet_reason_code: 'SIM_FINDER_MATCH_OK',
-  packet_valid: true,
-  impact: 'none',
-  policy_snapshot_ref: 'policy:v1',
-  artifact_fingerprint_bundle_ref: 'fingerprints:abc',
-  rollback: { simulation_id: null, registered: false },
-  idempotency: { kind: 'fresh', next_attempt: 1 },
-  retry_in_doubt: false,
-  local_exec: { required: false, granted: false },
-  confirmation: null,
-  access: 'allow',
-  catalog: { registered: true, status: 'Active' },
-  ...over,
-});
+const permissive = (over: Partial<GateFacts> = {}): GateFacts => passingFactsNoImpact({ access: 'allow', ...over });
 
 describe('AT-AGENT-04-sim-not-active-fail-closed', () => {
   it('a Draft top-1 is refused (SIM_FINDER_SIMULATION_INACTIVE, exit 3) and dispatches nothing until it is activated', () => {

@@ -15,7 +15,7 @@ import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, configFile, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { ALICE, approveContract, ledgerRows, passingFacts, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -49,22 +49,7 @@ const SEED = {
   outcome: ['step_id', 'simulation_outcome', 'audit_event_id', 'proof_refs', 'dispatch_decision_hash', 'next_step', 'reason_code', 'user_visible_text'],
 };
 
-const facts = (over: Partial<GateFacts> = {}): GateFacts => ({
-  packet_type: 'SimulationMatchPacket',
-  packet_reason_code: 'SIM_FINDER_MATCH_OK',
-  packet_valid: true,
-  impact: 'impactful',
-  policy_snapshot_ref: 'policy:v6',
-  artifact_fingerprint_bundle_ref: 'fingerprints:abc',
-  rollback: { simulation_id: 'void-invoice', registered: true },
-  idempotency: { kind: 'fresh', next_attempt: 1 },
-  retry_in_doubt: false,
-  local_exec: { required: false, granted: false },
-  confirmation: 'affirmative',
-  access: 'allow',
-  catalog: { registered: true, status: 'Active' },
-  ...over,
-});
+const facts = (over: Partial<GateFacts> = {}): GateFacts => passingFacts({ policy_snapshot_ref: 'policy:v6', ...over });
 
 describe('AT-AGENT-08-audit-chain-complete', () => {
   it('every ledger row links the finder packet, catalog snapshot, policy snapshot, fingerprint bundle and decision, all stored and content-addressed', () => {

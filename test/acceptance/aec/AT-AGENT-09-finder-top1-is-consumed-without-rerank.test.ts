@@ -14,7 +14,7 @@ import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
+import { ALICE, approveContract, ledgerRows, passingFactsNoImpact, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -101,21 +101,8 @@ describe('AT-AGENT-09-finder-top1-is-consumed-without-rerank', () => {
     expect(packet.simulation_id).toBe('zz-ship-express');
     expect(isValidPacket(packet)).toBe(true);
 
-    const facts = (packet_valid: boolean): GateFacts => ({
-      packet_type: 'SimulationMatchPacket',
-      packet_reason_code: 'SIM_FINDER_MATCH_OK',
-      packet_valid,
-      impact: 'none',
-      policy_snapshot_ref: 'policy:v1',
-      artifact_fingerprint_bundle_ref: 'fingerprints:abc',
-      rollback: { simulation_id: null, registered: false },
-      idempotency: { kind: 'fresh', next_attempt: 1 },
-      retry_in_doubt: false,
-      local_exec: { required: false, granted: false },
-      confirmation: null,
-      access: 'allow',
-      catalog: { registered: true, status: 'Active' },
-    });
+    const facts = (packet_valid: boolean): GateFacts => passingFactsNoImpact({ packet_valid });
+
     const rehash = <T extends { packet_hash: string }>(p: T): T => {
       const { packet_hash: _h, ...rest } = p;
       return { ...rest, packet_hash: canonicalHash(rest) } as T;

@@ -11,7 +11,7 @@ import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, simPlan, tableRows } from '../../helpers/aec.js';
+import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, passingFacts, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -78,21 +78,13 @@ describe('AT-AGENT-12-missing-simulation-never-calls-simulation-executor', () =>
   });
 
   it('the gates never let a MissingSimulationPacket through, whatever the other facts say (in-process)', () => {
-    const everythingAllowed: GateFacts = {
+    const everythingAllowed: GateFacts = passingFacts({
       packet_type: 'MissingSimulationPacket',
       packet_reason_code: 'SIM_FINDER_MISSING_SIMULATION',
-      packet_valid: true,
-      impact: 'none',
-      policy_snapshot_ref: 'policy:v1',
-      artifact_fingerprint_bundle_ref: 'fingerprints:abc',
-      rollback: { simulation_id: 'undo', registered: true },
-      idempotency: { kind: 'fresh', next_attempt: 1 },
       retry_in_doubt: true,
       local_exec: { required: true, granted: true },
-      confirmation: 'affirmative',
-      access: 'allow',
-      catalog: { registered: true, status: 'Active' },
-    };
+    });
+
     expect(decideGates(everythingAllowed)).toEqual({ dispatch: false, replay: false, reason_code: 'SIM_FINDER_MISSING_SIMULATION', reached: ['packet'] });
     // Even a stored success for the step is not replayed through a missing-simulation packet.
     expect(decideGates({ ...everythingAllowed, idempotency: { kind: 'succeeded', attempt: 1, idempotency_key: 'k', row_id: 1, same_target: true } })).toMatchObject({ dispatch: false, replay: false });
