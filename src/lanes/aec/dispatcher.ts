@@ -20,7 +20,7 @@ import { accessRepo } from './access.js';
 import { catalogRepo } from './catalog.js';
 import type { DispatchEnvelope } from './executor.js';
 import { executeSimulation } from './executor.js';
-import type { LedgerRepo, LedgerRow, NewLedgerRow } from './ledger.js';
+import type { LedgerRepo, LedgerRow, NewLedgerRow, StepScope } from './ledger.js';
 import { ledgerFact, ledgerRepo } from './ledger.js';
 
 export interface StepRequest {
@@ -93,6 +93,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   const now = req.now();
   const correlation_id = correlationId(req.contract_id, req.contract_version);
   const plan_id = `${correlation_id}/${req.step_id}`;
+  const scope: StepScope = { tenant_id: req.tenant_id, correlation_id, run_id: req.run_id, step_id: req.step_id, actor: req.actor };
   const rowsBefore = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
   const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
 
@@ -186,11 +187,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     let confirmation_id: number | null = null;
     if (parse && v.reached.includes('confirmation')) {
       confirmation_id = ledger.appendConfirmation({
-        tenant_id: req.tenant_id,
-        correlation_id,
-        run_id: req.run_id,
-        step_id: req.step_id,
-        actor: req.actor,
+        ...scope,
         lexicon: CONFIRM_LEXICON_VERSION,
         lang: parse.lang,
         token: parse.token,
@@ -204,11 +201,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     let access_decision_id: number | null = null;
     if (accessNow && v.reached.includes('access')) {
       access_decision_id = ledger.appendAccessDecision({
-        tenant_id: req.tenant_id,
-        correlation_id,
-        run_id: req.run_id,
-        step_id: req.step_id,
-        actor: req.actor,
+        ...scope,
         action: sim!.access_action,
         decision: accessNow.decision,
         rule: accessNow.rule ?? null,

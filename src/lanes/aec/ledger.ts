@@ -59,13 +59,17 @@ export interface CurrentRow {
   updated_at: string;
 }
 
-export interface AccessDecisionRow {
-  id: number;
+/** Where an access decision or a confirmation was made: one step of one run. */
+export interface StepScope {
   tenant_id: string;
   correlation_id: string;
   run_id: string;
   step_id: string;
   actor: string;
+}
+
+export interface AccessDecisionRow extends StepScope {
+  id: number;
   action: string;
   decision: 'allow' | 'deny' | 'require-ap';
   rule: unknown;
@@ -74,13 +78,8 @@ export interface AccessDecisionRow {
   created_at: string;
 }
 
-export interface ConfirmationRow {
+export interface ConfirmationRow extends StepScope {
   id: number;
-  tenant_id: string;
-  correlation_id: string;
-  run_id: string;
-  step_id: string;
-  actor: string;
   lexicon: string;
   lang: string;
   token: string;
