@@ -51,6 +51,21 @@ describe('parseConfirmation: every lexicon entry', () => {
   });
 });
 
+/** ASCII letters and punctuation to their full-width forms (U+FF01..U+FF5E); NFKC maps them back. */
+const fullWidth = (t: string) => t.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
+const mixedCase = (t: string) => [...t].map((c, i) => (i % 2 === 0 ? c.toUpperCase() : c.toLowerCase())).join('');
+
+describe('parseConfirmation: every lexicon entry, upper-case, mixed-case, full-width and with trailing ! or 。', () => {
+  const variants = rows.flatMap(([lang, token, result]) =>
+    [token.toUpperCase(), mixedCase(token), fullWidth(token), fullWidth(token.toUpperCase()), `${token}!`, `${token}。`, `  ${token}  `].map(
+      (v): [string, string, string, ConfirmResult] => [lang, token, v, result],
+    ),
+  );
+  it.each(variants)('[%s] %j as %j → %s', (lang, _token, variant, result) => {
+    expect(parseConfirmation(variant, lang).result).toBe(result);
+  });
+});
+
 describe('parseConfirmation: normalisation', () => {
   it.each<[string, string, ConfirmResult]>([
     ['ＹＥＳ', 'en', 'affirmative'],
