@@ -1,5 +1,5 @@
 // Bundles src/cli/entry.ts into dist/kair.cjs (CJS loads faster than ESM here; see
-// docs/decisions/002-bundle-format.md). better-sqlite3 stays external: it is a native addon.
+// docs/decisions/002-startup-and-bundle.md). better-sqlite3 stays external: it is a native addon.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 
@@ -17,15 +17,19 @@ const common = {
   logLevel: 'warning',
 };
 
-// The read path (status, list, history…) lives in dist/kair.cjs; everything else in
-// dist/kair-cmd.cjs, loaded by the first bundle only when a command needs it.
+// The read path (status, list, history…) lives in dist/kair.cjs; the lifecycle and run commands
+// in dist/kair-lifecycle.cjs; the rest (plan's zod aside: help, completion, the AEC admin
+// commands) in dist/kair-cmd.cjs. The first bundle requires the others only when a command needs
+// them (src/cli/load-lazy.ts).
 const splitLazy = {
   name: 'split-lazy',
   setup(b) {
     b.onResolve({ filter: /^\.\/(lazy\.js|kair-cmd\.cjs)$/ }, () => ({ path: './kair-cmd.cjs', external: true }));
+    b.onResolve({ filter: /^\.\/kair-lifecycle\.cjs$/ }, () => ({ path: './kair-lifecycle.cjs', external: true }));
   },
 };
 await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.cjs', plugins: [splitLazy] });
+await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy] });
 await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy] });
 
 // Warm the V8 code cache the launcher keeps next to the bundle (rebuilt on any bundle change),
