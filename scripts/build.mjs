@@ -1,5 +1,7 @@
 // Bundles src/cli/entry.ts into dist/kair.cjs (CJS loads faster than ESM here; see
-// docs/decisions/002-startup-and-bundle.md). better-sqlite3 stays external: it is a native addon.
+// docs/decisions/002-startup-and-bundle.md and 010-bundle-split-and-write-path.md).
+// better-sqlite3's JavaScript is bundled; its native addon is loaded from the installed package
+// by path (src/store/sqlite/db.ts), so `bindings`, which only searches for it, stays out.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 
@@ -10,7 +12,7 @@ const common = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['better-sqlite3'],
+  external: ['bindings', 'better-sqlite3/package.json'],
   // import.meta.url only serves the unbundled (ESM) test runs; the CJS bundle uses __filename.
   define: { __KAIR_VERSION__: JSON.stringify(pkg.version), __KAIR_BUNDLED__: 'true', 'import.meta.url': 'undefined' },
   legalComments: 'none',

@@ -1,22 +1,34 @@
 /**
  * The SQLite connection (`.kair/kair.db`) and its numbered, forward-only migrations.
  *
- * better-sqlite3 is required only when a database is opened (loading it costs ~20 ms), so any
- * command may import this module for free.
+ * better-sqlite3 is required only when a database is opened, so any command may import this
+ * module for free. The built CLI bundles its JavaScript and names the native addon's path
+ * (scripts/build.mjs): resolving and compiling the package's files and the `bindings` search
+ * cost more than the rest of opening a database.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { kairError } from '../../domain/errors.js';
 
 export type Db = Database.Database;
 
 declare const __filename: string | undefined;
-let DatabaseCtor: typeof Database | undefined;
-function loadDatabase(): typeof Database {
+declare const __KAIR_BUNDLED__: boolean | undefined;
+declare const require: NodeJS.Require;
+let loaded: { ctor: typeof Database; nativeBinding?: string } | undefined;
+function loadDatabase(): { ctor: typeof Database; nativeBinding?: string } {
+  if (loaded) return loaded;
+  if (typeof __KAIR_BUNDLED__ === 'boolean') {
+    // The addon stays in the installed package; its `bindings` lookup would search from the
+    // bundle's folder instead, so it gets the path. Any other layout uses the package whole.
+    const addon = join(dirname(require.resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
+    if (existsSync(addon)) return (loaded = { ctor: require('better-sqlite3') as typeof Database, nativeBinding: addon });
+  }
   // In the CJS bundle __filename is defined; under the ESM test runner import.meta.url is.
-  return (DatabaseCtor ??= createRequire(typeof __filename === 'string' ? __filename : import.meta.url)('better-sqlite3') as typeof Database);
+  const external = createRequire(typeof __filename === 'string' ? __filename : import.meta.url);
+  return (loaded = { ctor: external('better-sqlite3') as typeof Database });
 }
 
 export interface Migration {
@@ -287,7 +299,9 @@ export const BUSY_TIMEOUT_MS = 5000;
 export function openDb(file: string, opts: OpenDbOptions = {}): Db {
   const inMemory = file === ':memory:' || file === '';
   if (!inMemory) mkdirSync(dirname(file), { recursive: true });
-  const db = new (loadDatabase())(file, { timeout: BUSY_TIMEOUT_MS, ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}) });
+  const { ctor, nativeBinding } = loadDatabase();
+  const binding = opts.nativeBinding ?? nativeBinding;
+  const db = new ctor(file, { timeout: BUSY_TIMEOUT_MS, ...(binding ? { nativeBinding: binding } : {}) });
   try {
     // busy_timeout first: switching to WAL and migrating take locks another process may hold.
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
