@@ -65,7 +65,7 @@ export function openWorkspaceDb(ctx: Ctx): Db {
 function writeArtifact(ctx: Ctx, id: string, runId: string, name: string, doc: unknown): { path: string; sha256: string } {
   const file = join(runDir(ctx, id, runId), name);
   writeJsonAtomic(file, doc);
-  writeJsonAtomic(join(paths.runs(ctx.ws, id), name), doc);
+  writeJsonAtomic(join(paths.runs(ctx.ws, id), name), doc, { derived: true });
   return { path: rel(ctx.ws, file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
 }
 

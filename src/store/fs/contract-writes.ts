@@ -30,7 +30,7 @@ export function updateIndex(ws: Workspace, who: LockWho, timeoutMs: number, entr
     if (!index) index = rebuildIndexEntries(ws);
     const byId = new Map(index.map((e) => [e.id, e]));
     for (const e of entries) byId.set(e.id, e);
-    writeJsonAtomic(paths.index(ws), [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1)));
+    writeJsonAtomic(paths.index(ws), [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), { derived: true });
   });
 }
 
@@ -43,7 +43,7 @@ export function commitEvents(
 ): { contract: Contract; events: HistoryEvent[] } {
   const events = appendEvents(paths.history(ws, c.id), { seq: c.history_seq, hash: c.history_head }, drafts, meta);
   const next = events.length ? (fold(events, c) as Contract) : c;
-  if (events.length) writeJsonAtomic(paths.snapshot(ws, c.id), next);
+  if (events.length) writeJsonAtomic(paths.snapshot(ws, c.id), next, { derived: true });
   return { contract: next, events };
 }
 
