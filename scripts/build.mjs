@@ -19,10 +19,11 @@ const common = {
   logLevel: 'warning',
 };
 
-// The read path (status, list, history…) lives in dist/kair.cjs; the lifecycle and run commands
-// in dist/kair-lifecycle.cjs; the rest (plan's zod aside: help, completion, the AEC admin
-// commands) in dist/kair-cmd.cjs. The first bundle requires the others only when a command needs
-// them (src/cli/load-lazy.ts).
+// Bundles, each loaded only when a command needs it (docs/decisions/010):
+// - dist/kair.cjs: argv parsing, the read path (status, list, history…);
+// - dist/kair-lifecycle.cjs: the lifecycle and run commands (src/cli/load-lazy.ts picks it);
+// - dist/kair-plan.cjs: plan validation with zod, imported by `kair plan` only;
+// - dist/kair-cmd.cjs: everything else (help, completion, the AEC admin commands).
 const splitLazy = {
   name: 'split-lazy',
   setup(b) {
@@ -30,8 +31,23 @@ const splitLazy = {
     b.onResolve({ filter: /^\.\/kair-lifecycle\.cjs$/ }, () => ({ path: './kair-lifecycle.cjs', external: true }));
   },
 };
+// A dynamic import of src/domain/plan.ts becomes a load of dist/kair-plan.cjs, through the
+// launcher's code cache like the other bundles. Inside the lifecycle bundle zod would otherwise
+// be 60% of the file that every `run` and `grant` reads.
+const planBundle = {
+  name: 'plan-bundle',
+  setup(b) {
+    b.onResolve({ filter: /\/domain\/plan\.js$/ }, (a) => (a.kind === 'dynamic-import' ? { path: 'kair-plan.cjs', namespace: 'sibling-bundle' } : undefined));
+    b.onResolve({ filter: /^\.\/kair-plan\.cjs$/ }, () => ({ path: './kair-plan.cjs', external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'sibling-bundle' }, (a) => ({
+      contents: `const load = globalThis.__kairLoadCached;\nmodule.exports = load ? load(__dirname + '/${a.path}') : require('./${a.path}');\n`,
+      loader: 'js',
+    }));
+  },
+};
 await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.cjs', plugins: [splitLazy] });
-await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy] });
+await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy, planBundle] });
+await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kair-plan.cjs' });
 await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy] });
 
 // Warm the V8 code cache the launcher keeps next to the bundle (rebuilt on any bundle change),
