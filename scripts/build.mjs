@@ -50,8 +50,10 @@ await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'd
 await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kair-plan.cjs' });
 await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy] });
 
-// Warm the V8 code cache the launcher keeps next to the bundle (rebuilt on any bundle change),
-// on the read path that start-up matters most for: `status` of a real contract.
+// Warm the V8 code caches the launcher keeps next to the bundles (rebuilt on any bundle change).
+// A cache holds what the first command to load its bundle compiled, so each bundle is warmed by
+// the command it matters most for: `status` (dist/kair.cjs), `run` of an approved Kimi plan
+// (kair-lifecycle.cjs), `plan` (kair-plan.cjs), help (kair-cmd.cjs).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,11 +63,25 @@ const clearCache = () => {
 };
 const ws = mkdtempSync(join(tmpdir(), 'kair-build-'));
 const kair = (...args) => execFileSync(process.execPath, ['bin/kair.js', ...args, '--dir', ws], { stdio: 'ignore', env: { ...process.env, KAIR_ACTOR: 'build' } });
+const plan = JSON.stringify({
+  version: 'kair.plan.v1',
+  title: 'warm the cache',
+  strategy: 'CUSTOM',
+  details: { requiresKimi: true, features: ['chat'] },
+  steps: [{ id: 'generate', summary: 'generate', lane: 'kimi' }, { id: 'check', summary: 'check' }],
+});
 try {
   kair('init');
   kair('propose', 'warm the cache', '--id', 'warm');
+  kair('propose', 'warm the plan cache', '--id', 'warm-plan');
+  kair('plan', 'warm', '--plan-json', plan);
+  kair('request-approval', 'warm');
+  kair('approve', 'warm');
   clearCache();
   kair('status', 'warm', '--json');
+  kair('run', 'warm', '--json');
+  kair('plan', 'warm-plan', '--plan-json', plan);
+  kair('--help');
 } catch {
   clearCache(); // a cache of a failed run is still valid but partial; start clean instead
 } finally {
