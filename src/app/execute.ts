@@ -269,7 +269,7 @@ function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean,
       b = { kind: 'pause', reason: 'PAUSE_AT', pause: { requested_by: ctx.actor(), reason: 'PAUSE_AT', step_id: stepId } };
     }
     return { drafts };
-  });
+  }, { indexLater: true });
   return b;
 }
 

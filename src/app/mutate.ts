@@ -23,6 +23,16 @@ export interface Decision<T> {
   after?: (c: Contract, events: HistoryEvent[]) => void;
 }
 
+export interface MutateOptions {
+  /**
+   * This command locks the contract again and the later mutate writes the index (a run's step
+   * boundary: the run's end always records events). The entry is then written here only when it
+   * would show a new state, so `list` follows the run while updated_at-only changes wait for the
+   * end; a crash in between leaves the entry lagging, a verify warning the next command repairs.
+   */
+  indexLater?: boolean;
+}
+
 export interface Mutated<T> {
   contract: Contract;
   events: HistoryEvent[];
@@ -50,7 +60,7 @@ function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
   return drafts;
 }
 
-export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>): Mutated<T> {
+export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>, opts: MutateOptions = {}): Mutated<T> {
   assertId(id);
   const ws = ctx.ws;
   void ctx.config; // an invalid config fails the command before anything else is touched
@@ -83,7 +93,8 @@ export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Con
     allEvents.push(...r.events);
     decision.after?.(r.contract, r.events);
     // Nothing recorded (a repeat approve, a run's boundary check): the index is already right.
-    if (allEvents.length > 0) finishIndex(ctx, r.contract);
+    const stateChanged = r.contract.state !== loaded.contract.state || r.contract.version !== loaded.contract.version;
+    if (allEvents.length > 0 && (!opts.indexLater || stateChanged)) finishIndex(ctx, r.contract);
     return { contract: r.contract, events: allEvents, result: decision.result };
   } finally {
     lock.release();

@@ -1,0 +1,47 @@
+/**
+ * The write path made cheap (docs/decisions/010): kair's own lock and atomic writes leave nothing
+ * behind, the index follows a run's state changes while it skips the updated_at-only ones, and
+ * the bundle `run` loads stays free of what only other commands need.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BIN, bring, indexFile, kairPath, kj, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
+
+afterAll(removeWorkspaces);
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' });
+}
+
+const indexEntryOf = (ws: string, id: string) => readJson(indexFile(ws)).find((e: { id: string }) => e.id === id);
+
+describe('write path', () => {
+  it('a run leaves no temp file or lock behind, and its index entry matches the contract', () => {
+    const ws = makeWorkspace();
+    bring(ws, 'c1', 'APPROVED');
+    expect(ok(ws, ['run', 'c1']).status).toBe('COMPLETED');
+    expect(filesUnder(kairPath(ws)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(kairPath(ws, 'locks'))).toEqual([]);
+    const c = ok(ws, ['status', 'c1']).contract;
+    expect(indexEntryOf(ws, 'c1')).toEqual({ id: 'c1', intent: c.intent, state: 'COMPLETED', updated_at: c.updated_at, version: c.version });
+    expect(ok(ws, ['verify'])).toMatchObject({ problems: [], warnings: [] });
+  });
+
+  it('list shows a run as RUNNING while it runs: the index is written when the state changes', () => {
+    const ws = makeWorkspace();
+    bring(ws, 'c1', 'APPROVED');
+    const killed = kj(ws, ['run', 'c1'], { env: { KAIR_FAILPOINT: 'kimi.running' } });
+    expect(killed.code).not.toBe(0);
+    expect(indexEntryOf(ws, 'c1').state).toBe('RUNNING');
+    expect(ok(ws, ['list']).contracts).toEqual([expect.objectContaining({ id: 'c1', state: 'RUNNING' })]);
+  });
+
+  it('the lifecycle bundle (run, grant…) carries neither zod nor commander; the read path not even SQLite', () => {
+    const dist = join(dirname(BIN), '..', 'dist');
+    const lifecycle = readFileSync(join(dist, 'kair-lifecycle.cjs'), 'utf8');
+    expect(lifecycle).not.toMatch(/node_modules\/(zod|commander)\//);
+    const read = readFileSync(join(dist, 'kair.cjs'), 'utf8');
+    expect(read).not.toMatch(/node_modules\/(zod|commander|better-sqlite3)\//);
+  });
+});
