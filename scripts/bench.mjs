@@ -17,8 +17,15 @@ const kair = (...args) => {
   return r;
 };
 const plan = join(root, 'fixtures', 'plans', 'custom-kimi.json');
+const mixed = join(root, 'fixtures', 'plans', 'mixed-lanes.json');
 
 kair('init');
+// SPEC §13: run --json with the Kimi stub and one AEC step (an impactful simulation, confirmed up front).
+for (const s of ['send-invoice', 'void-invoice']) {
+  kair('sim', 'register', '--file', join(root, 'fixtures', 'simulations', `${s}.json`));
+  kair('sim', 'activate', s);
+}
+kair('access', 'allow', 'bench', 'invoice:send');
 kair('propose', 'bench status', '--id', 'b');
 for (let i = 0; i < 20; i++) kair('grant', 'b', `ns:p${i}`);
 // run --json needs a fresh approved contract per round: prepare them up front.
@@ -27,6 +34,10 @@ for (let i = 0; i < rounds; i++) {
   kair('plan', `r${i}`, '--file', plan);
   kair('request-approval', `r${i}`);
   kair('approve', `r${i}`);
+  kair('propose', `bench mixed run ${i}`, '--id', `m${i}`);
+  kair('plan', `m${i}`, '--file', mixed);
+  kair('request-approval', `m${i}`);
+  kair('approve', `m${i}`);
 }
 
 const cases = {
@@ -35,6 +46,7 @@ const cases = {
   'kair list --json': () => [bin, 'list', '--json', '--dir', ws],
   'kair grant': (i) => [bin, 'grant', 'b', `bench:g${i}`, '--dir', ws, '-q'],
   'kair run --json (Kimi stub)': (i) => [bin, 'run', `r${i}`, '--json', '--dir', ws],
+  'kair run --json (Kimi + 1 AEC step)': (i) => [bin, 'run', `m${i}`, '--json', '--confirm', 'yes', '--dir', ws],
 };
 const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (let i = 0; i < rounds; i++) {
@@ -49,8 +61,8 @@ const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const base = median(times['node -e 0']);
 const results = Object.entries(times).map(([name, t]) => ({ name, median_ms: +median(t).toFixed(1), ratio: +(median(t) / base).toFixed(2) }));
 console.log(`rounds: ${rounds} (alternating), baseline node -e 0 = ${base.toFixed(1)} ms\n`);
-console.log('case'.padEnd(30) + 'median ms'.padStart(10) + 'ratio'.padStart(8));
-for (const r of results) console.log(r.name.padEnd(30) + String(r.median_ms).padStart(10) + `${r.ratio.toFixed(2)}x`.padStart(8));
+console.log('case'.padEnd(38) + 'median ms'.padStart(10) + 'ratio'.padStart(8));
+for (const r of results) console.log(r.name.padEnd(38) + String(r.median_ms).padStart(10) + `${r.ratio.toFixed(2)}x`.padStart(8));
 mkdirSync(join(root, 'bench'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ node: process.versions.node, rounds, results }, null, 2) + '\n');
 rmSync(ws, { recursive: true, force: true });
