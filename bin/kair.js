@@ -22,7 +22,9 @@ function loadCached(file) {
   const mod = new Module(file, module);
   mod.filename = file;
   mod.paths = Module._nodeModulePaths(path.dirname(file));
-  if (cachedData === undefined || script.cachedDataRejected) {
+  // The build sets KAIR_EXTEND_CODE_CACHE to write back a cache that was accepted, so one cache
+  // holds what several commands compiled (the cache of an accepted script keeps what it had).
+  if (cachedData === undefined || script.cachedDataRejected || process.env.KAIR_EXTEND_CODE_CACHE === '1') {
     process.once('exit', () => {
       try {
         const tmp = `${cacheFile}.${process.pid}`;
@@ -37,6 +39,6 @@ function loadCached(file) {
   return mod.exports;
 }
 
-// The first bundle loads the second (dist/kair-cmd.cjs) through this when a command needs it.
+// The first bundle loads the others (src/cli/load-lazy.ts) through this when a command needs them.
 globalThis.__kairLoadCached = loadCached;
 loadCached(path.join(__dirname, '..', 'dist', 'kair.cjs'));

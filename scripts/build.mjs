@@ -51,9 +51,10 @@ await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kai
 await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy] });
 
 // Warm the V8 code caches the launcher keeps next to the bundles (rebuilt on any bundle change).
-// A cache holds what the first command to load its bundle compiled, so each bundle is warmed by
-// the command it matters most for: `status` (dist/kair.cjs), `run` of an approved Kimi plan
-// (kair-lifecycle.cjs), `plan` (kair-plan.cjs), help (kair-cmd.cjs).
+// A cache holds what the command that wrote it had compiled, so each bundle is warmed by the
+// commands it matters most for: `status` then `run` and `grant` (dist/kair.cjs), `run` of an
+// approved Kimi plan then `grant` (kair-lifecycle.cjs), `plan` (kair-plan.cjs), help
+// (kair-cmd.cjs). KAIR_EXTEND_CODE_CACHE makes a command write back a cache it was given.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +64,7 @@ const clearCache = () => {
 };
 const ws = mkdtempSync(join(tmpdir(), 'kair-build-'));
 const kair = (...args) => execFileSync(process.execPath, ['bin/kair.js', ...args, '--dir', ws], { stdio: 'ignore', env: { ...process.env, KAIR_ACTOR: 'build' } });
+const extend = (...args) => execFileSync(process.execPath, ['bin/kair.js', ...args, '--dir', ws], { stdio: 'ignore', env: { ...process.env, KAIR_ACTOR: 'build', KAIR_EXTEND_CODE_CACHE: '1' } });
 const plan = JSON.stringify({
   version: 'kair.plan.v1',
   title: 'warm the cache',
@@ -79,7 +81,8 @@ try {
   kair('approve', 'warm');
   clearCache();
   kair('status', 'warm', '--json');
-  kair('run', 'warm', '--json');
+  extend('run', 'warm', '--json');
+  extend('grant', 'warm-plan', 'local:read');
   kair('plan', 'warm-plan', '--plan-json', plan);
   kair('--help');
 } catch {
