@@ -146,13 +146,17 @@ export function executeSteps(
   let kimiRan = run.done.some((d) => d.lane === 'kimi' && d.status === 'COMPLETED');
   const progress = ctx.progress;
   let confirm = run.aec.confirm === undefined ? null : { token: run.aec.confirm, ...(run.aec.lang === undefined ? {} : { lang: run.aec.lang }) };
+  let firstBoundary = true;
   try {
     for (let i = 0; i < plan.steps.length; i++) {
       const step = plan.steps[i]!;
       const result = results[i]!;
       if (result.status === 'COMPLETED' || result.status === 'REPLAYED') continue;
       if (plan.steps.length > 1) progress?.(`${run.runId} [${i + 1}/${plan.steps.length}] ${step.id} (${stepLane(step)})…`);
-      const boundary = checkBoundary(ctx, id, step.id, run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id, pending);
+      const pauseHere = run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id;
+      // The caller's run/resume mutate, just now, was the locked boundary before the first step.
+      const boundary = firstBoundary ? pauseAtOnly(ctx, c0, step.id, pauseHere) : checkBoundary(ctx, id, step.id, pauseHere, pending);
+      firstBoundary = false;
       if (boundary.kind === 'pause') {
         status = 'PAUSED';
         pauseReason = boundary.reason;
@@ -251,6 +255,10 @@ function readSnapshot(ctx: Ctx, id: string): Contract {
 }
 
 type Pending = (c: Contract) => EventDraft;
+
+function pauseAtOnly(ctx: Ctx, c: Contract, stepId: string, pauseHere: boolean): Boundary {
+  return pauseHere ? { kind: 'pause', reason: 'PAUSE_AT', pause: { requested_by: ctx.actor(), reason: 'PAUSE_AT', step_id: stepId } } : { kind: 'go', contract: c };
+}
 
 /**
  * The locked boundary before a step: records what the previous step left pending, then checks

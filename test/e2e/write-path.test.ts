@@ -37,6 +37,20 @@ describe('write path', () => {
     expect(ok(ws, ['list']).contracts).toEqual([expect.objectContaining({ id: 'c1', state: 'RUNNING' })]);
   });
 
+  it('--pause-at the first step pauses before it: the start was its locked boundary, nothing runs until resume', () => {
+    const ws = makeWorkspace();
+    bring(ws, 'c1', 'APPROVED');
+    const r = kj(ws, ['run', 'c1', '--pause-at', 'generate']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ status: 'PAUSED', state: 'PAUSED' });
+    expect(r.json.kimi).toBeUndefined();
+    expect(r.json.steps.map((s: { status: string }) => s.status)).toEqual(['PENDING', 'PENDING']);
+    expect(ok(ws, ['status', 'c1']).contract.pause).toEqual({ requested_by: 'tester', reason: 'PAUSE_AT', step_id: 'generate' });
+    expect(ok(ws, ['envelopes', '--contract', 'c1']).envelopes).toEqual([]);
+    expect(ok(ws, ['resume', 'c1'])).toMatchObject({ status: 'COMPLETED', kimi: { status: 'COMPLETED' } });
+    expect(ok(ws, ['verify'])).toMatchObject({ problems: [], warnings: [] });
+  });
+
   it('the lifecycle bundle (run, grant…) carries neither zod nor commander; the read path not even SQLite', () => {
     const dist = join(dirname(BIN), '..', 'dist');
     const lifecycle = readFileSync(join(dist, 'kair-lifecycle.cjs'), 'utf8');
