@@ -12,13 +12,6 @@ export interface AtomicWriteOptions {
    * next command rolls forward or rebuilds (SPEC §11). Saves one fsync per write.
    */
   derived?: boolean;
-  /**
-   * A cache that every reader can do without: the index (list adds contracts it lacks, the next
-   * command rebuilds an unreadable one, a lagging entry is a verify warning). Implies `derived`,
-   * and the contents are not fsynced either: after a power cut it may come back older, empty or
-   * unreadable, all of which are already handled. Saves another fsync per write.
-   */
-  cache?: boolean;
 }
 
 export function fsyncDir(dir: string): void {
@@ -35,8 +28,8 @@ export function fsyncDir(dir: string): void {
 
 export function writeFileAtomicSync(path: string, data: string, opts: AtomicWriteOptions = {}): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileAtomic.sync(path, data, { fsync: !opts.cache });
-  if (!opts.derived && !opts.cache) fsyncDir(dirname(path));
+  writeFileAtomic.sync(path, data, { fsync: true });
+  if (!opts.derived) fsyncDir(dirname(path));
 }
 
 export function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): void {

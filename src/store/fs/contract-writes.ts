@@ -30,7 +30,7 @@ export function updateIndex(ws: Workspace, who: LockWho, timeoutMs: number, entr
     if (!index) index = rebuildIndexEntries(ws);
     const byId = new Map(index.map((e) => [e.id, e]));
     for (const e of entries) byId.set(e.id, e);
-    writeJsonAtomic(paths.index(ws), [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), { cache: true });
+    writeJsonAtomic(paths.index(ws), [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), { derived: true });
   });
 }
 
