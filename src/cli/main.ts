@@ -3,7 +3,6 @@
  * outcome to an exit status. The only place that decides exit codes.
  */
 import { readSync, writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { createCtx } from '../app/context.js';
 import { EXIT, exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import type { KairError } from '../domain/errors.js';
@@ -52,7 +51,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       cwd: process.cwd(),
       interactive: () => process.stdin.isTTY === true && process.stderr.isTTY === true,
       ask: askLine,
-      progress: () => (!quiet() && isatty(2) ? progressLine : undefined),
+      // Not with --json (a script is reading), and evaluated only when a run asks: process.stderr
+      // loads Node's stream stack, which the read path never pays for.
+      progress: () => (!json && !quiet() && process.stderr.isTTY === true ? progressLine : undefined),
     });
     const result = await p.command.handler(p, ctx);
     const exit = result.exit ?? EXIT.OK;
