@@ -57,5 +57,7 @@ describe('write path', () => {
     expect(lifecycle).not.toMatch(/node_modules\/(zod|commander)\//);
     const read = readFileSync(join(dist, 'kair.cjs'), 'utf8');
     expect(read).not.toMatch(/node_modules\/(zod|commander|better-sqlite3)\//);
+    // node:tty pulls in net and the stream stack: +0.2x on `status` when it crept in once.
+    expect(read).not.toMatch(/require\("(node:)?tty"\)/);
   });
 });
