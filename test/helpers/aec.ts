@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GateFacts } from '../../src/domain/aec/gates.js';
 import type { Json } from './cli.js';
-import { ROOT, kairPath, makeTempDir, ok } from './cli.js';
+import { ROOT, kairPath, makeTempDir, makeWorkspace, ok } from './cli.js';
 
 export const SIMULATIONS = join(ROOT, 'fixtures', 'simulations');
 export const POLICY = join(ROOT, 'fixtures', 'access', 'policy.json');
@@ -138,3 +138,13 @@ export function passingFacts(over: Partial<GateFacts> = {}): GateFacts {
 /** passingFacts for a simulation with no impact: no confirmation, no rollback. */
 export const passingFactsNoImpact = (over: Partial<GateFacts> = {}): GateFacts =>
   passingFacts({ impact: 'none', rollback: { simulation_id: null, registered: false }, confirmation: null, ...over });
+
+/** Run options that act as alice, whom the fixture policy allows. */
+export const asAlice = { env: ALICE };
+
+/** A fresh workspace with the fixture simulations Active and the fixture access policy. */
+export function catalogWorkspace(): string {
+  const ws = makeWorkspace();
+  setUpCatalog(ws);
+  return ws;
+}

@@ -6,17 +6,15 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, history, kj, makeWorkspace, ok, readJson, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, history, kj, ok, readJson, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 let base: string;
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
 });
 
 const refBody = (ws: string, ref: string): Json => {

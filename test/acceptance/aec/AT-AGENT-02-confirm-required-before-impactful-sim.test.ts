@@ -6,11 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, kj, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 const INVOICE = { id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } };
 
 /** A workspace where contract `inv` (one send-invoice step) was run without --confirm and paused. */

@@ -12,8 +12,8 @@ import { catalogRepo } from '../../../src/lanes/aec/catalog.js';
 import { ledgerRepo } from '../../../src/lanes/aec/ledger.js';
 import { executeSimulation, type DispatchEnvelope } from '../../../src/lanes/aec/executor.js';
 import type { Json } from '../../helpers/cli.js';
-import { NOW, cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { NOW, cloneWorkspace, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -23,8 +23,7 @@ const INVOICE = { id: 'send', utterance: 'send invoice', fields: { customer: 'ac
 let base: string;
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
   approveContract(base, 'inv', simPlan([INVOICE]));
 });
 

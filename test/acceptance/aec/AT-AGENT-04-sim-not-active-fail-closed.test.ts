@@ -17,19 +17,17 @@ import { catalogRepo } from '../../../src/lanes/aec/catalog.js';
 import { ledgerRepo } from '../../../src/lanes/aec/ledger.js';
 import { openDb } from '../../../src/store/sqlite/db.js';
 import type { Json } from '../../helpers/cli.js';
-import { NOW, cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, passingFactsNoImpact, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { NOW, cloneWorkspace, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, passingFactsNoImpact, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 
 /** Fixtures Active + `archive-report` registered but left Draft; `ping-c` (a ping step) and `archive-c` approved. */
 let base: string;
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
   const f = join(makeTempDir('kair-sim-'), 'archive-report.json');
   writeFileSync(
     f,

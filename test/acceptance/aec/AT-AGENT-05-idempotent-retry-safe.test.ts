@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
 import { kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, simPlan } from '../../helpers/aec.js';
+import { approveContract, asAlice, counterSimulation, ledgerRows, lineCount, simPlan } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 const EXEC = { requires: ['local:exec'], grant: ['local:exec'] };
 
 function register(ws: string, def: Json): void {

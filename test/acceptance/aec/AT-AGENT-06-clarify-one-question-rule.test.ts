@@ -9,19 +9,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, history, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, history, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 
 /** Fixtures + two near-identical export simulations (an ambiguous pair), all Active and allowed to alice. */
 let base: string;
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
   for (const kind of ['csv', 'pdf']) {
     const f = join(makeTempDir('kair-sim-'), `export-${kind}.json`);
     writeFileSync(

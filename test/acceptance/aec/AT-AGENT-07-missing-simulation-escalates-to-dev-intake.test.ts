@@ -6,17 +6,15 @@
  * carries `intake_id`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOW, cloneWorkspace, kj, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { NOW, cloneWorkspace, kj, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 let base: string;
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
 });
 
 describe('AT-AGENT-07-missing-simulation-escalates-to-dev-intake', () => {

@@ -15,11 +15,10 @@ import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, configFile, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, passingFacts, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, ledgerRows, passingFacts, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 const FIELDS = { customer: 'acme', amount: '120' };
 
 /** `audit` (ping, then send-invoice) run with --confirm yes to COMPLETED. */

@@ -14,11 +14,10 @@ import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, passingFactsNoImpact, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, ledgerRows, passingFactsNoImpact, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 const UTTERANCE = 'ship the parcel express';
 
 // The Finder's top-1 for UTTERANCE is zz-ship-express (10000 bp); the runner-up aa-ship (7500 bp)

@@ -9,11 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIRM_LEXICON, parseConfirmation } from '../../../src/domain/aec/confirm.js';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, kj, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 const LANGS = ['en', 'es', 'fr', 'de', 'pt', 'zh', 'ja'] as const;
 const invoice = (lang: string) => ({ id: `send-${lang}`, utterance: 'send invoice', fields: { customer: `cust-${lang}`, amount: '10' }, lang });
 

@@ -13,13 +13,12 @@ import { canonicalJson, sha256Hex } from '../../../src/domain/canonical.js';
 import { fieldsFingerprint } from '../../../src/domain/aec/finder.js';
 import { idempotencyKey } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
 import type { SimStep } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 
 /** The recipe, written out independently of the dispatcher. */
 const recipe = (p: { correlation_id: string; step_id: string; simulation_id: string; fields: Record<string, string>; policy_snapshot_version: number }): string =>
@@ -37,8 +36,7 @@ const recipe = (p: { correlation_id: string; step_id: string; simulation_id: str
 let base: string;
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
   const f = join(makeTempDir('kair-sim-'), 'heartbeat.json');
   writeFileSync(f, JSON.stringify({ id: 'heartbeat', title: 'Heartbeat', examples: ['heartbeat'], required_fields: [], impact: 'none', access_action: 'system:heartbeat', executor: { kind: 'builtin', name: 'noop' } }));
   ok(base, ['sim', 'register', '--file', f]);

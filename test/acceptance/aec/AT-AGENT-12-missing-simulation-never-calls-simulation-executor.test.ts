@@ -11,11 +11,10 @@ import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, passingFacts, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, counterSimulation, ledgerRows, lineCount, passingFacts, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 const EXEC = { requires: ['local:exec'], grant: ['local:exec'] };
 
 let ws: string;

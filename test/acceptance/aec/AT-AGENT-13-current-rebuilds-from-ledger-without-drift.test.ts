@@ -10,20 +10,18 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, kairPath, kj, makeWorkspace, removeWorkspaces } from '../../helpers/cli.js';
-import { ALICE, approveContract, ledgerRows, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, kairPath, kj, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
-const asAlice = { env: ALICE };
 
 /** Several runs' worth of ledger: completed, replayed, paused-then-confirmed, refused, escalated. */
 let base: string;
 let projection: Json[];
 
 beforeAll(() => {
-  base = makeWorkspace();
-  setUpCatalog(base);
+  base = catalogWorkspace();
   approveContract(base, 'a', simPlan([{ id: 'ping', utterance: 'ping' }, { id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '5' } }]));
   approveContract(base, 'b', simPlan([{ id: 'void', utterance: 'void invoice', fields: { customer: 'acme' } }, { id: 'order', utterance: 'order a pizza' }]));
   expect(kj(base, ['run', 'a'], asAlice).code).toBe(3); // paused at send
