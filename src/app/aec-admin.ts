@@ -1,10 +1,9 @@
 /**
  * Use cases of the AEC admin commands (SPEC §5, §9.1, §9.2, §9.5): the simulation catalog, the
  * access policy and `find`. None needs a contract; all need the workspace. SQLite is opened
- * through openDb(paths.db(ws)) per call and closed after. Read-only use cases never create the
+ * per call and closed after (./db.ts). Read-only use cases never create the
  * database: with none yet, the catalog and the policy are empty.
  */
-import { existsSync } from 'node:fs';
 import type { FinderPacket } from '../domain/aec/finder.js';
 import { find as runFinder } from '../domain/aec/finder.js';
 import type { SimulationDefinition, StatusCommand } from '../domain/aec/simulation.js';
@@ -14,31 +13,8 @@ import type { AccessDecisionKind, AccessRule } from '../lanes/aec/access.js';
 import { accessRepo } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
 import { catalogRepo, notFound } from '../lanes/aec/catalog.js';
-import { paths } from '../store/fs/workspace.js';
-import type { Db } from '../store/sqlite/db.js';
-import { openDb } from '../store/sqlite/db.js';
 import type { Ctx } from './context.js';
-
-/** Workspace (exit 4) and a valid config (exit 2), in that order, before any SQLite. */
-function dbFile(ctx: Ctx): string {
-  void ctx.config;
-  return paths.db(ctx.ws);
-}
-
-function withDb<T>(ctx: Ctx, fn: (db: Db) => T): T {
-  const db = openDb(dbFile(ctx));
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
-
-/** Like withDb, but gives `empty` instead of creating a database that does not exist yet. */
-function readDb<T>(ctx: Ctx, empty: () => T, fn: (db: Db) => T): T {
-  if (!existsSync(dbFile(ctx))) return empty();
-  return withDb(ctx, fn);
-}
+import { readDb, withDb } from './db.js';
 
 export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
   return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now() }));
@@ -55,9 +31,13 @@ export function showSimulation(ctx: Ctx, id: string): SimulationView {
 }
 
 export function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand): SimulationView {
-  const file = dbFile(ctx);
-  if (!existsSync(file)) throw notFound(id);
-  return withDb(ctx, (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now()));
+  return readDb(
+    ctx,
+    () => {
+      throw notFound(id);
+    },
+    (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now()),
+  );
 }
 
 const POLICY_NAME = /^[^\s]{1,200}$/;

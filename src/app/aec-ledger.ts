@@ -13,26 +13,13 @@ import type { ReplayedDecision } from '../lanes/aec/replay.js';
 import { replayRun } from '../lanes/aec/replay.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { paths } from '../store/fs/workspace.js';
-import type { Db } from '../store/sqlite/db.js';
-import { openDb } from '../store/sqlite/db.js';
 import type { Ctx } from './context.js';
-
-function withLedger<T>(ctx: Ctx, empty: () => T, fn: (db: Db) => T): T {
-  void ctx.config;
-  const file = paths.db(ctx.ws);
-  if (!existsSync(file)) return empty();
-  const db = openDb(file);
-  try {
-    return fn(db);
-  } finally {
-    db.close();
-  }
-}
+import { readDb } from './db.js';
 
 export function ledgerRows(ctx: Ctx, contractId: string): LedgerRow[] {
   assertId(contractId);
   assertContract(ctx.ws, contractId);
-  return withLedger(ctx, () => [], (db) => ledgerRepo(db).rows({ contractId }));
+  return readDb(ctx, () => [], (db) => ledgerRepo(db).rows({ contractId }));
 }
 
 export interface RebuildResult {
@@ -44,7 +31,7 @@ export interface RebuildResult {
 
 /** `--check` compares only (INTEGRITY_FAILED, exit 7, on drift); without it the projection is rebuilt. */
 export function rebuild(ctx: Ctx, check: boolean): RebuildResult {
-  return withLedger(
+  return readDb(
     ctx,
     () => ({ check, rows: 0, drift_count: 0, drift: [] }),
     (db) => {
@@ -74,7 +61,7 @@ export function replay(ctx: Ctx, runId: string): ReplayResult {
   const m = /^(.+)-run-\d+$/.exec(runId);
   const contractId = m?.[1];
   const runExists = contractId !== undefined && existsSync(join(paths.runs(ctx.ws, contractId), runId));
-  const decisions = withLedger(ctx, () => [], (db) => replayRun(ledgerRepo(db), runId));
+  const decisions = readDb(ctx, () => [], (db) => replayRun(ledgerRepo(db), runId));
   if (!runExists && decisions.length === 0) throw kairError('RUN_NOT_FOUND', `no run ${JSON.stringify(runId)} (run ids look like <contract>-run-<n>; see \`kair status <contract>\`)`, { run_id: runId });
   const bad = decisions.filter((d) => !d.same);
   if (bad.length > 0) {
@@ -104,9 +91,9 @@ const EMPTY_STATS: LedgerStats = {
 };
 
 export function stats(ctx: Ctx): LedgerStats {
-  return withLedger(ctx, () => EMPTY_STATS, (db) => ledgerRepo(db).stats());
+  return readDb(ctx, () => EMPTY_STATS, (db) => ledgerRepo(db).stats());
 }
 
 export function intake(ctx: Ctx): IntakeRow[] {
-  return withLedger(ctx, () => [], (db) => ledgerRepo(db).listIntake());
+  return readDb(ctx, () => [], (db) => ledgerRepo(db).listIntake());
 }

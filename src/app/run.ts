@@ -18,7 +18,8 @@ import type { Ctx } from './context.js';
 import { diskPlanSha } from './lifecycle.js';
 import { mutate } from './mutate.js';
 import type { AecOptions, RunOutcome, StepResult } from './execute.js';
-import { executeSteps, openWorkspaceDb, runDir, writeRunRequest } from './execute.js';
+import { executeSteps, runDir, writeRunRequest } from './execute.js';
+import { readDb } from './db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
 import { readHistory } from '../store/fs/history.js';
@@ -90,13 +91,7 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan;
 
 /** Micro-dollars of COMPLETED Kimi runs of this contract (0 before the database exists). */
 function spentMicros(ctx: Ctx, id: string): number {
-  if (!existsSync(paths.db(ctx.ws))) return 0;
-  const db = openWorkspaceDb(ctx);
-  try {
-    return envelopeRepo(db).completedSpendMicros(id);
-  } finally {
-    db.close();
-  }
+  return readDb(ctx, () => 0, (db) => envelopeRepo(db).completedSpendMicros(id));
 }
 
 function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
@@ -213,12 +208,8 @@ export interface EnvelopeView {
 
 export function listEnvelopes(ctx: Ctx, contractId?: string): EnvelopeView[] {
   if (contractId !== undefined) assertId(contractId);
-  const ws = ctx.ws;
-  void ctx.config;
-  if (!existsSync(paths.db(ws))) return [];
-  const db = openWorkspaceDb(ctx);
-  try {
-    return envelopeRepo(db)
+  return readDb(ctx, () => [], (db) =>
+    envelopeRepo(db)
       .listEnvelopes(contractId ? { contractId } : {})
       .map((e) => ({
         id: e.id,
@@ -233,8 +224,6 @@ export function listEnvelopes(ctx: Ctx, contractId?: string): EnvelopeView[] {
         allowed_scopes: e.allowed_scopes,
         status: e.status,
         created_at: e.created_at,
-      }));
-  } finally {
-    db.close();
-  }
+      })),
+  );
 }

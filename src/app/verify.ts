@@ -12,7 +12,8 @@ import { readHistory } from '../store/fs/history.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
-import { openDb } from '../store/sqlite/db.js';
+import type { Db } from '../store/sqlite/db.js';
+import { readDb } from './db.js';
 import { ledgerRepo } from '../lanes/aec/ledger.js';
 
 export interface Finding {
@@ -128,56 +129,46 @@ export function verify(ctx: Ctx, id?: string): VerifyResult {
       }
     }
   }
-  checkEnvelopes(ctx, out, id);
-  checkLedgerProjection(ctx, out);
+  readDb(ctx, () => undefined, (db) => {
+    checkEnvelopes(ctx, db, out, id);
+    checkLedgerProjection(db, out);
+  });
   for (const v of extraVerifiers) v(ctx, out, id);
   return out;
 }
 
 /** §11: agent_execution_current must be exactly what the ledger folds to (workspace-wide). */
-function checkLedgerProjection(ctx: Ctx, out: VerifyResult): void {
-  if (!existsSync(paths.db(ctx.ws))) return;
-  const db = openDb(paths.db(ctx.ws));
-  try {
-    const d = ledgerRepo(db).drift(20);
-    for (const x of d.drift) {
-      out.problems.push({ contract_id: x.stored?.contract_id ?? x.expected?.contract_id, kind: 'ledger_projection', message: `agent_execution_current ${x.kind} for ${x.correlation_id} step ${x.step_id}; \`kair aec rebuild\` recomputes it` });
-    }
-    if (d.count > d.drift.length) out.problems.push({ kind: 'ledger_projection', message: `${d.count - d.drift.length} more drifted step(s) in agent_execution_current` });
-  } finally {
-    db.close();
+function checkLedgerProjection(db: Db, out: VerifyResult): void {
+  const d = ledgerRepo(db).drift(20);
+  for (const x of d.drift) {
+    out.problems.push({ contract_id: x.stored?.contract_id ?? x.expected?.contract_id, kind: 'ledger_projection', message: `agent_execution_current ${x.kind} for ${x.correlation_id} step ${x.step_id}; \`kair aec rebuild\` recomputes it` });
   }
+  if (d.count > d.drift.length) out.problems.push({ kind: 'ledger_projection', message: `${d.count - d.drift.length} more drifted step(s) in agent_execution_current` });
 }
 
 /**
  * Envelopes are committed before the history event that reports them (§14), so a crash can
  * leave one no event names: a warning (the next mutating command closes it), not a problem.
  */
-function checkEnvelopes(ctx: Ctx, out: VerifyResult, id?: string): void {
-  if (!existsSync(paths.db(ctx.ws))) return;
-  const db = openDb(paths.db(ctx.ws));
-  try {
-    const named = new Map<string, Set<string>>();
-    for (const e of envelopeRepo(db).listEnvelopes(id ? { contractId: id } : {})) {
-      let ids = named.get(e.contract_id);
-      if (!ids) {
-        ids = new Set();
-        try {
-          for (const ev of readHistory(paths.history(ctx.ws, e.contract_id)).events) {
-            const envId = (ev.data as { envelope_id?: unknown }).envelope_id;
-            if (typeof envId === 'string') ids.add(envId);
-          }
-        } catch {
-          // a missing contract is reported below like any unmatched row
+function checkEnvelopes(ctx: Ctx, db: Db, out: VerifyResult, id?: string): void {
+  const named = new Map<string, Set<string>>();
+  for (const e of envelopeRepo(db).listEnvelopes(id ? { contractId: id } : {})) {
+    let ids = named.get(e.contract_id);
+    if (!ids) {
+      ids = new Set();
+      try {
+        for (const ev of readHistory(paths.history(ctx.ws, e.contract_id)).events) {
+          const envId = (ev.data as { envelope_id?: unknown }).envelope_id;
+          if (typeof envId === 'string') ids.add(envId);
         }
-        named.set(e.contract_id, ids);
+      } catch {
+        // a missing contract is reported below like any unmatched row
       }
-      if (!ids.has(e.id) && e.status !== 'CANCELLED') {
-        out.warnings.push({ contract_id: e.contract_id, kind: 'envelope_unmatched', message: `envelope ${e.id} (${e.status}) has no history event; the next command on ${e.contract_id} closes it` });
-      }
+      named.set(e.contract_id, ids);
     }
-  } finally {
-    db.close();
+    if (!ids.has(e.id) && e.status !== 'CANCELLED') {
+      out.warnings.push({ contract_id: e.contract_id, kind: 'envelope_unmatched', message: `envelope ${e.id} (${e.status}) has no history event; the next command on ${e.contract_id} closes it` });
+    }
   }
 }
 
