@@ -117,21 +117,24 @@ export function scoreSimulation(uTokens: readonly string[], entry: CatalogEntry)
 
 const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+/** Exactly the fields the Finder reads, from anything that has them (a catalog row, a snapshot). */
+export function toCatalogEntry(s: CatalogEntry): CatalogEntry {
+  return {
+    id: s.id,
+    title: s.title,
+    examples: s.examples,
+    required_fields: s.required_fields,
+    impact: s.impact,
+    access_action: s.access_action,
+    ...(s.rollback_simulation_id === undefined ? {} : { rollback_simulation_id: s.rollback_simulation_id }),
+    status: s.status,
+    executor: s.executor,
+  };
+}
+
 /** The catalog as the Finder saw it, in id order: what `catalog_snapshot_ref` names and a replay re-reads. */
 export function catalogSnapshot(catalog: readonly CatalogEntry[]): CatalogEntry[] {
-  return [...catalog]
-    .sort((a, b) => byId(a.id, b.id))
-    .map((s) => ({
-      id: s.id,
-      title: s.title,
-      examples: s.examples,
-      required_fields: s.required_fields,
-      impact: s.impact,
-      access_action: s.access_action,
-      ...(s.rollback_simulation_id === undefined ? {} : { rollback_simulation_id: s.rollback_simulation_id }),
-      status: s.status,
-      executor: s.executor,
-    }));
+  return [...catalog].sort((a, b) => byId(a.id, b.id)).map(toCatalogEntry);
 }
 
 export function catalogSnapshotRef(catalog: readonly CatalogEntry[]): string {

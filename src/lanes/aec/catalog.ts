@@ -3,6 +3,7 @@
  * are validated before they get here (domain/aec/simulation.ts); only the status changes later.
  */
 import type { CatalogEntry } from '../../domain/aec/finder.js';
+import { toCatalogEntry } from '../../domain/aec/finder.js';
 import type { SimulationDefinition, SimulationStatus } from '../../domain/aec/simulation.js';
 import { kairError } from '../../domain/errors.js';
 import type { Db } from '../../store/sqlite/db.js';
@@ -89,19 +90,7 @@ function makeCatalogRepo(db: Db): CatalogRepo {
         .immediate();
     },
     catalogEntries() {
-      return repo.listSimulations().map(
-        (s): CatalogEntry => ({
-          id: s.id,
-          title: s.title,
-          examples: s.examples,
-          required_fields: s.required_fields,
-          impact: s.impact,
-          access_action: s.access_action,
-          ...(s.rollback_simulation_id === undefined ? {} : { rollback_simulation_id: s.rollback_simulation_id }),
-          status: s.status,
-          executor: s.executor,
-        }),
-      );
+      return repo.listSimulations().map(toCatalogEntry);
     },
   };
   return repo;

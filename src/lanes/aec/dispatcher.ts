@@ -88,7 +88,6 @@ const CLARIFY = /^SIM_FINDER_CLARIFY_/;
 
 export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
   const ledger = ledgerRepo(db);
-  const catalog = catalogRepo(db);
   const access = accessRepo(db);
   const now = req.now();
   const correlation_id = correlationId(req.contract_id, req.contract_version);
@@ -97,7 +96,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   const rowsBefore = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
   const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
 
-  const entries = catalog.catalogEntries();
+  const entries = catalogRepo(db).catalogEntries();
   const packet = find({ utterance: req.utterance, fields: req.fields, lang: req.lang, attempt: finder_attempt }, entries);
   const policyVersion = access.policyVersion();
   const match = packet.type === 'SimulationMatchPacket' ? packet : null;
@@ -112,7 +111,9 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   const impactful = sim !== undefined && sim.impact !== 'none';
   const rollbackId = sim?.rollback_simulation_id ?? null;
   const idem: IdempotencyView | null = match ? idempotencyView(rowsBefore.map(ledgerFact), { simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }) : null;
-  const current = sim ? catalog.getSimulation(sim.id) : undefined;
+  // The catalog as read for the Finder, a moment ago in this same call: no second read.
+  const inCatalog = (simId: string) => entries.find((e) => e.id === simId);
+  const current = sim ? inCatalog(sim.id) : undefined;
   const accessNow = sim ? access.decide(req.actor, sim.access_action) : null;
 
   const facts: GateFacts = {
@@ -122,7 +123,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     impact: sim?.impact ?? null,
     policy_snapshot_ref: `policy:v${policyVersion}`,
     artifact_fingerprint_bundle_ref: null, // set below once stored
-    rollback: { simulation_id: rollbackId, registered: rollbackId !== null && catalog.getSimulation(rollbackId) !== undefined },
+    rollback: { simulation_id: rollbackId, registered: rollbackId !== null && inCatalog(rollbackId) !== undefined },
     idempotency: idem,
     retry_in_doubt: req.retry_in_doubt,
     local_exec: { required: sim !== undefined && (sim.executor as { kind?: string }).kind === 'command', granted: req.controls_granted.includes('local:exec') },
@@ -233,11 +234,11 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     v.dispatch || v.replay ? v.attempt : i === null ? 1 : i.kind === 'fresh' || i.kind === 'retry' ? i.next_attempt : i.attempt;
 
   /** Records a decision that dispatches nothing (a halt or a replay) in one transaction. */
-  const recordNoDispatch = (v: Exclude<Verdict, { dispatch: true }>, f: GateFacts, i: IdempotencyView | null): StepOutcome => {
+  const recordNoDispatch = (v: Exclude<Verdict, { dispatch: true }>, f: GateFacts, i: IdempotencyView | null, rows: readonly LedgerRow[]): StepOutcome => {
     const refs = persistDecision(v, f);
     let outcome: unknown = null;
     let intake_id: string | undefined;
-    if (v.replay && i?.kind === 'succeeded') outcome = rowsBefore.find((r) => r.row_id === i.row_id)?.outcome ?? ledger.stepRows(req.tenant_id, correlation_id, req.step_id).find((r) => r.row_id === i.row_id)?.outcome ?? null;
+    if (v.replay && i?.kind === 'succeeded') outcome = rows.find((r) => r.row_id === i.row_id)?.outcome ?? null;
     if (packet.type === 'MissingSimulationPacket') {
       intake_id = ledger.addIntake({
         tenant_id: req.tenant_id,
@@ -268,7 +269,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id);
   };
 
-  if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem)).immediate();
+  if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem, rowsBefore)).immediate();
 
   // Claim: re-read the step under SQLite's write lock; another process may have claimed or
   // finished it since the first read. Then the decision is made again on what is there now.
@@ -279,7 +280,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
       if (nowRows.length !== rowsBefore.length && !sameView(idem!, idemNow)) {
         const f2: GateFacts = { ...facts, idempotency: idemNow, retry_in_doubt: false };
         verdict = decideGates(f2);
-        if (!verdict.dispatch) return { kind: 'other', outcome: recordNoDispatch(verdict, f2, idemNow) };
+        if (!verdict.dispatch) return { kind: 'other', outcome: recordNoDispatch(verdict, f2, idemNow, nowRows) };
       }
       const v = verdict as Extract<Verdict, { dispatch: true }>;
       const refs = persistDecision(v, facts);
