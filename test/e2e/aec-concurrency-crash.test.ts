@@ -2,12 +2,12 @@
  * SPEC §9.6, §12, §14: at most one side effect per idempotency key under concurrent runs and
  * crashes. Side effects are counted with a `command` simulation that appends a line to a file.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, simPlan } from '../helpers/aec.js';
+import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, registerSimulation, simPlan } from '../helpers/aec.js';
 import { ROOT, kair, kairAsync, kj, makeTempDir, makeWorkspace, removeWorkspaces, snapshot } from '../helpers/cli.js';
 
 afterAll(() => {
@@ -110,14 +110,12 @@ describe('crash between claim and outcome → IN_DOUBT', () => {
 describe('a command executor past its timeout is killed', () => {
   it('AEC_STEP_TIMEOUT, exit 5, contract FAILED, TIMED_OUT in the ledger', () => {
     const ws = makeWorkspace();
-    const file = join(makeTempDir('kair-count-'), 'effects.txt');
-    counterSimulation(ws, 'slow', file, { sleepMs: 5000 });
-    // Lower the timeout by registering a second definition with the same command.
-    const def = join(makeTempDir('kair-sim-'), 'quick.json');
-    execFileSync(process.execPath, ['-e', `const fs=require('fs');fs.writeFileSync(${JSON.stringify(def)}, JSON.stringify({id:'quick',title:'Quick',examples:['quick timeout'],required_fields:[],impact:'none',access_action:'count:quick',executor:{kind:'command',argv:['node','-e','setTimeout(()=>{},10000)'],timeout_ms:300}}))`]);
-    kair(ws, ['sim', 'register', '--file', def]);
-    kair(ws, ['sim', 'activate', 'quick']);
-    kair(ws, ['access', 'allow', 'alice', 'count:quick']);
+    // A command that would take 10 s, killed at 300 ms.
+    registerSimulation(
+      ws,
+      { id: 'quick', title: 'Quick', examples: ['quick timeout'], required_fields: [], impact: 'none', access_action: 'count:quick', executor: { kind: 'command', argv: ['node', '-e', 'setTimeout(() => {}, 10000)'], timeout_ms: 300 } },
+      { allow: 'alice' },
+    );
     approveContract(ws, 't', simPlan([{ id: 'wait', utterance: 'quick timeout' }]), { requires: ['local:exec'], grant: ['local:exec'] });
     const t0 = Date.now();
     const r = kj(ws, ['run', 't'], asAlice);

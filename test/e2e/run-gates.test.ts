@@ -7,22 +7,21 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  approvedRequiring,
   bringAll,
   cloneWorkspace,
   contractDir,
   editConfig,
-  fixture,
   history,
   historyFile,
   kj,
   makeStandardWorkspace,
   ok,
-  okAsync,
   planFile,
   readJson,
   removeWorkspaces,
-  snapshotFile,
   reverseKeys,
+  snapshotFile,
 } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
@@ -52,13 +51,7 @@ beforeAll(async () => {
   await Promise.all([
     bringAll(T, { reuse: 'APPROVED' }, 'reuse-only.json'),
     bringAll(T, { mixed: 'APPROVED' }, 'mixed-lanes.json'),
-    (async () => {
-      await okAsync(T, ['propose', 'Needs local read', '--id', 'ctl', '--requires', 'local:read']);
-      await okAsync(T, ['plan', 'ctl', '--file', fixture('custom-kimi.json')]);
-      await okAsync(T, ['grant', 'ctl', 'local:read']);
-      await okAsync(T, ['request-approval', 'ctl']);
-      await okAsync(T, ['approve', 'ctl']);
-    })(),
+    approvedRequiring(T, 'ctl', 'local:read'),
   ]);
 });
 

@@ -9,8 +9,9 @@ import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from '
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../helpers/cli.js';
+import { seedKimiSuccess } from '../helpers/kimi.js';
 import {
-  NOW,
+  approvedRequiring,
   bringAll,
   cloneWorkspace,
   contractDir,
@@ -21,8 +22,8 @@ import {
   kair,
   kj,
   makeWorkspace,
+  NOW,
   ok,
-  okAsync,
   planFile,
   readJson,
   removeWorkspaces,
@@ -36,21 +37,7 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 const runsDir = (ws: string, id: string) => join(contractDir(ws, id), 'artifacts', 'run');
 const archive = (ws: string, id: string, runId: string) => join(runsDir(ws, id), runId);
 
-const SUCCESS_KIMI = (id: string, runId = `${id}-run-1`) => ({
-  executionEnvelopeId: `env_${runId}`,
-  executionRunId: `kexec_${runId}`,
-  status: 'COMPLETED',
-  maxCostUSD: 25,
-  maxAgents: 5,
-  maxRuntimeSec: 600,
-  result: {
-    tokensUsed: 10000,
-    costUSD: 0.02,
-    summary: 'Successfully generated: chat, notifications. Used 5 agents over 8s.',
-    status: 'COMPLETED',
-    runtimeSec: 8,
-  },
-});
+const SUCCESS_KIMI = (id: string, runId = `${id}-run-1`) => seedKimiSuccess(runId);
 const STEPS_DONE = [
   { id: 'generate', lane: 'kimi', status: 'COMPLETED', reason_code: 'KIMI_OK' },
   { id: 'review-delta', lane: 'manual', status: 'COMPLETED', reason_code: 'MANUAL_RECORDED' },
@@ -116,13 +103,7 @@ beforeAll(async () => {
     bringAll(T, { reuse: 'APPROVED' }, 'reuse-only.json'),
     bringAll(T, { low: 'APPROVED' }, 'run-budget-low.json'),
     bringAll(T, { slow: 'APPROVED' }, 'run-runtime-exceeded.json'),
-    (async () => {
-      await okAsync(T, ['propose', 'Needs local read', '--id', 'ctl', '--requires', 'local:read']);
-      await okAsync(T, ['plan', 'ctl', '--file', fixture('custom-kimi.json')]);
-      await okAsync(T, ['grant', 'ctl', 'local:read']);
-      await okAsync(T, ['request-approval', 'ctl']);
-      await okAsync(T, ['approve', 'ctl']);
-    })(),
+    approvedRequiring(T, 'ctl', 'local:read'),
   ]);
   // Nothing has run yet: no execution database.
   expect(existsSync(join(T, '.kair', 'kair.db'))).toBe(false);

@@ -97,11 +97,16 @@ export function counterSimulation(ws: string, id: string, file: string, opts: { 
       timeout_ms: 20_000,
     },
   };
-  const f = join(makeTempDir('kair-sim-'), `${id}.json`);
+  registerSimulation(ws, def, { allow: 'alice' });
+}
+
+/** Registers a definition (through a temp file), activates it unless told not to, and optionally allows an actor its action. */
+export function registerSimulation(ws: string, def: Json, opts: { activate?: boolean; allow?: string } = {}): void {
+  const f = join(makeTempDir('kair-sim-'), `${def.id}.json`);
   writeFileSync(f, JSON.stringify(def));
   ok(ws, ['sim', 'register', '--file', f]);
-  ok(ws, ['sim', 'activate', id]);
-  ok(ws, ['access', 'allow', 'alice', `count:${id}`]);
+  if (opts.activate ?? true) ok(ws, ['sim', 'activate', def.id]);
+  if (opts.allow !== undefined) ok(ws, ['access', 'allow', opts.allow, def.access_action]);
 }
 
 export const lineCount = (file: string): number => {

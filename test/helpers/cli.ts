@@ -225,6 +225,15 @@ export async function bringAll(ws: string, targets: Record<string, Reachable>, p
   );
 }
 
+/** An APPROVED contract on the custom-kimi plan that requires `control`, granted before approval. */
+export async function approvedRequiring(ws: string, id: string, control: string): Promise<void> {
+  await okAsync(ws, ['propose', `Needs ${control}`, '--id', id, '--requires', control]);
+  await okAsync(ws, ['plan', id, '--file', fixture('custom-kimi.json')]);
+  await okAsync(ws, ['grant', id, control]);
+  await okAsync(ws, ['request-approval', id]);
+  await okAsync(ws, ['approve', id]);
+}
+
 /**
  * A workspace holding one contract per reachable state, all with the custom-kimi plan and no
  * required controls: `draft`, `planned`, `awaiting`, `approved`, `rewound`. Clone it per test.

@@ -11,6 +11,7 @@ import { envelopeRepo, runKimiLane, type KimiLaneInput } from '../../src/lanes/k
 import { stubProvider, type KimiProvider } from '../../src/lanes/kimi/provider.js';
 import { appliedMigrations, MIGRATIONS, openDb, type Db, type Migration } from '../../src/store/sqlite/db.js';
 import { caught } from '../helpers/errors.js';
+import { seedKimiSuccess } from '../helpers/kimi.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NOW = '2026-01-30T12:00:00.000Z';
@@ -174,23 +175,7 @@ describe('runKimiLane', () => {
     expect(r.reused).toBe(false);
     expect(r.error).toBeUndefined();
     // Key order matters: the object is printed as the seed's response.
-    expect(JSON.stringify(r.kimi)).toBe(
-      JSON.stringify({
-        executionEnvelopeId: 'env_chat-run-1',
-        executionRunId: 'kexec_chat-run-1',
-        status: 'COMPLETED',
-        maxCostUSD: 25,
-        maxAgents: 5,
-        maxRuntimeSec: 600,
-        result: {
-          tokensUsed: 10000,
-          costUSD: 0.02,
-          summary: 'Successfully generated: chat, notifications. Used 5 agents over 8s.',
-          status: 'COMPLETED',
-          runtimeSec: 8,
-        },
-      }),
-    );
+    expect(JSON.stringify(r.kimi)).toBe(JSON.stringify(seedKimiSuccess('chat-run-1')));
     expect(r.messages).toEqual(['Kimi execution started (budget $25, agents 5)', 'Kimi execution completed (cost $0.02)']);
     expect(r.events.map((e) => e.type)).toEqual(['kimi.started', 'kimi.completed']);
 

@@ -5,7 +5,7 @@
  * details" (from the CLI a non-Active top-1 yields the Finder's code; SIMULATION_NOT_* are tested
  * in-process with crafted inputs).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GateFacts } from '../../../src/domain/aec/gates.js';
@@ -18,7 +18,7 @@ import { ledgerRepo } from '../../../src/lanes/aec/ledger.js';
 import { openDb } from '../../../src/store/sqlite/db.js';
 import type { Json } from '../../helpers/cli.js';
 import { NOW, cloneWorkspace, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, asAlice, catalogWorkspace, ledgerRows, passingFactsNoImpact, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, passingFactsNoImpact, registerSimulation, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -28,13 +28,11 @@ let base: string;
 
 beforeAll(() => {
   base = catalogWorkspace();
-  const f = join(makeTempDir('kair-sim-'), 'archive-report.json');
-  writeFileSync(
-    f,
-    JSON.stringify({ id: 'archive-report', title: 'Archive the report', examples: ['archive the report'], required_fields: [], impact: 'none', access_action: 'report:archive', executor: { kind: 'builtin', name: 'noop' } }),
+  registerSimulation(
+    base,
+    { id: 'archive-report', title: 'Archive the report', examples: ['archive the report'], required_fields: [], impact: 'none', access_action: 'report:archive', executor: { kind: 'builtin', name: 'noop' } },
+    { activate: false, allow: 'alice' },
   );
-  ok(base, ['sim', 'register', '--file', f]);
-  ok(base, ['access', 'allow', 'alice', 'report:archive']);
   approveContract(base, 'ping-c', simPlan([{ id: 'ping', utterance: 'ping' }]));
   approveContract(base, 'archive-c', simPlan([{ id: 'archive', utterance: 'archive the report' }]));
 });

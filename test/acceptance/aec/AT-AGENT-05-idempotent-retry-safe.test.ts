@@ -11,18 +11,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
 import { kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, asAlice, counterSimulation, ledgerRows, lineCount, simPlan } from '../../helpers/aec.js';
+import { approveContract, asAlice, counterSimulation, ledgerRows, lineCount, registerSimulation, simPlan } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
 const EXEC = { requires: ['local:exec'], grant: ['local:exec'] };
 
-function register(ws: string, def: Json): void {
-  const f = join(makeTempDir('kair-sim-'), `${def.id}.json`);
-  writeFileSync(f, JSON.stringify(def));
-  ok(ws, ['sim', 'register', '--file', f]);
-  ok(ws, ['sim', 'activate', def.id]);
-}
 
 const rowsOf = (ws: string, contract: string, step: string) => ledgerRows(ws, 'contract_id = ? AND step_id = ?', contract, step);
 
@@ -32,7 +26,7 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
     const counter = join(makeTempDir('kair-count-'), 'tally.txt');
     counterSimulation(ws, 'tally', counter);
     // alice has no rule for report:archive yet: the second step is refused (fail closed).
-    register(ws, { id: 'archive-report', title: 'Archive the report', examples: ['archive the report'], required_fields: [], impact: 'none', access_action: 'report:archive', executor: { kind: 'builtin', name: 'noop' } });
+    registerSimulation(ws, { id: 'archive-report', title: 'Archive the report', examples: ['archive the report'], required_fields: [], impact: 'none', access_action: 'report:archive', executor: { kind: 'builtin', name: 'noop' } });
     approveContract(
       ws,
       'retry',
@@ -92,7 +86,7 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
     const fixed = join(dir, 'fixed');
     counterSimulation(ws, 'tally', counter);
     // Every execution appends a line; it fails (exit 1) until the `fixed` file exists.
-    register(ws, {
+    registerSimulation(ws, {
       id: 'flaky',
       title: 'Flaky upload',
       examples: ['upload the flaky file'],

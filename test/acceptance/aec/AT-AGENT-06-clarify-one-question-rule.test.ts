@@ -5,12 +5,10 @@
  * SIM_FINDER_REFUSE_AMBIGUOUS), §9.3 (Clarify → the step halts with the question verbatim), §14
  * "Steps and history vocabulary" (a clarify step carries `question`, also the `error.message`).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, history, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, history, kj, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, registerSimulation, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -21,13 +19,7 @@ let base: string;
 beforeAll(() => {
   base = catalogWorkspace();
   for (const kind of ['csv', 'pdf']) {
-    const f = join(makeTempDir('kair-sim-'), `export-${kind}.json`);
-    writeFileSync(
-      f,
-      JSON.stringify({ id: `export-${kind}`, title: `Export the report as ${kind}`, examples: [`export the monthly report ${kind}`], required_fields: [], impact: 'none', access_action: 'report:export', executor: { kind: 'builtin', name: 'noop' } }),
-    );
-    ok(base, ['sim', 'register', '--file', f]);
-    ok(base, ['sim', 'activate', `export-${kind}`]);
+    registerSimulation(base, { id: `export-${kind}`, title: `Export the report as ${kind}`, examples: [`export the monthly report ${kind}`], required_fields: [], impact: 'none', access_action: 'report:export', executor: { kind: 'builtin', name: 'noop' } });
   }
   ok(base, ['access', 'allow', 'alice', 'report:export']);
 });

@@ -7,15 +7,13 @@
  * fingerprint refs fails); SPEC §9.3 (the seed's records persisted with the seed's field names;
  * AEC_ROLLBACK_REF_MISSING), §9.6 (`aec replay`), §11 (`verify` checks the ledger projection).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalHash } from '../../../src/domain/canonical.js';
 import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, configFile, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, asAlice, ledgerRows, passingFacts, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, configFile, kj, makeWorkspace, readJson, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, ledgerRows, passingFacts, registerSimulation, setUpCatalog, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -159,14 +157,11 @@ describe('AT-AGENT-08-audit-chain-complete', () => {
 
   it('an impactful simulation whose rollback simulation is not registered is refused before dispatch: AEC_ROLLBACK_REF_MISSING, exit 3', () => {
     const w = cloneWorkspace(ws);
-    const f = join(makeTempDir('kair-sim-'), 'refund.json');
-    writeFileSync(
-      f,
-      JSON.stringify({ id: 'refund-payment', title: 'Refund a payment', examples: ['refund the payment'], required_fields: [], impact: 'irreversible', access_action: 'payment:refund', rollback_simulation_id: 'recharge-payment', executor: { kind: 'builtin', name: 'noop' } }),
+    registerSimulation(
+      w,
+      { id: 'refund-payment', title: 'Refund a payment', examples: ['refund the payment'], required_fields: [], impact: 'irreversible', access_action: 'payment:refund', rollback_simulation_id: 'recharge-payment', executor: { kind: 'builtin', name: 'noop' } },
+      { allow: 'alice' },
     );
-    ok(w, ['sim', 'register', '--file', f]);
-    ok(w, ['sim', 'activate', 'refund-payment']);
-    ok(w, ['access', 'allow', 'alice', 'payment:refund']);
     approveContract(w, 'refund', simPlan([{ id: 'refund', utterance: 'refund the payment' }]));
     const r = kj(w, ['run', 'refund', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(3);

@@ -4,8 +4,6 @@
  * packet), §5; SPEC §9.2 (top-1 by score, then id), §9.3 (the AEC never re-ranks or replaces the
  * top-1; AEC_PACKET_INVALID), §14 (AEC_PACKET_INVALID is tested in-process with crafted inputs).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalHash } from '../../../src/domain/canonical.js';
 import type { CatalogEntry, SimulationMatchPacket } from '../../../src/domain/aec/finder.js';
@@ -13,8 +11,8 @@ import { find, isValidPacket } from '../../../src/domain/aec/finder.js';
 import type { GateFacts } from '../../../src/domain/aec/gates.js';
 import { decideGates } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
-import { cloneWorkspace, kj, makeTempDir, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, asAlice, ledgerRows, passingFactsNoImpact, simPlan, tableRows } from '../../helpers/aec.js';
+import { cloneWorkspace, kj, makeWorkspace, ok, removeWorkspaces } from '../../helpers/cli.js';
+import { approveContract, asAlice, ledgerRows, passingFactsNoImpact, registerSimulation, simPlan, tableRows } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
 
@@ -31,10 +29,7 @@ beforeAll(() => {
   base = makeWorkspace();
   for (const s of [AA, ZZ]) {
     const { status: _status, ...def } = s;
-    const f = join(makeTempDir('kair-sim-'), `${s.id}.json`);
-    writeFileSync(f, JSON.stringify(def));
-    ok(base, ['sim', 'register', '--file', f]);
-    ok(base, ['sim', 'activate', s.id]);
+    registerSimulation(base, def);
   }
   ok(base, ['access', 'allow', 'alice', 'parcel:ship']);
   approveContract(base, 'ship', simPlan([{ id: 'ship', utterance: UTTERANCE, fields: { parcel: 'p-1' } }]));

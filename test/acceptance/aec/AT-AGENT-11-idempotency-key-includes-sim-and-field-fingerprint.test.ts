@@ -14,7 +14,7 @@ import { fieldsFingerprint } from '../../../src/domain/aec/finder.js';
 import { idempotencyKey } from '../../../src/domain/aec/gates.js';
 import type { Json } from '../../helpers/cli.js';
 import { cloneWorkspace, kj, makeTempDir, ok, removeWorkspaces } from '../../helpers/cli.js';
-import { approveContract, asAlice, catalogWorkspace, ledgerRows, simPlan, tableRows } from '../../helpers/aec.js';
+import { approveContract, asAlice, catalogWorkspace, ledgerRows, registerSimulation, simPlan, tableRows } from '../../helpers/aec.js';
 import type { SimStep } from '../../helpers/aec.js';
 
 afterAll(removeWorkspaces);
@@ -37,11 +37,7 @@ let base: string;
 
 beforeAll(() => {
   base = catalogWorkspace();
-  const f = join(makeTempDir('kair-sim-'), 'heartbeat.json');
-  writeFileSync(f, JSON.stringify({ id: 'heartbeat', title: 'Heartbeat', examples: ['heartbeat'], required_fields: [], impact: 'none', access_action: 'system:heartbeat', executor: { kind: 'builtin', name: 'noop' } }));
-  ok(base, ['sim', 'register', '--file', f]);
-  ok(base, ['sim', 'activate', 'heartbeat']);
-  ok(base, ['access', 'allow', 'alice', 'system:heartbeat']);
+  registerSimulation(base, { id: 'heartbeat', title: 'Heartbeat', examples: ['heartbeat'], required_fields: [], impact: 'none', access_action: 'system:heartbeat', executor: { kind: 'builtin', name: 'noop' } }, { allow: 'alice' });
 });
 
 /** plan (from FAILED/REWOUND) → request-approval → approve, as alice: a new approval, no rewind. */
