@@ -57,7 +57,7 @@ export function runDir(ctx: Ctx, id: string, runId: string): string {
   return join(paths.runs(ctx.ws, id), runId);
 }
 
-export function openWorkspaceDb(ctx: Ctx): Db {
+function openWorkspaceDb(ctx: Ctx): Db {
   return openDb(paths.db(ctx.ws));
 }
 

@@ -20,7 +20,7 @@ import { accessRepo } from './access.js';
 import { catalogRepo } from './catalog.js';
 import type { DispatchEnvelope } from './executor.js';
 import { executeSimulation } from './executor.js';
-import type { LedgerRepo, LedgerRow, NewLedgerRow, StepScope } from './ledger.js';
+import type { LedgerRow, NewLedgerRow, StepScope } from './ledger.js';
 import { ledgerFact, ledgerRepo } from './ledger.js';
 
 export interface StepRequest {
@@ -484,5 +484,3 @@ function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyVie
       return 'message' in packet && typeof packet.message === 'string' ? packet.message : `halted: ${code}`;
   }
 }
-
-export type { LedgerRepo, LedgerRow };

@@ -230,17 +230,16 @@ function makeLedgerRepo(db: Db) {
     stepRows(tenant: string, correlation: string, step: string): LedgerRow[] {
       return stepRows.all(tenant, correlation, step).map(parseRow);
     },
-    rows(where: { contractId?: string; runId?: string; beforeRowId?: number } = {}): LedgerRow[] {
-      const filters: [string, string | number | undefined][] = [
+    rows(where: { contractId?: string; runId?: string } = {}): LedgerRow[] {
+      const filters: [string, string | undefined][] = [
         ['contract_id = ?', where.contractId],
         ['run_id = ?', where.runId],
-        ['row_id < ?', where.beforeRowId],
       ];
-      const used = filters.filter((f): f is [string, string | number] => f[1] !== undefined);
+      const used = filters.filter((f): f is [string, string] => f[1] !== undefined);
       const conds = used.map(([c]) => c);
       const args = used.map(([, v]) => v);
       return db
-        .prepare<(string | number)[], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY row_id`)
+        .prepare<string[], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY row_id`)
         .all(...args)
         .map(parseRow);
     },
