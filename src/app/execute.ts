@@ -202,7 +202,8 @@ export function executeSteps(
           lang: sim.lang ?? 'en',
           ...(sim.attempt === undefined ? {} : { finder_attempt: sim.attempt }),
           confirm,
-          ...(ctx.ask && confirm === null ? { ask: ctx.ask } : {}),
+          // Asked only when a step needs an answer: whether stdin is a terminal is not free to learn.
+          ...(confirm === null ? { ask: (question: string) => ctx.ask?.(question) ?? null } : {}),
           retry_in_doubt: run.aec.retryInDoubt,
           controls_granted: c.controls.granted,
           now: ctx.now,
