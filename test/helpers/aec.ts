@@ -63,23 +63,19 @@ export function openLedger(ws: string): Database.Database {
   return new Database(kairPath(ws, 'kair.db'), { readonly: true, fileMustExist: true });
 }
 
-export function ledgerRows(ws: string, where = '1 = 1', ...args: unknown[]): Json[] {
+/** Runs one read-only query on .kair/kair.db. */
+function query(ws: string, sql: string, args: unknown[]): Json[] {
   const db = openLedger(ws);
   try {
-    return db.prepare(`SELECT * FROM agent_execution_ledger WHERE ${where} ORDER BY row_id`).all(...args) as Json[];
+    return db.prepare(sql).all(...args) as Json[];
   } finally {
     db.close();
   }
 }
 
-export function tableRows(ws: string, table: string, where = '1 = 1', ...args: unknown[]): Json[] {
-  const db = openLedger(ws);
-  try {
-    return db.prepare(`SELECT * FROM ${table} WHERE ${where}`).all(...args) as Json[];
-  } finally {
-    db.close();
-  }
-}
+export const ledgerRows = (ws: string, where = '1 = 1', ...args: unknown[]): Json[] => query(ws, `SELECT * FROM agent_execution_ledger WHERE ${where} ORDER BY row_id`, args);
+
+export const tableRows = (ws: string, table: string, where = '1 = 1', ...args: unknown[]): Json[] => query(ws, `SELECT * FROM ${table} WHERE ${where}`, args);
 
 /** A `command` simulation that appends one line to `file` per side effect (counts executions). */
 export function counterSimulation(ws: string, id: string, file: string, opts: { impact?: 'none' | 'impactful'; sleepMs?: number } = {}): void {
