@@ -3,7 +3,7 @@
  * holder file naming pid, actor, command and since for LOCK_BUSY messages. A lock whose holder
  * pid is dead is recovered at once; proper-lockfile's mtime staleness covers the rest.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -29,6 +29,15 @@ export function sleepMs(ms: number): void {
   Atomics.wait(sleepBuf, 0, 0, ms);
 }
 
+/** Removes a file that may already be gone (cheaper than rmSync, which loads its rimraf). */
+function unlinkIfThere(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
 function readHolder(file: string): Holder | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as Holder;
@@ -36,6 +45,14 @@ function readHolder(file: string): Holder | null {
     return null;
   }
 }
+
+/**
+ * The `fs` given to proper-lockfile: the synchronous calls its sync API makes, from node:fs.
+ * Not its default graceful-fs, whose queueing of async calls on EMFILE does nothing for a lock
+ * taken synchronously (scripts/build.mjs leaves it out of the bundle), and not node:fs whole,
+ * which proper-lockfile copies on every lock, loading node:fs's stream classes on the way.
+ */
+const lockFs = { mkdirSync, realpathSync, rmdirSync, statSync, utimesSync };
 
 export function acquireLock(
   locksDir: string,
@@ -47,7 +64,7 @@ export function acquireLock(
   const target = join(locksDir, name);
   const lockDir = `${target}.lock`;
   const holderFile = `${target}.holder.json`;
-  const opts = { realpath: false, lockfilePath: lockDir, stale: 10_000, onCompromised: () => {} };
+  const opts = { realpath: false, lockfilePath: lockDir, stale: 10_000, onCompromised: () => {}, fs: lockFs };
   const deadline = Date.now() + timeoutMs;
   let wait = 5;
   for (;;) {
@@ -57,7 +74,7 @@ export function acquireLock(
       writeFileSync(holderFile, JSON.stringify(holder));
       return {
         release() {
-          rmSync(holderFile, { force: true });
+          unlinkIfThere(holderFile);
           try {
             unlock();
           } catch {
@@ -71,7 +88,7 @@ export function acquireLock(
     const holder = readHolder(holderFile);
     if (holder && holder.host === hostname() && !isPidAlive(holder.pid) && existsSync(lockDir)) {
       // The holder died without releasing: recover the lock now rather than waiting for staleness.
-      rmSync(holderFile, { force: true });
+      unlinkIfThere(holderFile);
       rmSync(lockDir, { recursive: true, force: true });
       continue;
     }
