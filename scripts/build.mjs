@@ -45,10 +45,22 @@ const planBundle = {
     }));
   },
 };
+// What proper-lockfile and write-file-atomic require at load time, cut to what kair uses of it
+// (scripts/shims/, docs/decisions/011): every `run` and `grant` loads both libraries, and their
+// imports (graceful-fs, node:assert, worker_threads) cost more than those commands' own code.
+const shims = { 'graceful-fs': 'proper-lockfile', 'signal-exit': 'proper-lockfile', worker_threads: 'write-file-atomic' };
+const leanDeps = {
+  name: 'lean-deps',
+  setup(b) {
+    b.onResolve({ filter: /^(graceful-fs|signal-exit|worker_threads)$/ }, (a) =>
+      a.importer.includes(`/node_modules/${shims[a.path]}/`) ? { path: new URL(`./shims/${a.path.replace('_', '-')}.cjs`, import.meta.url).pathname } : undefined,
+    );
+  },
+};
 await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.cjs', plugins: [splitLazy] });
-await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy, planBundle] });
+await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy, planBundle, leanDeps] });
 await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kair-plan.cjs' });
-await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy] });
+await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy, leanDeps] });
 
 // Warm the V8 code caches the launcher keeps next to the bundles (rebuilt on any bundle change).
 // A cache holds what the command that wrote it had compiled, so each bundle is warmed by the

@@ -3,10 +3,11 @@
  * behind, the index follows a run's state changes while it skips the updated_at-only ones, and
  * the bundle `run` loads stays free of what only other commands need.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, bring, indexFile, kairPath, kj, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
+import { approveContract, asAlice, setUpCatalog, simPlan } from '../helpers/aec.js';
+import { BIN, bring, indexFile, kairPath, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -59,5 +60,28 @@ describe('write path', () => {
     expect(read).not.toMatch(/node_modules\/(zod|commander|better-sqlite3)\//);
     // node:tty pulls in net and the stream stack: +0.2x on `status` when it crept in once.
     expect(read).not.toMatch(/require\("(node:)?tty"\)/);
+  });
+
+  it('run (both lanes) and grant load no Node module only other commands need (decision 011)', () => {
+    const ws = makeWorkspace();
+    setUpCatalog(ws);
+    bring(ws, 'k', 'APPROVED');
+    approveContract(ws, 'a', simPlan([{ id: 'ping', utterance: 'ping' }]));
+    const dir = makeTempDir('kair-modules-');
+    const preload = join(dir, 'modules.cjs');
+    writeFileSync(preload, "process.on('exit', () => require('node:fs').writeFileSync(process.env.MODULES_OUT, process.moduleLoadList.join('\\n')));\n");
+    const loaded = (args: string[], env: Record<string, string> = {}): string[] => {
+      const out = join(dir, `${args.join('-')}.txt`);
+      const r = kj(ws, args, { env: { ...env, NODE_OPTIONS: `--require ${preload}`, MODULES_OUT: out } });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      return readFileSync(out, 'utf8').split('\n');
+    };
+    // child_process (net, dgram) only for the `command` executor; assert, worker_threads and the
+    // fs stream classes came with proper-lockfile's and write-file-atomic's own imports; rimraf
+    // with rmSync for a file that unlink removes.
+    const unwanted = ['child_process', 'net', 'assert', 'worker_threads', 'internal/fs/streams', 'internal/fs/promises', 'internal/fs/rimraf', 'internal/readline/interface'].map((m) => `NativeModule ${m}`);
+    for (const [args, env] of [[['run', 'k'], {}], [['run', 'a'], asAlice.env], [['grant', 'k', 'x:y'], {}]] as const) {
+      expect(loaded([...args], env).filter((m) => unwanted.includes(m)), args.join(' ')).toEqual([]);
+    }
   });
 });
