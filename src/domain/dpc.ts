@@ -37,8 +37,20 @@ const SECRET_PATTERNS: RegExp[] = [
   /(\b[\w-]*(?:api[_-]?key|token|secret|password|passwd|authorization)["']?\s*[:=]\s*["']?(?:bearer\s+)?)[^\s"',;}&]{6,}/gi,
 ];
 
+/**
+ * Every pattern above needs one of these words, in some case. Testing for them first means the
+ * usual text, with none of them, never runs the nine patterns: compiling them (the case-
+ * insensitive ones above all) cost ~1 ms of every command that writes the DPC.
+ */
+const SECRET_MARKERS = /-----begin |gh[pousr]_|github_pat_|sk-|akia|xox[abprs]-|eyj|bearer|api[_-]?key|token|secret|passw(?:or)?d|authorization/;
+
 /** Replaces common token shapes with [REDACTED] before anything reaches the DPC. */
 export function redactSecrets(text: string): string {
+  return SECRET_MARKERS.test(text.toLowerCase()) ? redactPatterns(text) : text;
+}
+
+/** The patterns alone, without the marker test (exported for the test that compares both). */
+export function redactPatterns(text: string): string {
   let out = text;
   for (const re of SECRET_PATTERNS) {
     out = out.replace(re, (_m, prefix?: string) =>

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { applyDpc, newDpc, redactSecrets, resolveAddition, type Dpc } from '../../src/domain/dpc.js';
+import { applyDpc, newDpc, redactPatterns, redactSecrets, resolveAddition, type Dpc } from '../../src/domain/dpc.js';
 
 const AT0 = '2025-01-01T00:00:00.000Z';
 const AT1 = '2025-01-02T00:00:00.000Z';
@@ -79,6 +79,31 @@ describe('redactSecrets', () => {
   ];
   it.each(ordinary)('ordinary text %j is unchanged', (text) => {
     expect(redactSecrets(text)).toBe(text);
+  });
+
+  // redactSecrets runs the patterns only when a marker word is present: it must redact exactly
+  // what the patterns alone do, whatever the case and the surroundings of the secret.
+  it('the marker test skips only text the patterns leave unchanged (examples and 20,000 generated texts)', () => {
+    const markers = ['ghp_', 'gho_', 'github_pat_', 'sk-', 'AKIA', 'xoxb-', 'eyJ', 'Bearer', 'api_key', 'api-key', 'apikey', 'token', 'secret', 'password', 'passwd', 'authorization', '-----BEGIN RSA PRIVATE KEY-----'];
+    const glue = ['', ' ', '=', ': ', '"', '": "', '\n', '_', 'DB_', 'x', '.'];
+    const chars = 'aB3_-.=/+~é9ZkQ';
+    let seed = 42;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const pick = <T,>(a: readonly T[]) => a[next(a.length)]!;
+    const run = () => Array.from({ length: next(30) }, () => chars[next(chars.length)]).join('');
+    const cased = (m: string) => [m, m.toUpperCase(), m.toLowerCase(), m[0]!.toUpperCase() + m.slice(1)][next(4)]!;
+    const texts = [...secrets.map((x) => x[1]), ...ordinary];
+    for (let i = 0; i < 20_000; i++) {
+      texts.push(pick(glue) + run() + pick(glue) + cased(pick(markers)) + pick(glue) + run() + (next(4) === 0 ? '.' + run() + '.' + run() : '') + pick(glue) + (next(8) === 0 ? '-----END RSA PRIVATE KEY-----' : ''));
+      texts.push(run() + pick(glue) + run()); // without a marker: never changed
+    }
+    let redacted = 0;
+    for (const t of texts) {
+      const expected = redactPatterns(t);
+      if (expected !== t) redacted++;
+      expect(redactSecrets(t), t).toBe(expected);
+    }
+    expect(redacted).toBeGreaterThan(1000); // the corpus does exercise the patterns
   });
 });
 
