@@ -4,7 +4,6 @@
  * run-result.json + `run.finished` at the end. The contract lock is held only at boundaries, so
  * `pause`, `revoke` and `status` work from another shell while a run is in progress.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Contract, EventDraft, PauseInfo } from '../domain/contract.js';
@@ -19,7 +18,8 @@ import type { KimiRunObject } from '../lanes/kimi/envelopes.js';
 import { envelopeRepo, runKimiLane } from '../lanes/kimi/envelopes.js';
 import { providerFor } from '../lanes/kimi/provider.js';
 import { dispatchStep } from '../lanes/aec/dispatcher.js';
-import { writeJsonAtomic } from '../store/fs/atomic.js';
+import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
+import { sha256Hex } from '../domain/canonical.js';
 import { openDb } from '../store/sqlite/db.js';
 import type { Db } from '../store/sqlite/db.js';
 import { paths, rel } from '../store/fs/workspace.js';
@@ -61,17 +61,25 @@ function openWorkspaceDb(ctx: Ctx): Db {
   return openDb(paths.db(ctx.ws));
 }
 
-/** Writes a run artifact into the run's own folder and the latest copy; returns its record. */
-function writeArtifact(ctx: Ctx, id: string, runId: string, name: string, doc: unknown): { path: string; sha256: string } {
-  const file = join(runDir(ctx, id, runId), name);
-  writeJsonAtomic(file, doc);
-  writeJsonAtomic(join(paths.runs(ctx.ws, id), name), doc, { derived: true });
-  return { path: rel(ctx.ws, file), sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+export interface ArtifactRecord {
+  /** Relative to the workspace. */
+  path: string;
+  /** Of the bytes written: what history records and `verify` checks. */
+  sha256: string;
 }
 
-export function writeRunRequest(ctx: Ctx, c: Contract, runId: string, plan: Plan, lanes: string[]): void {
+/** Writes a run artifact into the run's own folder and the latest copy; returns its record. */
+function writeArtifact(ctx: Ctx, id: string, runId: string, name: string, doc: unknown): ArtifactRecord {
+  const file = join(runDir(ctx, id, runId), name);
+  const text = jsonText(doc);
+  writeFileAtomicSync(file, text);
+  writeFileAtomicSync(join(paths.runs(ctx.ws, id), name), text, { derived: true });
+  return { path: rel(ctx.ws, file), sha256: sha256Hex(text) };
+}
+
+export function writeRunRequest(ctx: Ctx, c: Contract, runId: string, plan: Plan, lanes: string[]): ArtifactRecord {
   const caps = effectiveCaps(plan, ctx.config);
-  writeArtifact(ctx, c.id, runId, 'run-request.json', {
+  return writeArtifact(ctx, c.id, runId, 'run-request.json', {
     version: 'kair.run-request.v1',
     run_id: runId,
     contract_id: c.id,
@@ -106,7 +114,17 @@ export function executeSteps(
   ctx: Ctx,
   c0: Contract,
   plan: Plan,
-  run: { runId: string; startedAt: string; eligible: boolean; pauseAt?: string; resumedAt?: string | null; done: StepResult[]; aec: AecOptions },
+  run: {
+    runId: string;
+    startedAt: string;
+    eligible: boolean;
+    pauseAt?: string;
+    resumedAt?: string | null;
+    done: StepResult[];
+    aec: AecOptions;
+    /** The run-request.json this process wrote (a resumed run reads it back for its hash). */
+    request?: ArtifactRecord;
+  },
 ): RunOutcome {
   const id = c0.id;
   const results: StepResult[] = plan.steps.map((s) => run.done.find((d) => d.id === s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
@@ -288,6 +306,7 @@ function finishRun(
   r: {
     runId: string;
     startedAt: string;
+    request?: ArtifactRecord;
     status: RunOutcome['status'];
     results: StepResult[];
     kimi?: KimiRunObject;
@@ -310,7 +329,8 @@ function finishRun(
     ...(r.error ? { error: r.error } : {}),
   };
   const result = writeArtifact(ctx, id, r.runId, 'run-result.json', doc);
-  const request = { path: rel(ctx.ws, join(runDir(ctx, id, r.runId), 'run-request.json')), sha256: sha256File(join(runDir(ctx, id, r.runId), 'run-request.json')) };
+  const requestFile = join(runDir(ctx, id, r.runId), 'run-request.json');
+  const request = r.request ?? { path: rel(ctx.ws, requestFile), sha256: sha256Hex(readFileSync(requestFile)) };
   const contract = mutate(ctx, id, 'run', (c) => {
     const drafts: EventDraft[] = [
       ...pending.splice(0).map((f) => f(c)),
@@ -336,8 +356,4 @@ function finishRun(
     artifacts: { run_request: request.path, run_result: result.path },
     started_at: r.startedAt,
   };
-}
-
-function sha256File(file: string): string {
-  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }

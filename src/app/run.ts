@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { canonicalHash } from '../domain/canonical.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
@@ -15,9 +16,8 @@ import { readJsonFile } from '../store/fs/contracts.js';
 import { isPidAlive } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
-import { diskPlanSha } from './lifecycle.js';
 import { mutate } from './mutate.js';
-import type { AecOptions, RunOutcome, StepResult } from './execute.js';
+import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
@@ -64,16 +64,15 @@ export function route(c: Contract, plan: Plan): Routing {
   return { eligible, lanes, steps };
 }
 
-export function loadApprovedPlan(ctx: Ctx, id: string): Plan {
-  return readJsonFile<Plan>(paths.plan(ctx.ws, id)) as Plan;
-}
 
 export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; steps: Routing['steps']; kimi_estimate: { tokens: number; costUSD: number; runtimeSec: number } | null }) | (RunOutcome & { dry_run?: false });
 
 /** Gates after the state check, in §14 order; returns the plan and its routing. */
 function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan; routing: Routing } {
-  assertRunnable(c, diskPlanSha(ctx, c.id), ctx.config);
-  const plan = loadApprovedPlan(ctx, c.id);
+  // One read: the plan that runs is the one whose hash was just checked against the approval.
+  const onDisk = readJsonFile<unknown>(paths.plan(ctx.ws, c.id));
+  assertRunnable(c, onDisk === null ? null : canonicalHash(onDisk), ctx.config);
+  const plan = onDisk as Plan;
   const routing = route(c, plan);
   if (routing.eligible) {
     const caps = effectiveCaps(plan, ctx.config); // SCOPE_NOT_ALLOWED
@@ -117,18 +116,19 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     }
     return { dry_run: true, contract_id: id, lanes: routing.lanes, steps: routing.steps, kimi_estimate };
   }
-  let started!: { plan: Plan; routing: Routing; runId: string; at: string };
+  let started!: { plan: Plan; routing: Routing; runId: string; at: string; request: ArtifactRecord };
   const m = mutate(ctx, id, 'run', (c) => {
     assertTransition(c, 'run');
     const { plan, routing } = gates(ctx, c, opts);
     const runId = `${id}-run-${c.runs.length + 1}`;
-    writeRunRequest(ctx, c, runId, plan, routing.lanes);
-    started = { plan, routing, runId, at: ctx.now() };
+    const request = writeRunRequest(ctx, c, runId, plan, routing.lanes);
+    started = { plan, routing, runId, at: ctx.now(), request };
     return { drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes } }] };
   });
   return executeSteps(ctx, m.contract, started.plan, {
     runId: started.runId,
     startedAt: started.at,
+    request: started.request,
     eligible: started.routing.eligible,
     pauseAt: opts.pauseAt,
     resumedAt: null,

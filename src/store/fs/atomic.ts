@@ -32,6 +32,11 @@ export function writeFileAtomicSync(path: string, data: string, opts: AtomicWrit
   if (!opts.derived) fsyncDir(dirname(path));
 }
 
+/** How kair writes a JSON file: two-space indent, a final newline. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
 export function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): void {
-  writeFileAtomicSync(path, JSON.stringify(value, null, 2) + '\n', opts);
+  writeFileAtomicSync(path, jsonText(value), opts);
 }
