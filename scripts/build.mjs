@@ -65,7 +65,7 @@ await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-c
 // Warm the V8 code caches the launcher keeps next to the bundles (rebuilt on any bundle change).
 // A cache holds what the command that wrote it had compiled, so each bundle is warmed by the
 // commands it matters most for: `status` then `run` and `grant` (dist/kair.cjs), `run` of an
-// approved Kimi plan then `grant` (kair-lifecycle.cjs), `plan` (kair-plan.cjs), help
+// approved plan through both lanes then `grant` (kair-lifecycle.cjs), `plan` (kair-plan.cjs), help
 // (kair-cmd.cjs). KAIR_EXTEND_CODE_CACHE makes a command write back a cache it was given.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -82,10 +82,20 @@ const plan = JSON.stringify({
   title: 'warm the cache',
   strategy: 'CUSTOM',
   details: { requiresKimi: true, features: ['chat'] },
-  steps: [{ id: 'generate', summary: 'generate', lane: 'kimi' }, { id: 'check', summary: 'check' }],
+  steps: [
+    { id: 'generate', summary: 'generate', lane: 'kimi' },
+    { id: 'send', summary: 'send', simulation: { utterance: 'send invoice', fields: { customer: 'acme', amount: '1' } } },
+    { id: 'check', summary: 'check' },
+  ],
 });
 try {
   kair('init');
+  // The run below goes through both lanes: the Kimi stub and an impactful simulation, confirmed.
+  for (const sim of ['send-invoice', 'void-invoice']) {
+    kair('sim', 'register', '--file', `fixtures/simulations/${sim}.json`);
+    kair('sim', 'activate', sim);
+  }
+  kair('access', 'allow', 'build', 'invoice:send');
   kair('propose', 'warm the cache', '--id', 'warm');
   kair('propose', 'warm the plan cache', '--id', 'warm-plan');
   kair('plan', 'warm', '--plan-json', plan);
@@ -93,7 +103,7 @@ try {
   kair('approve', 'warm');
   clearCache();
   kair('status', 'warm', '--json');
-  extend('run', 'warm', '--json');
+  extend('run', 'warm', '--json', '--confirm', 'yes');
   extend('grant', 'warm-plan', 'local:read');
   kair('plan', 'warm-plan', '--plan-json', plan);
   kair('--help');
