@@ -83,7 +83,7 @@ describe('redactSecrets', () => {
 
   // redactSecrets runs the patterns only when a marker word is present: it must redact exactly
   // what the patterns alone do, whatever the case and the surroundings of the secret.
-  it('the marker test skips only text the patterns leave unchanged (examples and 20,000 generated texts)', () => {
+  it('the marker test skips only text the patterns leave unchanged (examples and 40,000 generated texts)', () => {
     const markers = ['ghp_', 'gho_', 'github_pat_', 'sk-', 'AKIA', 'xoxb-', 'eyJ', 'Bearer', 'api_key', 'api-key', 'apikey', 'token', 'secret', 'password', 'passwd', 'authorization', '-----BEGIN RSA PRIVATE KEY-----'];
     const glue = ['', ' ', '=', ': ', '"', '": "', '\n', '_', 'DB_', 'x', '.'];
     const chars = 'aB3_-.=/+~é9ZkQ';
