@@ -60,6 +60,10 @@ describe('write path', () => {
     expect(read).not.toMatch(/node_modules\/(zod|commander|better-sqlite3)\//);
     // node:tty pulls in net and the stream stack: +0.2x on `status` when it crept in once.
     expect(read).not.toMatch(/require\("(node:)?tty"\)/);
+    // bin/kair.js reads an ASCII bundle as latin1, without UTF-8 decoding (decision 011).
+    for (const [name, text] of [['kair.cjs', read], ['kair-lifecycle.cjs', lifecycle]]) {
+      expect([...text.matchAll(/[^\t\n\r\x20-\x7e]/g)].map((m) => text.slice(m.index - 30, m.index + 10)), name).toEqual([]);
+    }
   });
 
   it('run (both lanes) and grant load no Node module only other commands need (decision 011)', () => {

@@ -64,7 +64,7 @@ export type ConfirmationParse = {
 
 export function normalizeConfirmation(text: string): string {
   // NFKC first so full-width `！` is already `!` when trailing punctuation is stripped.
-  return text.normalize('NFKC').toLowerCase().trim().replace(/[.!。！]+$/u, '').trim();
+  return text.normalize('NFKC').toLowerCase().trim().replace(/[.!\u3002\uFF01]+$/u, '').trim();
 }
 
 export function normalizeLang(lang: string): string {

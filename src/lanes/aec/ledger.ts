@@ -286,7 +286,7 @@ function makeLedgerRepo(db: Db) {
         })
         .immediate();
     },
-    /** The seed's §14.2 SLO figures, from the ledger alone. */
+    /** The seed's section 14.2 SLO figures, from the ledger alone. */
     stats(): LedgerStats {
       const counts = Object.fromEntries(
         db
