@@ -30,7 +30,9 @@ describe('concurrency: one side effect per key', () => {
     const { ws, file } = counterWorkspace(300);
     const results = await Promise.all(Array.from({ length: 8 }, () => kairAsync(ws, ['run', 'c', '--json'], asAlice)));
     const codes = results.map((r) => r.code).sort();
-    expect(codes.filter((c) => c === 0)).toHaveLength(1);
+    // On failure, say what each process got.
+    const outcomes = JSON.stringify(results.map((r) => [r.code, r.json?.error?.code, r.json?.error?.message, r.stderr.slice(0, 300)]));
+    expect(codes.filter((c) => c === 0), outcomes).toHaveLength(1);
     // The others are kept out by the lock or by RUNNING (INVALID_TRANSITION) / COMPLETED.
     for (const r of results.filter((x) => x.code !== 0)) expect(['LOCK_BUSY', 'INVALID_TRANSITION']).toContain(r.json.error.code);
     expect(lineCount(file)).toBe(1);
