@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bringAll,
   cloneWorkspace,
+  contractDir,
   history,
   historyFile,
   indexFile,
@@ -193,6 +194,14 @@ describe('derived files: snapshot and index', () => {
     ok(ws, ['grant', 'c2', 'q:r']);
     expect(readJson(indexFile(ws)).map((e: { id: string }) => e.id)).toEqual(['c1', 'c2']);
     expect(kj(ws, ['verify']).json).toMatchObject({ ok: true, problems: [], warnings: [] });
+  });
+
+  it('list follows the contract folders, not the index: a folder removed by hand leaves the list, one the index lacks joins it', () => {
+    const ws = cloneWorkspace(T);
+    rmSync(contractDir(ws, 'c1'), { recursive: true });
+    expect(ok(ws, ['list']).contracts.map((c: { id: string }) => c.id)).toEqual(['c2']);
+    writeFileSync(indexFile(ws), '[]');
+    expect(ok(ws, ['list']).contracts).toEqual([expect.objectContaining({ id: 'c2', state: 'DRAFT' })]);
   });
 
   it('a lagging index entry is a warning and is repaired by the next command on that contract', () => {
