@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
+import { measureRatios, printRatios } from './bench-ratios.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin', 'kair.js');
@@ -68,18 +69,7 @@ const cases = {
   [`kair list --json (${contracts} contracts)`]: () => [bin, 'list', '--json', '--dir', ws],
   [`kair grant (index of ${contracts})`]: (i) => [bin, 'grant', entries[2].id, `bench:g${i}`, '--dir', ws, '-q'],
 };
-const times = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
-for (let i = 0; i < rounds; i++) {
-  for (const [name, args] of Object.entries(cases)) {
-    const s = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args(i), { env, stdio: 'ignore' });
-    times[name].push(Number(process.hrtime.bigint() - s) / 1e6);
-    if (r.status !== 0) throw new Error(`${name} exited ${r.status}`);
-  }
-}
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-const base = median(times['node -e 0']);
-const ratios = Object.entries(times).map(([name, a]) => ({ name, median_ms: +median(a).toFixed(1), ratio: +(median(a) / base).toFixed(2) }));
+const measured = measureRatios(cases, rounds, env);
 
 // ---- verify of the long history: events per second
 t = process.hrtime.bigint();
@@ -101,9 +91,8 @@ if (codes.some((x) => x !== 0) || recorded !== 32 || after.controls.granted.leng
   throw new Error(`32 concurrent grants: exit codes ${codes.join(',')}, ${recorded} events recorded, ${after.controls.granted.length} controls granted`);
 }
 
-console.log(`\nrounds: ${rounds} (alternating), baseline node -e 0 = ${base.toFixed(1)} ms\n`);
-console.log('case'.padEnd(44) + 'median ms'.padStart(10) + 'ratio'.padStart(8));
-for (const r of ratios) console.log(r.name.padEnd(44) + String(r.median_ms).padStart(10) + `${r.ratio.toFixed(2)}x`.padStart(8));
+console.log('');
+printRatios(measured, rounds);
 const eps = Math.round(c.history_seq / verifySec);
 console.log(`\nkair verify ${long} (${c.history_seq} events): ${verifySec.toFixed(2)} s, ${eps} events/s (CLI, start-up included)`);
 console.log(`32 concurrent kair grant on ${target}: all 32 recorded, ${concurrentSec.toFixed(2)} s in all`);
@@ -111,7 +100,7 @@ console.log(`32 concurrent kair grant on ${target}: all 32 recorded, ${concurren
 mkdirSync(join(root, 'bench'), { recursive: true });
 writeFileSync(
   join(root, 'bench', 'scale-results.json'),
-  JSON.stringify({ node: process.versions.node, rounds, contracts, events: c.history_seq, startup: ratios, verify: { events: c.history_seq, seconds: +verifySec.toFixed(3), events_per_second: eps }, concurrent_grants: { processes: 32, recorded, seconds: +concurrentSec.toFixed(3) } }, null, 2) + '\n',
+  JSON.stringify({ node: process.versions.node, rounds, contracts, events: c.history_seq, startup: measured.results, verify: { events: c.history_seq, seconds: +verifySec.toFixed(3), events_per_second: eps }, concurrent_grants: { processes: 32, recorded, seconds: +concurrentSec.toFixed(3) } }, null, 2) + '\n',
 );
 rmSync(ws, { recursive: true, force: true });
 

@@ -1,6 +1,7 @@
 // `npm run bench`: start-up and command cost as ratios of medians against `node -e 0`, measured
 // alternately in one run (never absolute times in assertions). Writes bench/results.json.
 import { spawnSync } from 'node:child_process';
+import { measureRatios, printRatios } from './bench-ratios.mjs';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,21 +49,9 @@ const cases = {
   'kair run --json (Kimi stub)': (i) => [bin, 'run', `r${i}`, '--json', '--dir', ws],
   'kair run --json (Kimi + 1 AEC step)': (i) => [bin, 'run', `m${i}`, '--json', '--confirm', 'yes', '--dir', ws],
 };
-const times = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-for (let i = 0; i < rounds; i++) {
-  for (const [name, args] of Object.entries(cases)) {
-    const t = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args(i), { env, stdio: 'ignore' });
-    times[name].push(Number(process.hrtime.bigint() - t) / 1e6);
-    if (r.status !== 0) throw new Error(`${name} exited ${r.status}`);
-  }
-}
-const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-const base = median(times['node -e 0']);
-const results = Object.entries(times).map(([name, t]) => ({ name, median_ms: +median(t).toFixed(1), ratio: +(median(t) / base).toFixed(2) }));
-console.log(`rounds: ${rounds} (alternating), baseline node -e 0 = ${base.toFixed(1)} ms\n`);
-console.log('case'.padEnd(38) + 'median ms'.padStart(10) + 'ratio'.padStart(8));
-for (const r of results) console.log(r.name.padEnd(38) + String(r.median_ms).padStart(10) + `${r.ratio.toFixed(2)}x`.padStart(8));
+const measured = measureRatios(cases, rounds, env);
+printRatios(measured, rounds);
+const { results } = measured;
 mkdirSync(join(root, 'bench'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results.json'), JSON.stringify({ node: process.versions.node, rounds, results }, null, 2) + '\n');
 rmSync(ws, { recursive: true, force: true });
