@@ -142,10 +142,17 @@ export function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): void 
   writeText(paths.planMd(ctx.ws, id), markdown);
 }
 
-/** sha256 of the canonical plan on disk, or null when missing/unparsable (counts as stale). */
-export function diskPlanSha(ctx: Ctx, id: string): string | null {
+/**
+ * The plan on disk and the sha256 of its canonical form; both null when it is missing or
+ * unparsable (which counts as stale). One read, so a caller runs the plan whose hash it checked.
+ */
+export function readDiskPlan(ctx: Ctx, id: string): { plan: unknown; sha256: string | null } {
   const plan = readJsonFile<unknown>(paths.plan(ctx.ws, id));
-  return plan === null ? null : canonicalHash(plan);
+  return { plan, sha256: plan === null ? null : canonicalHash(plan) };
+}
+
+export function diskPlanSha(ctx: Ctx, id: string): string | null {
+  return readDiskPlan(ctx, id).sha256;
 }
 
 // ---- controls

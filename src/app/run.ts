@@ -5,7 +5,6 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalHash } from '../domain/canonical.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
@@ -16,6 +15,7 @@ import { readJsonFile } from '../store/fs/contracts.js';
 import { isPidAlive } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
+import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, writeRunRequest } from './execute.js';
@@ -64,15 +64,13 @@ export function route(c: Contract, plan: Plan): Routing {
   return { eligible, lanes, steps };
 }
 
-
 export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; steps: Routing['steps']; kimi_estimate: { tokens: number; costUSD: number; runtimeSec: number } | null }) | (RunOutcome & { dry_run?: false });
 
 /** Gates after the state check, in §14 order; returns the plan and its routing. */
 function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan; routing: Routing } {
-  // One read: the plan that runs is the one whose hash was just checked against the approval.
-  const onDisk = readJsonFile<unknown>(paths.plan(ctx.ws, c.id));
-  assertRunnable(c, onDisk === null ? null : canonicalHash(onDisk), ctx.config);
-  const plan = onDisk as Plan;
+  const onDisk = readDiskPlan(ctx, c.id);
+  assertRunnable(c, onDisk.sha256, ctx.config);
+  const plan = onDisk.plan as Plan;
   const routing = route(c, plan);
   if (routing.eligible) {
     const caps = effectiveCaps(plan, ctx.config); // SCOPE_NOT_ALLOWED
