@@ -1,8 +1,7 @@
 /** `kair verify [<id>]`: walks everything, repairs nothing. */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalHash, canonicalJson } from '../domain/canonical.js';
+import { canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { fold } from '../domain/contract.js';
 import { assertId } from '../domain/ids.js';
@@ -11,6 +10,7 @@ import { checkChain } from '../store/fs/chain.js';
 import { readHistory } from '../store/fs/history.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
+import { diskPlanSha } from './lifecycle.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import type { Db } from '../store/sqlite/db.js';
 import { readDb } from './db.js';
@@ -65,16 +65,11 @@ export function verifyContract(ctx: Ctx, id: string, out: VerifyResult): Contrac
     }
   }
   checkArtifacts(ctx, read.events, problem);
-  const planSha = readPlanSha(ctx, id);
+  const planSha = diskPlanSha(ctx, id);
   if (folded.plan_sha256 && planSha !== folded.plan_sha256) {
     warning('plan_changed', 'plan/plan_v1.json differs from the recorded plan; `kair run` will refuse it as APPROVAL_STALE until it is re-planned');
   }
   return folded;
-}
-
-function readPlanSha(ctx: Ctx, id: string): string | null {
-  const v = readJsonFile<unknown>(paths.plan(ctx.ws, id));
-  return v === null ? null : canonicalHash(v);
 }
 
 /** The latest hash recorded for each artifact path must match the file (a resumed run rewrites its result). */
@@ -90,7 +85,7 @@ function checkArtifacts(ctx: Ctx, events: HistoryEvent[], problem: (kind: string
       problem('artifact_missing', `${path} (recorded at event ${rec.seq}) is missing`);
       continue;
     }
-    const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+    const sha = sha256Hex(readFileSync(file));
     if (sha !== rec.sha256) problem('artifact_hash', `${path} does not match the sha256 recorded at event ${rec.seq}`);
   }
 }

@@ -4,10 +4,10 @@
  * re-checks access, ACTIVE and `local:exec` itself as the final gate, then runs the executor the
  * catalog (not the envelope) defines. scripts/check_agent_execution_core.sh keeps it that way.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { SimulationExecutor as ExecutorDef } from '../../domain/aec/simulation.js';
+import { sha256Hex } from '../../domain/canonical.js';
 import { writeFileAtomicSync } from '../../store/fs/atomic.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
@@ -67,7 +67,6 @@ export interface ExecutorDeps {
 
 const OUTPUT_LIMIT = 4096;
 const clip = (s: string | undefined) => (s === undefined ? '' : s.length > OUTPUT_LIMIT ? `${s.slice(0, OUTPUT_LIMIT)}…` : s);
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): ExecutorResult {
   const access = accessRepo(deps.db).decide(env.user_id, env.access_action);
@@ -148,7 +147,7 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
   }
   writeFileAtomicSync(target, content);
   const file = rel(ws, target);
-  return ok({ executor: 'write_file', path: file, bytes: Buffer.byteLength(content), sha256: sha256(content) }, `${env.simulation_id}: wrote ${file}`, [`file:${file}@${sha256(content)}`]);
+  return ok({ executor: 'write_file', path: file, bytes: Buffer.byteLength(content), sha256: sha256Hex(content) }, `${env.simulation_id}: wrote ${file}`, [`file:${file}@${sha256Hex(content)}`]);
 }
 
 const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
