@@ -43,7 +43,7 @@ for (let i = 0; i < contracts; i++) {
   const intent = `scale contract ${i}`;
   entries.push(k.indexEntry(k.createContract(w, id, k.decidePropose(id, intent, []), meta, k.newDpc(intent, meta.at), null).contract));
 }
-k.writeJsonAtomic(k.paths.index(w), entries, { derived: true });
+k.writeIndex(w, entries);
 const built = seconds(t);
 // One long history: alternating grant/revoke events, appended 1,000 at a time.
 t = process.hrtime.bigint();

@@ -26,11 +26,16 @@ export interface LockWho {
 /** Short locked read-modify-write of the index; rebuilds it from the contracts when unreadable. */
 export function updateIndex(ws: Workspace, who: LockWho, timeoutMs: number, entries: IndexEntry[]): void {
   withLock(paths.locks(ws), 'index', who, timeoutMs, () => {
-    const index = readIndex(ws) ?? rebuildIndexEntries(ws);
-    // One line of JSON: the index is a cache for programs, and with 10,000 contracts printing it
-    // indented cost a twentieth of a `grant`.
-    writeFileAtomicSync(paths.index(ws), JSON.stringify(upsertById(index, entries)) + '\n', { derived: true });
+    writeIndex(ws, upsertById(readIndex(ws) ?? rebuildIndexEntries(ws), entries));
   });
+}
+
+/**
+ * Writes the index (caller holds its lock) as one line of JSON: it is a cache for programs, and
+ * with 10,000 contracts printing it indented cost a twentieth of a `grant`.
+ */
+export function writeIndex(ws: Workspace, index: IndexEntry[]): void {
+  writeFileAtomicSync(paths.index(ws), JSON.stringify(index) + '\n', { derived: true });
 }
 
 /**
