@@ -23,6 +23,8 @@ export interface CtxOptions {
   ask?: (question: string) => string | null;
   /** Shows (or, with null, clears) a one-line progress message; absent when stderr is not a terminal. */
   progress?: () => ((line: string | null) => void) | undefined;
+  /** Reports something the user should know that does not change the outcome (stderr). */
+  warn?: (message: string) => void;
 }
 
 export interface Ctx {
@@ -42,6 +44,8 @@ export interface Ctx {
   readonly ask: ((question: string) => string | null) | undefined;
   /** Set only when progress can be shown (stderr is a terminal, not --quiet). */
   readonly progress: ((line: string | null) => void) | undefined;
+  /** A warning for stderr: e.g. a derived file that could not be written after the commit point. */
+  warn(message: string): void;
 }
 
 export function makeClock(env: NodeJS.ProcessEnv): () => string {
@@ -81,6 +85,7 @@ export function createCtx(o: CtxOptions): Ctx {
     get progress() {
       return o.progress?.();
     },
+    warn: (m) => o.warn?.(m),
   };
   return ctx;
 }

@@ -4,7 +4,7 @@
  * run-result.json + `run.finished` at the end. The contract lock is held only at boundaries, so
  * `pause`, `revoke` and `status` work from another shell while a run is in progress.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Contract, EventDraft, PauseInfo } from '../domain/contract.js';
 import { missingControls } from '../domain/contract.js';
@@ -49,7 +49,7 @@ export interface RunOutcome {
   error?: { code: ErrorCode; message: string; details: ErrorDetails };
   /** Why a PAUSED run paused. */
   pause_reason?: PauseReason;
-  artifacts: { run_request: string; run_result: string };
+  artifacts: { run_request: string; run_result: string; run_result_sealed: string };
   started_at: string;
 }
 
@@ -68,16 +68,43 @@ export interface ArtifactRecord {
   sha256: string;
 }
 
-/** Writes a run artifact into the run's own folder and the latest copy; returns its record. */
-function writeArtifact(ctx: Ctx, id: string, runId: string, name: string, doc: unknown): ArtifactRecord {
+/**
+ * Writes an immutable run artifact into the run's own folder, before the event that records its
+ * hash (a kill in between leaves a file no event names). Returns its record and its text, from
+ * which the derived copies are written once the event is durable.
+ */
+function writeArtifact(ctx: Ctx, id: string, runId: string, name: string, doc: unknown): ArtifactRecord & { text: string } {
   const file = join(runDir(ctx, id, runId), name);
   const text = jsonText(doc);
   writeFileAtomicSync(file, text);
-  writeFileAtomicSync(join(paths.runs(ctx.ws, id), name), text, { derived: true });
-  return { path: rel(ctx.ws, file), sha256: sha256Hex(text) };
+  return { path: rel(ctx.ws, file), sha256: sha256Hex(text), text };
 }
 
-export function writeRunRequest(ctx: Ctx, c: Contract, runId: string, plan: Plan, lanes: string[]): ArtifactRecord {
+/** A derived copy of a recorded artifact (the latest copies, a run's result pointer). */
+function writeCopy(file: string, text: string): void {
+  writeFileAtomicSync(file, text, { derived: true });
+}
+
+/** The next run-result.<n>.json of a run: each run segment (run, then each resume) seals its own. */
+function nextSegment(ctx: Ctx, id: string, runId: string): number {
+  let n = 0;
+  try {
+    for (const f of readdirSync(runDir(ctx, id, runId))) {
+      const m = /^run-result\.(\d+)\.json$/.exec(f);
+      if (m) n = Math.max(n, Number(m[1]));
+    }
+  } catch {
+    // no folder yet
+  }
+  return n + 1;
+}
+
+/** The latest copy of run-request.json, once run.started is durable. */
+export function writeLatestRequest(ctx: Ctx, id: string, text: string): void {
+  writeCopy(join(paths.runs(ctx.ws, id), 'run-request.json'), text);
+}
+
+export function writeRunRequest(ctx: Ctx, c: Contract, runId: string, plan: Plan, lanes: string[]): ArtifactRecord & { text: string } {
   const caps = effectiveCaps(plan, ctx.config);
   return writeArtifact(ctx, c.id, runId, 'run-request.json', {
     version: 'kair.run-request.v1',
@@ -328,22 +355,32 @@ function finishRun(
     steps: r.results,
     ...(r.error ? { error: r.error } : {}),
   };
-  const result = writeArtifact(ctx, id, r.runId, 'run-result.json', doc);
   const requestFile = join(runDir(ctx, id, r.runId), 'run-request.json');
-  const request = r.request ?? { path: rel(ctx.ws, requestFile), sha256: sha256Hex(readFileSync(requestFile)) };
+  const request = r.request ? { path: r.request.path, sha256: r.request.sha256 } : { path: rel(ctx.ws, requestFile), sha256: sha256Hex(readFileSync(requestFile)) };
+  const pointer = join(runDir(ctx, id, r.runId), 'run-result.json');
+  let result!: ArtifactRecord & { text: string };
   const contract = mutate(ctx, id, 'run', (c) => {
+    result = writeArtifact(ctx, id, r.runId, `run-result.${nextSegment(ctx, id, r.runId)}.json`, doc);
+    const sealed = { path: result.path, sha256: result.sha256 };
     const drafts: EventDraft[] = [
       ...pending.splice(0).map((f) => f(c)),
       {
         type: 'run.finished',
         state: r.status,
-        data: { run_id: r.runId, status: r.status, artifacts: [request, result], ...(r.pause ? { pause: r.pause } : {}), ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}) },
+        data: { run_id: r.runId, status: r.status, artifacts: [request, sealed], ...(r.pause ? { pause: r.pause } : {}), ...(r.error ? { error: { code: r.error.code, message: r.error.message } } : {}) },
       },
     ];
     if (r.error && exitCodeOf(r.error.code) === 3) drafts.push({ type: 'gate.blocked', state: r.status, data: { command: ctx.command, code: r.error.code, message: r.error.message } });
-    const dpc = dpcChange(ctx, { ...c, state: r.status }, { evidence: [{ kind: 'run', ref: result.path, note: `${r.runId} ${r.status}` }] });
+    const dpc = dpcChange(ctx, { ...c, state: r.status }, { evidence: [{ kind: 'run', ref: rel(ctx.ws, pointer), note: `${r.runId} ${r.status}` }] });
     drafts.push(dpc.draft);
-    return { drafts, after: () => dpc.write() };
+    return {
+      drafts,
+      after: () => {
+        writeCopy(pointer, result.text);
+        writeCopy(join(paths.runs(ctx.ws, id), 'run-result.json'), result.text);
+        dpc.write();
+      },
+    };
   }).contract;
   return {
     contract,
@@ -353,7 +390,7 @@ function finishRun(
     kimi: r.kimi,
     error: r.error,
     pause_reason: r.pauseReason,
-    artifacts: { run_request: request.path, run_result: result.path },
+    artifacts: { run_request: request.path, run_result: rel(ctx.ws, pointer), run_result_sealed: result.path },
     started_at: r.startedAt,
   };
 }

@@ -1,9 +1,9 @@
 /** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
-import { readFileSync } from 'node:fs';
-import { canonicalHash } from '../domain/canonical.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, EventDraft } from '../domain/contract.js';
 import type { DpcAddition } from '../domain/dpc.js';
-import { applyDpc, newDpc, resolveAddition } from '../domain/dpc.js';
+import { applyDpc, foldDpcStates, newDpc, resolveAddition } from '../domain/dpc.js';
 import { kairError } from '../domain/errors.js';
 import { assertId, isValidId, slugify, uniqueSlug } from '../domain/ids.js';
 import {
@@ -22,7 +22,8 @@ import {
 import type { Plan } from '../domain/plan.js';
 import { contractExists, indexEntry, readJsonFile } from '../store/fs/contracts.js';
 import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
-import { writeJsonAtomic } from '../store/fs/atomic.js';
+import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
+import { readHistory } from '../store/fs/history.js';
 import { withLock } from '../store/fs/lock.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
@@ -35,19 +36,46 @@ export interface ContractResult {
   contract: Contract;
 }
 
-// ---- DPC helpers: the event records the addition; the file is written once it is durable.
+// ---- DPC helpers: the event records the addition and the sha of the new file; the file is
+// derived from history and written once the event is durable.
 
 export function readDpc(ctx: Ctx, c: Contract): Dpc {
   return readJsonFile<Dpc>(paths.dpc(ctx.ws, c.id)) ?? newDpc(c.intent, c.created_at);
 }
 
+/**
+ * The DPC as history has it, and how the file on disk relates to it: `current`, `behind` (an
+ * earlier state: a kill after the event, before the file) or `foreign` (content history never
+ * had). Histories written before dpc events carried `dpc_sha256` may have timestamps that differ
+ * from the file by a millisecond; their files count as behind, never foreign.
+ */
+export function dpcFromHistory(ctx: Ctx, id: string): { dpc: Dpc; file: 'current' | 'behind' | 'foreign' | 'missing' } {
+  const events = readHistory(paths.history(ctx.ws, id)).events;
+  const states = foldDpcStates(events);
+  const dpc = states[states.length - 1]!;
+  let text: string | null;
+  try {
+    text = readFileSync(paths.dpc(ctx.ws, id), 'utf8');
+  } catch {
+    text = null;
+  }
+  if (text === null) return { dpc, file: 'missing' };
+  if (text === jsonText(dpc)) return { dpc, file: 'current' };
+  const legacy = events.some((e) => e.type === 'dpc' && typeof e.data.dpc_sha256 !== 'string');
+  return { dpc, file: legacy || states.some((s) => jsonText(s) === text) ? 'behind' : 'foreign' };
+}
+
 export function dpcChange(ctx: Ctx, c: Contract, add: DpcAddition): { draft: EventDraft; write: () => void } {
-  const current = readDpc(ctx, c);
-  const added = resolveAddition(current, add);
+  const found = dpcFromHistory(ctx, c.id);
+  if (found.file === 'foreign') {
+    throw kairError('INTEGRITY_FAILED', `${c.id}: dpc/dpc_v1.json differs from every state its history recorded; nothing was written; run \`kair verify ${c.id}\``, { contract_id: c.id, kind: 'dpc_mismatch' });
+  }
+  const added = resolveAddition(found.dpc, add);
   const at = ctx.now();
+  const text = jsonText(applyDpc(found.dpc, added, at));
   return {
-    draft: { type: 'dpc', state: c.state, data: { added } },
-    write: () => writeJsonAtomic(paths.dpc(ctx.ws, c.id), applyDpc(current, added, at)),
+    draft: { type: 'dpc', state: c.state, data: { added, at, dpc_sha256: sha256Hex(text) } },
+    write: () => writeFileAtomicSync(paths.dpc(ctx.ws, c.id), text),
   };
 }
 
@@ -129,10 +157,21 @@ export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v:
   const sha = canonicalHash(input);
   const r = mutate(ctx, id, 'plan', (c) => {
     const draft = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
-    // The plan file is written before its event: a crash in between leaves a plan that no
-    // approval matches, which `run` refuses as stale.
-    writeText(paths.plan(ctx.ws, id), JSON.stringify(input, null, 2) + '\n');
-    return withDpc(ctx, c, draft, { evidence: [{ kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
+    // Kept by sha before the event names it (a kill here leaves an orphan no event names);
+    // plan_v1.json is the current plan's derived copy, written once the event is durable.
+    writeText(paths.planBySha(ctx.ws, id, sha), canonicalJson(input) + '\n');
+    const writeCopy = () => writeText(paths.plan(ctx.ws, id), JSON.stringify(input, null, 2) + '\n');
+    // A first plan's copy may go first (no event names a plan yet, so it is an orphan until
+    // then), which makes a missing plan_v1.json always a tamper, never a kill.
+    if (c.plan_sha256 === null) writeCopy();
+    const dpc = withDpc(ctx, c, draft, { evidence: [{ kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
+    return {
+      ...dpc,
+      after: (next, events) => {
+        if (c.plan_sha256 !== null) writeCopy();
+        dpc.after?.(next, events);
+      },
+    };
   });
   return { contract: r.contract, plan_sha256: sha };
 }
@@ -148,7 +187,12 @@ export function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): void 
  */
 export function readDiskPlan(ctx: Ctx, id: string): { plan: unknown; sha256: string | null } {
   const plan = readJsonFile<unknown>(paths.plan(ctx.ws, id));
-  return { plan, sha256: plan === null ? null : canonicalHash(plan) };
+  if (plan === null) return { plan, sha256: null };
+  const sha = canonicalHash(plan);
+  // The copy kept by sha must say the same (kept since plans are stored by sha; older ones have none).
+  const kept = paths.planBySha(ctx.ws, id, sha);
+  if (existsSync(kept) && canonicalHash(readJsonFile<unknown>(kept)) !== sha) return { plan: null, sha256: null };
+  return { plan, sha256: sha };
 }
 
 export function diskPlanSha(ctx: Ctx, id: string): string | null {

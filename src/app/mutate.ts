@@ -1,19 +1,29 @@
 /**
- * The one path by which a lifecycle command changes a contract: lock → load (with repairs) →
- * decide → append events → snapshot → index. A gate refusal (exit 3) is itself recorded as one
- * `gate.blocked` event before it is rethrown.
+ * The one path by which a lifecycle command changes a contract: lock → load from history (with
+ * repairs) → decide → the commit point (fenced append) → derived files (snapshot, DPC, index…).
+ * A gate refusal (exit 3) is itself recorded as one `gate.blocked` event before it is rethrown.
+ *
+ * The history append is the commit point. Everything after it is derived and repaired by the
+ * next writer, so its failure never changes the command's outcome: it becomes a warning.
  */
 import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
-import { exitCodeOf, isKairError } from '../domain/errors.js';
+import { exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { gateBlocked } from '../domain/lifecycle.js';
-import { assertContract, indexEntry, loadContract } from '../store/fs/contracts.js';
-import { commitEvents, updateIndex } from '../store/fs/contract-writes.js';
+import { assertContract, indexEntry, readJsonFile } from '../store/fs/contracts.js';
+import { appendToHistory, updateIndex, writeSnapshot } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
-import { acquireLock } from '../store/fs/lock.js';
+import { acquireLock, sleepMs } from '../store/fs/lock.js';
 import { isPidAlive } from '../store/fs/pid.js';
+import { sweepTemps } from '../store/fs/temp.js';
+import type { SnapshotStatus } from '../store/fs/writer-load.js';
+import { loadForWrite } from '../store/fs/writer-load.js';
 import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
 import { paths } from '../store/fs/workspace.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { canonicalHash } from '../domain/canonical.js';
+import { writeFileAtomicSync } from '../store/fs/atomic.js';
 import type { Ctx } from './context.js';
 
 export interface Decision<T> {
@@ -60,48 +70,149 @@ function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
   return drafts;
 }
 
+/** Contracts whose folders this process has swept of temp files (once per command is enough). */
+const swept = new Set<string>();
+
+/**
+ * Temp files a killed writer left in the contract's folders. Only holders of this contract's
+ * lock write there, and we hold it, so their writers are dead. A run's older folders were the
+ * latest when their last writer died and were swept by the next one.
+ */
+function sweepContract(ctx: Ctx, c: Contract): void {
+  if (swept.has(c.id)) return;
+  swept.add(c.id);
+  const ws = ctx.ws;
+  const dir = paths.contract(ws, c.id);
+  const runs = paths.runs(ws, c.id);
+  const latestRun = c.runs[c.runs.length - 1];
+  sweepTemps([dir, join(dir, 'plan'), join(dir, 'dpc'), paths.checkpoints(ws, c.id), runs, ...(latestRun ? [join(runs, latestRun)] : [])]);
+  derived(ctx, `plan/plan_v1.json of ${c.id}`, () => repairPlanCopy(ctx, c));
+  assertNoLostRuns(c, runs);
+}
+
+/**
+ * A run folder holding results of a run that history does not know means events were cut off
+ * the history: a writer would reuse that run id and launder the loss. (A folder with only a
+ * run-request.json is a run whose start was never recorded: the next run reuses it.)
+ */
+function assertNoLostRuns(c: Contract, runs: string): void {
+  let folders: string[];
+  try {
+    folders = readdirSync(runs);
+  } catch {
+    return;
+  }
+  const known = new Set(c.runs);
+  for (const f of folders) {
+    if (known.has(f) || f.endsWith('.json')) continue;
+    let files: string[];
+    try {
+      files = readdirSync(join(runs, f));
+    } catch {
+      continue;
+    }
+    if (files.some((n) => /^run-result(\.\d+)?\.json$/.test(n))) {
+      throw kairError('INTEGRITY_FAILED', `${c.id}: artifacts/run/${f} holds run results but history has no run ${f} (history truncated); nothing was written; run \`kair verify ${c.id}\``, { contract_id: c.id, kind: 'history_truncated' });
+    }
+  }
+}
+
+/**
+ * plan_v1.json left behind by a kill between the `plan` event and its copy (missing, or an
+ * earlier plan that was kept by sha) is rewritten from the copy kept by sha. Any other content
+ * is left for `verify` to report, and `run` refuses it as stale.
+ */
+function repairPlanCopy(ctx: Ctx, c: Contract): void {
+  if (!c.plan_sha256) return;
+  const current = readJsonFile<unknown>(paths.plan(ctx.ws, c.id));
+  const sha = current === null ? null : canonicalHash(current);
+  if (sha === c.plan_sha256) return;
+  if (current === null || !existsSync(paths.planBySha(ctx.ws, c.id, sha!))) return;
+  const kept = readJsonFile<unknown>(paths.planBySha(ctx.ws, c.id, c.plan_sha256));
+  if (kept === null || canonicalHash(kept) !== c.plan_sha256) return;
+  writeFileAtomicSync(paths.plan(ctx.ws, c.id), JSON.stringify(kept, null, 2) + '\n', { derived: true });
+}
+
+/** Runs a derived write after the commit point: a failure is reported, never the outcome. */
+export function derived(ctx: Ctx, what: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    const why = isKairError(e) ? `${e.code}: ${e.message}` : (e as Error).message;
+    ctx.warn(`${what} was not updated (${why}); the next command repairs it`);
+  }
+}
+
+function writeSnapshotIfOurs(ctx: Ctx, c: Contract, status: SnapshotStatus): void {
+  if (status === 'foreign') {
+    // Content history never had is evidence: never overwritten (delete it to have it rebuilt).
+    ctx.warn(`contract.json of ${c.id} differs from its history and was left as it is; \`kair verify ${c.id}\` reports it, and deleting it lets kair rebuild it`);
+    return;
+  }
+  derived(ctx, `contract.json of ${c.id}`, () => writeSnapshot(ctx.ws, c));
+}
+
 export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>, opts: MutateOptions = {}): Mutated<T> {
   assertId(id);
-  const ws = ctx.ws;
   void ctx.config; // an invalid config fails the command before anything else is touched
-  assertContract(ws, id);
+  assertContract(ctx.ws, id);
+  const deadline = Date.now() + ctx.lockTimeoutMs;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      return mutateOnce(ctx, id, command, decide, opts);
+    } catch (e) {
+      // Another writer appended first: decide again on the new state, until --lock-timeout.
+      if (!isKairError(e) || e.code !== 'CONCURRENT_WRITE' || Date.now() >= deadline) throw e;
+      sleepMs(wait + Math.floor(Math.random() * 5));
+    }
+  }
+}
+
+function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>, opts: MutateOptions): Mutated<T> {
+  const ws = ctx.ws;
   const lock = acquireLock(paths.locks(ws), id, lockWho(ctx), ctx.lockTimeoutMs);
   try {
-    const loaded = loadContract(ws, id);
+    const loaded = loadForWrite(ws, id);
+    sweepContract(ctx, loaded.contract);
     const meta = { at: ctx.now(), actor: ctx.actor() };
     let c = loaded.contract;
-    const fixes = repairs(ctx, c, loaded.tornBytes);
     const allEvents: HistoryEvent[] = [];
-    if (fixes.length) {
-      const r = commitEvents(ws, c, fixes, meta);
+    const commit = (drafts: EventDraft[]) => {
+      const r = appendToHistory(ws, c, drafts, meta);
       c = r.contract;
       allEvents.push(...r.events);
-    }
+      return r.events;
+    };
+    commit(repairs(ctx, c, loaded.tornBytes));
     let decision: Decision<T>;
     try {
       decision = decide(c);
     } catch (e) {
-      if (isKairError(e) && exitCodeOf(e.code) === 3) {
-        const r = commitEvents(ws, c, [gateBlocked(c, command, e.code, e.message)], meta);
-        finishIndex(ctx, r.contract);
-      } else if (allEvents.length) {
-        finishIndex(ctx, c);
+      if (isKairError(e) && exitCodeOf(e.code) === 3) commit([gateBlocked(c, command, e.code, e.message)]);
+      if (allEvents.length || loaded.snapshot === 'behind' || loaded.snapshot === 'missing') {
+        writeSnapshotIfOurs(ctx, c, loaded.snapshot);
+        if (allEvents.length) finishIndex(ctx, c);
       }
       throw e;
     }
-    const r = commitEvents(ws, c, decision.drafts, meta);
-    allEvents.push(...r.events);
-    decision.after?.(r.contract, r.events);
+    const events = commit(decision.drafts);
+    // The commit point is passed: nothing below may change the outcome.
+    if (decision.after) derived(ctx, 'a derived file', () => decision.after!(c, events));
+    if (allEvents.length || loaded.snapshot !== 'current') writeSnapshotIfOurs(ctx, c, loaded.snapshot);
     // Nothing recorded (a repeat approve, a run's boundary check): the index is already right.
-    const stateChanged = r.contract.state !== loaded.contract.state || r.contract.version !== loaded.contract.version;
-    if (allEvents.length > 0 && (!opts.indexLater || stateChanged)) finishIndex(ctx, r.contract);
-    return { contract: r.contract, events: allEvents, result: decision.result };
+    const stateChanged = c.state !== loaded.contract.state || c.version !== loaded.contract.version;
+    if (allEvents.length > 0 && (!opts.indexLater || stateChanged)) finishIndex(ctx, c);
+    return { contract: c, events: allEvents, result: decision.result };
   } finally {
-    lock.release();
+    try {
+      lock.release();
+    } catch (e) {
+      ctx.warn(`the lock of ${id} could not be released (${(e as Error).message}); the next command recovers it`);
+    }
   }
 }
 
+/** The index entry after a commit: a cache, so a busy or failed index update is only a warning. */
 export function finishIndex(ctx: Ctx, c: Contract): void {
-  updateIndex(ctx.ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(c)]);
+  derived(ctx, `the index entry of ${c.id}`, () => updateIndex(ctx.ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(c)]));
 }
-

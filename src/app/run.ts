@@ -18,7 +18,7 @@ import type { Ctx } from './context.js';
 import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
-import { executeSteps, runDir, writeRunRequest } from './execute.js';
+import { executeSteps, runDir, writeLatestRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
@@ -114,14 +114,17 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     }
     return { dry_run: true, contract_id: id, lanes: routing.lanes, steps: routing.steps, kimi_estimate };
   }
-  let started!: { plan: Plan; routing: Routing; runId: string; at: string; request: ArtifactRecord };
+  let started!: { plan: Plan; routing: Routing; runId: string; at: string; request: ArtifactRecord & { text: string } };
   const m = mutate(ctx, id, 'run', (c) => {
     assertTransition(c, 'run');
     const { plan, routing } = gates(ctx, c, opts);
     const runId = `${id}-run-${c.runs.length + 1}`;
     const request = writeRunRequest(ctx, c, runId, plan, routing.lanes);
     started = { plan, routing, runId, at: ctx.now(), request };
-    return { drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes } }] };
+    return {
+      drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes, artifacts: [{ path: request.path, sha256: request.sha256 }] } }],
+      after: () => writeLatestRequest(ctx, id, request.text),
+    };
   });
   return executeSteps(ctx, m.contract, started.plan, {
     runId: started.runId,

@@ -1,16 +1,19 @@
 /** `kair verify [<id>]`: walks everything, repairs nothing. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson, sha256Hex } from '../domain/canonical.js';
+import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
-import { fold } from '../domain/contract.js';
+import { applyEvent } from '../domain/contract.js';
+import { foldDpcStates } from '../domain/dpc.js';
 import { assertId } from '../domain/ids.js';
 import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile } from '../store/fs/contracts.js';
 import { checkChain } from '../store/fs/chain.js';
+import { jsonText } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
-import { paths } from '../store/fs/workspace.js';
+import { isTempName } from '../store/fs/temp.js';
+import { checkpointSeqs } from '../store/fs/writer-load.js';
+import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
-import { diskPlanSha } from './lifecycle.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import type { Db } from '../store/sqlite/db.js';
 import { readDb } from './db.js';
@@ -29,67 +32,206 @@ export interface VerifyResult {
   events: number;
 }
 
+type Report = (kind: string, message: string) => void;
+
+/** Every state the fold passes through, by seq (what a derived file may lag behind). */
+function foldStates(events: HistoryEvent[]): Map<number, Contract> {
+  const states = new Map<number, Contract>();
+  let c: Contract | null = null;
+  for (const e of events) {
+    c = applyEvent(c, e);
+    states.set(e.seq, c);
+  }
+  return states;
+}
+
 export function verifyContract(ctx: Ctx, id: string, out: VerifyResult): Contract | null {
   const ws = ctx.ws;
-  const problem = (kind: string, message: string) => out.problems.push({ contract_id: id, kind, message });
-  const warning = (kind: string, message: string) => out.warnings.push({ contract_id: id, kind, message });
+  const problem: Report = (kind, message) => out.problems.push({ contract_id: id, kind, message });
+  const warning: Report = (kind, message) => out.warnings.push({ contract_id: id, kind, message });
   const histFile = paths.history(ws, id);
   if (!existsSync(histFile)) {
-    problem('history_missing', 'history.jsonl is missing');
+    problem('contract_missing', 'history.jsonl is missing');
     return null;
   }
   const read = readHistory(histFile);
   out.events += read.events.length;
-  for (const line of read.badLines) problem('history_corrupt', `history line ${line} is not valid JSON`);
+  for (const line of read.badLines) problem('chain_broken', `history line ${line} is not valid JSON`);
   if (read.tornBytes > 0) warning('torn_line', `history ends with a torn line of ${read.tornBytes} bytes (an unacknowledged write; the next command truncates it)`);
-  for (const p of checkChain(read.events)) problem('chain', p.message);
+  for (const p of checkChain(read.events)) problem('chain_broken', p.message);
   if (read.badLines.length || read.events.length === 0) return null;
-  let folded: Contract | null;
+  let states: Map<number, Contract>;
   try {
-    folded = fold(read.events);
+    states = foldStates(read.events);
   } catch (e) {
-    problem('fold', `history cannot be folded: ${(e as Error).message}`);
+    problem('chain_broken', `history cannot be folded: ${(e as Error).message}`);
     return null;
   }
-  if (!folded) return null;
+  const tail = read.events[read.events.length - 1]!.seq;
+  const folded = states.get(tail)!;
+  checkCheckpoints(ctx, id, read.events, states, tail, problem);
   const snap = readJsonFile<Contract>(paths.snapshot(ws, id));
   if (!snap) {
-    warning('snapshot_missing', 'contract.json is missing or unreadable; it is rebuilt from history');
+    warning('snapshot_behind', 'contract.json is missing or unreadable; the next command rebuilds it from history');
   } else if (canonicalJson(snap) !== canonicalJson(folded)) {
-    const prefix = read.events.filter((e) => e.seq <= snap.history_seq);
-    const atSnap = fold(prefix);
-    if (snap.history_seq < folded.history_seq && atSnap && canonicalJson(atSnap) === canonicalJson(snap)) {
-      warning('snapshot_behind', `contract.json is at event ${snap.history_seq} of ${folded.history_seq}; the next command rolls it forward`);
+    const atSnap = states.get(snap.history_seq);
+    if (snap.history_seq > tail) {
+      problem('history_truncated', `contract.json records event ${snap.history_seq} but history ends at ${tail}`);
+      problem('snapshot_mismatch', 'contract.json differs from the fold of history.jsonl');
+    } else if (snap.history_seq < tail && atSnap && canonicalJson(atSnap) === canonicalJson(snap)) {
+      warning('snapshot_behind', `contract.json is at event ${snap.history_seq} of ${tail}; the next command rolls it forward`);
     } else {
       problem('snapshot_mismatch', 'contract.json differs from the fold of history.jsonl');
     }
   }
-  checkArtifacts(ctx, read.events, problem);
-  const planSha = diskPlanSha(ctx, id);
-  if (folded.plan_sha256 && planSha !== folded.plan_sha256) {
-    warning('plan_changed', 'plan/plan_v1.json differs from the recorded plan; `kair run` will refuse it as APPROVAL_STALE until it is re-planned');
-  }
+  checkArtifacts(ctx, id, read.events, problem, warning);
+  checkPlan(ctx, id, read.events, folded, problem, warning);
+  checkDpc(ctx, id, read.events, problem, warning);
   return folded;
 }
 
-/** The latest hash recorded for each artifact path must match the file (a resumed run rewrites its result). */
-function checkArtifacts(ctx: Ctx, events: HistoryEvent[], problem: (kind: string, message: string) => void) {
-  const latest = new Map<string, { sha256: string; seq: number }>();
+/** Each checkpoint event must vouch for the fold through its seq, and each checkpoint file for its event. */
+function checkCheckpoints(ctx: Ctx, id: string, events: HistoryEvent[], states: Map<number, Contract>, tail: number, problem: Report): void {
   for (const e of events) {
-    const list = (e.data as { artifacts?: { path: string; sha256: string }[] }).artifacts;
-    if (Array.isArray(list)) for (const a of list) latest.set(a.path, { sha256: a.sha256, seq: e.seq });
+    if (e.type !== 'checkpoint') continue;
+    const d = e.data as { through_seq?: number; state_sha256?: string };
+    const at = states.get(d.through_seq ?? -1);
+    if (d.through_seq !== e.seq - 1 || !at || sha256Hex(canonicalJson(at)) !== d.state_sha256) {
+      problem('chain_broken', `checkpoint event ${e.seq} does not match the state folded through event ${e.seq - 1}`);
+    }
   }
-  for (const [path, rec] of latest) {
-    const file = join(ctx.ws.root, path);
-    if (!existsSync(file)) {
-      problem('artifact_missing', `${path} (recorded at event ${rec.seq}) is missing`);
+  for (const k of checkpointSeqs(ctx.ws, id)) {
+    if (k >= tail) {
+      problem('history_truncated', `checkpoints/${k}.json covers event ${k} but history ends at ${tail}`);
       continue;
     }
-    const sha = sha256Hex(readFileSync(file));
-    if (sha !== rec.sha256) problem('artifact_hash', `${path} does not match the sha256 recorded at event ${rec.seq}`);
+    const cp = events[k];
+    const state = readJsonFile<unknown>(join(paths.checkpoints(ctx.ws, id), `${k}.json`));
+    if (cp?.type === 'checkpoint' && (state === null || sha256Hex(canonicalJson(state)) !== (cp.data as { state_sha256?: string }).state_sha256)) {
+      problem('snapshot_mismatch', `checkpoints/${k}.json differs from the state its checkpoint event recorded`);
+    }
   }
 }
 
+/**
+ * Artifacts that history records are immutable: each must hash to its record. The derived
+ * copies (a run's run-result.json pointer, the latest copies) must equal the newest recorded
+ * artifact of their kind, or lag behind it (an earlier recorded one: a warning); a run folder
+ * holding results that no `run.started` names means history lost events (truncated).
+ */
+function checkArtifacts(ctx: Ctx, id: string, events: HistoryEvent[], problem: Report, warning: Report): void {
+  const recorded = new Map<string, { sha256: string; seq: number }>();
+  const started = new Set<string>();
+  const byName = new Map<string, Set<string>>();
+  const newest = new Map<string, string>();
+  for (const e of events) {
+    if (e.type === 'run.started') started.add(e.data.run_id as string);
+    const list = (e.data as { artifacts?: { path: string; sha256: string }[] }).artifacts;
+    if (!Array.isArray(list)) continue;
+    for (const a of list) {
+      recorded.set(a.path, { sha256: a.sha256, seq: e.seq });
+      const name = /run-result/.test(a.path) ? 'run-result.json' : 'run-request.json';
+      const runId = a.path.split('/').slice(-2)[0]!;
+      for (const key of [name, `${runId}/run-result.json`]) {
+        if (key.includes('/') && name !== 'run-result.json') continue;
+        if (!byName.has(key)) byName.set(key, new Set());
+        byName.get(key)!.add(a.sha256);
+        newest.set(key, a.sha256);
+      }
+    }
+  }
+  for (const [path, rec] of recorded) {
+    const file = join(ctx.ws.root, path);
+    if (!existsSync(file)) {
+      problem('artifact_mismatch', `${path} (recorded at event ${rec.seq}) is missing`);
+    } else if (sha256Hex(readFileSync(file)) !== rec.sha256) {
+      problem('artifact_mismatch', `${path} does not match the sha256 recorded at event ${rec.seq}`);
+    }
+  }
+  const runs = paths.runs(ctx.ws, id);
+  const copy = (key: string) => {
+    const file = join(runs, key);
+    if (!existsSync(file) || recorded.has(rel(ctx.ws, file))) return;
+    const sha = sha256Hex(readFileSync(file));
+    if (sha === newest.get(key)) return;
+    if (byName.get(key)?.has(sha)) warning('artifact_behind', `${rel(ctx.ws, file)} is an earlier run's copy; the next run rewrites it`);
+    else problem('artifact_mismatch', `${rel(ctx.ws, file)} matches no artifact history recorded`);
+  };
+  copy('run-request.json');
+  copy('run-result.json');
+  let folders: string[] = [];
+  try {
+    folders = readdirSync(runs).filter((f) => statSync(join(runs, f)).isDirectory());
+  } catch {
+    folders = [];
+  }
+  for (const runId of folders) {
+    copy(`${runId}/run-result.json`);
+    const results = readdirSync(join(runs, runId)).filter((f) => /^run-result(\.\d+)?\.json$/.test(f));
+    if (!started.has(runId) && results.length) problem('history_truncated', `artifacts/run/${runId} holds run results but history has no run.started for ${runId}`);
+  }
+}
+
+/** plan_v1.json must be the plan of the latest `plan` event (an earlier kept plan is only behind). */
+function checkPlan(ctx: Ctx, id: string, events: HistoryEvent[], c: Contract, problem: Report, warning: Report): void {
+  if (!c.plan_sha256) return;
+  const shas = new Set(events.filter((e) => e.type === 'plan').map((e) => e.data.plan_sha256 as string));
+  const onDisk = readJsonFile<unknown>(paths.plan(ctx.ws, id));
+  const sha = onDisk === null ? null : canonicalHash(onDisk);
+  const kept = readJsonFile<unknown>(paths.planBySha(ctx.ws, id, c.plan_sha256));
+  const keptOk = kept !== null && canonicalHash(kept) === c.plan_sha256;
+  if (kept !== null && !keptOk) problem('plan_mismatch', `plan/${c.plan_sha256}.json does not hash to its name`);
+  if (sha === c.plan_sha256) return;
+  if (sha !== null && shas.has(sha) && keptOk) {
+    warning('plan_behind', 'plan/plan_v1.json is not the current plan yet (a command was stopped after recording it); the next command rewrites it');
+  } else {
+    problem('plan_mismatch', sha === null ? 'plan/plan_v1.json is missing or unreadable' : 'plan/plan_v1.json differs from the plan history recorded; `kair run` refuses it as APPROVAL_STALE');
+  }
+}
+
+/** dpc_v1.json must be the DPC history folds to (an earlier state is only behind). */
+function checkDpc(ctx: Ctx, id: string, events: HistoryEvent[], problem: Report, warning: Report): void {
+  const states = foldDpcStates(events);
+  if (!states.length) return;
+  let text: string;
+  try {
+    text = readFileSync(paths.dpc(ctx.ws, id), 'utf8');
+  } catch {
+    problem('dpc_mismatch', 'dpc/dpc_v1.json is missing');
+    return;
+  }
+  if (text === jsonText(states[states.length - 1]!)) return;
+  const legacy = events.some((e) => e.type === 'dpc' && typeof e.data.dpc_sha256 !== 'string');
+  if (legacy || states.some((s) => jsonText(s) === text)) warning('dpc_behind', 'dpc/dpc_v1.json is an earlier state of the DPC; the next command that changes it rewrites it');
+  else problem('dpc_mismatch', 'dpc/dpc_v1.json differs from every state its history recorded');
+}
+
+/** Temp and staging files a killed writer left (the next writer holding the lock removes them). */
+function findTemps(ctx: Ctx, out: VerifyResult): void {
+  const walk = (dir: string, depth: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = join(dir, name);
+      if (isTempName(name) || (dir === paths.contracts(ctx.ws) && name.startsWith('.tmp-'))) {
+        out.warnings.push({ kind: 'temp_file', message: `${rel(ctx.ws, p)} is a temp file left by a stopped command; the next command removes it` });
+      } else if (depth < 6 && name !== 'outbox' && name !== 'locks') {
+        let isDir = false;
+        try {
+          isDir = statSync(p).isDirectory();
+        } catch {
+          isDir = false;
+        }
+        if (isDir) walk(p, depth + 1);
+      }
+    }
+  };
+  walk(ctx.ws.kairDir, 0);
+}
 /** Extra checks contributed by other stores (e.g. the SQLite ledger projection). */
 export const extraVerifiers: ((ctx: Ctx, out: VerifyResult, id?: string) => void)[] = [];
 
@@ -108,22 +250,22 @@ export function verify(ctx: Ctx, id?: string): VerifyResult {
   }
   const index = readIndex(ws);
   if (!index) {
-    out.warnings.push({ kind: 'index_missing', message: 'contracts/index.json is missing or unreadable; the next command rebuilds it' });
+    out.warnings.push({ kind: 'index_behind', message: 'contracts/index.json is missing or unreadable; the next command rebuilds it' });
   } else {
     const byId = new Map(index.map((e) => [e.id, e]));
     for (const [cid, c] of folded) {
       const entry = byId.get(cid);
-      if (!entry) out.warnings.push({ contract_id: cid, kind: 'index_missing_entry', message: `${cid} is not in the index` });
+      if (!entry) out.warnings.push({ contract_id: cid, kind: 'index_behind', message: `${cid} is not in the index yet; the next command adds it` });
       else if (canonicalJson(entry) !== canonicalJson(indexEntry(c))) {
-        out.warnings.push({ contract_id: cid, kind: 'index_lagging', message: `the index entry of ${cid} is out of date` });
+        out.warnings.push({ contract_id: cid, kind: 'index_behind', message: `the index entry of ${cid} is out of date; the next command on it rewrites it` });
       }
     }
-    if (id === undefined) {
-      for (const e of index) {
-        if (!ids.includes(e.id)) out.warnings.push({ contract_id: e.id, kind: 'index_orphan', message: `the index lists ${e.id}, which does not exist` });
-      }
+    const known = new Set(listContractIds(ws));
+    for (const e of index) {
+      if ((id === undefined || e.id === id) && !known.has(e.id)) out.problems.push({ contract_id: e.id, kind: 'contract_missing', message: `the index lists ${e.id}, but its folder is missing` });
     }
   }
+  if (id === undefined) findTemps(ctx, out);
   readDb(ctx, () => undefined, (db) => {
     checkEnvelopes(ctx, db, out, id);
     checkLedgerProjection(db, out);

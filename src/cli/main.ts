@@ -54,6 +54,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       // Not with --json (a script is reading), and evaluated only when a run asks: process.stderr
       // loads Node's stream stack, which the read path never pays for.
       progress: () => (!json && !quiet() && process.stderr.isTTY === true ? progressLine : undefined),
+      warn: (m) => {
+        if (!quiet()) writeSync(2, `warning: ${m}\n`);
+      },
     });
     const result = await p.command.handler(p, ctx);
     const exit = result.exit ?? EXIT.OK;

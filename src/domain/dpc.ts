@@ -108,3 +108,20 @@ export function applyDpc(dpc: Dpc, added: ReturnType<typeof resolveAddition>, at
     updated_at: at,
   };
 }
+
+/**
+ * The DPC folded from history: `propose` creates it, each `dpc` event applies what it added (at
+ * the time it recorded). Yields every state it has had, oldest first, so a file on disk can be
+ * told apart as current, behind (an earlier state) or foreign.
+ */
+export function foldDpcStates(events: Iterable<{ type: string; at: string; data: Record<string, unknown> }>): Dpc[] {
+  const states: Dpc[] = [];
+  let dpc: Dpc | null = null;
+  for (const e of events) {
+    if (e.type === 'propose') dpc = newDpc(e.data.intent as string, e.at);
+    else if (e.type === 'dpc' && dpc) dpc = applyDpc(dpc, e.data.added as ReturnType<typeof resolveAddition>, typeof e.data.at === 'string' ? e.data.at : e.at);
+    else continue;
+    states.push(dpc);
+  }
+  return states;
+}

@@ -400,7 +400,7 @@ const runDocument = {
   status: runStatus,
   kimi: KimiObjectSchema.optional(),
   steps: z.array(RunStepSchema),
-  artifacts: z.strictObject({ run_request: relPath, run_result: relPath }),
+  artifacts: z.strictObject({ run_request: relPath, run_result: relPath, run_result_sealed: relPath }),
 };
 
 /**

@@ -64,7 +64,7 @@ describe('verify', () => {
     expect(r.code).toBe(7);
     expect(r.json.ok).toBe(false);
     expect(r.json.error.code).toBe('INTEGRITY_FAILED');
-    expect(r.json.problems).toContainEqual(expect.objectContaining({ contract_id: 'c1', kind: 'chain' }));
+    expect(r.json.problems).toContainEqual(expect.objectContaining({ contract_id: 'c1', kind: 'chain_broken' }));
     expect(r.json.problems.every((p: { contract_id?: string }) => p.contract_id !== 'c2')).toBe(true);
     // verify of the other contract alone is still clean
     expect(kj(ws, ['verify', 'c2']).code).toBe(0);

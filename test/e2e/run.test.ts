@@ -134,8 +134,11 @@ describe('run: an approved CUSTOM plan completes', () => {
       artifacts: {
         run_request: '.kair/contracts/ctl/artifacts/run/ctl-run-1/run-request.json',
         run_result: '.kair/contracts/ctl/artifacts/run/ctl-run-1/run-result.json',
+        run_result_sealed: '.kair/contracts/ctl/artifacts/run/ctl-run-1/run-result.1.json',
       },
     });
+    // The pointer is a copy of the sealed result of the run's last segment.
+    expect(readFileSync(join(ws, r.json.artifacts.run_result), 'utf8')).toBe(readFileSync(join(ws, r.json.artifacts.run_result_sealed), 'utf8'));
     for (const p of Object.values(r.json.artifacts) as string[]) expect(existsSync(join(ws, p)), p).toBe(true);
     const s = snapshot(ws, 'ctl');
     expect(s.state).toBe('COMPLETED');
@@ -196,7 +199,8 @@ describe('run: an approved CUSTOM plan completes', () => {
     expect(fin.state).toBe('COMPLETED');
     expect(fin.data).toMatchObject({ run_id: 'ctl-run-1', status: 'COMPLETED' });
     const arts: { path: string; sha256: string }[] = fin.data.artifacts;
-    expect(arts.map((x) => x.path).sort()).toEqual([r.json.artifacts.run_request, r.json.artifacts.run_result].sort());
+    expect(arts.map((x) => x.path).sort()).toEqual([r.json.artifacts.run_request, r.json.artifacts.run_result_sealed].sort());
+    expect(by('run.started')[0].data.artifacts).toEqual([arts.find((x) => x.path === r.json.artifacts.run_request)]);
     for (const x of arts) {
       expect(x.path.startsWith('.kair/')).toBe(true);
       expect(x.sha256).toBe(sha256(readFileSync(join(ws, x.path))));
@@ -556,7 +560,7 @@ describe('run: run ids and retries', () => {
     expect(first.code).toBe(5);
     expect(first.json.run_id).toBe('low-run-1');
     const archived = folder(archive(ws, 'low', 'low-run-1'));
-    expect(Object.keys(archived)).toEqual(['run-request.json', 'run-result.json']);
+    expect(Object.keys(archived).sort()).toEqual(['run-request.json', 'run-result.1.json', 'run-result.json']);
 
     const second = kj(ws, ['run', 'low']);
     expect(second.code, second.stdout + second.stderr).toBe(5);

@@ -1,7 +1,12 @@
 /** Sealing, appending and checking hash-chained history events (the write side of history.jsonl). */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type { EventDraft, HistoryEvent } from '../../domain/contract.js';
+import { kairError } from '../../domain/errors.js';
+import { readHistoryTail } from './history.js';
+import { isPidAlive } from './pid.js';
 
 export function hashEvent(e: Omit<HistoryEvent, 'hash'>): string {
   return sha256Hex(e.prev + canonicalJson(e));
@@ -66,4 +71,103 @@ export function checkChain(events: HistoryEvent[]): ChainProblem[] {
     prev = hash;
   });
   return problems;
+}
+
+/** A `checkpoint` event is appended whenever seq reaches a multiple of this. */
+export const CHECKPOINT_EVERY = 64;
+
+/**
+ * Checks that `events` continue the chain after `head`: consecutive seq, each prev the hash
+ * before it, each hash its content's. Returns the first broken link's message, or null.
+ */
+export function checkLinks(events: HistoryEvent[], head: { seq: number; hash: string }): string | null {
+  let { seq, hash: prev } = head;
+  for (const e of events) {
+    if (e.seq !== seq + 1) return `history event after ${seq} has seq ${e.seq}`;
+    if (e.prev !== prev) return `history event ${e.seq} does not link to event ${seq}`;
+    const { hash, ...rest } = e;
+    if (hashEvent(rest) !== hash) return `history event ${e.seq} does not match its hash`;
+    seq = e.seq;
+    prev = hash;
+  }
+  return null;
+}
+
+export interface FenceHolder {
+  pid: number;
+  host: string;
+}
+
+function concurrent(file: string, expected: { seq: number; hash: string }, found: string): never {
+  const id = basename(dirname(file));
+  throw kairError('CONCURRENT_WRITE', `another process wrote the history of ${id} at the same time (${found}); nothing was written, retry`, {
+    contract_id: id,
+    expected_seq: expected.seq,
+  });
+}
+
+/**
+ * The commit point's guard. Under the lock, the writer checks that the history's last complete
+ * event is still exactly the head its decision was based on, then takes an O_EXCL marker for
+ * the first seq it appends: two processes that both believe they hold the lock cannot both
+ * pass it, so a chain can never fork. A marker left by a dead writer whose event never landed
+ * is removed and taken again.
+ */
+export function passFence(file: string, fenceDir: string, head: { seq: number; hash: string }): void {
+  const tail = readHistoryTail(file, head.seq);
+  const last = tail.events[tail.events.length - 1];
+  if (tail.events.length !== (head.seq === 0 ? 0 : 1) || (last && last.hash !== head.hash) || tail.tornBytes > 0) {
+    concurrent(file, head, last ? `its last event is ${last.seq}` : 'it changed');
+  }
+  mkdirSync(fenceDir, { recursive: true });
+  const marker = join(fenceDir, String(head.seq + 1));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(marker, 'wx');
+      try {
+        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() } satisfies FenceHolder));
+      } finally {
+        closeSync(fd);
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) concurrent(file, head, `seq ${head.seq + 1} is being written`);
+      let holder: FenceHolder | null = null;
+      try {
+        holder = JSON.parse(readFileSync(marker, 'utf8')) as FenceHolder;
+      } catch {
+        holder = null; // a marker cut short by a kill: its writer is gone
+      }
+      if (holder && holder.host === hostname() && holder.pid !== process.pid && isPidAlive(holder.pid)) concurrent(file, head, `process ${holder.pid} is appending seq ${head.seq + 1}`);
+      if (holder && holder.host !== hostname()) concurrent(file, head, `host ${holder.host} is appending seq ${head.seq + 1}`);
+      unlinkSync(marker);
+    }
+  }
+  if ((head.seq + 1) % CHECKPOINT_EVERY === 0) pruneFences(fenceDir, head.seq + 1 - CHECKPOINT_EVERY);
+}
+
+/** Markers far behind the tail guard nothing: a writer there would fail the tail check first. */
+function pruneFences(fenceDir: string, below: number): void {
+  for (const name of readdirSync(fenceDir)) {
+    const n = Number(name);
+    if (Number.isInteger(n) && n < below) {
+      try {
+        unlinkSync(join(fenceDir, name));
+      } catch {
+        // another writer pruned it
+      }
+    }
+  }
+}
+
+/** Appends sealed events in one write + fsync. */
+export function appendSealed(file: string, events: HistoryEvent[]): void {
+  if (events.length === 0) return;
+  const fd = openSync(file, 'a');
+  try {
+    writeSync(fd, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

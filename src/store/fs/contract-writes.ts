@@ -4,16 +4,17 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GENESIS_HASH } from '../../domain/canonical.js';
+import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.js';
-import { fold } from '../../domain/contract.js';
+import { applyEvent, fold } from '../../domain/contract.js';
 import type { Dpc } from '../../domain/dpc.js';
 import { kairError } from '../../domain/errors.js';
 import { fsyncDir, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
-import { appendEvents } from './chain.js';
+import { CHECKPOINT_EVERY, appendEvents, appendSealed, passFence, sealEvent } from './chain.js';
 import type { IndexEntry } from './contracts.js';
 import { readIndex, rebuildIndexEntries } from './contracts.js';
 import { withLock } from './lock.js';
+import { sweepTemps } from './temp.js';
 import type { Workspace } from './workspace.js';
 import { paths } from './workspace.js';
 
@@ -32,10 +33,16 @@ export function updateIndex(ws: Workspace, who: LockWho, timeoutMs: number, entr
 
 /**
  * Writes the index (caller holds its lock) as one line of JSON: it is a cache for programs, and
- * with 10,000 contracts printing it indented cost a twentieth of a `grant`.
+ * with 10,000 contracts printing it indented cost a twentieth of a `grant`. It is written in
+ * .kair/tmp/ and renamed into place, so a killed write leaves its temp file where one small
+ * readdir finds it, not among 10,000 contract folders; the index lock's holder sweeps it.
  */
 export function writeIndex(ws: Workspace, index: IndexEntry[]): void {
-  writeFileAtomicSync(paths.index(ws), JSON.stringify(index) + '\n', { derived: true });
+  const staging = paths.staging(ws);
+  sweepTemps([staging]);
+  const staged = join(staging, 'index.json');
+  writeFileAtomicSync(staged, JSON.stringify(index) + '\n', { derived: true });
+  renameSync(staged, paths.index(ws));
 }
 
 /**
@@ -62,17 +69,50 @@ export function upsertById(index: IndexEntry[], entries: IndexEntry[]): IndexEnt
   return out;
 }
 
-/** Appends events for a loaded contract and writes the new snapshot. Caller holds the lock. */
-export function commitEvents(
+/**
+ * The commit point: passes the fence (the history still ends at `c`'s head; nobody else is
+ * appending that seq), seals the drafts, inserting a `checkpoint` event wherever seq reaches a
+ * multiple of CHECKPOINT_EVERY (its state file is written first, under a name no event names
+ * yet), and appends them in one write + fsync. Caller holds the lock. Returns the new state.
+ */
+export function appendToHistory(
   ws: Workspace,
   c: Contract,
   drafts: EventDraft[],
   meta: { at: string; actor: string },
 ): { contract: Contract; events: HistoryEvent[] } {
-  const events = appendEvents(paths.history(ws, c.id), { seq: c.history_seq, hash: c.history_head }, drafts, meta);
-  const next = events.length ? (fold(events, c) as Contract) : c;
-  if (events.length) writeJsonAtomic(paths.snapshot(ws, c.id), next, { derived: true });
-  return { contract: next, events };
+  if (drafts.length === 0) return { contract: c, events: [] };
+  const file = paths.history(ws, c.id);
+  passFence(file, paths.fence(ws, c.id), { seq: c.history_seq, hash: c.history_head });
+  const events: HistoryEvent[] = [];
+  let cur = c;
+  const seal = (d: EventDraft) => {
+    const e = sealEvent(d, { seq: cur.history_seq + 1, at: meta.at, actor: meta.actor, prev: cur.history_head });
+    events.push(e);
+    cur = applyEvent(cur, e);
+  };
+  for (const d of drafts) {
+    if ((cur.history_seq + 1) % CHECKPOINT_EVERY === 0) {
+      const text = canonicalJson(cur);
+      writeFileAtomicSync(join(paths.checkpoints(ws, c.id), `${cur.history_seq}.json`), text + '\n', { derived: true });
+      seal({ type: 'checkpoint', state: cur.state, data: { through_seq: cur.history_seq, state_sha256: sha256Hex(text) } });
+    }
+    seal(d);
+  }
+  appendSealed(file, events);
+  return { contract: cur, events };
+}
+
+/** appendToHistory then the snapshot, for callers that own the whole sequence (the scale bench). */
+export function commitEvents(ws: Workspace, c: Contract, drafts: EventDraft[], meta: { at: string; actor: string }): { contract: Contract; events: HistoryEvent[] } {
+  const r = appendToHistory(ws, c, drafts, meta);
+  if (r.events.length) writeSnapshot(ws, r.contract);
+  return r;
+}
+
+/** The snapshot: derived from history, written after the commit point. */
+export function writeSnapshot(ws: Workspace, c: Contract): void {
+  writeJsonAtomic(paths.snapshot(ws, c.id), c, { derived: true });
 }
 
 /**
@@ -92,7 +132,9 @@ export function createContract(
   if (existsSync(join(root, id))) {
     throw kairError('CONTRACT_EXISTS', `contract ${id} already exists`, { contract_id: id });
   }
-  const tmp = join(root, `.tmp-${id}-${process.pid}-${Date.now()}`);
+  // Staged in .kair/tmp/ (the writer's pid in the name), not among the contract folders: a
+  // killed propose leaves it where one small readdir finds and sweeps it.
+  const tmp = join(paths.staging(ws), `propose-${id}-${process.pid}-${Date.now()}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {

@@ -28,7 +28,7 @@ export function assertContract(ws: Workspace, id: string): void {
   }
 }
 
-function integrity(id: string, message: string): never {
+export function integrity(id: string, message: string): never {
   throw kairError('INTEGRITY_FAILED', `${id}: ${message}; run \`kair verify ${id}\``, { contract_id: id });
 }
 
@@ -62,6 +62,8 @@ export function loadContract(ws: Workspace, id: string): Loaded {
   return { contract, tornBytes: tail.tornBytes, rolledForward: ahead.length > 0 };
 }
 
+const ID_NAME = /^[a-z0-9][a-z0-9_-]{0,79}$/;
+
 export interface IndexEntry {
   id: string;
   intent: string;
@@ -91,7 +93,8 @@ export function listContractIds(ws: Workspace): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => !n.startsWith('.') && n !== 'index.json').sort();
+  // Only names that can be ids: temp files (index.json.<n>) and staging folders never count.
+  return names.filter((n) => ID_NAME.test(n)).sort();
 }
 
 export function rebuildIndexEntries(ws: Workspace): IndexEntry[] {
@@ -115,3 +118,4 @@ export function readJsonFile<T>(file: string): T | null {
 }
 
 export { rel };
+

@@ -60,6 +60,11 @@ export const paths = {
   dpc: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'dpc', 'dpc_v1.json'),
   runs: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'artifacts', 'run'),
   outbox: (ws: Workspace) => join(ws.kairDir, 'outbox'),
+  checkpoints: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'checkpoints'),
+  fence: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'fence'),
+  planBySha: (ws: Workspace, id: string, sha: string) => join(ws.kairDir, 'contracts', id, 'plan', `${sha}.json`),
+  /** Staging for files whose folder is too large to sweep (the index beside 10,000 contract folders). */
+  staging: (ws: Workspace) => join(ws.kairDir, 'tmp'),
 };
 
 /** Workspace-relative, forward slashes: the form every artifact and --json output uses. */

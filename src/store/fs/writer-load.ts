@@ -1,0 +1,99 @@
+/**
+ * What a writer loads: the contract folded from history (never from contract.json), with the
+ * chain checked from the newest valid checkpoint to the tail, and how the snapshot on disk
+ * relates to it. Kept apart from contracts.ts so the read-only commands do not load hashing.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
+import type { Contract } from '../../domain/contract.js';
+import { applyEvent } from '../../domain/contract.js';
+import { checkLinks } from './chain.js';
+import { integrity, readJsonFile } from './contracts.js';
+import type { HistoryRead } from './history.js';
+import { readHistory, readHistoryTail } from './history.js';
+import type { Workspace } from './workspace.js';
+import { paths } from './workspace.js';
+
+/** How the snapshot on disk relates to history, as a writer found it. */
+export type SnapshotStatus = 'current' | 'behind' | 'missing' | 'foreign';
+
+export interface WriterLoad {
+  /** Folded from history (from the newest valid checkpoint); the snapshot is never trusted. */
+  contract: Contract;
+  tornBytes: number;
+  snapshot: SnapshotStatus;
+}
+
+/** Checkpoint files, newest first: `checkpoints/<through_seq>.json`. */
+export function checkpointSeqs(ws: Workspace, id: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(paths.checkpoints(ws, id));
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => (/^\d+\.json$/.test(n) ? Number(n.slice(0, -5)) : NaN))
+    .filter((n) => Number.isInteger(n) && n > 0)
+    .sort((a, b) => b - a);
+}
+
+/**
+ * The state a writer decides on: folded from history, never taken from contract.json. It folds
+ * from the newest checkpoint whose file hashes to what its `checkpoint` event recorded, checking
+ * every link and hash from there to the tail (INTEGRITY_FAILED on any break); without one it
+ * folds and checks the whole history.
+ */
+export function loadForWrite(ws: Workspace, id: string): WriterLoad {
+  const file = paths.history(ws, id);
+  let base: Contract | null = null;
+  let tail: HistoryRead | null = null;
+  for (const k of checkpointSeqs(ws, id)) {
+    const state = readJsonFile<Contract>(join(paths.checkpoints(ws, id), `${k}.json`));
+    if (!state || state.history_seq !== k) continue;
+    const read = readHistoryTail(file, k + 1);
+    const cp = read.events[0];
+    if (!cp || cp.seq !== k + 1 || cp.type !== 'checkpoint') continue;
+    const d = cp.data as { through_seq?: unknown; state_sha256?: unknown };
+    if (d.through_seq !== k || d.state_sha256 !== sha256Hex(canonicalJson(state)) || cp.prev !== state.history_head) continue;
+    base = state;
+    tail = read;
+    break;
+  }
+  if (!tail) tail = readHistory(file);
+  if (tail.badLines.length) integrity(id, 'a history line is not valid JSON');
+  const broken = checkLinks(tail.events, base ? { seq: base.history_seq, hash: base.history_head } : { seq: 0, hash: GENESIS_HASH });
+  if (broken) integrity(id, broken);
+  const snap = readJsonFile<Contract>(paths.snapshot(ws, id));
+  let atSnap: Contract | null = null;
+  let c = base;
+  for (const e of tail.events) {
+    c = applyEvent(c, e);
+    if (snap && e.seq === snap.history_seq) atSnap = c;
+  }
+  if (!c) integrity(id, 'history is empty');
+  // Something recorded past the tail means acknowledged events were cut off: appending now
+  // would launder the loss into the chain.
+  if (snap && snap.history_seq > c.history_seq) integrity(id, `history ends at event ${c.history_seq} but contract.json records event ${snap.history_seq} (history truncated)`);
+  const newestCheckpoint = checkpointSeqs(ws, id)[0];
+  if (newestCheckpoint !== undefined && newestCheckpoint >= c.history_seq) integrity(id, `history ends at event ${c.history_seq} but a checkpoint covers event ${newestCheckpoint} (history truncated)`);
+  let snapshot: SnapshotStatus = 'missing';
+  if (snap) {
+    if (snap.history_seq === c.history_seq && canonicalJson(snap) === canonicalJson(c)) snapshot = 'current';
+    else if (snap.history_seq < c.history_seq && atSnap && canonicalJson(snap) === canonicalJson(atSnap)) snapshot = 'behind';
+    else if (base && snap.history_seq < base.history_seq) snapshot = snapshotBehindCheckpoint(file, snap) ? 'behind' : 'foreign';
+    else snapshot = 'foreign';
+  }
+  return { contract: c, tornBytes: tail.tornBytes, snapshot };
+}
+
+/** A snapshot older than the newest checkpoint: compare it with a full fold (rare: a writer skipped a whole checkpoint span). */
+function snapshotBehindCheckpoint(file: string, snap: Contract): boolean {
+  let c: Contract | null = null;
+  for (const e of readHistory(file).events) {
+    c = applyEvent(c, e);
+    if (e.seq === snap.history_seq) return canonicalJson(c) === canonicalJson(snap);
+  }
+  return false;
+}
