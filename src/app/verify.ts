@@ -14,6 +14,7 @@ import { isTempName } from '../store/fs/temp.js';
 import { checkpointSeqs } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
+import { checkSinceHead } from './head.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import type { Db } from '../store/sqlite/db.js';
 import { readDb } from './db.js';
@@ -235,7 +236,7 @@ function findTemps(ctx: Ctx, out: VerifyResult): void {
 /** Extra checks contributed by other stores (e.g. the SQLite ledger projection). */
 export const extraVerifiers: ((ctx: Ctx, out: VerifyResult, id?: string) => void)[] = [];
 
-export function verify(ctx: Ctx, id?: string): VerifyResult {
+export function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {}): VerifyResult {
   if (id !== undefined) assertId(id);
   const ws = ctx.ws;
   void ctx.config;
@@ -271,6 +272,7 @@ export function verify(ctx: Ctx, id?: string): VerifyResult {
     checkLedgerProjection(db, out);
   });
   for (const v of extraVerifiers) v(ctx, out, id);
+  if (opts.sinceHead !== undefined) checkSinceHead(ctx, opts.sinceHead, out);
   return out;
 }
 

@@ -6,6 +6,7 @@ import * as life from '../app/lifecycle.js';
 import { readContract } from '../app/read.js';
 import * as runApp from '../app/run.js';
 import { verify as verifyApp } from '../app/verify.js';
+import { head as headApp } from '../app/head.js';
 import { init as initApp } from '../app/init.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
@@ -122,7 +123,7 @@ export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = verifyApp(ctx, p.args[0]);
+  const r = verifyApp(ctx, p.args[0], { sinceHead: p.opts.sinceHead as string | undefined });
   const ok = r.problems.length === 0;
   const lines = [
     ...r.problems.map((x) => `problem  ${x.contract_id ?? '-'}  ${x.kind}: ${x.message}`),
@@ -136,6 +137,14 @@ export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
     throw e;
   }
   return { json: { problems: r.problems, warnings: r.warnings, contracts: r.contracts, events: r.events }, text: () => lines.join('\n') };
+}
+
+export async function head(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = headApp(ctx);
+  return {
+    json: { digest: r.digest, path: r.path, contracts: r.preimage.contracts.length, chains: r.preimage.chains.length },
+    text: () => r.digest,
+  };
 }
 
 /** §8 step 5/6: the run document, and its exit status (0 ok or user pause, 3 gate, 5 failure). */

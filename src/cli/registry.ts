@@ -110,7 +110,15 @@ export const COMMANDS: CommandDef[] = [
   { name: 'status', args: [a('id')], options: [], summary: 'show a contract', example: 'kair status chat --json', handler: async (p, c) => (await import('./read-handlers.js')).status(p, c) },
   { name: 'list', args: [], options: [o('--state', 'state', 'only contracts in this state', 'state')], summary: 'list contracts', example: 'kair list --state APPROVED', handler: async (p, c) => (await import('./read-handlers.js')).list(p, c) },
   { name: 'history', args: [a('id')], options: [o('--limit', 'limit', 'only the last N events', 'n')], summary: 'show the hash-chained history', example: 'kair history chat --limit 5', handler: async (p, c) => (await import('./read-handlers.js')).history(p, c) },
-  { name: 'verify', args: [a('id', false)], options: [], summary: 'check every chain, snapshot, index and artifact hash', example: 'kair verify', handler: async (p, c) => (await H()).verify(p, c) },
+  {
+    name: 'verify',
+    args: [a('id', false)],
+    options: [{ long: '--since-head', key: 'sinceHead', value: 'digest', description: 'also prove every chain still extends the head `kair head` printed then' }],
+    summary: 'check every chain, snapshot, index and artifact hash',
+    example: 'kair verify --since-head "$(cat kair-head.txt)"',
+    handler: async (p, c) => (await H()).verify(p, c),
+  },
+  { name: 'head', args: [], options: [], summary: 'print the workspace head digest (keep it elsewhere; verify --since-head checks it)', example: 'kair head > kair-head.txt', handler: async (p, c) => (await H()).head(p, c) },
   {
     name: 'dpc',
     args: [a('id')],

@@ -167,6 +167,8 @@ export const VerifyOutputSchema = z.union([
   z.strictObject({ ok: z.literal(false), problems: z.array(finding).min(1), warnings: z.array(finding), error: ErrorSchema }),
 ]);
 
+export const HeadOutputSchema = z.strictObject({ ok, digest: sha, path: relPath, contracts: z.int().nonnegative(), chains: z.int().nonnegative() });
+
 export const VersionOutputSchema = z.strictObject({
   ok,
   version: z.string(),

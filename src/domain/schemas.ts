@@ -49,6 +49,7 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-list': out.ListOutputSchema,
   'output-history': out.HistoryOutputSchema,
   'output-verify': out.VerifyOutputSchema,
+  'output-head': out.HeadOutputSchema,
   'output-version': out.VersionOutputSchema,
   'output-version-flag': out.VersionFlagOutputSchema,
   'output-help': out.HelpOutputSchema,

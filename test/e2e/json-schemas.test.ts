@@ -136,6 +136,8 @@ describe('the lifecycle of c1, run included', () => {
     expect(check('output-history', W, ['history', 'c1', '--limit', '2']).events).toHaveLength(2);
     check('output-verify', W, ['verify']);
     check('output-verify', W, ['verify', 'c1']);
+    const h = check('output-head', W, ['head']);
+    check('output-verify', W, ['verify', '--since-head', h.digest]);
     expect(check('output-artifacts', W, ['artifacts', 'c1']).artifacts.map((a: { kind: string }) => a.kind)).toContain('run:c1-run-1:result');
     expect(check('output-envelopes', W, ['envelopes']).envelopes).toHaveLength(1);
     check('output-envelopes', W, ['envelopes', '--contract', 'c1']);

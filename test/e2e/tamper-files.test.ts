@@ -202,3 +202,36 @@ function keptPlan(ws: string, id: string) {
   const dir = join(contractDir(ws, id), 'plan');
   return join(dir, readdirSync(dir).find((f) => /^[0-9a-f]{64}\.json$/.test(f))!);
 }
+
+describe('kair head and verify --since-head', () => {
+  it('a consistent rewrite of a whole history passes plain verify but not --since-head', () => {
+    const ws = cloneWorkspace(T);
+    const h = kj(ws, ['head'], asAlice);
+    expect(h.code).toBe(0);
+    expect(h.json.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(kj(ws, ['verify', '--since-head', h.json.digest], asAlice).code).toBe(0);
+    // Appending keeps extending the head.
+    ok(ws, ['grant', 'planned', 'local:read'], asAlice);
+    expect(kj(ws, ['verify', '--since-head', h.json.digest], asAlice).code).toBe(0);
+    // Rebuild "planned" from scratch under another intent: every file consistent again.
+    rmSync(contractDir(ws, 'planned'), { recursive: true });
+    ok(ws, ['propose', 'something else', '--id', 'planned'], asAlice);
+    expect(kj(ws, ['verify'], asAlice).code).toBe(0);
+    const v = kj(ws, ['verify', '--since-head', h.json.digest], asAlice);
+    expect(v.code).toBe(7);
+    expect(v.json.problems).toContainEqual(expect.objectContaining({ contract_id: 'planned', kind: 'chain_broken' }));
+  });
+
+  it('an unknown or altered head → head_unknown; a malformed digest → USAGE_ERROR', () => {
+    const ws = cloneWorkspace(T);
+    const unknown = kj(ws, ['verify', '--since-head', 'a'.repeat(64)], asAlice);
+    expect(unknown.code).toBe(7);
+    expect(kinds(unknown.json.problems)).toEqual(['head_unknown']);
+    const d = kj(ws, ['head'], asAlice).json;
+    writeFileSync(join(ws, d.path), readFileSync(join(ws, d.path), 'utf8').replace('"contracts":[', '"contracts":[{"id":"zz","seq":1,"hash":"00"},'));
+    expect(kinds(kj(ws, ['verify', '--since-head', d.digest], asAlice).json.problems)).toEqual(['head_unknown']);
+    const bad = kj(ws, ['verify', '--since-head', 'nope'], asAlice);
+    expect(bad.code).toBe(2);
+    expect(bad.json.error.code).toBe('USAGE_ERROR');
+  });
+});

@@ -74,3 +74,19 @@ export function truncateTorn(file: string, tornBytes: number): void {
   }
 }
 
+
+/** The last complete event (a torn tail ignored), reading only the end of the file. */
+export function lastEvent(file: string): HistoryEvent | undefined {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    for (let chunk = Math.min(size, 16 * 1024); ; chunk = Math.min(size, chunk * 4)) {
+      const buf = Buffer.alloc(chunk);
+      readSync(fd, buf, 0, chunk, size - chunk);
+      const read = parseLines(chunk < size ? buf.subarray(buf.indexOf(0x0a) + 1) : buf);
+      if (read.events.length || chunk === size) return read.events[read.events.length - 1];
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
