@@ -23,7 +23,8 @@ import { readDb } from './db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
 import { readHistory } from '../store/fs/history.js';
-import { readContract } from './read.js';
+import { assertContract } from '../store/fs/contracts.js';
+import { loadForWrite } from '../store/fs/writer-load.js';
 
 export interface RunOptions {
   confirm?: string;
@@ -103,7 +104,9 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
   if (opts.pauseAt !== undefined) assertId(opts.pauseAt, 'step');
   if (opts.dryRun) {
     // A dry run writes nothing, gate refusals included; it exits as the real run would.
-    const c = readContract(ctx, id);
+    // The gates decide on history, never on contract.json, in a dry run too.
+    assertContract(ctx.ws, id);
+    const c = loadForWrite(ctx.ws, id).contract;
     assertTransition(c, 'run');
     const { plan, routing } = gates(ctx, c, opts);
     const kimi_estimate = estimate(ctx, plan, routing);

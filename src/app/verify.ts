@@ -160,7 +160,7 @@ function checkArtifacts(ctx: Ctx, id: string, events: HistoryEvent[], problem: R
   };
   copy('run-request.json');
   copy('run-result.json');
-  let folders: string[] = [];
+  let folders: string[];
   try {
     folders = readdirSync(runs).filter((f) => statSync(join(runs, f)).isDirectory());
   } catch {
@@ -221,7 +221,7 @@ function findTemps(ctx: Ctx, out: VerifyResult): void {
       if (isTempName(name) || (dir === paths.contracts(ctx.ws) && name.startsWith('.tmp-'))) {
         out.warnings.push({ kind: 'temp_file', message: `${rel(ctx.ws, p)} is a temp file left by a stopped command; the next command removes it` });
       } else if (depth < 6 && name !== 'outbox' && name !== 'locks') {
-        let isDir = false;
+        let isDir: boolean;
         try {
           isDir = statSync(p).isDirectory();
         } catch {

@@ -97,6 +97,9 @@ describe('gates and writers never act on forged files', () => {
       j.state = 'APPROVED';
       j.approvals = [{ actor: 'mallory', at: j.updated_at, plan_sha256: j.plan_sha256, valid: true }];
     });
+    const dry = kj(ws, ['run', 'planned', '--dry-run'], asAlice);
+    expect(dry.code).toBe(3);
+    expect(dry.json.error.code).toBe('INVALID_TRANSITION');
     const r = kj(ws, ['run', 'planned', '--confirm', 'yes'], asAlice);
     expect(r.code).toBe(3);
     expect(r.json.error.code).toBe('INVALID_TRANSITION');

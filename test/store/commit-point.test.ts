@@ -73,7 +73,9 @@ describe('the fence', () => {
   });
 
   it('markers far behind the tail are pruned', () => {
-    let { ws, c } = fresh();
+    const f = fresh();
+    const ws = f.ws;
+    let c = f.c;
     for (let i = 0; i < 2 * CHECKPOINT_EVERY + 3; i++) c = appendToHistory(ws, c, [grant(c, `n:p${i}`)], meta).contract;
     const left = readdirSync(paths.fence(ws, 'c1')).map(Number);
     expect(Math.min(...left)).toBeGreaterThanOrEqual(CHECKPOINT_EVERY);
@@ -83,7 +85,9 @@ describe('the fence', () => {
 
 describe('checkpoints', () => {
   it('every 64th event is a checkpoint vouching for the state before it, with its state file', () => {
-    let { ws, c } = fresh();
+    const f = fresh();
+    const ws = f.ws;
+    let c = f.c;
     for (let i = 0; i < 140; i++) c = appendToHistory(ws, c, [grant(c, `n:p${i}`)], meta).contract;
     const events = readHistory(paths.history(ws, 'c1')).events;
     expect(checkChain(events)).toEqual([]);
@@ -100,7 +104,9 @@ describe('checkpoints', () => {
   });
 
   it('a writer folds from the newest valid checkpoint; a forged checkpoint file is ignored', () => {
-    let { ws, c } = fresh();
+    const f = fresh();
+    const ws = f.ws;
+    let c = f.c;
     for (let i = 0; i < 70; i++) c = appendToHistory(ws, c, [grant(c, `n:p${i}`)], meta).contract;
     expect(loadForWrite(ws, 'c1').contract).toEqual(c);
     const file = join(paths.checkpoints(ws, 'c1'), '63.json');
@@ -111,7 +117,9 @@ describe('checkpoints', () => {
   });
 
   it('a writer refuses a broken link after the checkpoint (INTEGRITY_FAILED)', () => {
-    let { ws, c } = fresh();
+    const f = fresh();
+    const ws = f.ws;
+    let c = f.c;
     for (let i = 0; i < 70; i++) c = appendToHistory(ws, c, [grant(c, `n:p${i}`)], meta).contract;
     const file = paths.history(ws, 'c1');
     const lines = readFileSync(file, 'utf8').split('\n');
@@ -123,7 +131,9 @@ describe('checkpoints', () => {
   });
 
   it('the snapshot is classified, never trusted', () => {
-    let { ws, c } = fresh();
+    const f = fresh();
+    const ws = f.ws;
+    let c = f.c;
     const first = c;
     writeFileSync(paths.snapshot(ws, 'c1'), JSON.stringify(first));
     for (let i = 0; i < 3; i++) c = appendToHistory(ws, c, [grant(c, `n:p${i}`)], meta).contract;

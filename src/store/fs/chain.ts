@@ -132,7 +132,7 @@ export function passFence(file: string, fenceDir: string, head: { seq: number; h
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) concurrent(file, head, `seq ${head.seq + 1} is being written`);
-      let holder: FenceHolder | null = null;
+      let holder: FenceHolder | null;
       try {
         holder = JSON.parse(readFileSync(marker, 'utf8')) as FenceHolder;
       } catch {
