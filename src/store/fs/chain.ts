@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type { EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { kairError } from '../../domain/errors.js';
-import { readHistoryTail } from './history.js';
+import { lastLine } from './history.js';
 import { isPidAlive } from './pid.js';
 
 export function hashEvent(e: Omit<HistoryEvent, 'hash'>): string {
@@ -114,9 +114,8 @@ function concurrent(file: string, expected: { seq: number; hash: string }, found
  * is removed and taken again.
  */
 export function passFence(file: string, fenceDir: string, head: { seq: number; hash: string }): void {
-  const tail = readHistoryTail(file, head.seq);
-  const last = tail.events[tail.events.length - 1];
-  if (tail.events.length !== (head.seq === 0 ? 0 : 1) || (last && last.hash !== head.hash) || tail.tornBytes > 0) {
+  const { event: last, tornBytes } = lastLine(file);
+  if (last?.seq !== head.seq || last.hash !== head.hash || tornBytes > 0) {
     concurrent(file, head, last ? `its last event is ${last.seq}` : 'it changed');
   }
   mkdirSync(fenceDir, { recursive: true });

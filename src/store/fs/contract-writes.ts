@@ -9,7 +9,8 @@ import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.j
 import { applyEvent, fold } from '../../domain/contract.js';
 import type { Dpc } from '../../domain/dpc.js';
 import { kairError } from '../../domain/errors.js';
-import { fsyncDir, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
+import { fsyncDir, jsonText, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
+import { remember } from './writer-load.js';
 import { CHECKPOINT_EVERY, appendEvents, appendSealed, passFence, sealEvent } from './chain.js';
 import type { IndexEntry } from './contracts.js';
 import { readIndex, rebuildIndexEntries } from './contracts.js';
@@ -100,6 +101,7 @@ export function appendToHistory(
     seal(d);
   }
   appendSealed(file, events);
+  remember(ws, cur);
   return { contract: cur, events };
 }
 
@@ -112,7 +114,9 @@ export function commitEvents(ws: Workspace, c: Contract, drafts: EventDraft[], m
 
 /** The snapshot: derived from history, written after the commit point. */
 export function writeSnapshot(ws: Workspace, c: Contract): void {
-  writeJsonAtomic(paths.snapshot(ws, c.id), c, { derived: true });
+  const text = jsonText(c);
+  writeFileAtomicSync(paths.snapshot(ws, c.id), text, { derived: true });
+  remember(ws, c, text);
 }
 
 /**

@@ -90,3 +90,33 @@ export function lastEvent(file: string): HistoryEvent | undefined {
     closeSync(fd);
   }
 }
+
+/**
+ * The last complete line's event and the torn bytes after it, parsing only that line: what the
+ * commit point's tail check needs before every append.
+ */
+export function lastLine(file: string): { event: HistoryEvent | undefined; tornBytes: number } {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    for (let chunk = Math.min(size, 4096); ; chunk = Math.min(size, chunk * 4)) {
+      const buf = Buffer.alloc(chunk);
+      readSync(fd, buf, 0, chunk, size - chunk);
+      const end = buf.lastIndexOf(0x0a);
+      const tornBytes = chunk - (end + 1);
+      if (end < 0) {
+        if (chunk === size) return { event: undefined, tornBytes };
+        continue;
+      }
+      const start = buf.lastIndexOf(0x0a, end - 1);
+      if (start < 0 && chunk < size) continue;
+      try {
+        return { event: JSON.parse(buf.subarray(start + 1, end).toString('utf8')) as HistoryEvent, tornBytes };
+      } catch {
+        return { event: undefined, tornBytes };
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

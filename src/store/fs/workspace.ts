@@ -46,25 +46,32 @@ function notFound(message: string, details: Record<string, unknown>) {
   return kairError('WORKSPACE_NOT_FOUND', `${message}; run \`kair init\` to create one`, details);
 }
 
+/**
+ * The files of a workspace. Built by concatenation, not path.join: kairDir is absolute and
+ * normalised (workspaceAt) and ids cannot hold separators or dots, and join's normalisation,
+ * called a few hundred times per command, got hot enough for V8 to optimise it (~10M
+ * instructions, an eighth of `node -e 0`, on a run).
+ */
+const S = sep;
 export const paths = {
-  config: (ws: Workspace) => join(ws.kairDir, 'config.json'),
-  db: (ws: Workspace) => join(ws.kairDir, 'kair.db'),
-  locks: (ws: Workspace) => join(ws.kairDir, 'locks'),
-  contracts: (ws: Workspace) => join(ws.kairDir, 'contracts'),
-  index: (ws: Workspace) => join(ws.kairDir, 'contracts', 'index.json'),
-  contract: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id),
-  snapshot: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'contract.json'),
-  history: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'history.jsonl'),
-  plan: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'plan', 'plan_v1.json'),
-  planMd: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'plan', 'PLAN.md'),
-  dpc: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'dpc', 'dpc_v1.json'),
-  runs: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'artifacts', 'run'),
-  outbox: (ws: Workspace) => join(ws.kairDir, 'outbox'),
-  checkpoints: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'checkpoints'),
-  fence: (ws: Workspace, id: string) => join(ws.kairDir, 'contracts', id, 'fence'),
-  planBySha: (ws: Workspace, id: string, sha: string) => join(ws.kairDir, 'contracts', id, 'plan', `${sha}.json`),
+  config: (ws: Workspace) => `${ws.kairDir}${S}config.json`,
+  db: (ws: Workspace) => `${ws.kairDir}${S}kair.db`,
+  locks: (ws: Workspace) => `${ws.kairDir}${S}locks`,
+  contracts: (ws: Workspace) => `${ws.kairDir}${S}contracts`,
+  index: (ws: Workspace) => `${ws.kairDir}${S}contracts${S}index.json`,
+  contract: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}`,
+  snapshot: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}contract.json`,
+  history: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}history.jsonl`,
+  plan: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}plan${S}plan_v1.json`,
+  planMd: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}plan${S}PLAN.md`,
+  dpc: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}dpc${S}dpc_v1.json`,
+  runs: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}artifacts${S}run`,
+  outbox: (ws: Workspace) => `${ws.kairDir}${S}outbox`,
+  checkpoints: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}checkpoints`,
+  fence: (ws: Workspace, id: string) => `${ws.kairDir}${S}contracts${S}${id}${S}fence`,
+  planBySha: (ws: Workspace, id: string, sha: string) => `${ws.kairDir}${S}contracts${S}${id}${S}plan${S}${sha}.json`,
   /** Staging for files whose folder is too large to sweep (the index beside 10,000 contract folders). */
-  staging: (ws: Workspace) => join(ws.kairDir, 'tmp'),
+  staging: (ws: Workspace) => `${ws.kairDir}${S}tmp`,
 };
 
 /** Workspace-relative, forward slashes: the form every artifact and --json output uses. */

@@ -3,7 +3,7 @@
  * chain checked from the newest valid checkpoint to the tail, and how the snapshot on disk
  * relates to it. Kept apart from contracts.ts so the read-only commands do not load hashing.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type { Contract } from '../../domain/contract.js';
@@ -11,7 +11,8 @@ import { applyEvent } from '../../domain/contract.js';
 import { checkLinks } from './chain.js';
 import { integrity, readJsonFile } from './contracts.js';
 import type { HistoryRead } from './history.js';
-import { readHistory, readHistoryTail } from './history.js';
+import { lastLine, readHistory, readHistoryTail } from './history.js';
+import { jsonText } from './atomic.js';
 import type { Workspace } from './workspace.js';
 import { paths } from './workspace.js';
 
@@ -40,6 +41,18 @@ export function checkpointSeqs(ws: Workspace, id: string): number[] {
 }
 
 /**
+ * What this process last knew of each contract (by history file): the state after its own last
+ * load or append, and the snapshot text it wrote for it. A command checks a chain once; its later
+ * boundaries (a run's steps) only check that the tail is what they last saw, and fold what other
+ * writers appended since (a pause, a revoke), link by link.
+ */
+const known = new Map<string, { contract: Contract; snapshotText?: string }>();
+
+export function remember(ws: Workspace, c: Contract, snapshotText?: string): void {
+  known.set(paths.history(ws, c.id), { contract: c, ...(snapshotText === undefined ? {} : { snapshotText }) });
+}
+
+/**
  * The state a writer decides on: folded from history, never taken from contract.json. It folds
  * from the newest checkpoint whose file hashes to what its `checkpoint` event recorded, checking
  * every link and hash from there to the tail (INTEGRITY_FAILED on any break); without one it
@@ -47,9 +60,46 @@ export function checkpointSeqs(ws: Workspace, id: string): number[] {
  */
 export function loadForWrite(ws: Workspace, id: string): WriterLoad {
   const file = paths.history(ws, id);
+  const k = known.get(file);
+  if (k) {
+    const fast = fromKnown(ws, file, k);
+    if (fast) return fast;
+  }
+  const loaded = loadChecked(ws, id, file);
+  remember(ws, loaded.contract);
+  return loaded;
+}
+
+/** The later boundaries of a command: the tail it last saw, plus what others appended since. */
+function fromKnown(ws: Workspace, file: string, k: { contract: Contract; snapshotText?: string }): WriterLoad | null {
+  const id = k.contract.id;
+  const last = lastLine(file);
+  let c = k.contract;
+  if (last.event?.seq !== c.history_seq || last.event.hash !== c.history_head) {
+    const tail = readHistoryTail(file, c.history_seq);
+    const head = tail.events[0];
+    if (tail.badLines.length || head?.seq !== c.history_seq || head.hash !== c.history_head) integrity(id, `history no longer holds event ${c.history_seq} as this command wrote it`);
+    const broken = checkLinks(tail.events.slice(1), { seq: c.history_seq, hash: c.history_head });
+    if (broken) integrity(id, broken);
+    for (const e of tail.events.slice(1)) c = applyEvent(c, e);
+  }
+  let text: string | null;
+  try {
+    text = readFileSync(paths.snapshot(ws, id), 'utf8');
+  } catch {
+    text = null;
+  }
+  // Only the common case is decided here: the snapshot is what this process wrote, or current.
+  if (text === null || (text !== k.snapshotText && text !== jsonText(c))) return null;
+  known.set(file, { contract: c, snapshotText: text });
+  return { contract: c, tornBytes: last.tornBytes, snapshot: text === jsonText(c) ? 'current' : 'behind' };
+}
+
+function loadChecked(ws: Workspace, id: string, file: string): WriterLoad {
   let base: Contract | null = null;
   let tail: HistoryRead | null = null;
-  for (const k of checkpointSeqs(ws, id)) {
+  const checkpoints = checkpointSeqs(ws, id);
+  for (const k of checkpoints) {
     const state = readJsonFile<Contract>(join(paths.checkpoints(ws, id), `${k}.json`));
     if (!state || state.history_seq !== k) continue;
     const read = readHistoryTail(file, k + 1);
@@ -65,7 +115,18 @@ export function loadForWrite(ws: Workspace, id: string): WriterLoad {
   if (tail.badLines.length) integrity(id, 'a history line is not valid JSON');
   const broken = checkLinks(tail.events, base ? { seq: base.history_seq, hash: base.history_head } : { seq: 0, hash: GENESIS_HASH });
   if (broken) integrity(id, broken);
-  const snap = readJsonFile<Contract>(paths.snapshot(ws, id));
+  let text: string | null;
+  try {
+    text = readFileSync(paths.snapshot(ws, id), 'utf8');
+  } catch {
+    text = null;
+  }
+  let snap: Contract | null;
+  try {
+    snap = text === null ? null : (JSON.parse(text) as Contract);
+  } catch {
+    snap = null;
+  }
   let atSnap: Contract | null = null;
   let c = base;
   for (const e of tail.events) {
@@ -76,11 +137,12 @@ export function loadForWrite(ws: Workspace, id: string): WriterLoad {
   // Something recorded past the tail means acknowledged events were cut off: appending now
   // would launder the loss into the chain.
   if (snap && snap.history_seq > c.history_seq) integrity(id, `history ends at event ${c.history_seq} but contract.json records event ${snap.history_seq} (history truncated)`);
-  const newestCheckpoint = checkpointSeqs(ws, id)[0];
+  const newestCheckpoint = checkpoints[0];
   if (newestCheckpoint !== undefined && newestCheckpoint >= c.history_seq) integrity(id, `history ends at event ${c.history_seq} but a checkpoint covers event ${newestCheckpoint} (history truncated)`);
   let snapshot: SnapshotStatus = 'missing';
-  if (snap) {
-    if (snap.history_seq === c.history_seq && canonicalJson(snap) === canonicalJson(c)) snapshot = 'current';
+  if (text !== null && !snap) snapshot = 'foreign';
+  else if (snap) {
+    if (snap.history_seq === c.history_seq && (text === jsonText(c) || canonicalJson(snap) === canonicalJson(c))) snapshot = 'current';
     else if (snap.history_seq < c.history_seq && atSnap && canonicalJson(snap) === canonicalJson(atSnap)) snapshot = 'behind';
     else if (base && snap.history_seq < base.history_seq) snapshot = snapshotBehindCheckpoint(file, snap) ? 'behind' : 'foreign';
     else snapshot = 'foreign';
