@@ -23,7 +23,7 @@ import type { Plan } from '../domain/plan.js';
 import { contractExists, indexEntry, readJsonFile } from '../store/fs/contracts.js';
 import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
 import { writeJsonAtomic } from '../store/fs/atomic.js';
-import { withLock } from '../store/fs/lock.js';
+import { PROPOSE_LOCK, contractLock, withLock } from '../store/fs/lock.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { readContract } from './read.js';
@@ -77,10 +77,10 @@ export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?
   let created;
   if (opts.id) {
     const id = opts.id;
-    created = withLock(locks, id, lockWho(ctx), ctx.lockTimeoutMs, () => create(id));
+    created = withLock(locks, contractLock(id), lockWho(ctx), ctx.lockTimeoutMs, () => create(id));
   } else {
     // The slug is chosen and created under the index lock so two proposes never pick the same one.
-    created = withLock(locks, 'propose', lockWho(ctx), ctx.lockTimeoutMs, () => {
+    created = withLock(locks, PROPOSE_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
       const id = uniqueSlug(slugify(intent), (cand) => !isValidId(cand) || contractExists(ws, cand));
       return create(id);
     });

@@ -10,7 +10,7 @@ import { gateBlocked } from '../domain/lifecycle.js';
 import { assertContract, indexEntry, loadContract } from '../store/fs/contracts.js';
 import { commitEvents, updateIndex } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
-import { acquireLock } from '../store/fs/lock.js';
+import { acquireLock, contractLock } from '../store/fs/lock.js';
 import { isPidAlive } from '../store/fs/pid.js';
 import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
 import { paths } from '../store/fs/workspace.js';
@@ -65,7 +65,7 @@ export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Con
   const ws = ctx.ws;
   void ctx.config; // an invalid config fails the command before anything else is touched
   assertContract(ws, id);
-  const lock = acquireLock(paths.locks(ws), id, lockWho(ctx), ctx.lockTimeoutMs);
+  const lock = acquireLock(paths.locks(ws), contractLock(id), lockWho(ctx), ctx.lockTimeoutMs);
   try {
     const loaded = loadContract(ws, id);
     const meta = { at: ctx.now(), actor: ctx.actor() };

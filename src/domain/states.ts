@@ -120,5 +120,6 @@ export const EVENT_TYPES = [
   'dpc',
   'gate.blocked',
   'recovery',
+  'unlock',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
