@@ -145,8 +145,8 @@ export function judge(holder: Holder | null, ageMs: number): Verdict {
 
 const grave = (path: string) => `${path}.dead-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
+/** Tests widen the windows between reading a lock's record, judging it and acting on it, so that recoverers race. */
 function testDelay(): void {
-  // Tests widen the window between judging a lock dead and acting on it, to race recoverers.
   const ms = Number(process.env.KAIR_TEST_RECOVER_DELAY_MS);
   if (ms > 0) sleepMs(ms);
 }
@@ -325,6 +325,7 @@ export function acquireLock(locksDir: string, name: string, who: LockWho, timeou
     }
     const seen = look(lockDir, holderFile);
     if (!seen) continue;
+    testDelay();
     let verdict: Verdict | 'recovering' = judge(seen.holder, seen.ageMs);
     let holder = seen.holder;
     if (verdict === 'dead') {
