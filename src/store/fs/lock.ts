@@ -90,8 +90,11 @@ export function parseHolder(text: string): Holder | null {
   return v as unknown as Holder;
 }
 
+let myStart: number | null | undefined;
+
 function holderRecord(who: LockWho): Holder {
-  return { host: hostname(), boot_id: bootId(), pid: process.pid, pid_start: pidStart(process.pid), actor: who.actor, command: who.command, since: who.now() };
+  myStart ??= pidStart(process.pid);
+  return { host: hostname(), boot_id: bootId(), pid: process.pid, pid_start: myStart, actor: who.actor, command: who.command, since: who.now() };
 }
 
 /** What a lock (or recover file) looks like now; null when it does not exist. */
