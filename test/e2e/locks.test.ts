@@ -177,6 +177,23 @@ describe('dead holders are recovered', () => {
     }
   });
 
+  it('a holder that has exited but is not reaped yet (a zombie, which kill -0 still finds) is dead', async () => {
+    const ws = makeWorkspace();
+    ok(ws, ['propose', 'Zombie', '--id', 'c1']);
+    // The shell's background child exits at once, and the sleep the shell becomes never reaps it.
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number(await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(d.toString()))));
+      await until('the child to become a zombie', () => procState(zombie) === 'Z');
+      plantLock(ws, 'contract-c1', holder({ pid: zombie, pid_start: startOf(zombie) }));
+      const r = kj(ws, ['grant', 'c1', 'ns:a', '--lock-timeout', '300']);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(grants(ws, 'c1')).toHaveLength(1);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('a recoverer that died holding the recover file does not block recovery; a live one makes others wait', () => {
     const ws = makeWorkspace();
     ok(ws, ['propose', 'Recover file', '--id', 'c1']);

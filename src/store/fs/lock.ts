@@ -6,12 +6,11 @@
  * docs/decisions/013-locks.md has the reasoning.
  */
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { kairError } from '../../domain/errors.js';
 import { failpoint, stoppoint } from '../failpoint.js';
-import { bootId, isPidAlive, pidStart } from './pid.js';
+import { isPidAlive, processVerdict, selfIdentity } from './pid.js';
 
 export { isPidAlive };
 
@@ -90,11 +89,8 @@ export function parseHolder(text: string): Holder | null {
   return v as unknown as Holder;
 }
 
-let myStart: number | null | undefined;
-
 function holderRecord(who: LockWho): Holder {
-  myStart ??= pidStart(process.pid);
-  return { host: hostname(), boot_id: bootId(), pid: process.pid, pid_start: myStart, actor: who.actor, command: who.command, since: who.now() };
+  return { ...selfIdentity(), actor: who.actor, command: who.command, since: who.now() };
 }
 
 /** What a lock (or recover file) looks like now; null when it does not exist. */
@@ -129,21 +125,14 @@ function look(path: string, recordFile: string): Seen | null {
 export type Verdict = 'live' | 'dead' | 'remote' | 'young';
 
 /**
- * Whether the holder a record names is provably dead. Only a record of this host can be proved
- * dead: another boot (the machine restarted), a pid that is gone, or a pid that now belongs to a
- * process started at another time. Without a record, only age speaks (`young` until 2 s).
+ * Whether the holder a record names is provably dead (pid.ts: another boot, its pid gone or
+ * reused). A record of another host is never judged. Without a record, only age speaks: `young`
+ * until 2 s.
  */
 export function judge(holder: Holder | null, ageMs: number): Verdict {
   if (!holder) return ageMs >= NO_HOLDER_DEAD_MS ? 'dead' : 'young';
-  if (holder.host !== hostname()) return 'remote';
-  const boot = bootId();
-  if (holder.boot_id && boot && holder.boot_id !== boot) return 'dead';
-  if (!isPidAlive(holder.pid)) return 'dead';
-  if (holder.pid_start !== null) {
-    const start = pidStart(holder.pid);
-    if (start !== null && start !== holder.pid_start) return 'dead';
-  }
-  return 'live';
+  const v = processVerdict(holder);
+  return v === 'alive' ? 'live' : v;
 }
 
 const grave = (path: string) => `${path}.dead-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
@@ -221,6 +210,7 @@ export type BreakResult = { removed: true; holder: Holder | null } | { removed: 
 export function breakLock(locksDir: string, name: string, who: LockWho, force = false): BreakResult {
   const lockDir = join(locksDir, `${name}.lock`);
   const recoverFile = join(locksDir, `${name}.recover`);
+  if (!look(lockDir, join(lockDir, HOLDER_FILE))) return { removed: false, reason: 'gone' };
   const taken = takeRecoverFile(recoverFile, who, force);
   if ('busy' in taken) return { removed: false, reason: 'busy', holder: taken.busy, verdict: 'recovering' };
   try {

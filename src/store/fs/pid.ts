@@ -1,4 +1,9 @@
+/**
+ * Which process is which, across pid reuse and reboots: a process is named by host, boot id, pid
+ * and the pid's start time, and is provably dead only on the same host (docs/decisions/013).
+ */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 
 /** Liveness of a process on this host (kill -0); EPERM means it exists but is not ours. */
 export function isPidAlive(pid: number): boolean {
@@ -29,18 +34,53 @@ export function bootId(): string | null {
 }
 
 /**
- * When `pid` started, in clock ticks since boot (field 22 of /proc/<pid>/stat): together with the
- * pid it names one process, so a reused pid is told apart from the one a record names. Null when
- * /proc is missing or the process is gone. The command name (field 2) may hold spaces and
+ * Field 3 (state) and field 22 (start time, clock ticks since boot) of /proc/<pid>/stat; null
+ * when /proc is missing or the process is gone. The command name (field 2) may hold spaces and
  * parentheses, so the fields are counted from its closing parenthesis.
  */
-export function pidStart(pid: number): number | null {
+function procStat(pid: number): { state: string; start: number | null } | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
     return null;
   }
-  const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  return Number.isSafeInteger(start) ? start : null;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const start = Number(fields[19]);
+  return { state: fields[0] ?? '', start: Number.isSafeInteger(start) ? start : null };
+}
+
+/** When `pid` started (null: unknown). With the pid it names one process, whatever reuses the pid later. */
+export function pidStart(pid: number): number | null {
+  return procStat(pid)?.start ?? null;
+}
+
+export interface ProcessIdentity {
+  host: string;
+  boot_id: string | null;
+  pid: number;
+  pid_start: number | null;
+}
+
+let self: ProcessIdentity | undefined;
+
+export function selfIdentity(): ProcessIdentity {
+  self ??= { host: hostname(), boot_id: bootId(), pid: process.pid, pid_start: pidStart(process.pid) };
+  return self;
+}
+
+/**
+ * Whether the process a record names still runs: `dead` only when that is proved (same host, and
+ * another boot, or the pid gone, exited and unreaped (a zombie), or started at another time);
+ * `remote` for another host, which kair cannot see; else `alive`, however long it has been.
+ */
+export function processVerdict(p: ProcessIdentity): 'alive' | 'dead' | 'remote' {
+  if (p.host !== hostname()) return 'remote';
+  const boot = bootId();
+  if (p.boot_id && boot && p.boot_id !== boot) return 'dead';
+  if (!isPidAlive(p.pid)) return 'dead';
+  const stat = procStat(p.pid);
+  if (stat && (stat.state === 'Z' || stat.state === 'X')) return 'dead';
+  if (p.pid_start !== null && stat?.start != null && stat.start !== p.pid_start) return 'dead';
+  return 'alive';
 }
