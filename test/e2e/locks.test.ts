@@ -194,7 +194,7 @@ describe('dead holders are recovered', () => {
     }
   });
 
-  it('a recoverer that died holding the recover file does not block recovery; a live one makes others wait', () => {
+  it('a recoverer that died holding the recover file does not block recovery (and what killed recoverers left is swept); a live one makes others wait', () => {
     const ws = makeWorkspace();
     ok(ws, ['propose', 'Recover file', '--id', 'c1']);
     plantLock(ws, 'contract-c1', holder({ pid: deadPid() }));
@@ -204,6 +204,10 @@ describe('dead holders are recovered', () => {
     expect(busy.code, busy.stdout).toBe(6);
     expect(busy.json.error.message).toContain('being recovered');
     writeFileSync(recoverFile, JSON.stringify(holder({ pid: deadPid(), command: 'grant' })));
+    // What recoverers killed between their rename and their delete leave: swept by the next one.
+    const dead = deadPid();
+    mkdirSync(join(locksDir(ws), `contract-c1.lock.dead-${dead}-k1ll3d`));
+    writeFileSync(join(locksDir(ws), `contract-c1.recover.dead-${dead}-k1ll3d`), '{}');
     const r = kj(ws, ['grant', 'c1', 'ns:a', '--lock-timeout', '300']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readdirSync(locksDir(ws))).toEqual([]);

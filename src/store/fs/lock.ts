@@ -5,21 +5,16 @@
  * lock aside by renaming it, so none of them can remove a lock a new owner has just taken.
  * docs/decisions/013-locks.md has the reasoning.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { kairError } from '../../domain/errors.js';
 import { failpoint, stoppoint } from '../failpoint.js';
+import type { ProcessIdentity } from './pid.js';
 import { isPidAlive, processVerdict, selfIdentity } from './pid.js';
 
-export { isPidAlive };
-
-/** Who holds a lock (or is recovering one): enough to prove, on the same host, that it died. */
-export interface Holder {
-  host: string;
-  boot_id: string | null;
-  pid: number;
-  pid_start: number | null;
+/** Who holds a lock (or is recovering one): the process, and what it is doing since when. */
+export interface Holder extends ProcessIdentity {
   actor: string;
   command: string;
   since: string;
@@ -137,6 +132,14 @@ export function judge(holder: Holder | null, ageMs: number): Verdict {
 
 const grave = (path: string) => `${path}.dead-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 
+/** Removes what recoverers of `name` killed between their rename and their delete left behind. */
+function sweepGraves(locksDir: string, name: string): void {
+  for (const f of readdirSync(locksDir)) {
+    const m = f.startsWith(`${name}.`) ? /^(?:lock|recover)\.dead-(\d+)-[a-z0-9]+$/.exec(f.slice(name.length + 1)) : null;
+    if (m && !isPidAlive(Number(m[1]))) rmSync(join(locksDir, f), { recursive: true, force: true });
+  }
+}
+
 /** Tests widen the windows between reading a lock's record, judging it and acting on it, so that recoverers race. */
 function testDelay(): void {
   const ms = Number(process.env.KAIR_TEST_RECOVER_DELAY_MS);
@@ -147,8 +150,8 @@ function testDelay(): void {
  * Takes `<name>.recover` with O_EXCL and writes this process's record into it. An existing one
  * whose creator is provably dead (or, with `force`, on another host) is moved aside first; if the
  * file moved turns out not to be the one judged (another recoverer replaced it meanwhile), it is
- * put back with link(), which never overwrites. Returns the file's inode, or null when another
- * recoverer holds it.
+ * put back with link(), which never overwrites. Returns the file's inode, or `busy` with the
+ * record of the recoverer that holds it.
  */
 function takeRecoverFile(file: string, who: LockWho, force: boolean): { ino: number } | { busy: Holder | null } {
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -214,6 +217,7 @@ export function breakLock(locksDir: string, name: string, who: LockWho, force = 
   const taken = takeRecoverFile(recoverFile, who, force);
   if ('busy' in taken) return { removed: false, reason: 'busy', holder: taken.busy, verdict: 'recovering' };
   try {
+    sweepGraves(locksDir, name);
     const seen = look(lockDir, join(lockDir, HOLDER_FILE));
     if (!seen) return { removed: false, reason: 'gone' };
     const verdict = judge(seen.holder, seen.ageMs);
