@@ -309,6 +309,8 @@ describe('a holder on another host, and kair unlock', () => {
     expect(after).toHaveLength(before.length + 1);
     expect(after.at(-1)).toMatchObject({ type: 'unlock', state: 'DRAFT', actor: 'tester', data: { lock: 'contract-c1', holder: remote() } });
     expect(readdirSync(locksDir(ws))).toEqual([]);
+    const shown = spawnSync(process.execPath, [BIN, 'history', 'c1'], { cwd: ws, env: baseEnv(), encoding: 'utf8' });
+    expect(shown.stdout).toContain('contract-c1 removed (held by pid 48213 on build-7.elsewhere)');
     ok(ws, ['grant', 'c1', 'ns:a']);
     expectOneChain(ws, 'c1');
 
