@@ -34,6 +34,7 @@ export function unlock(ctx: Ctx, target: { id?: string; index: boolean }, force:
     throw kairError('USAGE_ERROR', `unlock removes a lock another process may still hold: add --force (\`${what}\`) once you know its holder is gone`, { flag: '--force' });
   }
   const locks = paths.locks(ctx.ws);
+  void ctx.config; // an invalid config fails the command before the lock is touched, as in mutate
   const guarded = target.id !== undefined && contractExists(ctx.ws, target.id);
   if (target.id !== undefined && !guarded && !lockHolder(locks, name).exists) {
     throw kairError('CONTRACT_NOT_FOUND', `no contract ${JSON.stringify(target.id)} in this workspace (see \`kair list\`)`, { contract_id: target.id });

@@ -441,6 +441,7 @@ export const DpcOutputSchema = z.strictObject({ ok, contract_id: id, dpc: DpcSch
 export const LockHolderSchema = z.strictObject({
   host: z.string(),
   boot_id: z.string().nullable(),
+  pid_ns: z.string().nullable(),
   pid: z.int().positive(),
   pid_start: z.int().nullable(),
   actor: z.string(),

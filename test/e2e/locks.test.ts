@@ -3,7 +3,7 @@
  * race-free; a holder on another host is removed only by `kair unlock --force`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ const locksDir = (ws: string) => join(ws, '.kair', 'locks');
 const lockDir = (ws: string, name: string) => join(locksDir(ws), `${name}.lock`);
 const holderFile = (ws: string, name: string) => join(lockDir(ws, name), 'holder.json');
 const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+const pidNs = readlinkSync('/proc/self/ns/pid');
 const startOf = (pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
@@ -38,6 +39,7 @@ function deadPid(): number {
 interface HolderRecord {
   host: string;
   boot_id: string | null;
+  pid_ns: string | null;
   pid: number;
   pid_start: number | null;
   actor: string;
@@ -46,7 +48,7 @@ interface HolderRecord {
 }
 
 function holder(over: Partial<HolderRecord>): HolderRecord {
-  return { host: hostname(), boot_id: bootId, pid: process.pid, pid_start: startOf(process.pid), actor: 'mallory', command: 'run', since: NOW, ...over };
+  return { host: hostname(), boot_id: bootId, pid_ns: pidNs, pid: process.pid, pid_start: startOf(process.pid), actor: 'mallory', command: 'run', since: NOW, ...over };
 }
 
 /** Puts a lock folder `name` in place as if `record`'s process held it. */
@@ -104,7 +106,7 @@ describe('a live holder keeps its lock however long it stalls', () => {
     try {
       await until('the first grant to stop holding the lock', () => procState(first.pid) === 'T');
       const record = JSON.parse(readFileSync(holderFile(ws, 'contract-c1'), 'utf8'));
-      expect(record).toEqual({ host: hostname(), boot_id: bootId, pid: first.pid, pid_start: startOf(first.pid), actor: 'tester', command: 'grant', since: NOW });
+      expect(record).toEqual({ host: hostname(), boot_id: bootId, pid_ns: pidNs, pid: first.pid, pid_start: startOf(first.pid), actor: 'tester', command: 'grant', since: NOW });
       // As if it had been stopped for 30 s: older than proper-lockfile's default staleness.
       const past = new Date(Date.now() - 30_000);
       utimesSync(lockDir(ws, 'contract-c1'), past, past);
@@ -158,6 +160,8 @@ describe('dead holders are recovered', () => {
     ['its pid is gone', () => ({ pid: deadPid() }), 0],
     ['its pid now belongs to a process started at another time (pid reuse)', () => ({ pid_start: startOf(process.pid) + 1 }), 0],
     ['it was taken before the machine last booted', () => ({ boot_id: '00000000-0000-0000-0000-000000000000' }), 0],
+    ['(control) its pid lives in another pid namespace (a container), which kair cannot see into: LOCK_BUSY', () => ({ pid: deadPid(), pid_ns: 'pid:[1]' }), 6],
+    ['(control) a record of an older kair, without pid_ns, whose pid is alive: LOCK_BUSY', () => ({ pid_ns: undefined }), 6],
     ['(control) its pid is alive with the same start time: LOCK_BUSY', () => ({}), 6],
   ];
   it.each(cases)('a record on this host whose holder is judged by its identity: %s', (_name, over, exit) => {
@@ -171,7 +175,7 @@ describe('dead holders are recovered', () => {
       expect(grants(ws, 'c1')).toHaveLength(1);
       expect(existsSync(lockDir(ws, 'contract-c1'))).toBe(false);
     } else {
-      expect(r.json.error.details.holder).toEqual(record);
+      expect(r.json.error.details.holder).toEqual({ ...record, pid_ns: record.pid_ns ?? null });
       expect(grants(ws, 'c1')).toHaveLength(0);
       expect(existsSync(holderFile(ws, 'contract-c1'))).toBe(true);
     }

@@ -81,6 +81,9 @@ export function parseHolder(text: string): Holder | null {
   if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return null;
   if (v.boot_id !== null && !str('boot_id')) return null;
   if (v.pid_start !== null && !Number.isSafeInteger(v.pid_start)) return null;
+  // pid_ns came after the other fields; a record without it names no namespace.
+  if (v.pid_ns === undefined) return { ...(v as unknown as Holder), pid_ns: null };
+  if (v.pid_ns !== null && !str('pid_ns')) return null;
   return v as unknown as Holder;
 }
 
@@ -272,13 +275,13 @@ function describeHolder(name: string, holder: Holder | null, verdict: Verdict | 
 function unlockHint(name: string): string {
   if (name === INDEX_LOCK) return 'kair unlock --index --force';
   if (name.startsWith('contract-')) return `kair unlock ${name.slice('contract-'.length)} --force`;
-  return `kair unlock ${name} --force`;
+  return `rm -r .kair/locks/${name}.lock`;
 }
 
 export function lockBusy(name: string, holder: Holder | null, verdict: Verdict | 'recovering' | null, timeoutMs: number) {
   const hint =
     verdict === 'remote'
-      ? `; that host is not this one, so kair cannot tell whether the holder is alive: if it is not, \`${unlockHint(name)}\` removes the lock`
+      ? `; it runs on another host (or in another container), so kair cannot tell whether it is alive: if it is not, \`${unlockHint(name)}\` removes the lock`
       : '; retry, or raise --lock-timeout';
   return kairError('LOCK_BUSY', describeHolder(name, holder, verdict) + hint, { lock: name, holder, timeout_ms: timeoutMs });
 }

@@ -2,7 +2,7 @@
  * Which process is which, across pid reuse and reboots: a process is named by host, boot id, pid
  * and the pid's start time, and is provably dead only on the same host (docs/decisions/013).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** Liveness of a process on this host (kill -0); EPERM means it exists but is not ours. */
@@ -58,24 +58,41 @@ export function pidStart(pid: number): number | null {
 export interface ProcessIdentity {
   host: string;
   boot_id: string | null;
+  /**
+   * The pid namespace (`pid:[4026531836]`), null without /proc. A container started with
+   * `--network host` has the host's name and boot id but its own pids: a pid seen from the other
+   * side says nothing, so a record of another namespace is treated like one of another host.
+   */
+  pid_ns: string | null;
   pid: number;
   pid_start: number | null;
 }
 
 let self: ProcessIdentity | undefined;
 
+function pidNamespace(): string | null {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return null;
+  }
+}
+
 export function selfIdentity(): ProcessIdentity {
-  self ??= { host: hostname(), boot_id: bootId(), pid: process.pid, pid_start: pidStart(process.pid) };
+  self ??= { host: hostname(), boot_id: bootId(), pid_ns: pidNamespace(), pid: process.pid, pid_start: pidStart(process.pid) };
   return self;
 }
 
 /**
  * Whether the process a record names still runs: `dead` only when that is proved (same host, and
  * another boot, or the pid gone, exited and unreaped (a zombie), or started at another time);
- * `remote` for another host, which kair cannot see; else `alive`, however long it has been.
+ * `remote` for another host or pid namespace, which kair cannot see; else `alive`, however long
+ * it has been.
  */
 export function processVerdict(p: ProcessIdentity): 'alive' | 'dead' | 'remote' {
   if (p.host !== hostname()) return 'remote';
+  const ns = selfIdentity().pid_ns;
+  if (p.pid_ns && ns && p.pid_ns !== ns) return 'remote';
   const boot = bootId();
   if (p.boot_id && boot && p.boot_id !== boot) return 'dead';
   if (!isPidAlive(p.pid)) return 'dead';
