@@ -24,7 +24,7 @@ import { contractExists, indexEntry, readJsonFile } from '../store/fs/contracts.
 import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
-import { withLock } from '../store/fs/lock.js';
+import { PROPOSE_LOCK, contractLock, withLock } from '../store/fs/lock.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { readContract } from './read.js';
@@ -105,10 +105,10 @@ export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?
   let created;
   if (opts.id) {
     const id = opts.id;
-    created = withLock(locks, id, lockWho(ctx), ctx.lockTimeoutMs, () => create(id));
+    created = withLock(locks, contractLock(id), lockWho(ctx), ctx.lockTimeoutMs, () => create(id));
   } else {
     // The slug is chosen and created under the index lock so two proposes never pick the same one.
-    created = withLock(locks, 'propose', lockWho(ctx), ctx.lockTimeoutMs, () => {
+    created = withLock(locks, PROPOSE_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
       const id = uniqueSlug(slugify(intent), (cand) => !isValidId(cand) || contractExists(ws, cand));
       return create(id);
     });

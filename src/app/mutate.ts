@@ -13,7 +13,7 @@ import { gateBlocked } from '../domain/lifecycle.js';
 import { assertContract, indexEntry, readJsonFile } from '../store/fs/contracts.js';
 import { appendToHistory, updateIndex, writeSnapshot } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
-import { acquireLock, sleepMs } from '../store/fs/lock.js';
+import { acquireLock, contractLock, sleepMs } from '../store/fs/lock.js';
 import { isPidAlive } from '../store/fs/pid.js';
 import { sweepTemps } from '../store/fs/temp.js';
 import type { SnapshotStatus } from '../store/fs/writer-load.js';
@@ -170,7 +170,7 @@ export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Con
 
 function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>, opts: MutateOptions): Mutated<T> {
   const ws = ctx.ws;
-  const lock = acquireLock(paths.locks(ws), id, lockWho(ctx), ctx.lockTimeoutMs);
+  const lock = acquireLock(paths.locks(ws), contractLock(id), lockWho(ctx), ctx.lockTimeoutMs);
   try {
     const loaded = loadForWrite(ws, id);
     sweepContract(ctx, loaded.contract);

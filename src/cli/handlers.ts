@@ -5,6 +5,7 @@ import type { Ctx } from '../app/context.js';
 import * as life from '../app/lifecycle.js';
 import { readContract } from '../app/read.js';
 import * as runApp from '../app/run.js';
+import { unlock as unlockApp } from '../app/unlock.js';
 import { verify as verifyApp } from '../app/verify.js';
 import { head as headApp } from '../app/head.js';
 import { init as initApp } from '../app/init.js';
@@ -217,4 +218,16 @@ export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
             paint,
           ),
   };
+}
+
+export async function unlock(p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true }, p.opts.force === true);
+  const h = r.removed;
+  const text = () =>
+    h
+      ? `Removed lock ${r.lock} of pid ${h.pid} on ${h.host} (actor ${h.actor}, command ${h.command}, since ${h.since})${r.contract ? `; recorded in the history of ${r.contract.id}` : ''}`
+      : r.found
+        ? `Removed lock ${r.lock} (it had no holder record)${r.contract ? `; recorded in the history of ${r.contract.id}` : ''}`
+        : `Lock ${r.lock} is not held: nothing to remove`;
+  return { json: { lock: r.lock, removed: h, ...(r.contract ? { contract: r.contract } : {}) }, text };
 }

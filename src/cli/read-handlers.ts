@@ -45,6 +45,10 @@ function describe(e: { type: string; data: Record<string, unknown> }): string {
   const d = e.data;
   if (typeof d.message === 'string') return d.message;
   if (e.type === 'gate.blocked') return `${d.command}: ${d.code}`;
+  if (e.type === 'unlock') {
+    const h = d.holder as { pid: number; host: string } | null;
+    return `${d.lock} removed${h ? ` (held by pid ${h.pid} on ${h.host})` : ' (no holder record)'}`;
+  }
   if (Array.isArray(d.controls)) return (d.controls as string[]).join(', ');
   if (typeof d.plan_sha256 === 'string') return `plan ${(d.plan_sha256 as string).slice(0, 12)}`;
   if (typeof d.reason === 'string') return d.reason;

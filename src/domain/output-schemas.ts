@@ -438,3 +438,17 @@ export const ArtifactsOutputSchema = z.strictObject({
 });
 
 export const DpcOutputSchema = z.strictObject({ ok, contract_id: id, dpc: DpcSchema });
+
+/** Who held a lock: enough to prove, on the same host, that the process died. */
+export const LockHolderSchema = z.strictObject({
+  host: z.string(),
+  boot_id: z.string().nullable(),
+  pid_ns: z.string().nullable(),
+  pid: z.int().positive(),
+  pid_start: z.int().nullable(),
+  actor: z.string(),
+  command: z.string(),
+  since: z.string(),
+});
+
+export const UnlockOutputSchema = z.strictObject({ ok, lock: z.string().regex(/^(contract-[a-z0-9][a-z0-9_-]*|_index)$/), removed: LockHolderSchema.nullable(), contract: ContractSchema.optional() });

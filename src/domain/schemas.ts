@@ -70,6 +70,7 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-review': out.ReviewOutputSchema,
   'output-artifacts': out.ArtifactsOutputSchema,
   'output-dpc': out.DpcOutputSchema,
+  'output-unlock': out.UnlockOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {

@@ -121,5 +121,6 @@ export const EVENT_TYPES = [
   'gate.blocked',
   'recovery',
   'checkpoint',
+  'unlock',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

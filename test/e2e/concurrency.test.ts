@@ -47,16 +47,14 @@ describe('concurrent writers', () => {
 });
 
 describe('locks', () => {
-  const lockDir = () => join(ws, '.kair', 'locks', 'c1.lock');
-  const holderFile = () => join(ws, '.kair', 'locks', 'c1.holder.json');
+  const lockDir = () => join(ws, '.kair', 'locks', 'contract-c1.lock');
+  const holderFile = () => join(lockDir(), 'holder.json');
   function holdLock(pid: number) {
-    mkdirSync(join(ws, '.kair', 'locks'), { recursive: true });
-    mkdirSync(lockDir());
-    writeFileSync(holderFile(), JSON.stringify({ pid, host: hostname(), actor: 'x', command: 'grant', since: NOW }));
+    mkdirSync(lockDir(), { recursive: true });
+    writeFileSync(holderFile(), JSON.stringify({ host: hostname(), boot_id: null, pid, pid_start: null, actor: 'x', command: 'grant', since: NOW }));
   }
   afterEach(() => {
     rmSync(lockDir(), { recursive: true, force: true });
-    rmSync(holderFile(), { force: true });
   });
 
   it('a lock held by a live process → exit 6 LOCK_BUSY naming pid, actor, command and since; nothing written', () => {

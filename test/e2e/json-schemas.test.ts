@@ -4,7 +4,7 @@
  * parsed with the registered schema. The objects are strict where the shape is known, so a key
  * renamed, added or dropped in the code fails here, not in a user's CI.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
@@ -211,6 +211,19 @@ describe('error documents: {ok: false, error: {code, message, details}}', () => 
     writeFileSync(file, lines.join('\n'));
     const d = check('output-verify', ws, ['verify'], 7);
     expect(d.error.code).toBe('INTEGRITY_FAILED');
+  });
+});
+
+describe('unlock', () => {
+  it('nothing to remove, a remote holder removed (with the contract), and its unlock history event', () => {
+    const ws = makeWorkspace();
+    bring(ws, 'u1', 'DRAFT');
+    expect(check('output-unlock', ws, ['unlock', '--index', '--force'])).toEqual({ ok: true, lock: '_index', removed: null });
+    const lock = join(ws, '.kair', 'locks', 'contract-u1.lock');
+    mkdirSync(lock, { recursive: true });
+    writeFileSync(join(lock, 'holder.json'), JSON.stringify({ host: 'elsewhere', boot_id: null, pid: 4242, pid_start: null, actor: 'bob', command: 'run', since: 't' }));
+    expect(check('output-unlock', ws, ['unlock', 'u1', '--force']).contract.id).toBe('u1');
+    expectSchema('history-event', history(ws, 'u1').at(-1), 'the unlock event');
   });
 });
 

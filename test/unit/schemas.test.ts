@@ -10,6 +10,8 @@ import type { FinderPacket, SimulationMatchPacket } from '../../src/domain/aec/f
 import { defaultConfig, validateConfig } from '../../src/domain/config.js';
 import type { Contract, HistoryEvent } from '../../src/domain/contract.js';
 import type { Dpc } from '../../src/domain/dpc.js';
+import type { UnlockResult } from '../../src/app/unlock.js';
+import type { Holder } from '../../src/store/fs/lock.js';
 import type { LedgerRow } from '../../src/lanes/aec/ledger.js';
 import * as out from '../../src/domain/output-schemas.js';
 import { ConfigSchema, ContractSchema, PUBLISHED_SCHEMAS, jsonSchemaOf } from '../../src/domain/schemas.js';
@@ -92,6 +94,8 @@ describe('what the code produces fits the published schemas (type-level: npm run
     expectTypeOf<Contract>().toExtend<Out<typeof ContractSchema>>();
     expectTypeOf<ContractView>().toExtend<Out<typeof ContractSchema>>();
     expectTypeOf<HistoryEvent>().toExtend<Out<typeof out.HistoryEventSchema>>();
+    expectTypeOf<Holder>().toEqualTypeOf<Out<typeof out.LockHolderSchema>>();
+    expectTypeOf<Omit<UnlockResult, 'found'>>().toExtend<Omit<Out<typeof out.UnlockOutputSchema>, 'ok'>>();
     expectTypeOf<Dpc>().toExtend<Out<typeof out.DpcSchema>>();
     expectTypeOf<Finding>().toExtend<Out<typeof out.VerifyOutputSchema>['problems'][number]>();
     expectTypeOf<ArtifactEntry>().toExtend<Out<typeof out.ArtifactsOutputSchema>['artifacts'][number]>();

@@ -14,7 +14,7 @@ import { remember } from './writer-load.js';
 import { CHECKPOINT_EVERY, appendEvents, appendSealed, passFence, sealEvent } from './chain.js';
 import type { IndexEntry } from './contracts.js';
 import { readIndex, rebuildIndexEntries } from './contracts.js';
-import { withLock } from './lock.js';
+import { INDEX_LOCK, withLock } from './lock.js';
 import { sweepTemps } from './temp.js';
 import type { Workspace } from './workspace.js';
 import { paths } from './workspace.js';
@@ -27,7 +27,7 @@ export interface LockWho {
 
 /** Short locked read-modify-write of the index; rebuilds it from the contracts when unreadable. */
 export function updateIndex(ws: Workspace, who: LockWho, timeoutMs: number, entries: IndexEntry[]): void {
-  withLock(paths.locks(ws), 'index', who, timeoutMs, () => {
+  withLock(paths.locks(ws), INDEX_LOCK, who, timeoutMs, () => {
     writeIndex(ws, upsertById(readIndex(ws) ?? rebuildIndexEntries(ws), entries));
   });
 }

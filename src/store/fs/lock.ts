@@ -1,28 +1,55 @@
 /**
- * One writer per contract: a proper-lockfile lock (an atomic mkdir) under .kair/locks/, plus a
- * holder file naming pid, actor, command and since for LOCK_BUSY messages. A lock whose holder
- * pid is dead is recovered at once; proper-lockfile's mtime staleness covers the rest.
+ * One writer per contract: a proper-lockfile lock (an atomic mkdir of `locks/<name>.lock`) with
+ * the holder's record inside it. A lock is taken from its holder only when the holder is provably
+ * dead, never because of its age; recoverers take turns on `locks/<name>.recover` and move a dead
+ * lock aside by renaming it, so none of them can remove a lock a new owner has just taken.
+ * docs/decisions/013-locks.md has the reasoning.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { kairError } from '../../domain/errors.js';
-import { isPidAlive } from './pid.js';
+import { failpoint, stoppoint } from '../failpoint.js';
+import type { ProcessIdentity } from './pid.js';
+import { isPidAlive, processVerdict, selfIdentity } from './pid.js';
 
-export { isPidAlive };
-
-export interface Holder {
-  pid: number;
-  host: string;
+/** Who holds a lock (or is recovering one): the process, and what it is doing since when. */
+export interface Holder extends ProcessIdentity {
   actor: string;
   command: string;
   since: string;
 }
 
+export interface LockWho {
+  actor: string;
+  command: string;
+  now: () => string;
+}
+
 export interface LockHandle {
   release(): void;
 }
+
+/** Lock names: a contract may be called `index` or `propose`, so kair's own locks start with `_`. */
+export const contractLock = (id: string) => `contract-${id}`;
+export const INDEX_LOCK = '_index';
+export const PROPOSE_LOCK = '_propose';
+
+/** A lock folder that has had no holder record for this long is dead (its taker died in between). */
+export const NO_HOLDER_DEAD_MS = 2000;
+
+const HOLDER_FILE = 'holder.json';
+
+/**
+ * proper-lockfile's options. Its staleness is the lock folder's mtime, which only its update timer
+ * refreshes, and a synchronous holder never runs timers: any finite `stale` hands the lock of a
+ * holder that stalls that long to a second writer. `stale: Infinity` makes its check
+ * (`mtime < now - stale`) never true. `update` must then be given: by default it is `stale / 2`,
+ * and setTimeout(Infinity) prints a TimeoutOverflowWarning and fires after 1 ms. The largest
+ * timer delay, never reached, keeps the timer silent (it is unref'd and cleared on release).
+ * test/unit/lock-library.test.ts fails if a version of the library treats these otherwise.
+ */
+export const LOCK_LIBRARY_OPTIONS = { realpath: false, stale: Infinity, update: 2 ** 31 - 1, onCompromised: () => {} };
 
 const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
 export function sleepMs(ms: number): void {
@@ -38,12 +65,196 @@ function unlinkIfThere(file: string): void {
   }
 }
 
-function readHolder(file: string): Holder | null {
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A record as written by `holderRecord`; anything else (empty, torn, edited) counts as none. */
+export function parseHolder(text: string): Holder | null {
+  let v: unknown;
   try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Holder;
+    v = JSON.parse(text);
   } catch {
     return null;
   }
+  if (!isObj(v)) return null;
+  const str = (k: string) => typeof v[k] === 'string';
+  if (!str('host') || !str('actor') || !str('command') || !str('since')) return null;
+  if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return null;
+  if (v.boot_id !== null && !str('boot_id')) return null;
+  if (v.pid_start !== null && !Number.isSafeInteger(v.pid_start)) return null;
+  // pid_ns came after the other fields; a record without it names no namespace.
+  if (v.pid_ns === undefined) return { ...(v as unknown as Holder), pid_ns: null };
+  if (v.pid_ns !== null && !str('pid_ns')) return null;
+  return v as unknown as Holder;
+}
+
+function holderRecord(who: LockWho): Holder {
+  return { ...selfIdentity(), actor: who.actor, command: who.command, since: who.now() };
+}
+
+/** What a lock (or recover file) looks like now; null when it does not exist. */
+interface Seen {
+  holder: Holder | null;
+  /** The record's exact text, to tell it from a later record of the same process. */
+  text: string | null;
+  ageMs: number;
+  ino: number;
+}
+
+function readText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function look(path: string, recordFile: string): Seen | null {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  const text = readText(recordFile);
+  return { holder: text === null ? null : parseHolder(text), text, ageMs: Date.now() - st.mtimeMs, ino: st.ino };
+}
+
+export type Verdict = 'live' | 'dead' | 'remote' | 'young';
+
+/**
+ * Whether the holder a record names is provably dead (pid.ts: another boot, its pid gone or
+ * reused). A record of another host is never judged. Without a record, only age speaks: `young`
+ * until 2 s.
+ */
+export function judge(holder: Holder | null, ageMs: number): Verdict {
+  if (!holder) return ageMs >= NO_HOLDER_DEAD_MS ? 'dead' : 'young';
+  const v = processVerdict(holder);
+  return v === 'alive' ? 'live' : v;
+}
+
+const grave = (path: string) => `${path}.dead-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+
+/** Removes what recoverers of `name` killed between their rename and their delete left behind. */
+function sweepGraves(locksDir: string, name: string): void {
+  for (const f of readdirSync(locksDir)) {
+    const m = f.startsWith(`${name}.`) ? /^(?:lock|recover)\.dead-(\d+)-[a-z0-9]+$/.exec(f.slice(name.length + 1)) : null;
+    if (m && !isPidAlive(Number(m[1]))) rmSync(join(locksDir, f), { recursive: true, force: true });
+  }
+}
+
+/** Tests widen the windows between reading a lock's record, judging it and acting on it, so that recoverers race. */
+function testDelay(): void {
+  const ms = Number(process.env.KAIR_TEST_RECOVER_DELAY_MS);
+  if (ms > 0) sleepMs(ms);
+}
+
+/**
+ * Takes `<name>.recover` with O_EXCL and writes this process's record into it. An existing one
+ * whose creator is provably dead (or, with `force`, on another host) is moved aside first; if the
+ * file moved turns out not to be the one judged (another recoverer replaced it meanwhile), it is
+ * put back with link(), which never overwrites. Returns the file's inode, or `busy` with the
+ * record of the recoverer that holds it.
+ */
+function takeRecoverFile(file: string, who: LockWho, force: boolean): { ino: number } | { busy: Holder | null } {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      try {
+        writeSync(fd, JSON.stringify(holderRecord(who)));
+      } finally {
+        closeSync(fd);
+      }
+      return { ino: statSync(file).ino };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const seen = look(file, file);
+    if (!seen) continue;
+    const verdict = judge(seen.holder, seen.ageMs);
+    if (verdict !== 'dead' && !(force && verdict === 'remote')) return { busy: seen.holder };
+    const moved = grave(file);
+    try {
+      renameSync(file, moved);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    if (statSync(moved).ino !== seen.ino || readText(moved) !== seen.text) {
+      try {
+        linkSync(moved, file);
+      } catch {
+        // a third recoverer created one meanwhile: it holds the file now, and the one moved
+        // here finds it is no longer its own before it acts (ownsRecoverFile).
+      }
+    }
+    unlinkIfThere(moved);
+  }
+  return { busy: null };
+}
+
+function ownsRecoverFile(file: string, ino: number): boolean {
+  try {
+    return statSync(file).ino === ino;
+  } catch {
+    return false;
+  }
+}
+
+function releaseRecoverFile(file: string, ino: number): void {
+  if (ownsRecoverFile(file, ino)) unlinkIfThere(file);
+}
+
+export type BreakResult = { removed: true; holder: Holder | null } | { removed: false; reason: 'gone' } | { removed: false; reason: 'busy'; holder: Holder | null; verdict: Verdict | 'recovering' };
+
+/**
+ * Removes the lock `name` if its holder is provably dead (or, with `force`, on another host), as
+ * one recoverer at a time: under `<name>.recover` the record is read again and judged, then the
+ * lock folder is renamed to a unique `<name>.lock.dead-…` name and deleted. If the folder renamed
+ * is not the one judged, it is put back.
+ */
+export function breakLock(locksDir: string, name: string, who: LockWho, force = false): BreakResult {
+  const lockDir = join(locksDir, `${name}.lock`);
+  const recoverFile = join(locksDir, `${name}.recover`);
+  if (!look(lockDir, join(lockDir, HOLDER_FILE))) return { removed: false, reason: 'gone' };
+  const taken = takeRecoverFile(recoverFile, who, force);
+  if ('busy' in taken) return { removed: false, reason: 'busy', holder: taken.busy, verdict: 'recovering' };
+  try {
+    sweepGraves(locksDir, name);
+    const seen = look(lockDir, join(lockDir, HOLDER_FILE));
+    if (!seen) return { removed: false, reason: 'gone' };
+    const verdict = judge(seen.holder, seen.ageMs);
+    if (verdict !== 'dead' && !(force && verdict === 'remote')) return { removed: false, reason: 'busy', holder: seen.holder, verdict };
+    if (!ownsRecoverFile(recoverFile, taken.ino)) return { removed: false, reason: 'busy', holder: null, verdict: 'recovering' };
+    const moved = grave(lockDir);
+    try {
+      renameSync(lockDir, moved);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { removed: false, reason: 'gone' };
+      throw e;
+    }
+    if (statSync(moved).ino !== seen.ino || readText(join(moved, HOLDER_FILE)) !== seen.text) {
+      // Not the lock judged but a new owner's (the recover file makes this unreachable unless a
+      // recoverer was wrongly judged dead): give it back unless yet another owner took the name.
+      try {
+        statSync(lockDir);
+        rmSync(moved, { recursive: true, force: true });
+      } catch {
+        renameSync(moved, lockDir);
+      }
+      return { removed: false, reason: 'gone' };
+    }
+    rmSync(moved, { recursive: true, force: true });
+    return { removed: true, holder: seen.holder };
+  } finally {
+    releaseRecoverFile(recoverFile, taken.ino);
+  }
+}
+
+/** The holder record of lock `name` as it is now (null: no lock, or a lock without a record). */
+export function lockHolder(locksDir: string, name: string): { exists: boolean; holder: Holder | null; verdict: Verdict | null } {
+  const seen = look(join(locksDir, `${name}.lock`), join(locksDir, `${name}.lock`, HOLDER_FILE));
+  return seen ? { exists: true, holder: seen.holder, verdict: judge(seen.holder, seen.ageMs) } : { exists: false, holder: null, verdict: null };
 }
 
 /**
@@ -54,67 +265,84 @@ function readHolder(file: string): Holder | null {
  */
 const lockFs = { mkdirSync, realpathSync, rmdirSync, statSync, utimesSync };
 
-export function acquireLock(
-  locksDir: string,
-  name: string,
-  who: { actor: string; command: string; now: () => string },
-  timeoutMs: number,
-): LockHandle {
+function describeHolder(name: string, holder: Holder | null, verdict: Verdict | 'recovering' | null): string {
+  if (verdict === 'recovering') return `${name} is being recovered by another process`;
+  if (!holder) return `${name} is being taken by another process (no holder record yet)`;
+  return `${name} is locked by pid ${holder.pid} on ${holder.host} (actor ${holder.actor}, command ${holder.command}, since ${holder.since})`;
+}
+
+/** How a person removes the lock `name` by hand. */
+function unlockHint(name: string): string {
+  if (name === INDEX_LOCK) return 'kair unlock --index --force';
+  if (name.startsWith('contract-')) return `kair unlock ${name.slice('contract-'.length)} --force`;
+  return `rm -r .kair/locks/${name}.lock`;
+}
+
+export function lockBusy(name: string, holder: Holder | null, verdict: Verdict | 'recovering' | null, timeoutMs: number) {
+  const hint =
+    verdict === 'remote'
+      ? `; it runs on another host (or in another container), so kair cannot tell whether it is alive: if it is not, \`${unlockHint(name)}\` removes the lock`
+      : '; retry, or raise --lock-timeout';
+  return kairError('LOCK_BUSY', describeHolder(name, holder, verdict) + hint, { lock: name, holder, timeout_ms: timeoutMs });
+}
+
+export function acquireLock(locksDir: string, name: string, who: LockWho, timeoutMs: number): LockHandle {
   mkdirSync(locksDir, { recursive: true });
   const target = join(locksDir, name);
   const lockDir = `${target}.lock`;
-  const holderFile = `${target}.holder.json`;
-  const opts = { realpath: false, lockfilePath: lockDir, stale: 10_000, onCompromised: () => {}, fs: lockFs };
+  const holderFile = join(lockDir, HOLDER_FILE);
+  const opts = { ...LOCK_LIBRARY_OPTIONS, lockfilePath: lockDir, fs: lockFs };
   const deadline = Date.now() + timeoutMs;
   let wait = 5;
   for (;;) {
+    let unlock: (() => void) | undefined;
     try {
-      const unlock = lockfile.lockSync(target, opts);
-      const holder: Holder = { pid: process.pid, host: hostname(), actor: who.actor, command: who.command, since: who.now() };
-      writeFileSync(holderFile, JSON.stringify(holder));
+      unlock = lockfile.lockSync(target, opts);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+    }
+    if (unlock) {
+      const release = unlock;
+      // Written whole under a temporary name and renamed, so a reader sees all of it or none.
+      const tmp = `${holderFile}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(holderRecord(who)));
+      renameSync(tmp, holderFile);
+      failpoint(`lock:${name}`);
+      stoppoint(`lock:${name}`);
       return {
         release() {
+          // If this lock was taken from us (only possible if we stalled >2 s before writing the
+          // record), the folder there now is another owner's: leave it alone.
+          if (parseHolder(readText(holderFile) ?? '')?.pid !== process.pid) return;
           unlinkIfThere(holderFile);
           try {
-            unlock();
+            release();
           } catch {
             rmSync(lockDir, { recursive: true, force: true });
           }
         },
       };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
     }
-    const holder = readHolder(holderFile);
-    if (holder && holder.host === hostname() && !isPidAlive(holder.pid) && existsSync(lockDir)) {
-      // The holder died without releasing: recover the lock now rather than waiting for staleness.
-      unlinkIfThere(holderFile);
-      rmSync(lockDir, { recursive: true, force: true });
-      continue;
+    const seen = look(lockDir, holderFile);
+    if (!seen) continue;
+    testDelay();
+    let verdict: Verdict | 'recovering' = judge(seen.holder, seen.ageMs);
+    let holder = seen.holder;
+    if (verdict === 'dead') {
+      testDelay();
+      const r = breakLock(locksDir, name, who);
+      if (r.removed || r.reason === 'gone') continue;
+      verdict = r.verdict;
+      holder = r.holder;
     }
-    if (Date.now() >= deadline) {
-      const who2 = holder
-        ? `pid ${holder.pid} (actor ${holder.actor}, command ${holder.command}, since ${holder.since})`
-        : 'another process';
-      throw kairError('LOCK_BUSY', `${name} is locked by ${who2}; retry, or raise --lock-timeout`, {
-        lock: name,
-        holder,
-        timeout_ms: timeoutMs,
-      });
-    }
+    if (Date.now() >= deadline) throw lockBusy(name, holder, verdict, timeoutMs);
     sleepMs(Math.min(wait, Math.max(1, deadline - Date.now())) + Math.floor(Math.random() * 5));
     wait = Math.min(wait * 2, 100);
   }
 }
 
 /** Runs `fn` under the lock; always releases. */
-export function withLock<T>(
-  locksDir: string,
-  name: string,
-  who: { actor: string; command: string; now: () => string },
-  timeoutMs: number,
-  fn: () => T,
-): T {
+export function withLock<T>(locksDir: string, name: string, who: LockWho, timeoutMs: number, fn: () => T): T {
   const lock = acquireLock(locksDir, name, who, timeoutMs);
   try {
     return fn();
@@ -122,4 +350,3 @@ export function withLock<T>(
     lock.release();
   }
 }
-
