@@ -17,7 +17,7 @@ import type { Ctx } from './context.js';
 import { readDb, withDb } from './db.js';
 
 export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
-  return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now() }));
+  return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
 export function listSimulations(ctx: Ctx): SimulationView[] {
@@ -36,7 +36,7 @@ export function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand
     () => {
       throw notFound(id);
     },
-    (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now()),
+    (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now(), { actor: ctx.actor(), tenant: ctx.config.workspace_id }),
   );
 }
 
@@ -46,7 +46,7 @@ export function setAccessRule(ctx: Ctx, actor: string, action: string, decision:
   for (const [what, v] of [['actor', actor], ['action', action]] as const) {
     if (!POLICY_NAME.test(v)) throw kairError('USAGE_ERROR', `<${what}> must be 1 to 200 characters without spaces, got ${JSON.stringify(v)}`, { argument: what, value: v });
   }
-  return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now() }));
+  return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
 export function listAccessRules(ctx: Ctx): { rules: AccessRule[]; policy_snapshot_version: number } {
