@@ -27,6 +27,8 @@ interface HistoryRefs {
   named: Map<string, { anchor: RowAnchor; seq: number }>;
   /** Envelopes named the v1 way (by id only, before rows were anchored). */
   legacyEnvelopes: Set<string>;
+  /** `run\0step` of AEC steps recorded before rows were anchored: their ledger rows count as named. */
+  legacySteps: Set<string>;
   runsStarted: Set<string>;
 }
 
@@ -38,7 +40,7 @@ const keyOf = (table: string, id: unknown) => `${table}\u0000${String(id)}`;
  * acknowledged and names nothing.
  */
 function scanHistory(file: string): HistoryRefs {
-  const refs: HistoryRefs = { exists: false, named: new Map(), legacyEnvelopes: new Set(), runsStarted: new Set() };
+  const refs: HistoryRefs = { exists: false, named: new Map(), legacyEnvelopes: new Set(), legacySteps: new Set(), runsStarted: new Set() };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -48,7 +50,7 @@ function scanHistory(file: string): HistoryRefs {
   refs.exists = true;
   const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n');
   for (const line of lines) {
-    if (!line.includes('"rows":') && !line.includes('envelope') && !line.includes('"run.started"')) continue;
+    if (!line.includes('"rows":') && !line.includes('envelope') && !line.includes('"run.started"') && !line.includes('"step.finished"')) continue;
     let e: { seq?: number; type?: string; data?: Record<string, unknown> };
     try {
       e = JSON.parse(line) as typeof e;
@@ -59,6 +61,8 @@ function scanHistory(file: string): HistoryRefs {
     if (e.type === 'run.started' && typeof data.run_id === 'string') refs.runsStarted.add(data.run_id);
     if (typeof data.envelope_id === 'string') refs.legacyEnvelopes.add(data.envelope_id);
     if (Array.isArray(data.cancelled_envelopes)) for (const id of data.cancelled_envelopes) refs.legacyEnvelopes.add(String(id));
+    const step = data.step as { id?: unknown; lane?: unknown } | undefined;
+    if (e.type === 'step.finished' && !('rows' in data) && step?.lane === 'aec') refs.legacySteps.add(`${String(data.run_id)}\u0000${String(step.id)}`);
     if (Array.isArray(data.rows)) {
       for (const a of data.rows as RowAnchor[]) {
         if (a && typeof a.table === 'string' && (typeof a.id === 'string' || typeof a.id === 'number') && typeof a.sha256 === 'string') {
@@ -181,10 +185,11 @@ function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, p
       }
       const idCol = ANCHORED_TABLES[table];
       const rowId = row[idCol];
-      const legacy = table === 'execution_envelopes' && h.legacyEnvelopes.has(String(rowId));
+      const legacy = table === 'execution_envelopes' ? h.legacyEnvelopes.has(String(rowId)) : h.legacySteps.has(`${runId}\u0000${String(row.step_id)}`);
       if (!h.named.has(keyOf(table, rowId)) && !legacy) {
-        const what = table === 'execution_envelopes' ? `envelope ${String(rowId)} (${String(row.status)})` : `${table} row ${String(rowId)}`;
-        warning('orphan_row', `${what} of ${runId} is named by no history event (a run stopped between its SQLite commit and its history append); the next command on ${cid} closes it`, cid);
+        const what = table === 'execution_envelopes' ? `envelope ${String(rowId)} (${String(row.status)})` : `${table} row ${String(rowId)} (step ${String(row.step_id)})`;
+        const next = table === 'execution_envelopes' ? `the next command on ${cid} closes it` : 'resuming the run names it';
+        warning('orphan_row', `${what} of ${runId} is named by no history event (a run stopped between its SQLite commit and its history append); ${next}`, cid);
       }
     }
   }
