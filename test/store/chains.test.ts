@@ -86,6 +86,13 @@ describe('chained appends', () => {
     expect(checkChainTable(db, CHAINS.agent_execution_ledger)).toEqual([]);
   });
 
+  it('the walk hashes stored text exactly as the append did: quotes, escapes, non-ASCII, lone surrogates, numbers', () => {
+    const db = open();
+    const repo = ledgerRepo(db);
+    for (const actor of ['a"b\\c', 'line\nbreak\u0001\u001f\u007f', 'é – 😀', 'lone \ud800 surrogate', '']) repo.appendRow({ ...row('a', `s-${actor.length}`), actor, latency_us: 1234567, outcome: { s: actor } });
+    expect(checkChainTable(db, CHAINS.agent_execution_ledger)).toEqual([]);
+  });
+
   it('an edit, a deletion or a forged insert breaks the chain at that row', () => {
     const db = open();
     const repo = ledgerRepo(db);

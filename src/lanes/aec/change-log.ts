@@ -60,7 +60,13 @@ export function logChange(db: Db, c: Change, key: Record<string, unknown>): void
 export function changeLog(db: Db, filter: { table?: LoggedTable; key?: string } = {}): ChangeLogRow[] {
   const where: string[] = [];
   const args: string[] = [];
-  if (filter.table) where.push('table_name = ?') && args.push(filter.table);
-  if (filter.key) where.push('row_key = ?') && args.push(filter.key);
+  if (filter.table) {
+    where.push('table_name = ?');
+    args.push(filter.table);
+  }
+  if (filter.key) {
+    where.push('row_key = ?');
+    args.push(filter.key);
+  }
   return db.prepare<string[], ChangeLogRow>(`SELECT * FROM change_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`).all(...args);
 }

@@ -8,6 +8,7 @@
  * chain's previous row (64 zeros for the first). History names rows by `{table, id, sha256}` where
  * `sha256 = sha256(canonical row JSON)`.
  */
+import { hash } from 'node:crypto';
 import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type Database from 'better-sqlite3';
 import type { Db } from './db.js';
@@ -62,6 +63,33 @@ export const rowSha = (row: Record<string, unknown>): string => sha256Hex(rowJso
 
 export const chainHash = (prev: string, row: Record<string, unknown>): string => sha256Hex(prev + rowJson(row));
 
+// Strings with nothing to escape are quoted as they are: JSON.stringify per value was the larger
+// part of a chain walk's time.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what needs escaping
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+const leaf = (v: unknown): string =>
+  v === null ? 'null' : typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' && !NEEDS_ESCAPE.test(v) ? `"${v}"` : typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v);
+
+/**
+ * rowJson for rows read with `.raw()` (arrays in `columns` order): the same text, built without
+ * an object and a key sort per row. Walking a million-row ledger spends most of its time here.
+ */
+function rawRowJson(columns: readonly string[]): (values: unknown[]) => string {
+  const order = columns.map((c, i) => [c, i] as const).filter(([c]) => c !== 'prev_hash' && c !== 'row_hash');
+  order.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const keys = order.map(([c]) => JSON.stringify(c) + ':');
+  const idx = order.map(([, i]) => i);
+  return (values) => {
+    let out = '{';
+    for (let k = 0; k < idx.length; k++) {
+      const v = values[idx[k]!];
+      if (v === undefined) continue;
+      out += (out.length > 1 ? ',' : '') + keys[k] + leaf(v);
+    }
+    return out + '}';
+  };
+}
+
 type Stmt = Database.Statement<unknown[], unknown>;
 const statements = new WeakMap<Db, Map<string, Stmt>>();
 
@@ -91,7 +119,8 @@ export function chainHead(db: Db, spec: ChainSpec, row: Record<string, unknown>)
 export function insertChained(db: Db, spec: ChainSpec, values: Record<string, unknown>): number | string {
   return db
     .transaction(() => {
-      const row: Record<string, unknown> = { ...values };
+      // SQLite stores a lone surrogate as U+FFFD: hash what will be stored, not what was passed.
+      const row: Record<string, unknown> = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === 'string' ? (v as string & { toWellFormed(): string }).toWellFormed() : v]));
       if (spec.integerId) {
         // AUTOINCREMENT would choose the same number; kair picks it first so the hash covers it.
         const seq = stmt(db, 'SELECT seq FROM sqlite_sequence WHERE name = ?').get(spec.table) as { seq: number } | undefined;
@@ -130,36 +159,53 @@ export function checkChainTable(db: Db, spec: ChainSpec): ChainBreak[] {
   const heads = new Map<string, string>();
   const broken = new Set<string>();
   const out: ChainBreak[] = [];
-  for (const row of db.prepare(`SELECT * FROM ${spec.table} ORDER BY ${order}`).iterate() as IterableIterator<Record<string, unknown>>) {
-    const chain = spec.key.map((k) => String(row[k])).join('/') || spec.table;
+  const select = db.prepare(`SELECT * FROM ${spec.table} ORDER BY ${order}`).raw();
+  const columns = select.columns().map((c) => c.name);
+  const at = (name: string) => columns.indexOf(name);
+  const [iPrev, iHash, iId] = [at('prev_hash'), at('row_hash'), at(spec.id)];
+  const iKey = spec.key.map(at);
+  const json = rawRowJson(columns);
+  for (const values of select.iterate() as IterableIterator<unknown[]>) {
+    const chain = iKey.map((i) => String(values[i])).join('/') || spec.table;
     if (broken.has(chain)) continue;
     const prev = heads.get(chain) ?? GENESIS;
-    const id = row[spec.id] as string | number;
+    const id = values[iId] as string | number;
+    const [prevHash, rowHash] = [values[iPrev], values[iHash]];
     let why: string | undefined;
-    if (row.prev_hash !== prev) why = row.prev_hash == null ? 'has no prev_hash' : `has prev_hash ${String(row.prev_hash).slice(0, 12)}… where its predecessor's row_hash is ${prev.slice(0, 12)}… (a row was deleted, inserted or reordered)`;
-    else if (row.row_hash !== chainHash(prev, row)) why = row.row_hash == null ? 'has no row_hash' : 'does not hash to its row_hash (the row was edited)';
+    if (prevHash !== prev) why = prevHash == null ? 'has no prev_hash' : `has prev_hash ${String(prevHash).slice(0, 12)}… where its predecessor's row_hash is ${prev.slice(0, 12)}… (a row was deleted, inserted or reordered)`;
+    else if (rowHash !== hash('sha256', prev + json(values))) why = rowHash == null ? 'has no row_hash' : 'does not hash to its row_hash (the row was edited)';
     if (why) {
       broken.add(chain);
       out.push({ table: spec.table, id, chain, message: `${spec.table} ${spec.id} ${JSON.stringify(id)} (chain ${chain}) ${why}` });
       continue;
     }
-    heads.set(chain, row.row_hash as string);
+    heads.set(chain, rowHash as string);
   }
   return out;
 }
 
-/** Fills prev_hash/row_hash of every row in id order (the migration that adds the chains). */
+/**
+ * Fills prev_hash/row_hash of every row in id order (the migration that adds the chains). Pages
+ * through the table: a connection cannot write while it iterates, and a million rows at once
+ * would not fit comfortably in memory.
+ */
 export function chainExistingRows(db: Db, spec: ChainSpec): void {
   const order = spec.integerId ? spec.id : 'rowid';
   const heads = new Map<string, string>();
-  const set = db.prepare(`UPDATE ${spec.table} SET prev_hash = ?, row_hash = ? WHERE ${order} = ?`);
-  const rows = db.prepare(`SELECT rowid AS __rowid, * FROM ${spec.table} ORDER BY ${order}`).all() as Record<string, unknown>[];
-  for (const { __rowid, ...row } of rows) {
-    const chain = spec.key.map((k) => String(row[k])).join('\u0000');
-    const prev = heads.get(chain) ?? GENESIS;
-    const hash = chainHash(prev, row);
-    set.run(prev, hash, spec.integerId ? row[spec.id] : __rowid);
-    heads.set(chain, hash);
+  const set = db.prepare(`UPDATE ${spec.table} SET prev_hash = ?, row_hash = ? WHERE rowid = ?`);
+  const page = db.prepare(`SELECT rowid AS __rowid, * FROM ${spec.table} WHERE ${order} > ? ORDER BY ${order} LIMIT 5000`);
+  for (let after: unknown = -1; ; ) {
+    const rows = page.all(after) as Record<string, unknown>[];
+    if (rows.length === 0) break;
+    for (const { __rowid, ...row } of rows) {
+      const chain = spec.key.map((k) => String(row[k])).join('\u0000');
+      const prev = heads.get(chain) ?? GENESIS;
+      const rowHash = chainHash(prev, row);
+      set.run(prev, rowHash, __rowid);
+      heads.set(chain, rowHash);
+    }
+    const last = rows[rows.length - 1]!;
+    after = spec.integerId ? last[spec.id] : last.__rowid;
   }
 }
 
