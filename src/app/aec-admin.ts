@@ -13,6 +13,8 @@ import type { AccessDecisionKind, AccessRule } from '../lanes/aec/access.js';
 import { accessRepo } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
 import { catalogRepo, notFound } from '../lanes/aec/catalog.js';
+import type { ChangeLogEntry } from '../lanes/aec/change-log.js';
+import { changeLog, rowKey, toEntry } from '../lanes/aec/change-log.js';
 import type { Ctx } from './context.js';
 import { readDb, withDb } from './db.js';
 
@@ -58,6 +60,18 @@ export function listAccessRules(ctx: Ctx): { rules: AccessRule[]; policy_snapsho
       return { rules: repo.listRules().map(({ actor, action, decision }) => ({ actor, action, decision })), policy_snapshot_version: repo.policyVersion() };
     },
   );
+}
+
+/** `kair access log`: every access-policy change, oldest first. */
+export function accessLog(ctx: Ctx): ChangeLogEntry[] {
+  return readDb(ctx, () => [], (db) => changeLog(db, { table: 'access_policy' }).map(toEntry));
+}
+
+/** `kair sim log <id>`: every change of one simulation, oldest first (SIMULATION_NOT_FOUND when it has none). */
+export function simLog(ctx: Ctx, id: string): ChangeLogEntry[] {
+  const entries = readDb(ctx, () => [], (db) => changeLog(db, { table: 'simulations', key: rowKey('simulations', { id }) }).map(toEntry));
+  if (entries.length === 0 && !readDb(ctx, () => undefined, (db) => catalogRepo(db).getSimulation(id))) throw notFound(id);
+  return entries;
 }
 
 export interface FindOptions {

@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../helpers/cli.js';
-import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kairPath, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
+import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kair, kairPath, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
 import { approveContract, asAlice, setUpCatalog } from '../helpers/aec.js';
 
 const ID = 'mixed';
@@ -213,5 +213,37 @@ describe('rows a crash leaves unnamed', () => {
     withDb(ws, (db) => behindTrigger(db, 'execution_envelopes_update', () => db.exec("UPDATE execution_envelopes SET status = 'COMPLETED'")));
     const json = expectCaught(ws, 'row_mismatch');
     expect(json.problems.find((p: Json) => p.kind === 'row_mismatch').message).toMatch(/execution_envelopes row "env_c1-run-1" differs from what event \d+ recorded/);
+  });
+});
+
+describe('access log and sim log print the change log', () => {
+  it('access log: every policy change with who, when, what and the hashes', () => {
+    const { entries } = ok(base, ['access', 'log']);
+    expect(entries).toHaveLength(6);
+    expect(entries[0]).toEqual({
+      id: expect.any(Number),
+      changed_at: '2026-01-30T12:00:00.000Z',
+      actor: 'tester',
+      action: 'allow',
+      table: 'access_policy',
+      key: { actor: 'alice', action: 'invoice:send' },
+      change: { decision: { from: null, to: 'allow' }, policy_snapshot_version: 1 },
+      row_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      prev_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      row_hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+  });
+
+  it('sim log <id>: one simulation\'s changes, in text too; an unknown id is SIMULATION_NOT_FOUND', () => {
+    expect(ok(base, ['sim', 'log', 'send-invoice']).entries.map((e: Json) => [e.action, e.change.status])).toEqual([
+      ['register', { from: null, to: 'Draft' }],
+      ['activate', { from: 'Draft', to: 'Active' }],
+    ]);
+    const text = kair(base, ['sim', 'log', 'send-invoice']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/activate +send-invoice +status Draft → Active/);
+    const missing = kj(base, ['sim', 'log', 'ghost']);
+    expect(missing.code).toBe(4);
+    expect(missing.json.error.code).toBe('SIMULATION_NOT_FOUND');
   });
 });

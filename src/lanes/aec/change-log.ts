@@ -56,6 +56,35 @@ export function logChange(db: Db, c: Change, key: Record<string, unknown>): void
   });
 }
 
+/** What `access log` / `sim log` print of an entry. */
+export interface ChangeLogEntry {
+  id: number;
+  changed_at: string;
+  actor: string;
+  action: string;
+  table: LoggedTable;
+  key: Record<string, string>;
+  change: Record<string, unknown>;
+  row_sha256: string;
+  prev_hash: string;
+  row_hash: string;
+}
+
+export function toEntry(r: ChangeLogRow): ChangeLogEntry {
+  return {
+    id: r.id,
+    changed_at: r.changed_at,
+    actor: r.actor,
+    action: r.action,
+    table: r.table_name,
+    key: JSON.parse(r.row_key) as Record<string, string>,
+    change: JSON.parse(r.change) as Record<string, unknown>,
+    row_sha256: r.row_sha256,
+    prev_hash: r.prev_hash,
+    row_hash: r.row_hash,
+  };
+}
+
 /** In log order; `table`/`key` narrow it to one table or one row. */
 export function changeLog(db: Db, filter: { table?: LoggedTable; key?: string } = {}): ChangeLogRow[] {
   const where: string[] = [];

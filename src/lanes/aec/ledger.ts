@@ -38,9 +38,12 @@ export interface LedgerRow {
   outcome: unknown;
   latency_us: number | null;
   created_at: string;
+  prev_hash: string;
+  row_hash: string;
 }
 
-export type NewLedgerRow = Omit<LedgerRow, 'row_id'>;
+/** The chain columns are computed by the append (store/sqlite/chain.ts). */
+export type NewLedgerRow = Omit<LedgerRow, 'row_id' | 'prev_hash' | 'row_hash'>;
 
 export interface CurrentRow {
   tenant_id: string;
