@@ -24,11 +24,11 @@ CREATE TABLE change_log (
   prev_hash   TEXT NOT NULL,
   row_hash    TEXT NOT NULL
 );
-CREATE INDEX change_log_chain ON change_log (tenant_id, id);
 CREATE INDEX change_log_row ON change_log (table_name, row_key, id);
+-- The head of a per-tenant chain is found by walking the ids down from the newest, which in a
+-- local workspace (one tenant) stops at the first row: no index to keep up on every append.
+-- A ledger chain is per contract, and contracts interleave, so it gets one.
 CREATE INDEX agent_execution_ledger_chain ON agent_execution_ledger (tenant_id, contract_id, row_id);
-CREATE INDEX agent_execution_access_decision_ledger_chain ON agent_execution_access_decision_ledger (tenant_id, id);
-CREATE INDEX agent_execution_confirmation_ledger_chain ON agent_execution_confirmation_ledger (tenant_id, id);
 `;
 
 export const appendOnlyTriggersSql = (t: string) => `
