@@ -6,8 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson, sha256Hex } from '../domain/canonical.js';
 import { ledgerRepo } from '../lanes/aec/ledger.js';
-import type { LoggedTable } from '../lanes/aec/change-log.js';
-import { PRIMARY_KEYS, rowKey } from '../lanes/aec/change-log.js';
+import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { listContractIds } from '../store/fs/contracts.js';
 import { paths } from '../store/fs/workspace.js';
 import type { AnchoredTable, RowAnchor } from '../store/sqlite/chain.js';
@@ -148,11 +147,13 @@ const RUN_TABLES = ['execution_envelopes', 'agent_execution_ledger', 'agent_exec
  * run of every row is in its contract's history (else history lost the events that created it).
  */
 function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, problem: Report, warning: Report, only?: string): void {
+  const byId = new Map((Object.keys(ANCHORED_TABLES) as AnchoredTable[]).map((t) => [t as string, db.prepare(`SELECT * FROM ${t} WHERE ${ANCHORED_TABLES[t]} = ?`)]));
   for (const [cid, h] of histories) {
     for (const { anchor, seq } of h.named.values()) {
-      if (!(anchor.table in ANCHORED_TABLES)) continue;
-      const table = anchor.table as AnchoredTable;
-      const row = db.prepare(`SELECT * FROM ${table} WHERE ${ANCHORED_TABLES[table]} = ?`).get(anchor.id) as Record<string, unknown> | undefined;
+      const select = byId.get(anchor.table);
+      if (!select) continue;
+      const table = anchor.table;
+      const row = select.get(anchor.id) as Record<string, unknown> | undefined;
       if (!row) problem('row_missing', `${table} row ${JSON.stringify(anchor.id)}, named by event ${seq}, is missing from kair.db`, cid);
       else if (rowSha(row) !== anchor.sha256) problem('row_mismatch', `${table} row ${JSON.stringify(anchor.id)} differs from what event ${seq} recorded`, cid);
     }
@@ -197,24 +198,7 @@ function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, p
 
 /** The catalog and the access policy hold exactly the rows their change log last recorded. */
 function checkChangeLog(db: Db, problem: Report): void {
-  const latest = new Map<string, { sha: string; id: number }>();
-  for (const e of db.prepare('SELECT id, table_name, row_key, row_sha256 FROM change_log ORDER BY id').iterate() as IterableIterator<{ id: number; table_name: string; row_key: string; row_sha256: string }>) {
-    latest.set(`${e.table_name}\u0000${e.row_key}`, { sha: e.row_sha256, id: e.id });
-  }
-  for (const table of Object.keys(PRIMARY_KEYS) as LoggedTable[]) {
-    const seen = new Set<string>();
-    for (const row of db.prepare(`SELECT * FROM ${table}`).iterate() as IterableIterator<Record<string, unknown>>) {
-      const key = rowKey(table, row);
-      seen.add(key);
-      const logged = latest.get(`${table}\u0000${key}`);
-      if (!logged) problem('row_mismatch', `${table} row ${key} is in no change-log entry (it was written outside kair)`);
-      else if (logged.sha !== rowSha(row)) problem('row_mismatch', `${table} row ${key} differs from what change-log entry ${logged.id} recorded`);
-    }
-    for (const [k, v] of latest) {
-      const [t, key] = k.split('\u0000') as [string, string];
-      if (t === table && !seen.has(key)) problem('row_missing', `${table} row ${key}, recorded by change-log entry ${v.id}, is missing`);
-    }
-  }
+  for (const m of changeLogMismatches(db)) problem(m.kind, m.message);
 }
 
 /** A content-addressed ref (`kind:<sha256>`) must still hash to its name; `policy:v<n>` must hold version n. */

@@ -9,9 +9,11 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../helpers/cli.js';
 import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kair, kairPath, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
-import { approveContract, asAlice, setUpCatalog } from '../helpers/aec.js';
+import { approveContract, asAlice, ledgerRows, setUpCatalog, simPlan } from '../helpers/aec.js';
 
 const ID = 'mixed';
+/** An approved contract with one impactful AEC step, not run yet. */
+const PENDING = 'pending';
 let base: string;
 
 beforeAll(() => {
@@ -21,6 +23,7 @@ beforeAll(() => {
   const run = ok(base, ['run', ID, '--confirm', 'yes'], asAlice);
   expect(run.status).toBe('COMPLETED');
   expect(run.steps.map((s: Json) => s.lane)).toEqual(['kimi', 'aec']);
+  approveContract(base, PENDING, simPlan([{ id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } }]));
 }, 120_000);
 
 afterAll(removeWorkspaces);
@@ -245,5 +248,20 @@ describe('access log and sim log print the change log', () => {
     const missing = kj(base, ['sim', 'log', 'ghost']);
     expect(missing.code).toBe(4);
     expect(missing.json.error.code).toBe('SIMULATION_NOT_FOUND');
+  });
+});
+
+describe('run refuses to act on a catalog or policy changed outside kair', () => {
+  it.each(CASES.filter((c) => c.name.includes('sh -c') || c.name.includes('access_policy')))('$name → run exits 7 INTEGRITY_FAILED, nothing dispatched or recorded', ({ tamper }) => {
+    const ws = cloneWorkspace(base);
+    tamper(ws);
+    const events = history(ws, PENDING).length;
+    const rows = ledgerRows(ws).length;
+    const r = kj(ws, ['run', PENDING, '--confirm', 'yes'], asAlice);
+    expect(r.code, r.stdout + r.stderr).toBe(7);
+    expect(r.json.error.code).toBe('INTEGRITY_FAILED');
+    expect(r.json.error.message).toMatch(/changed outside kair/);
+    expect(history(ws, PENDING)).toHaveLength(events);
+    expect(ledgerRows(ws)).toHaveLength(rows);
   });
 });

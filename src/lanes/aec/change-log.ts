@@ -56,6 +56,39 @@ export function logChange(db: Db, c: Change, key: Record<string, unknown>): void
   });
 }
 
+export interface LogMismatch {
+  kind: 'row_mismatch' | 'row_missing';
+  message: string;
+}
+
+/**
+ * Where `simulations` and `access_policy` differ from what the change log last recorded of each
+ * row: a row no entry names or whose sha256 differs (it was written outside kair), or an entry
+ * whose row is gone.
+ */
+export function changeLogMismatches(db: Db): LogMismatch[] {
+  const out: LogMismatch[] = [];
+  const latest = new Map<string, { sha: string; id: number }>();
+  for (const e of db.prepare('SELECT id, table_name, row_key, row_sha256 FROM change_log ORDER BY id').iterate() as IterableIterator<{ id: number; table_name: string; row_key: string; row_sha256: string }>) {
+    latest.set(`${e.table_name}\u0000${e.row_key}`, { sha: e.row_sha256, id: e.id });
+  }
+  for (const table of Object.keys(PRIMARY_KEYS) as LoggedTable[]) {
+    const seen = new Set<string>();
+    for (const row of db.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[]) {
+      const key = rowKey(table, row);
+      seen.add(key);
+      const logged = latest.get(`${table}\u0000${key}`);
+      if (!logged) out.push({ kind: 'row_mismatch', message: `${table} row ${key} is in no change-log entry (it was written outside kair)` });
+      else if (logged.sha !== rowSha(row)) out.push({ kind: 'row_mismatch', message: `${table} row ${key} differs from what change-log entry ${logged.id} recorded` });
+    }
+    for (const [k, v] of latest) {
+      const [t, key] = k.split('\u0000') as [string, string];
+      if (t === table && !seen.has(key)) out.push({ kind: 'row_missing', message: `${table} row ${key}, recorded by change-log entry ${v.id}, is missing` });
+    }
+  }
+  return out;
+}
+
 /** What `access log` / `sim log` print of an entry. */
 export interface ChangeLogEntry {
   id: number;
