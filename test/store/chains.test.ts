@@ -146,11 +146,11 @@ describe('chained appends', () => {
 });
 
 describe('migration 4 (cross_anchoring) on an existing database', () => {
-  it('chains the existing rows in id order and logs the catalog and policy as found', () => {
+  it('chains the existing rows in id order (escaped text included) and logs the catalog and policy as found', () => {
     const v3 = open(MIGRATIONS.slice(0, 3));
     const cols = 'tenant_id, plan_id, correlation_id, contract_id, run_id, step_id, idempotency_key, attempt, event, reason_code, actor, finder_packet_ref, catalog_snapshot_ref, decision_ref, dispatch_decision_hash, created_at';
     const insert = v3.prepare(`INSERT INTO agent_execution_ledger (${cols}) VALUES (${cols.split(',').map(() => '?').join(', ')})`);
-    for (const [c, s] of [['a', 's1'], ['b', 's1'], ['a', 's2']]) insert.run('ws-1', `${c}:v1/${s}`, `${c}:v1`, c, `${c}-run-1`, s, 'k', 1, 'HALTED', 'X', 'alice', 'packet:x', 'catalog:x', 'decision:x', 'h', NOW);
+    for (const [c, s] of [['a', 's1'], ['b', 's1'], ['a', 's2']]) insert.run('ws-1', `${c}:v1/${s}`, `${c}:v1`, c, `${c}-run-1`, s, 'k', 1, 'HALTED', 'X', c === 'b' ? 'b"ob\n\u0001é' : 'alice', 'packet:x', 'catalog:x', 'decision:x', 'h', NOW);
     v3.prepare("INSERT INTO aec_refs VALUES ('packet:1', 'packet', '{}', ?)").run(NOW);
     v3.prepare(`INSERT INTO simulations VALUES ('ping', '{"id":"ping"}', 'Active', ?, ?, 'alice')`).run(NOW, NOW);
     v3.prepare("INSERT INTO access_policy VALUES ('alice', 'system:ping', 'allow', ?, 'root')").run(NOW);

@@ -63,33 +63,6 @@ export const rowSha = (row: Record<string, unknown>): string => sha256Hex(rowJso
 
 export const chainHash = (prev: string, row: Record<string, unknown>): string => sha256Hex(prev + rowJson(row));
 
-// Strings with nothing to escape are quoted as they are: JSON.stringify per value was the larger
-// part of a chain walk's time.
-// eslint-disable-next-line no-control-regex -- control characters are exactly what needs escaping
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-const leaf = (v: unknown): string =>
-  v === null ? 'null' : typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' && !NEEDS_ESCAPE.test(v) ? `"${v}"` : typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v);
-
-/**
- * rowJson for rows read with `.raw()` (arrays in `columns` order): the same text, built without
- * an object and a key sort per row. Walking a million-row ledger spends most of its time here.
- */
-function rawRowJson(columns: readonly string[]): (values: unknown[]) => string {
-  const order = columns.map((c, i) => [c, i] as const).filter(([c]) => c !== 'prev_hash' && c !== 'row_hash');
-  order.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const keys = order.map(([c]) => JSON.stringify(c) + ':');
-  const idx = order.map(([, i]) => i);
-  return (values) => {
-    let out = '{';
-    for (let k = 0; k < idx.length; k++) {
-      const v = values[idx[k]!];
-      if (v === undefined) continue;
-      out += (out.length > 1 ? ',' : '') + keys[k] + leaf(v);
-    }
-    return out + '}';
-  };
-}
-
 type Stmt = Database.Statement<unknown[], unknown>;
 const statements = new WeakMap<Db, Map<string, Stmt>>();
 
@@ -149,37 +122,60 @@ export interface ChainBreak {
   message: string;
 }
 
+/** A SQL expression giving the row's JSON with the keys in canonical order (no prev_hash/row_hash). */
+function sqlRowJson(db: Db, table: string): string {
+  const columns = (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
+  const content = columns.filter((c) => c !== 'prev_hash' && c !== 'row_hash').sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return `json_object(${content.map((c) => `'${c}', "${c}"`).join(', ')})`;
+}
+
 /**
  * Walks every chain of a table in id order. Reports the first broken link of each chain (a row
  * whose prev_hash is not its predecessor's row_hash, or whose row_hash is not the hash of its
  * content): later rows of a broken chain say nothing new.
+ *
+ * SQLite builds each row's JSON (json_object, keys in canonical order), which makes a walk of a
+ * million-row ledger several times faster than building it in JavaScript. Its text is RFC 8785
+ * for every value kair stores; where it might not be (an escape written differently), a row that
+ * does not match is hashed again from rowJson before it is called broken, so the fast path can
+ * only ever be slower, never wrong.
  */
 export function checkChainTable(db: Db, spec: ChainSpec): ChainBreak[] {
   const order = spec.integerId ? spec.id : 'rowid';
+  const json = sqlRowJson(db, spec.table);
+  const keys = spec.key.map((k) => `"${k}"`);
+  const select = db.prepare(`SELECT "${spec.id}", prev_hash, row_hash, ${json}${keys.length ? `, ${keys.join(', ')}` : ''} FROM ${spec.table} ORDER BY ${order}`).raw();
   const heads = new Map<string, string>();
-  const broken = new Set<string>();
-  const out: ChainBreak[] = [];
-  const select = db.prepare(`SELECT * FROM ${spec.table} ORDER BY ${order}`).raw();
-  const columns = select.columns().map((c) => c.name);
-  const at = (name: string) => columns.indexOf(name);
-  const [iPrev, iHash, iId] = [at('prev_hash'), at('row_hash'), at(spec.id)];
-  const iKey = spec.key.map(at);
-  const json = rawRowJson(columns);
+  // In walk order: links that are broken, and rows whose fast hash did not match (checked below).
+  const suspects: { n: number; chain: string; id: string | number; prev: string; why?: string }[] = [];
+  let n = 0;
   for (const values of select.iterate() as IterableIterator<unknown[]>) {
-    const chain = iKey.map((i) => String(values[i])).join('/') || spec.table;
-    if (broken.has(chain)) continue;
+    const [id, prevHash, rowHash, text] = values as [string | number, unknown, unknown, string];
+    const chain = values.slice(4).map(String).join('/') || spec.table;
     const prev = heads.get(chain) ?? GENESIS;
-    const id = values[iId] as string | number;
-    const [prevHash, rowHash] = [values[iPrev], values[iHash]];
-    let why: string | undefined;
-    if (prevHash !== prev) why = prevHash == null ? 'has no prev_hash' : `has prev_hash ${String(prevHash).slice(0, 12)}… where its predecessor's row_hash is ${prev.slice(0, 12)}… (a row was deleted, inserted or reordered)`;
-    else if (rowHash !== hash('sha256', prev + json(values))) why = rowHash == null ? 'has no row_hash' : 'does not hash to its row_hash (the row was edited)';
-    if (why) {
-      broken.add(chain);
-      out.push({ table: spec.table, id, chain, message: `${spec.table} ${spec.id} ${JSON.stringify(id)} (chain ${chain}) ${why}` });
-      continue;
+    if (prevHash !== prev) {
+      suspects.push({ n, chain, id, prev, why: prevHash == null ? 'has no prev_hash' : `has prev_hash ${String(prevHash).slice(0, 12)}… where its predecessor's row_hash is ${prev.slice(0, 12)}… (a row was deleted, inserted or reordered)` });
+    } else if (rowHash == null) {
+      suspects.push({ n, chain, id, prev, why: 'has no row_hash' });
+    } else if (rowHash !== hash('sha256', prev + text)) {
+      suspects.push({ n, chain, id, prev });
     }
-    heads.set(chain, rowHash as string);
+    heads.set(chain, typeof rowHash === 'string' ? rowHash : GENESIS);
+    n++;
+  }
+  const byId = db.prepare(`SELECT * FROM ${spec.table} WHERE "${spec.id}" = ?`);
+  const out: ChainBreak[] = [];
+  const reported = new Set<string>();
+  for (const s of suspects) {
+    if (reported.has(s.chain)) continue;
+    let why = s.why;
+    if (why === undefined) {
+      const row = byId.get(s.id) as Record<string, unknown>;
+      if (row.row_hash === chainHash(s.prev, row)) continue;
+      why = 'does not hash to its row_hash (the row was edited)';
+    }
+    reported.add(s.chain);
+    out.push({ table: spec.table, id: s.id, chain: s.chain, message: `${spec.table} ${spec.id} ${JSON.stringify(s.id)} (chain ${s.chain}) ${why}` });
   }
   return out;
 }
@@ -191,21 +187,25 @@ export function checkChainTable(db: Db, spec: ChainSpec): ChainBreak[] {
  */
 export function chainExistingRows(db: Db, spec: ChainSpec): void {
   const order = spec.integerId ? spec.id : 'rowid';
+  const keys = spec.key.map((k) => `"${k}"`);
   const heads = new Map<string, string>();
   const set = db.prepare(`UPDATE ${spec.table} SET prev_hash = ?, row_hash = ? WHERE rowid = ?`);
-  const page = db.prepare(`SELECT rowid AS __rowid, * FROM ${spec.table} WHERE ${order} > ? ORDER BY ${order} LIMIT 5000`);
+  const page = db.prepare(`SELECT rowid, ${order}, ${sqlRowJson(db, spec.table)}${keys.length ? `, ${keys.join(', ')}` : ''} FROM ${spec.table} WHERE ${order} > ? ORDER BY ${order} LIMIT 5000`).raw();
+  const whole = db.prepare(`SELECT * FROM ${spec.table} WHERE rowid = ?`);
   for (let after: unknown = -1; ; ) {
-    const rows = page.all(after) as Record<string, unknown>[];
+    const rows = page.all(after) as unknown[][];
     if (rows.length === 0) break;
-    for (const { __rowid, ...row } of rows) {
-      const chain = spec.key.map((k) => String(row[k])).join('\u0000');
+    for (const values of rows) {
+      const [rowid, , text] = values as [number, unknown, string];
+      const chain = values.slice(3).map(String).join('\u0000');
       const prev = heads.get(chain) ?? GENESIS;
-      const rowHash = chainHash(prev, row);
-      set.run(prev, rowHash, __rowid);
+      // SQLite's text is canonical when it escapes nothing; otherwise JavaScript builds it.
+      const canonical = text.includes('\\') ? rowJson(whole.get(rowid) as Record<string, unknown>) : text;
+      const rowHash = sha256Hex(prev + canonical);
+      set.run(prev, rowHash, rowid);
       heads.set(chain, rowHash);
     }
-    const last = rows[rows.length - 1]!;
-    after = spec.integerId ? last[spec.id] : last.__rowid;
+    after = rows[rows.length - 1]![1];
   }
 }
 
