@@ -3,3 +3,4 @@ export { dispatchStep } from '../src/lanes/aec/dispatcher.js';
 export { ledgerRepo } from '../src/lanes/aec/ledger.js';
 export { paths, workspaceAt } from '../src/store/fs/workspace.js';
 export { openDb } from '../src/store/sqlite/db.js';
+export { CHAINS, chainExistingRows } from '../src/store/sqlite/chain.js';

@@ -83,6 +83,16 @@ db.transaction(() => {
   ).run(ledgerSize - dispatches * 2);
 })();
 const fillMs = Number(process.hrtime.bigint() - t0) / 1e6;
+// The bulk insert bypasses kair's chained appends; chain the rows as kair would have (the
+// migration's backfill), or `aec rebuild` rightly refuses the ledger.
+const t1 = process.hrtime.bigint();
+db.transaction(() => {
+  const trigger = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'agent_execution_ledger_no_update'").get().sql;
+  db.exec('DROP TRIGGER agent_execution_ledger_no_update');
+  aec.chainExistingRows(db, aec.CHAINS.agent_execution_ledger);
+  db.exec(trigger);
+})();
+const chainMs = Number(process.hrtime.bigint() - t1) / 1e6;
 const rows = db.prepare('SELECT count(*) AS n FROM agent_execution_ledger').get().n;
 const repo = aec.ledgerRepo(db);
 const time = (fn) => {
@@ -99,6 +109,7 @@ const rebuild = {
   ledger_rows: rows,
   projected_steps: steps,
   fill_ms: Math.round(fillMs),
+  chain_ms: Math.round(chainMs),
   rebuild_ms: Math.round(rebuildMs),
   check_ms: Math.round(checkMs),
   check_drift: drift.count,

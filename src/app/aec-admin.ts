@@ -13,11 +13,13 @@ import type { AccessDecisionKind, AccessRule } from '../lanes/aec/access.js';
 import { accessRepo } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
 import { catalogRepo, notFound } from '../lanes/aec/catalog.js';
+import type { ChangeLogEntry } from '../lanes/aec/change-log.js';
+import { changeLog, rowKey, toEntry } from '../lanes/aec/change-log.js';
 import type { Ctx } from './context.js';
 import { readDb, withDb } from './db.js';
 
 export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
-  return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now() }));
+  return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
 export function listSimulations(ctx: Ctx): SimulationView[] {
@@ -36,7 +38,7 @@ export function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand
     () => {
       throw notFound(id);
     },
-    (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now()),
+    (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now(), { actor: ctx.actor(), tenant: ctx.config.workspace_id }),
   );
 }
 
@@ -46,7 +48,7 @@ export function setAccessRule(ctx: Ctx, actor: string, action: string, decision:
   for (const [what, v] of [['actor', actor], ['action', action]] as const) {
     if (!POLICY_NAME.test(v)) throw kairError('USAGE_ERROR', `<${what}> must be 1 to 200 characters without spaces, got ${JSON.stringify(v)}`, { argument: what, value: v });
   }
-  return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now() }));
+  return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
 export function listAccessRules(ctx: Ctx): { rules: AccessRule[]; policy_snapshot_version: number } {
@@ -58,6 +60,18 @@ export function listAccessRules(ctx: Ctx): { rules: AccessRule[]; policy_snapsho
       return { rules: repo.listRules().map(({ actor, action, decision }) => ({ actor, action, decision })), policy_snapshot_version: repo.policyVersion() };
     },
   );
+}
+
+/** `kair access log`: every access-policy change, oldest first. */
+export function accessLog(ctx: Ctx): ChangeLogEntry[] {
+  return readDb(ctx, () => [], (db) => changeLog(db, { table: 'access_policy' }).map(toEntry));
+}
+
+/** `kair sim log <id>`: every change of one simulation, oldest first (SIMULATION_NOT_FOUND when it has none). */
+export function simLog(ctx: Ctx, id: string): ChangeLogEntry[] {
+  const entries = readDb(ctx, () => [], (db) => changeLog(db, { table: 'simulations', key: rowKey('simulations', { id }) }).map(toEntry));
+  if (entries.length === 0 && !readDb(ctx, () => undefined, (db) => catalogRepo(db).getSimulation(id))) throw notFound(id);
+  return entries;
 }
 
 export interface FindOptions {

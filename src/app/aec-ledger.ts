@@ -13,6 +13,8 @@ import type { ReplayedDecision } from '../lanes/aec/replay.js';
 import { replayRun } from '../lanes/aec/replay.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { paths } from '../store/fs/workspace.js';
+import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
+import type { Db } from '../store/sqlite/db.js';
 import type { Ctx } from './context.js';
 import { readDb } from './db.js';
 
@@ -35,6 +37,7 @@ export function rebuild(ctx: Ctx, check: boolean): RebuildResult {
     ctx,
     () => ({ check, rows: 0, drift_count: 0, drift: [] }),
     (db) => {
+      refuseBrokenChains(db);
       const repo = ledgerRepo(db);
       if (!check) {
         const rows = repo.rebuild();
@@ -50,6 +53,18 @@ export function rebuild(ctx: Ctx, check: boolean): RebuildResult {
       return result;
     },
   );
+}
+
+/**
+ * The projection is rebuilt only from a ledger whose chains hold: rebuilding from edited or
+ * deleted rows would launder the tampering into agent_execution_current.
+ */
+function refuseBrokenChains(db: Db): void {
+  const breaks = [CHAINS.agent_execution_ledger, CHAINS.agent_execution_access_decision_ledger, CHAINS.agent_execution_confirmation_ledger].flatMap((spec) => checkChainTable(db, spec));
+  if (breaks.length === 0) return;
+  throw kairError('INTEGRITY_FAILED', `the AEC ledger's hash chain is broken (${breaks[0]!.message}${breaks.length > 1 ? `, and ${breaks.length - 1} more` : ''}); nothing was rebuilt — run \`kair verify\``, {
+    chain_breaks: breaks.map((b) => ({ table: b.table, id: b.id, chain: b.chain })),
+  });
 }
 
 export interface ReplayResult {

@@ -21,6 +21,7 @@ import { dispatchStep } from '../lanes/aec/dispatcher.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { sha256Hex } from '../domain/canonical.js';
 import { openDb } from '../store/sqlite/db.js';
+import { envelopeAnchors, stepAnchors } from '../store/sqlite/chain.js';
 import type { Db } from '../store/sqlite/db.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
@@ -178,9 +179,12 @@ export function executeSteps(
       now: ctx.now,
     });
     kimi = r.kimi;
-    for (const e of r.events) {
-      pending.push((c) => ({ type: e.type, state: c.state, data: { run_id: run.runId, envelope_id: r.kimi.executionEnvelopeId, message: e.message } }));
-    }
+    // The last event names the rows as the lane left them (SQLite has committed; cross-anchoring).
+    const rows = r.events.length ? envelopeAnchors(db, r.kimi.executionEnvelopeId) : [];
+    r.events.forEach((e, n) => {
+      const anchors = n === r.events.length - 1 ? { rows } : {};
+      pending.push((c) => ({ type: e.type, state: c.state, data: { run_id: run.runId, envelope_id: r.kimi.executionEnvelopeId, message: e.message, ...anchors } }));
+    });
     if (!r.ok && r.error) error = r.error;
     return { ok: r.ok, reused: r.reused };
   };
@@ -272,7 +276,9 @@ export function executeSteps(
       }
       const next = plan.steps[i + 1]?.id ?? null;
       const finished = { ...result };
-      pending.push((c) => ({ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: finished, next_step_id: next } }));
+      // An AEC step names every ledger row of this step of this run, those of a crashed earlier try included.
+      const rows = lane === 'aec' && db ? { rows: stepAnchors(db, run.runId, step.id) } : {};
+      pending.push((c) => ({ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: finished, next_step_id: next, ...rows } }));
       const ended = result.status as StepResult['status'];
       if (ended === 'PAUSED') {
         status = 'PAUSED';

@@ -14,6 +14,7 @@ import { lastEvent, readHistory } from '../store/fs/history.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import type { VerifyResult } from './verify.js';
+import { sqliteChains } from './head-sqlite.js';
 
 export interface ChainHead {
   name: string;
@@ -35,7 +36,7 @@ export interface ChainSource {
   heads(ctx: Ctx): ChainHead[];
   holds(ctx: Ctx, head: ChainHead): boolean;
 }
-export const chainSources: ChainSource[] = [];
+export const chainSources: ChainSource[] = [sqliteChains];
 
 const headsDir = (ctx: Ctx) => join(ctx.ws.kairDir, 'heads');
 

@@ -65,7 +65,7 @@ function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
     const pause = c.state === 'PAUSED' && c.pause ? c.pause : { requested_by: ctx.actor(), reason: 'CRASHED', step_id: c.running.step_id };
     // SQLite first, then the event that reports it (SPEC §14 Integrity).
     const cancelled = cancelOpenEnvelopes(paths.db(ctx.ws), c.running.run_id, ctx.now());
-    drafts.push({ type: 'recovery', state, data: { kind: 'crashed_run', run_id: c.running.run_id, pid: c.running.pid, pause, cancelled_envelopes: cancelled } });
+    drafts.push({ type: 'recovery', state, data: { kind: 'crashed_run', run_id: c.running.run_id, pid: c.running.pid, pause, cancelled_envelopes: cancelled.ids, ...(cancelled.rows.length ? { rows: cancelled.rows } : {}) } });
   }
   return drafts;
 }

@@ -21,6 +21,7 @@ import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execu
 import { executeSteps, runDir, writeLatestRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
+import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
 import { readHistory } from '../store/fs/history.js';
 import { assertContract } from '../store/fs/contracts.js';
@@ -84,7 +85,19 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan;
   if (opts.pauseAt !== undefined && !plan.steps.some((s) => s.id === opts.pauseAt)) {
     throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
   }
+  if (routing.lanes.includes('aec')) assertCatalogIntact(ctx);
   return { plan, routing };
+}
+
+/**
+ * The AEC lane decides and executes from the catalog and the access policy: a simulation or a
+ * rule changed behind kair's back (an executor turned into `sh -c`, a rule inserted by hand)
+ * must never be acted on. Nothing is written before this refusal.
+ */
+function assertCatalogIntact(ctx: Ctx): void {
+  const bad = readDb(ctx, () => [], (db) => changeLogMismatches(db));
+  if (bad.length === 0) return;
+  throw kairError('INTEGRITY_FAILED', `the AEC catalog or access policy was changed outside kair (${bad[0]!.message}${bad.length > 1 ? `, and ${bad.length - 1} more` : ''}); nothing was run — see \`kair verify\``, { problems: bad.length });
 }
 
 /** Micro-dollars of COMPLETED Kimi runs of this contract (0 before the database exists). */

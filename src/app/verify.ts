@@ -15,10 +15,7 @@ import { checkpointSeqs } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { checkSinceHead } from './head.js';
-import { envelopeRepo } from '../lanes/kimi/envelopes.js';
-import type { Db } from '../store/sqlite/db.js';
-import { readDb } from './db.js';
-import { ledgerRepo } from '../lanes/aec/ledger.js';
+import { verifyDb } from './verify-db.js';
 
 export interface Finding {
   contract_id?: string;
@@ -267,47 +264,8 @@ export function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {})
     }
   }
   if (id === undefined) findTemps(ctx, out);
-  readDb(ctx, () => undefined, (db) => {
-    checkEnvelopes(ctx, db, out, id);
-    checkLedgerProjection(db, out);
-  });
+  verifyDb(ctx, out, id);
   for (const v of extraVerifiers) v(ctx, out, id);
   if (opts.sinceHead !== undefined) checkSinceHead(ctx, opts.sinceHead, out);
   return out;
 }
-
-/** §11: agent_execution_current must be exactly what the ledger folds to (workspace-wide). */
-function checkLedgerProjection(db: Db, out: VerifyResult): void {
-  const d = ledgerRepo(db).drift(20);
-  for (const x of d.drift) {
-    out.problems.push({ contract_id: x.stored?.contract_id ?? x.expected?.contract_id, kind: 'ledger_projection', message: `agent_execution_current ${x.kind} for ${x.correlation_id} step ${x.step_id}; \`kair aec rebuild\` recomputes it` });
-  }
-  if (d.count > d.drift.length) out.problems.push({ kind: 'ledger_projection', message: `${d.count - d.drift.length} more drifted step(s) in agent_execution_current` });
-}
-
-/**
- * Envelopes are committed before the history event that reports them (§14), so a crash can
- * leave one no event names: a warning (the next mutating command closes it), not a problem.
- */
-function checkEnvelopes(ctx: Ctx, db: Db, out: VerifyResult, id?: string): void {
-  const named = new Map<string, Set<string>>();
-  for (const e of envelopeRepo(db).listEnvelopes(id ? { contractId: id } : {})) {
-    let ids = named.get(e.contract_id);
-    if (!ids) {
-      ids = new Set();
-      try {
-        for (const ev of readHistory(paths.history(ctx.ws, e.contract_id)).events) {
-          const envId = (ev.data as { envelope_id?: unknown }).envelope_id;
-          if (typeof envId === 'string') ids.add(envId);
-        }
-      } catch {
-        // a missing contract is reported below like any unmatched row
-      }
-      named.set(e.contract_id, ids);
-    }
-    if (!ids.has(e.id) && e.status !== 'CANCELLED') {
-      out.warnings.push({ contract_id: e.contract_id, kind: 'envelope_unmatched', message: `envelope ${e.id} (${e.status}) has no history event; the next command on ${e.contract_id} closes it` });
-    }
-  }
-}
-

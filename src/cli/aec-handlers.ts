@@ -10,6 +10,7 @@ import { parseSimulationText } from '../domain/aec/simulation.js';
 import { kairError } from '../domain/errors.js';
 import type { AccessDecisionKind } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
+import type { ChangeLogEntry } from '../lanes/aec/change-log.js';
 import type { Paint } from './io.js';
 import { intOption, type Parsed } from './parse.js';
 import type { Output } from './registry.js';
@@ -103,6 +104,31 @@ export async function accessList(_p: Parsed, ctx: Ctx): Promise<Output> {
             paint,
           )}\npolicy version ${r.policy_snapshot_version}; anything not listed is denied`,
   };
+}
+
+function changeLogText(entries: ChangeLogEntry[], paint: Paint, empty: string): string {
+  if (entries.length === 0) return empty;
+  const step = (k: string, v: unknown) => {
+    const fromTo = v as { from?: unknown; to?: unknown } | null;
+    return fromTo && typeof fromTo === 'object' && 'to' in fromTo ? `${k} ${String(fromTo.from ?? '-')} → ${String(fromTo.to)}` : `${k} ${JSON.stringify(v)}`;
+  };
+  const what = (e: ChangeLogEntry) => Object.entries(e.change).map(([k, v]) => step(k, v)).join(', ');
+  return table(
+    entries.map((e) => [String(e.id), e.changed_at, e.actor, e.action, Object.values(e.key).join(' '), what(e)]),
+    ['#', 'AT', 'BY', 'ACTION', 'ROW', 'CHANGE'],
+    paint,
+  );
+}
+
+export async function accessLog(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const entries = admin.accessLog(ctx);
+  return { json: { entries }, text: (paint) => changeLogText(entries, paint, 'no access-policy changes recorded') };
+}
+
+export async function simLog(p: Parsed, ctx: Ctx): Promise<Output> {
+  const id = p.args[0]!;
+  const entries = admin.simLog(ctx, id);
+  return { json: { simulation_id: id, entries }, text: (paint) => changeLogText(entries, paint, `no changes of ${id} recorded`) };
 }
 
 /** `--field k=v`, repeatable; a key given twice or a value without `=` is a usage error. */

@@ -213,6 +213,24 @@ export const AccessListOutputSchema = z.strictObject({ ok, rules: z.array(access
 /** access allow|deny|require-ap. */
 export const AccessRuleOutputSchema = z.strictObject({ ok, rule: accessRule, policy_snapshot_version: z.int().positive() });
 
+/** One change-log entry: who changed which catalog or policy row, how, and the sha256 of the row it left. */
+export const ChangeLogEntrySchema = z.strictObject({
+  id: z.int().positive(),
+  changed_at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  table: z.enum(['simulations', 'access_policy']),
+  key: z.record(z.string(), z.string()),
+  change: z.record(z.string(), z.unknown()),
+  row_sha256: sha,
+  prev_hash: sha,
+  row_hash: sha,
+});
+
+export const AccessLogOutputSchema = z.strictObject({ ok, entries: z.array(ChangeLogEntrySchema) });
+
+export const SimLogOutputSchema = z.strictObject({ ok, simulation_id: z.string(), entries: z.array(ChangeLogEntrySchema) });
+
 const scoreBp = z.int().min(0).max(10000);
 const clarifyCode = z.enum(['SIM_FINDER_CLARIFY_AMBIGUOUS', 'SIM_FINDER_CLARIFY_LOW_CONFIDENCE', 'SIM_FINDER_CLARIFY_MISSING_FIELD']);
 const packetBase = {
@@ -304,6 +322,9 @@ export const LedgerRowSchema = z.strictObject({
   outcome: z.unknown(),
   latency_us: z.int().nonnegative().nullable(),
   created_at: z.string(),
+  /** The hash chain of the contract's ledger rows: row_hash = sha256(prev_hash + canonical row JSON). */
+  prev_hash: sha,
+  row_hash: sha,
 });
 
 export const AecLedgerOutputSchema = z.strictObject({ ok, rows: z.array(LedgerRowSchema) });

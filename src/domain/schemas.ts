@@ -59,6 +59,8 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-sim-show': out.SimulationOutputSchema,
   'output-access-list': out.AccessListOutputSchema,
   'output-access-rule': out.AccessRuleOutputSchema,
+  'output-access-log': out.AccessLogOutputSchema,
+  'output-sim-log': out.SimLogOutputSchema,
   'output-find': out.FindOutputSchema,
   'output-intake-list': out.IntakeListOutputSchema,
   'output-envelopes': out.EnvelopesOutputSchema,

@@ -146,7 +146,7 @@ describe('sim register / list / show / status', () => {
   it('a bare `kair sim` / unknown subcommand is a usage error naming the subcommands', () => {
     const r = kj(registered, ['sim']);
     expect(r.code).toBe(2);
-    expect(r.json.error.details.subcommands).toEqual(['register', 'list', 'show', 'activate', 'deprecate', 'disable']);
+    expect(r.json.error.details.subcommands).toEqual(['register', 'list', 'show', 'activate', 'deprecate', 'disable', 'log']);
     expect(kj(registered, ['access', 'frob']).json.error).toMatchObject({ code: 'USAGE_ERROR', details: { subcommand: 'frob' } });
   });
 });

@@ -247,12 +247,14 @@ describe('AEC admin: sim, access, find', () => {
     check('output-sim-show', A, ['sim', 'show', 'append-line']);
     const changes: [string, string][] = [['activate', 'send-invoice'], ['activate', 'ping'], ['deprecate', 'void-invoice'], ['disable', 'append-line']];
     for (const [verb, id] of changes) expect(check('output-sim-show', A, ['sim', verb, id]).simulation.id).toBe(id);
+    expect(check('output-sim-log', A, ['sim', 'log', 'send-invoice']).entries.map((e: Json) => e.action)).toEqual(['register', 'activate']);
   });
 
   it('access rules of fixtures/access/policy.json, then access list', () => {
     const policy = readJson(join(ROOT, 'fixtures', 'access', 'policy.json')) as { rules: { actor: string; action: string; decision: string }[] };
     for (const r of policy.rules) check('output-access-rule', A, ['access', r.decision, r.actor, r.action]);
     expect(check('output-access-list', A, ['access', 'list']).rules).toHaveLength(policy.rules.length);
+    expect(check('output-access-log', A, ['access', 'log']).entries).toHaveLength(policy.rules.length);
   });
 
   it('find: every packet type', () => {

@@ -238,3 +238,22 @@ describe('kair head and verify --since-head', () => {
     expect(bad.json.error.code).toBe('USAGE_ERROR');
   });
 });
+
+describe('kair head covers the SQLite chains', () => {
+  it('the newest change-log row deleted (triggers dropped first): --since-head names the chain', async () => {
+    const ws = cloneWorkspace(T);
+    const h = kj(ws, ['head'], asAlice).json;
+    expect(h.chains).toBeGreaterThan(0);
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(join(ws, '.kair', 'kair.db'));
+    try {
+      for (const t of db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'change_log'").all() as { name: string }[]) db.exec(`DROP TRIGGER ${t.name}`);
+      db.exec('DELETE FROM change_log WHERE id = (SELECT MAX(id) FROM change_log)');
+    } finally {
+      db.close();
+    }
+    const v = kj(ws, ['verify', '--since-head', h.digest], asAlice);
+    expect(v.code).toBe(7);
+    expect(v.json.problems).toContainEqual(expect.objectContaining({ kind: 'ledger_chain_broken', message: expect.stringContaining('change_log') }));
+  });
+});

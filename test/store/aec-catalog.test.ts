@@ -45,13 +45,14 @@ const sim = (id: string, over: Partial<SimulationDefinition> = {}): SimulationDe
   });
 
 describe('migration 2 (aec_catalog_access)', () => {
-  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers)', () => {
+  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log)', () => {
     openTracked({ now: () => NOW }).close();
     const db = openTracked({ now: () => LATER });
     expect(appliedMigrations(db)).toEqual([
       { id: 1, name: 'kimi_envelopes', applied_at: NOW },
       { id: 2, name: 'aec_catalog_access', applied_at: NOW },
       { id: 3, name: 'aec_ledgers', applied_at: NOW },
+      { id: 4, name: 'cross_anchoring', applied_at: NOW },
     ]);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
@@ -62,6 +63,7 @@ describe('migration 2 (aec_catalog_access)', () => {
       'agent_execution_confirmation_ledger',
       'agent_execution_current',
       'agent_execution_ledger',
+      'change_log',
       'dev_intake',
       'execution_envelopes',
       'kimi_execution_runs',

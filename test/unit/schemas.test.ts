@@ -187,7 +187,7 @@ describe('strict shapes: a renamed, extra or missing key is rejected', () => {
       required_fields_fingerprint: sha, idempotency_key: sha, attempt: 1, event: 'CLAIMED', reason_code: 'AEC_DISPATCH_OK', actor: 'alice',
       finder_packet_ref: 'packet:x', catalog_snapshot_ref: 'catalog:x', policy_snapshot_ref: 'policy:v1', artifact_fingerprint_bundle_ref: 'fingerprints:x',
       access_decision_id: 1, confirmation_id: null, confirmation_proof_ref: null, rollback_plan_ref: null, dispatch_envelope_ref: 'envelope:x',
-      decision_ref: 'decision:x', dispatch_decision_hash: sha, outcome: null, latency_us: null, created_at: 't',
+      decision_ref: 'decision:x', dispatch_decision_hash: sha, outcome: null, latency_us: null, created_at: 't', prev_hash: sha, row_hash: sha,
     };
     expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [ledger] }).success).toBe(true);
     expect(out.AecLedgerOutputSchema.safeParse({ ok: true, rows: [{ ...ledger, attempt: 0 }] }).success).toBe(false);

@@ -4,6 +4,7 @@
  */
 import { kairError } from '../../domain/errors.js';
 import type { Db } from '../../store/sqlite/db.js';
+import { logChange } from './change-log.js';
 
 export const ACCESS_DECISIONS = ['allow', 'deny', 'require-ap'] as const;
 export type AccessDecisionKind = (typeof ACCESS_DECISIONS)[number];
@@ -28,7 +29,7 @@ export interface AccessDecision {
 
 export interface AccessRepo {
   /** Upserts the rule and appends a version row (even when the decision is unchanged). */
-  setRule(actor: string, action: string, decision: AccessDecisionKind, by: { actor: string; now: string }): { rule: AccessRule; policy_snapshot_version: number };
+  setRule(actor: string, action: string, decision: AccessDecisionKind, by: { actor: string; now: string; tenant?: string }): { rule: AccessRule; policy_snapshot_version: number };
   /** Sorted by actor, then action. */
   listRules(): AccessRuleRow[];
   policyVersion(): number;
@@ -66,8 +67,10 @@ function makeAccessRepo(db: Db): AccessRepo {
       if (!isAccessDecision(decision)) throw kairError('USAGE_ERROR', `unknown access decision ${JSON.stringify(decision)}`, { decision });
       return db
         .transaction(() => {
+          const before = one.get(actor, action);
           upsert.run(actor, action, decision, by.now, by.actor);
           const v = Number(appendVersion.run(by.now, actor, action, decision).lastInsertRowid);
+          logChange(db, { tenant: by.tenant ?? '', table: 'access_policy', action: decision, actor: by.actor, at: by.now, change: { decision: { from: before?.decision ?? null, to: decision }, policy_snapshot_version: v } }, { actor, action });
           return { rule: { actor, action, decision }, policy_snapshot_version: v };
         })
         .immediate();

@@ -7,6 +7,7 @@ import { toCatalogEntry } from '../../domain/aec/finder.js';
 import type { SimulationDefinition, SimulationStatus } from '../../domain/aec/simulation.js';
 import { kairError } from '../../domain/errors.js';
 import type { Db } from '../../store/sqlite/db.js';
+import { logChange } from './change-log.js';
 
 /** What `sim show`/`sim list` print: the definition plus its catalog bookkeeping. */
 export type SimulationView = SimulationDefinition & {
@@ -35,12 +36,12 @@ const toView = (r: Row): SimulationView => ({
 
 export interface CatalogRepo {
   /** Inserts as `Draft`; SIMULATION_EXISTS (exit 3) when the id is taken. */
-  registerSimulation(def: SimulationDefinition, by: { actor: string; now: string }): SimulationView;
+  registerSimulation(def: SimulationDefinition, by: { actor: string; now: string; tenant?: string }): SimulationView;
   getSimulation(id: string): SimulationView | undefined;
   /** Sorted by id. */
   listSimulations(): SimulationView[];
   /** SIMULATION_NOT_FOUND (exit 4) for an unknown id. Setting the current status is a no-op write of updated_at. */
-  setStatus(id: string, status: SimulationStatus, now: string): SimulationView;
+  setStatus(id: string, status: SimulationStatus, now: string, by?: { actor: string; tenant?: string }): SimulationView;
   /** The whole catalog as the Finder sees it. */
   catalogEntries(): CatalogEntry[];
 }
@@ -48,6 +49,8 @@ export interface CatalogRepo {
 export function notFound(id: string) {
   return kairError('SIMULATION_NOT_FOUND', `no simulation ${JSON.stringify(id)}; see \`kair sim list\``, { simulation_id: id });
 }
+
+const STATUS_ACTIONS: Record<SimulationStatus, string> = { Draft: 'draft', Active: 'activate', Deprecated: 'deprecate', Disabled: 'disable' };
 
 const catalogRepos = new WeakMap<Db, CatalogRepo>();
 
@@ -68,11 +71,16 @@ function makeCatalogRepo(db: Db): CatalogRepo {
 
   const repo: CatalogRepo = {
     registerSimulation(def, by) {
-      const r = insert.run(def.id, JSON.stringify(def), 'Draft', by.now, by.now, by.actor);
-      if (r.changes === 0) {
-        throw kairError('SIMULATION_EXISTS', `simulation ${JSON.stringify(def.id)} is already registered; definitions never change (register a new id)`, { simulation_id: def.id });
-      }
-      return toView(get.get(def.id)!);
+      return db
+        .transaction(() => {
+          const r = insert.run(def.id, JSON.stringify(def), 'Draft', by.now, by.now, by.actor);
+          if (r.changes === 0) {
+            throw kairError('SIMULATION_EXISTS', `simulation ${JSON.stringify(def.id)} is already registered; definitions never change (register a new id)`, { simulation_id: def.id });
+          }
+          logChange(db, { tenant: by.tenant ?? '', table: 'simulations', action: 'register', actor: by.actor, at: by.now, change: { status: { from: null, to: 'Draft' } } }, { id: def.id });
+          return toView(get.get(def.id)!);
+        })
+        .immediate();
     },
     getSimulation(id) {
       const r = get.get(id);
@@ -81,10 +89,12 @@ function makeCatalogRepo(db: Db): CatalogRepo {
     listSimulations() {
       return all.all().map(toView);
     },
-    setStatus(id, status, now) {
+    setStatus(id, status, now, by = { actor: 'unknown' }) {
       return db
         .transaction(() => {
+          const before = get.get(id);
           if (update.run(status, now, id).changes === 0) throw notFound(id);
+          logChange(db, { tenant: by.tenant ?? '', table: 'simulations', action: STATUS_ACTIONS[status], actor: by.actor, at: now, change: { status: { from: before!.status, to: status } } }, { id });
           return toView(get.get(id)!);
         })
         .immediate();

@@ -7,6 +7,7 @@
 import { canonicalHash, canonicalJson } from '../../domain/canonical.js';
 import type { LedgerEvent, LedgerFact } from '../../domain/aec/gates.js';
 import type { Db } from '../../store/sqlite/db.js';
+import { CHAINS, insertChained } from '../../store/sqlite/chain.js';
 
 export interface LedgerRow {
   row_id: number;
@@ -37,9 +38,12 @@ export interface LedgerRow {
   outcome: unknown;
   latency_us: number | null;
   created_at: string;
+  prev_hash: string;
+  row_hash: string;
 }
 
-export type NewLedgerRow = Omit<LedgerRow, 'row_id'>;
+/** The chain columns are computed by the append (store/sqlite/chain.ts). */
+export type NewLedgerRow = Omit<LedgerRow, 'row_id' | 'prev_hash' | 'row_hash'>;
 
 export interface CurrentRow {
   tenant_id: string;
@@ -168,18 +172,16 @@ export function ledgerRepo(db: Db) {
 }
 
 function makeLedgerRepo(db: Db) {
-  const insertRef = db.prepare('INSERT INTO aec_refs (ref, kind, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING');
+  // Every append goes through insertChained: these tables are hash-chained (chain.ts).
+  const insertRef = (ref: string, kind: string, body: string, created_at: string) => {
+    db.transaction(() => {
+      if (!hasRef.get(ref)) insertChained(db, CHAINS.aec_refs, { ref, kind, body, created_at });
+    }).immediate();
+  };
   const getRef = db.prepare<[string], { body: string }>('SELECT body FROM aec_refs WHERE ref = ?');
   const hasRef = db.prepare<[string], { one: number }>('SELECT 1 AS one FROM aec_refs WHERE ref = ?');
-  const insertAccess = db.prepare(
-    'INSERT INTO agent_execution_access_decision_ledger (tenant_id, correlation_id, run_id, step_id, actor, action, decision, rule, policy_snapshot_version, checked_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
   const getAccess = db.prepare<[number], Record<string, unknown>>('SELECT * FROM agent_execution_access_decision_ledger WHERE id = ?');
-  const insertConfirmation = db.prepare(
-    'INSERT INTO agent_execution_confirmation_ledger (tenant_id, correlation_id, run_id, step_id, actor, lexicon, lang, token, normalized, result, source, proof_ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
   const getConfirmation = db.prepare<[number], ConfirmationRow>('SELECT * FROM agent_execution_confirmation_ledger WHERE id = ?');
-  const insertRow = db.prepare(`INSERT INTO agent_execution_ledger (${LEDGER_COLUMNS.join(', ')}) VALUES (${LEDGER_COLUMNS.map(() => '?').join(', ')})`);
   const project = db.prepare(`INSERT OR REPLACE INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', 'WHERE tenant_id = ? AND correlation_id = ? AND step_id = ?')}`);
   const stepRows = db.prepare<[string, string, string], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger WHERE ${GROUP.replaceAll(',', ' = ? AND')} = ? ORDER BY row_id`);
   const insertIntake = db.prepare(
@@ -192,12 +194,12 @@ function makeLedgerRepo(db: Db) {
     /** Stores a JSON document under `<kind>:<sha256 of its canonical form>` (idempotent); returns the ref. */
     putRef(kind: string, body: unknown, now: string): string {
       const ref = `${kind}:${canonicalHash(body)}`;
-      insertRef.run(ref, kind, canonicalJson(body), now);
+      insertRef(ref, kind, canonicalJson(body), now);
       return ref;
     },
     /** Stores a document under a ref the caller names (e.g. `policy:v3`, `catalog:<hash>`); `body` is computed only when the ref is new. */
     putNamedRef(ref: string, kind: string, body: () => unknown, now: string): string {
-      if (!hasRef.get(ref)) insertRef.run(ref, kind, canonicalJson(body()), now);
+      if (!hasRef.get(ref)) insertRef(ref, kind, canonicalJson(body()), now);
       return ref;
     },
     getRef<T>(ref: string): T | undefined {
@@ -206,8 +208,10 @@ function makeLedgerRepo(db: Db) {
     },
     appendAccessDecision(r: Omit<AccessDecisionRow, 'id'>): number {
       return Number(
-        insertAccess.run(r.tenant_id, r.correlation_id, r.run_id, r.step_id, r.actor, r.action, r.decision, r.rule === undefined || r.rule === null ? null : JSON.stringify(r.rule), r.policy_snapshot_version, r.checked_by, r.created_at)
-          .lastInsertRowid,
+        insertChained(db, CHAINS.agent_execution_access_decision_ledger, {
+          tenant_id: r.tenant_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, actor: r.actor, action: r.action, decision: r.decision,
+          rule: r.rule === undefined || r.rule === null ? null : JSON.stringify(r.rule), policy_snapshot_version: r.policy_snapshot_version, checked_by: r.checked_by, created_at: r.created_at,
+        }),
       );
     },
     getAccessDecision(id: number): AccessDecisionRow | undefined {
@@ -215,15 +219,20 @@ function makeLedgerRepo(db: Db) {
       return r ? ({ ...r, rule: r.rule === null ? null : JSON.parse(r.rule as string) } as AccessDecisionRow) : undefined;
     },
     appendConfirmation(r: Omit<ConfirmationRow, 'id'>): number {
-      return Number(insertConfirmation.run(r.tenant_id, r.correlation_id, r.run_id, r.step_id, r.actor, r.lexicon, r.lang, r.token, r.normalized, r.result, r.source, r.proof_ref, r.created_at).lastInsertRowid);
+      return Number(
+        insertChained(db, CHAINS.agent_execution_confirmation_ledger, {
+          tenant_id: r.tenant_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, actor: r.actor, lexicon: r.lexicon, lang: r.lang,
+          token: r.token, normalized: r.normalized, result: r.result, source: r.source, proof_ref: r.proof_ref, created_at: r.created_at,
+        }),
+      );
     },
     getConfirmation(id: number): ConfirmationRow | undefined {
       return getConfirmation.get(id);
     },
     /** Appends one row and brings its step's projection up to date, in the caller's transaction. */
     appendRow(row: NewLedgerRow): number {
-      const values = LEDGER_COLUMNS.map((c) => (c === 'outcome' ? (row.outcome === null || row.outcome === undefined ? null : JSON.stringify(row.outcome)) : row[c]));
-      const id = Number(insertRow.run(...values).lastInsertRowid);
+      const values = Object.fromEntries(LEDGER_COLUMNS.map((c) => [c, c === 'outcome' ? (row.outcome === null || row.outcome === undefined ? null : JSON.stringify(row.outcome)) : (row[c] ?? null)]));
+      const id = Number(insertChained(db, CHAINS.agent_execution_ledger, values));
       project.run(row.tenant_id, row.correlation_id, row.step_id);
       return id;
     },

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { kairError } from '../../domain/errors.js';
+import { crossAnchoring } from './anchoring-migration.js';
 
 export type Db = Database.Database;
 
@@ -36,7 +37,7 @@ export interface Migration {
   id: number;
   name: string;
   /** Runs inside the migration's BEGIN IMMEDIATE transaction; must not open its own. */
-  up(db: Db): void;
+  up(db: Db, now: string): void;
 }
 
 const KIMI_ENVELOPES_SQL = `
@@ -277,6 +278,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: 'kimi_envelopes', up: (db) => db.exec(KIMI_ENVELOPES_SQL) },
   { id: 2, name: 'aec_catalog_access', up: (db) => db.exec(AEC_CATALOG_ACCESS_SQL) },
   { id: 3, name: 'aec_ledgers', up: (db) => db.exec(AEC_LEDGERS_SQL) },
+  { id: 4, name: 'cross_anchoring', up: crossAnchoring },
 ];
 
 const MIGRATIONS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
@@ -382,8 +384,9 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS, n
       .transaction(() => {
         db.exec(MIGRATIONS_TABLE_SQL);
         if (db.prepare('SELECT 1 FROM migrations WHERE id = ?').get(m.id)) return false;
-        m.up(db);
-        db.prepare('INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, now());
+        const at = now();
+        m.up(db, at);
+        db.prepare('INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, at);
         return true;
       })
       .immediate();

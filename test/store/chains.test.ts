@@ -1,0 +1,172 @@
+/**
+ * The hash chains of the AEC ledgers, aec_refs and the change log (store level): appends chain
+ * per (tenant, contract) / per tenant, the migration chains a v3 database's rows in id order
+ * and logs its catalog and policy, and any edit, deletion or insertion breaks a chain.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson, sha256Hex } from '../../src/domain/canonical.js';
+import { accessRepo } from '../../src/lanes/aec/access.js';
+import { catalogRepo } from '../../src/lanes/aec/catalog.js';
+import { changeLog } from '../../src/lanes/aec/change-log.js';
+import type { NewLedgerRow } from '../../src/lanes/aec/ledger.js';
+import { ledgerRepo } from '../../src/lanes/aec/ledger.js';
+import { CHAINS, GENESIS, checkChainTable, rowJson, rowSha } from '../../src/store/sqlite/chain.js';
+import { MIGRATIONS, openDb, type Db } from '../../src/store/sqlite/db.js';
+
+const NOW = '2026-01-30T12:00:00.000Z';
+let dir: string;
+let file: string;
+const opened: Db[] = [];
+const open = (migrations = MIGRATIONS): Db => {
+  const db = openDb(file, { now: () => NOW, migrations });
+  opened.push(db);
+  return db;
+};
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'kair-chains-'));
+  file = join(dir, 'kair.db');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ workspace_id: 'ws-1' }));
+});
+afterEach(() => {
+  for (const db of opened.splice(0)) if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const row = (contract: string, step: string, event: NewLedgerRow['event'] = 'HALTED'): NewLedgerRow => ({
+  tenant_id: 'ws-1',
+  plan_id: `${contract}:v1/${step}`,
+  correlation_id: `${contract}:v1`,
+  contract_id: contract,
+  run_id: `${contract}-run-1`,
+  step_id: step,
+  simulation_id: null,
+  required_fields_fingerprint: null,
+  idempotency_key: `k-${step}`,
+  attempt: 1,
+  event,
+  reason_code: 'SIM_FINDER_CLARIFY',
+  actor: 'alice',
+  finder_packet_ref: 'packet:x',
+  catalog_snapshot_ref: 'catalog:x',
+  policy_snapshot_ref: null,
+  artifact_fingerprint_bundle_ref: null,
+  access_decision_id: null,
+  confirmation_id: null,
+  confirmation_proof_ref: null,
+  rollback_plan_ref: null,
+  dispatch_envelope_ref: null,
+  decision_ref: 'decision:x',
+  dispatch_decision_hash: 'h',
+  outcome: { n: 1 },
+  latency_us: null,
+  created_at: NOW,
+});
+
+const ledger = (db: Db) => db.prepare('SELECT * FROM agent_execution_ledger ORDER BY row_id').all() as Record<string, unknown>[];
+
+describe('chained appends', () => {
+  it('chain per (tenant, contract): each row links to the previous row of its own contract and hashes its canonical JSON', () => {
+    const db = open();
+    const repo = ledgerRepo(db);
+    db.transaction(() => {
+      for (const [c, s] of [['a', 's1'], ['b', 's1'], ['a', 's2']] as const) repo.appendRow(row(c, s));
+    }).immediate();
+    const [a1, b1, a2] = ledger(db);
+    expect([a1!.row_id, b1!.row_id, a2!.row_id]).toEqual([1, 2, 3]);
+    expect(a1!.prev_hash).toBe(GENESIS);
+    expect(b1!.prev_hash).toBe(GENESIS);
+    expect(a2!.prev_hash).toBe(a1!.row_hash);
+    expect(a2!.row_hash).toBe(sha256Hex(String(a1!.row_hash) + rowJson(a2!)));
+    // Stored text stays text: the outcome is hashed as the JSON string SQLite holds.
+    expect(JSON.parse(rowJson(a2!))).toMatchObject({ outcome: '{"n":1}', row_id: 3, created_at: NOW });
+    expect(checkChainTable(db, CHAINS.agent_execution_ledger)).toEqual([]);
+  });
+
+  it('the walk hashes stored text exactly as the append did: quotes, escapes, non-ASCII, lone surrogates, numbers', () => {
+    const db = open();
+    const repo = ledgerRepo(db);
+    for (const actor of ['a"b\\c', 'line\nbreak\u0001\u001f\u007f', 'é – 😀', 'lone \ud800 surrogate', '']) repo.appendRow({ ...row('a', `s-${actor.length}`), actor, latency_us: 1234567, outcome: { s: actor } });
+    expect(checkChainTable(db, CHAINS.agent_execution_ledger)).toEqual([]);
+  });
+
+  it('an edit, a deletion or a forged insert breaks the chain at that row', () => {
+    const db = open();
+    const repo = ledgerRepo(db);
+    for (const s of ['s1', 's2', 's3']) repo.appendRow(row('a', s));
+    db.exec('DROP TRIGGER agent_execution_ledger_no_update; DROP TRIGGER agent_execution_ledger_no_delete');
+    const broken = () => checkChainTable(db, CHAINS.agent_execution_ledger).map((b) => b.id);
+
+    db.exec(`UPDATE agent_execution_ledger SET outcome = '{"n":2}' WHERE row_id = 2`);
+    expect(broken()).toEqual([2]);
+    db.exec(`UPDATE agent_execution_ledger SET outcome = '{"n":1}' WHERE row_id = 2`);
+    expect(broken()).toEqual([]);
+
+    db.exec('DELETE FROM agent_execution_ledger WHERE row_id = 2');
+    expect(broken()).toEqual([3]);
+  });
+
+  it('refs, access decisions and confirmations are chained too; a repeated ref is not appended twice', () => {
+    const db = open();
+    const repo = ledgerRepo(db);
+    const ref = repo.putRef('packet', { a: 1 }, NOW);
+    expect(repo.putRef('packet', { a: 1 }, NOW)).toBe(ref);
+    repo.putNamedRef('policy:v0', 'policy', () => ({ version: 0, rules: [] }), NOW);
+    const refs = db.prepare('SELECT * FROM aec_refs ORDER BY rowid').all() as Record<string, unknown>[];
+    expect(refs).toHaveLength(2);
+    expect(refs[1]!.prev_hash).toBe(refs[0]!.row_hash);
+    const scope = { tenant_id: 'ws-1', correlation_id: 'a:v1', run_id: 'a-run-1', step_id: 's1', actor: 'alice' };
+    expect(repo.appendAccessDecision({ ...scope, action: 'x:y', decision: 'allow', rule: null, policy_snapshot_version: 0, checked_by: 'precheck', created_at: NOW })).toBe(1);
+    expect(repo.appendConfirmation({ ...scope, lexicon: 'v1', lang: 'en', token: 'yes', normalized: 'yes', result: 'affirmative', source: 'flag', proof_ref: 'p', created_at: NOW })).toBe(1);
+    for (const spec of Object.values(CHAINS)) expect(checkChainTable(db, spec), spec.table).toEqual([]);
+  });
+
+  it('every catalog and access change is in the change log with the sha256 of the resulting row', () => {
+    const db = open();
+    const def = { id: 'ping', title: 'Ping', examples: ['ping'], required_fields: [], impact: 'none' as const, access_action: 'system:ping', executor: { kind: 'builtin' as const, name: 'noop' as const } };
+    catalogRepo(db).registerSimulation(def, { actor: 'alice', now: NOW, tenant: 'ws-1' });
+    catalogRepo(db).setStatus('ping', 'Active', NOW, { actor: 'bob', tenant: 'ws-1' });
+    accessRepo(db).setRule('alice', 'system:ping', 'allow', { actor: 'root', now: NOW, tenant: 'ws-1' });
+    const log = changeLog(db);
+    expect(log.map((e) => [e.table_name, e.row_key, e.action, e.actor])).toEqual([
+      ['simulations', '{"id":"ping"}', 'register', 'alice'],
+      ['simulations', '{"id":"ping"}', 'activate', 'bob'],
+      ['access_policy', '{"action":"system:ping","actor":"alice"}', 'allow', 'root'],
+    ]);
+    expect(JSON.parse(log[1]!.change)).toEqual({ status: { from: 'Draft', to: 'Active' } });
+    expect(log[1]!.row_sha256).toBe(rowSha(db.prepare("SELECT * FROM simulations WHERE id = 'ping'").get() as Record<string, unknown>));
+    expect(log[2]!.row_sha256).toBe(rowSha(db.prepare('SELECT * FROM access_policy').get() as Record<string, unknown>));
+    expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
+    expect(() => db.prepare('DELETE FROM change_log').run()).toThrow(/append-only/);
+    expect(() => db.prepare("UPDATE change_log SET actor = 'x'").run()).toThrow(/append-only/);
+  });
+});
+
+describe('migration 4 (cross_anchoring) on an existing database', () => {
+  it('chains the existing rows in id order (escaped text included) and logs the catalog and policy as found', () => {
+    const v3 = open(MIGRATIONS.slice(0, 3));
+    const cols = 'tenant_id, plan_id, correlation_id, contract_id, run_id, step_id, idempotency_key, attempt, event, reason_code, actor, finder_packet_ref, catalog_snapshot_ref, decision_ref, dispatch_decision_hash, created_at';
+    const insert = v3.prepare(`INSERT INTO agent_execution_ledger (${cols}) VALUES (${cols.split(',').map(() => '?').join(', ')})`);
+    for (const [c, s] of [['a', 's1'], ['b', 's1'], ['a', 's2']]) insert.run('ws-1', `${c}:v1/${s}`, `${c}:v1`, c, `${c}-run-1`, s, 'k', 1, 'HALTED', 'X', c === 'b' ? 'b"ob\n\u0001é' : 'alice', 'packet:x', 'catalog:x', 'decision:x', 'h', NOW);
+    v3.prepare("INSERT INTO aec_refs VALUES ('packet:1', 'packet', '{}', ?)").run(NOW);
+    v3.prepare(`INSERT INTO simulations VALUES ('ping', '{"id":"ping"}', 'Active', ?, ?, 'alice')`).run(NOW, NOW);
+    v3.prepare("INSERT INTO access_policy VALUES ('alice', 'system:ping', 'allow', ?, 'root')").run(NOW);
+    v3.close();
+
+    const db = open();
+    for (const spec of Object.values(CHAINS)) expect(checkChainTable(db, spec), spec.table).toEqual([]);
+    const [a1, b1, a2] = ledger(db);
+    expect([a1!.prev_hash, b1!.prev_hash, a2!.prev_hash]).toEqual([GENESIS, GENESIS, a1!.row_hash]);
+    const log = changeLog(db);
+    expect(log.map((e) => [e.tenant_id, e.table_name, e.row_key, e.action])).toEqual([
+      ['ws-1', 'simulations', '{"id":"ping"}', 'migrate'],
+      ['ws-1', 'access_policy', canonicalJson({ actor: 'alice', action: 'system:ping' }), 'migrate'],
+    ]);
+    // The append-only triggers are back after the backfill.
+    expect(() => db.prepare('UPDATE agent_execution_ledger SET actor = 1').run()).toThrow(/append-only/);
+    expect(() => db.prepare('UPDATE aec_refs SET kind = 1').run()).toThrow(/append-only/);
+  });
+});
