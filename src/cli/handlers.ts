@@ -1,7 +1,7 @@
 /** Handlers of the mutating commands: options → use case → Output. */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Ctx } from '../app/context.js';
+import { inputLimit } from '../app/context.js';
 import * as life from '../app/lifecycle.js';
 import { readContract } from '../app/read.js';
 import * as runApp from '../app/run.js';
@@ -10,6 +10,7 @@ import { init as initApp } from '../app/init.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
+import { readStdinText } from '../store/fs/input.js';
 import type { Parsed } from './parse.js';
 import { contractSummary, table } from './render/text.js';
 import type { Paint } from './io.js';
@@ -45,7 +46,9 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   }
   const src: life.PlanSource =
     p.opts.file !== undefined ? { kind: 'file', path: resolve(ctx.cwd, p.opts.file as string) } : p.opts.planJson !== undefined ? { kind: 'inline', text: p.opts.planJson as string } : { kind: 'stdin' };
-  const input = life.readPlanSource(src, () => readFileSync(0, 'utf8'));
+  const limit = inputLimit(ctx);
+  const stdin = src.kind === 'stdin' ? await readStdinText(limit, (max) => kairError('PLAN_INVALID', `stdin: larger than ${max} bytes (limits.max_input_bytes)`, { problems: [{ path: '(root)', message: `larger than ${max} bytes` }] })) : '';
+  const input = life.readPlanSource(src, () => stdin, limit);
   // zod is loaded here only: the other commands never pay for it.
   const { renderPlanMarkdown, validatePlan } = await import('../domain/plan.js');
   // Plan problems are argument errors (exit 2) even outside a workspace; the caps of the

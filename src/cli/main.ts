@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import { StdoutClosed, colorLevel, err, out, painter } from './io.js';
 import { loadLazy } from './load-lazy.js';
 import { intOption, parseArgv } from './parse.js';
+import { escapeControls } from './render/text.js';
 import type { Parsed } from './parse.js';
 
 function wantsJson(argv: string[]): boolean {
@@ -30,7 +31,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const p = parsed;
     // process.stdout.isTTY initialises the stdout stream (and the stream modules): only human
     // output needs it, so --json never pays for it.
-    const paint = () => painter(colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true));
+    const colour = () => colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true);
     if (p.version && !p.command) {
       out(json ? JSON.stringify({ ok: true, version: VERSION }) : VERSION);
       return EXIT.OK;
@@ -59,8 +60,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const exit = result.exit ?? EXIT.OK;
     if (json) out(JSON.stringify({ ok: exit === EXIT.OK, ...result.json }));
     else {
-      const text = result.text(paint());
-      if (text) out(text);
+      const level = colour();
+      const text = result.text(painter(level));
+      if (text) out(escapeControls(text, level === 1));
     }
     return exit;
   } catch (e) {
@@ -71,8 +73,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (json) out(JSON.stringify(errorDoc(ke)));
       else {
         const text = (ke as { text?: string }).text;
-        if (text) out(text);
-        if (!quiet() || code !== EXIT.OK) err(`kair: ${ke.code}: ${ke.message}`);
+        if (text) out(escapeControls(text, false));
+        if (!quiet() || code !== EXIT.OK) err(escapeControls(`kair: ${ke.code}: ${ke.message}`, false));
         if (ke.code === 'INTERNAL_ERROR') err('Set KAIR_DEBUG=1 to see the stack trace.');
       }
     } catch (e2) {
