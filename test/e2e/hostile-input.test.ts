@@ -81,7 +81,7 @@ describe('write_file stays inside .kair/outbox/', () => {
     const r = kj(ws, ['run', 'c'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(5);
     expect(r.json.error.code).toBe('AEC_EXECUTOR_FAILED');
-    expect(r.json.error.details.outcome.reason).toBe('PATH_OUTSIDE_OUTBOX');
+    expect(r.json.error.details.reason).toBe('PATH_OUTSIDE_OUTBOX');
     expect(readFileSync(victim, 'utf8')).toBe('original\n');
     expect(readdirSync(outside)).toEqual(['victim.txt']);
     // No temp file was left behind, and the refused content was written nowhere.
