@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, SIMULATIONS, approveContract, registerSimulation, simPlan } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
-import { BIN, baseEnv, bring, cloneWorkspace, editConfig, fixture, history, historyFile, kair, kj, kairPath, makeTempDir, makeWorkspace, ok, planFile, removeWorkspaces } from '../helpers/cli.js';
+import { BIN, baseEnv, bring, cloneWorkspace, editConfig, fixture, history, kair, kj, kairPath, makeTempDir, makeWorkspace, ok, planFile, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 

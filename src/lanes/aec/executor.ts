@@ -146,11 +146,11 @@ function kindOf(p: string): Kind {
 }
 
 /** A real folder at `p` (created when missing), or false when something else is there. */
-function realDir(p: string): boolean {
+function realDir(p: string, parents = false): boolean {
   let k = kindOf(p);
   if (k === 'missing') {
     try {
-      mkdirSync(p);
+      mkdirSync(p, { recursive: parents });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
@@ -176,7 +176,8 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
     return outside(wanted, 'is not a path inside .kair/outbox/');
   }
   const outbox = paths.outbox(ws);
-  if (!realDir(outbox)) return outside(wanted, 'cannot be written: .kair/outbox is not a real folder (a symlink or a file)');
+  // Its parents are kair's own (.kair/); from the outbox down, one level at a time.
+  if (!realDir(outbox, true)) return outside(wanted, 'cannot be written: .kair/outbox is not a real folder (a symlink or a file)');
   let dir = outbox;
   for (const part of parts.slice(0, -1)) {
     dir = join(dir, part);
