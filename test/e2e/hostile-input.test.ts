@@ -6,7 +6,7 @@
  * refused with exit 2, promptly, and nothing is written.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, SIMULATIONS, approveContract, registerSimulation, simPlan } from '../helpers/aec.js';
@@ -89,6 +89,19 @@ describe('write_file stays inside .kair/outbox/', () => {
     expect(filesUnder(kairPath(ws)).filter((f) => f.includes('outbox'))).toEqual([]);
     expect(existsSync(join(ws, 'victim.txt'))).toBe(false);
     expect(existsSync(kairPath(ws, 'victim.txt'))).toBe(false);
+  });
+
+  it('a hard link in the outbox to a file outside: the write replaces the link, the outside file is unchanged', () => {
+    const outside = makeTempDir('kair-outside-');
+    const victim = join(outside, 'victim.txt');
+    writeFileSync(victim, 'original\n');
+    const ws = approved('hard.txt');
+    mkdirSync(kairPath(ws, 'outbox'), { recursive: true });
+    linkSync(victim, kairPath(ws, 'outbox', 'hard.txt'));
+    const r = kj(ws, ['run', 'c'], asAlice);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(readFileSync(victim, 'utf8')).toBe('original\n');
+    expect(readFileSync(kairPath(ws, 'outbox', 'hard.txt'), 'utf8')).toBe('PWNED');
   });
 
   it('a plain relative path (with a new sub-folder) is written inside the outbox, no temp file left', () => {
@@ -178,6 +191,30 @@ describe('command executors', () => {
     // Past the moment the grandchild would have written it.
     await new Promise((res) => setTimeout(res, Math.max(0, 2500 - (Date.now() - t0))));
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe('command executors and Ctrl-C', () => {
+  it("Ctrl-C at the terminal (SIGINT to kair's process group) takes the command's own process group down at once", async () => {
+    const ws = makeWorkspace();
+    const dir = makeTempDir('kair-pg-');
+    const pidFile = join(dir, 'grandchild.pid');
+    const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[1], String(c.pid)); setInterval(() => {}, 1000);`;
+    registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'none', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
+    approveContract(ws, 'c', simPlan([{ id: 's', utterance: 'hang around' }]), { requires: ['local:exec'], grant: ['local:exec'] });
+    // Its own process group, as a shell gives a foreground job.
+    const child = spawn(process.execPath, [BIN, 'run', 'c', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore', detached: true });
+    const ended = new Promise<void>((res) => child.on('exit', () => res()));
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));
+    await new Promise((res) => setTimeout(res, 200)); // the pid file exists; let the write finish
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    const t0 = Date.now();
+    process.kill(-child.pid!, 'SIGINT');
+    const deadline = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 10_000);
+    await ended;
+    clearTimeout(deadline);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(() => process.kill(grandchild, 0)).toThrow();
   });
 });
 
