@@ -105,7 +105,8 @@ export function runMain(): void {
 
 /** One line from the terminal, read synchronously (the run loop is synchronous); null at end of input. */
 function askLine(question: string): string | null {
-  writeSync(2, `\r\x1b[K${question} `);
+  // The question quotes simulation titles and fields: user-supplied, so escaped like all output.
+  writeSync(2, `\r\x1b[K${escapeControls(question, false)} `);
   const buf = Buffer.alloc(1);
   const bytes: number[] = [];
   for (;;) {
