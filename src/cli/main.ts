@@ -105,8 +105,31 @@ export function runMain(): void {
 
 /** One line from the terminal, read synchronously (the run loop is synchronous); null at end of input. */
 function askLine(question: string): string | null {
-  // The question quotes simulation titles and fields: user-supplied, so escaped like all output.
-  writeSync(2, `\r\x1b[K${escapeControls(question, false)} `);
+  return withDefaultSignals(() => {
+    // The question quotes simulation titles and fields: user-supplied, so escaped like all output.
+    writeSync(2, `\r\x1b[K${escapeControls(question, false)} `);
+    return readLine();
+  });
+}
+
+/**
+ * Runs a blocking read with SIGINT/SIGTERM at their default action. A JavaScript signal handler
+ * (signal-exit's, installed when proper-lockfile loads) cannot run while readSync blocks the
+ * event loop, so with one installed Ctrl-C at a prompt did nothing until Enter. With none, the
+ * signal ends kair at once (130/143); nothing is half-written (a prompt comes before the claim),
+ * and the next command recovers the run and any lock from the dead pid.
+ */
+function withDefaultSignals<T>(read: () => T): T {
+  const saved = (['SIGINT', 'SIGTERM'] as const).map((s) => [s, process.listeners(s)] as const);
+  for (const [s] of saved) process.removeAllListeners(s);
+  try {
+    return read();
+  } finally {
+    for (const [s, fns] of saved) for (const fn of fns) process.on(s, fn);
+  }
+}
+
+function readLine(): string | null {
   const buf = Buffer.alloc(1);
   const bytes: number[] = [];
   for (;;) {

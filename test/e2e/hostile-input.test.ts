@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, SIMULATIONS, approveContract, registerSimulation, simPlan } from '../helpers/aec.js';
+import { ALICE, SIMULATIONS, approveContract, ledgerRows, registerSimulation, simPlan } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
 import { BIN, baseEnv, bring, cloneWorkspace, editConfig, fixture, history, kair, kj, kairPath, makeTempDir, makeWorkspace, ok, planFile, removeWorkspaces } from '../helpers/cli.js';
 
@@ -215,6 +215,36 @@ describe('command executors and Ctrl-C', () => {
     clearTimeout(deadline);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(() => process.kill(grandchild, 0)).toThrow();
+  });
+});
+
+// `script` (util-linux) gives kair a terminal, so it asks for confirmation instead of pausing.
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+describe.skipIf(!hasScript)('a confirmation prompt on a terminal', () => {
+  it('Ctrl-C at the prompt ends kair at once (130), before anything is dispatched', async () => {
+    const ws = makeWorkspace();
+    for (const s of ['send-invoice', 'void-invoice']) {
+      ok(ws, ['sim', 'register', '--file', join(SIMULATIONS, `${s}.json`)]);
+      ok(ws, ['sim', 'activate', s]);
+    }
+    ok(ws, ['access', 'allow', 'alice', 'invoice:send']);
+    approveContract(ws, 'c', simPlan([{ id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '1' } }]));
+    const env = baseEnv({ ...ALICE, CI: undefined, KAIR_NO_INPUT: undefined });
+    const child = spawn('script', ['-qfec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} run c`, '/dev/null'], { cwd: ws, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const ended = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    for (let i = 0; i < 200 && !out.includes('Confirm?'); i++) await new Promise((res) => setTimeout(res, 50));
+    expect(out).toContain('Confirm?');
+    const t0 = Date.now();
+    child.stdin.write('\u0003');
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 8000);
+    const code = await ended;
+    clearTimeout(deadline);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(code).toBe(130);
+    expect(ledgerRows(ws, "event = 'CLAIMED'")).toEqual([]);
   });
 });
 
