@@ -6,7 +6,7 @@
  * refused with exit 2, promptly, and nothing is written.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, SIMULATIONS, approveContract, ledgerRows, registerSimulation, simPlan } from '../helpers/aec.js';
@@ -421,12 +421,16 @@ describe('--file and stdin', () => {
     ['not JSON', () => 'root:x:0:0:root\n', /not valid JSON at line 1, column 1/],
     ['over 1 MiB', () => `{${' '.repeat(1024 * 1024)}}`, /larger than 1048576 bytes/],
     ['with a bad limit', () => null, /limits\.max_input_bytes/],
+    ['that is a FIFO', () => 'fifo', /named pipe/],
   ])('a config %s → CONFIG_INVALID (exit 2), contents never echoed', (_name, text, message) => {
     const w = cloneWorkspace(ws);
     const t = text();
     if (t === null) editConfig(w, (c) => (c.limits = { max_input_bytes: 0 }));
-    else writeFileSync(kairPath(w, 'config.json'), t);
-    const r = kj(w, ['status', 'c1']);
+    else if (t === 'fifo') {
+      rmSync(kairPath(w, 'config.json'));
+      spawnSync('mkfifo', [kairPath(w, 'config.json')]);
+    } else writeFileSync(kairPath(w, 'config.json'), t);
+    const r = kairWithin(w, ['status', 'c1'], 10_000);
     expect(r.code).toBe(2);
     expect(r.json.error.code).toBe('CONFIG_INVALID');
     expect(r.json.error.message).toMatch(message);

@@ -15,6 +15,7 @@ const CHUNK = 64 * 1024;
 function notRegular(st: Stats, flag: string, shown: string): Error | undefined {
   if (st.isFile()) return undefined;
   const label = flag ? `${flag} ${shown}` : shown;
+  if (st.isFIFO() && !flag) return kairError('USAGE_ERROR', `${label} is a named pipe (FIFO), not a regular file`, { path: shown });
   if (st.isFIFO()) {
     return kairError('USAGE_ERROR', `${label} is a named pipe (FIFO), not a regular file; pipe it into \`-\` instead (e.g. \`cat ${shown} | kair plan <id> -\`)`, { ...(flag ? { flag } : {}), path: shown, hint: 'pipe it into `-`' });
   }

@@ -76,12 +76,19 @@ export function loadConfig(ws: Workspace): Config {
     throw kairError('CONFIG_INVALID', `${shown} is missing; run \`kair init\``, { path: shown });
   }
   // Bounded by the default limit: the config cannot raise the limit it is read under.
-  const text = readInputFile(file, {
-    flag: '',
-    shown,
-    limit: DEFAULT_MAX_INPUT_BYTES,
-    tooLarge: (max) => kairError('CONFIG_INVALID', `${shown} is larger than ${max} bytes`, { path: shown }),
-  });
+  let text: string;
+  try {
+    text = readInputFile(file, {
+      flag: '',
+      shown,
+      limit: DEFAULT_MAX_INPUT_BYTES,
+      tooLarge: (max) => kairError('CONFIG_INVALID', `${shown} is larger than ${max} bytes`, { path: shown }),
+    });
+  } catch (e) {
+    // A FIFO, device or unreadable file in place of the config is a bad config, not bad usage.
+    if ((e as { code?: string }).code === 'USAGE_ERROR') throw kairError('CONFIG_INVALID', `${shown}: ${(e as Error).message.replace(`${shown} `, '')}`, { path: shown });
+    throw e;
+  }
   const parsed = parseJsonInput(text);
   if (!parsed.ok) throw kairError('CONFIG_INVALID', `${shown}: ${parsed.message}`, { path: shown });
   const value = parsed.value;
