@@ -197,7 +197,8 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
   const tmp = join(dir, `.${parts[parts.length - 1]!.slice(0, 100)}.kair-tmp-${process.pid}-${Date.now().toString(36)}`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
-    writeSync(fd, content);
+    const bytes = Buffer.from(content);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
