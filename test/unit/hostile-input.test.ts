@@ -42,6 +42,8 @@ describe('escapeControls / oneLine', () => {
     expect(escapeControls('\u001b[32mok\u001b[39m', true)).toBe('\u001b[32mok\u001b[39m');
     expect(escapeControls('\u001b[32mok\u001b[39m', false)).toBe('\\x1b[32mok\\x1b[39m');
     expect(escapeControls('\u001b[2J', true)).toBe('\\x1b[2J');
+    // Only the codes kair's painter emits, not any SGR (this one could hide text).
+    expect(escapeControls('\u001b[8m\u001b[38;5;1m', true)).toBe('\\x1b[8m\\x1b[38;5;1m');
   });
 
   it('oneLine also escapes line breaks', () => {

@@ -62,8 +62,8 @@ const hex4 = (c: number) => `\\u${c.toString(16).padStart(4, '0')}`;
 // C0 and C1 controls, DEL, and the bidirectional overrides that can reorder what a line shows.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
-// eslint-disable-next-line no-control-regex -- kair's own colour codes (SGR)
-const CONTROL_OR_SGR = /\u001b\[[0-9;]*m|[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex -- exactly the colour codes painter() emits (io.ts)
+const CONTROL_OR_SGR = /\u001b\[(?:3[1-6]|39|90|1|2|22)m|[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeOne(ch: string, keepNewline: boolean): string {
   const c = ch.charCodeAt(0);
