@@ -443,6 +443,16 @@ describe('--file and stdin', () => {
     expect(r.stdout).not.toContain('root:x');
   });
 
+  it('init over a config that is a FIFO → CONFIG_INVALID (exit 2) at once, the FIFO left alone', () => {
+    const w = cloneWorkspace(ws);
+    rmSync(kairPath(w, 'config.json'));
+    spawnSync('mkfifo', [kairPath(w, 'config.json')]);
+    const r = kairWithin(w, ['init'], 10_000);
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.json.error.code).toBe('CONFIG_INVALID');
+    expect(statSync(kairPath(w, 'config.json')).isFIFO()).toBe(true);
+  });
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
