@@ -181,6 +181,18 @@ describe('command executors', () => {
     expect(ok(ws, ['sim', 'list']).simulations).toEqual([]);
   });
 
+  it('a command flooding its output is stopped at 16 MiB with its whole process group (OUTPUT_TOO_LARGE, exit 5)', () => {
+    const dir = makeTempDir('kair-pg-');
+    const pidFile = join(dir, 'grandchild.pid');
+    const ws = commandContract({ id: 'flood', examples: ['flood the output'], executor: { kind: 'command', argv: ['sh', '-c', 'sleep 30 & echo $! > "$0"; yes', pidFile], timeout_ms: 60_000 } });
+    const t0 = Date.now();
+    const r = kj(ws, ['run', 'c'], asAlice);
+    expect(r.code, r.stdout + r.stderr).toBe(5);
+    expect(r.json.error.details.reason).toBe('OUTPUT_TOO_LARGE');
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(gone(Number(readFileSync(pidFile, 'utf8')))).toBe(true);
+  });
+
   it('at the timeout the whole process group is killed: a background grandchild never writes its marker', async () => {
     const dir = makeTempDir('kair-pg-');
     const marker = join(dir, 'marker');

@@ -226,6 +226,9 @@ export function commandEnv(from: NodeJS.ProcessEnv, envAllow: readonly string[],
   return { ...env, ...kairVars };
 }
 
+/** More output than this ends the command (only the first 4 KiB are kept anyway). */
+const OUTPUT_MAX_BYTES = 16 * 1024 * 1024;
+
 /** Grace between SIGTERM and SIGKILL of a command's process group. */
 export const KILL_GRACE_MS = 2000;
 
@@ -258,6 +261,7 @@ const killGroup = () => {
 };
 try { child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'] }); } catch (e) { result = { error: e.code || String(e.message) }; finish(); }
 pgid = child.pid;
+if (pgid) writeSync(3, JSON.stringify({ pgid }) + '\\n');
 child.on('error', (e) => { result = { error: e.code || String(e.message) }; finish(); });
 const timer = setTimeout(() => { timedOut = true; killGroup(); }, Number(timeoutMs));
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { result = result || { exit_code: null, signal: s, interrupted: true }; killGroup(); });
@@ -298,18 +302,37 @@ function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: Di
     timeout: executor.timeout_ms + KILL_GRACE_MS + 10_000,
     killSignal: 'SIGKILL',
     shell: false,
-    maxBuffer: 16 * 1024 * 1024,
+    maxBuffer: OUTPUT_MAX_BYTES,
     env: childEnv,
   });
-  let report: { exit_code?: number | null; signal?: string | null; timed_out?: boolean; error?: string; interrupted?: boolean } = {};
-  try {
-    report = JSON.parse((r.output?.[3] as string | null) ?? '') as typeof report;
-  } catch {
-    // no report: the supervisor itself failed or was killed
+  type Report = { pgid?: number; exit_code?: number | null; signal?: string | null; timed_out?: boolean; error?: string; interrupted?: boolean };
+  const lines = ((r.output?.[3] as string | null) ?? '').split('\n').filter(Boolean);
+  const parse = (line: string | undefined): Report => {
+    try {
+      return JSON.parse(line ?? '{}') as Report;
+    } catch {
+      return {};
+    }
+  };
+  // First line: the command's process group, as soon as it exists; last line: the outcome.
+  const pgid = parse(lines[0]).pgid;
+  const last = parse(lines[lines.length - 1]);
+  const report: Report = last.pgid === undefined ? last : {};
+  // The supervisor itself was killed (the backstop timeout, or output over maxBuffer): its group
+  // cleanup never ran, so kair kills the command's group itself.
+  if (r.error && pgid !== undefined && report.exit_code === undefined) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
   const base = { executor: 'command', argv };
   if (report.timed_out || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
     return { event: 'TIMED_OUT', reason_code: 'AEC_STEP_TIMEOUT', outcome: { ...base, reason: 'TIMEOUT', timeout_ms: executor.timeout_ms }, message: `${argv[0]} did not finish within ${executor.timeout_ms} ms; its process group was killed`, proof_refs: [] };
+  }
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOBUFS') {
+    return failed('OUTPUT_TOO_LARGE', `${argv[0]} wrote more than ${OUTPUT_MAX_BYTES} bytes of output; its process group was killed`, base);
   }
   if (report.error !== undefined) return failed('SPAWN_FAILED', `could not run ${argv[0]}: ${report.error}`, { ...base, error: report.error });
   if (r.error || report.exit_code === undefined) return failed('SPAWN_FAILED', `could not run ${argv[0]}: ${r.error?.message ?? `the supervisor ended without a report (status ${r.status ?? r.signal})`}`, { ...base, error: r.error?.message ?? 'NO_REPORT' });
