@@ -1,7 +1,7 @@
 /** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
-import { readInputFile } from '../store/fs/input.js';
+import { readInputFile, readStdinText } from '../store/fs/input.js';
 import { canonicalHash } from '../domain/canonical.js';
 import type { Contract, EventDraft } from '../domain/contract.js';
 import type { DpcAddition } from '../domain/dpc.js';
@@ -95,14 +95,15 @@ export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?
 
 export type PlanSource = { kind: 'file'; path: string } | { kind: 'inline'; text: string } | { kind: 'stdin' };
 
-export function readPlanSource(src: PlanSource, readStdin: () => string, limit = DEFAULT_MAX_INPUT_BYTES): unknown {
+/** The plan's JSON from one source, within `limit` bytes; stdin is read asynchronously (see store/fs/input.ts). */
+export async function readPlanSource(src: PlanSource, limit = DEFAULT_MAX_INPUT_BYTES): Promise<unknown> {
   const where = src.kind === 'file' ? src.path : src.kind === 'inline' ? '--plan-json' : 'stdin';
   const tooLarge = (max: number) =>
     kairError('PLAN_INVALID', `${where}: larger than ${max} bytes (limits.max_input_bytes)`, { problems: [{ path: '(root)', message: `larger than ${max} bytes` }] });
   let text: string;
   if (src.kind === 'file') text = readInputFile(src.path, { flag: '--file', limit, tooLarge });
   else if (src.kind === 'inline') text = src.text;
-  else text = readStdin();
+  else text = await readStdinText(limit, tooLarge);
   if (Buffer.byteLength(text) > limit) throw tooLarge(limit);
   const parsed = parseJsonInput(text);
   if (!parsed.ok) {

@@ -3,17 +3,14 @@ import { resolve } from 'node:path';
 import * as admin from '../app/aec-admin.js';
 import * as ledgerApp from '../app/aec-ledger.js';
 import type { Ctx } from '../app/context.js';
-import { inputLimit } from '../app/context.js';
 import type { FinderPacket } from '../domain/aec/finder.js';
 import type { StatusCommand } from '../domain/aec/simulation.js';
-import { parseSimulationText, simulationTooLarge } from '../domain/aec/simulation.js';
 import { kairError } from '../domain/errors.js';
 import type { AccessDecisionKind } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
 import type { Paint } from './io.js';
 import { intOption, type Parsed } from './parse.js';
 import type { Output } from './registry.js';
-import { readInputFile } from '../store/fs/input.js';
 import { table } from './render/text.js';
 
 function describeExecutor(s: SimulationView): string {
@@ -45,8 +42,7 @@ export async function simRegister(p: Parsed, ctx: Ctx): Promise<Output> {
   const file = p.opts.file as string | undefined;
   if (file === undefined) throw kairError('USAGE_ERROR', '`kair sim register` needs --file F (a simulation definition, JSON)', { flag: '--file' });
   const path = resolve(ctx.cwd, file);
-  const text = readInputFile(path, { flag: '--file', shown: file, limit: inputLimit(ctx), tooLarge: simulationTooLarge(file) });
-  const def = parseSimulationText(text, file);
+  const def = admin.readSimulationFile(ctx, path, file);
   const s = admin.registerSimulation(ctx, def);
   return simulationOut(s, `Registered ${s.id} (${s.status}); \`kair sim activate ${s.id}\` makes it usable`);
 }

@@ -10,7 +10,6 @@ import { init as initApp } from '../app/init.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
-import { readStdinText } from '../store/fs/input.js';
 import type { Parsed } from './parse.js';
 import { contractSummary, table } from './render/text.js';
 import type { Paint } from './io.js';
@@ -46,9 +45,7 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   }
   const src: life.PlanSource =
     p.opts.file !== undefined ? { kind: 'file', path: resolve(ctx.cwd, p.opts.file as string) } : p.opts.planJson !== undefined ? { kind: 'inline', text: p.opts.planJson as string } : { kind: 'stdin' };
-  const limit = inputLimit(ctx);
-  const stdin = src.kind === 'stdin' ? await readStdinText(limit, (max) => kairError('PLAN_INVALID', `stdin: larger than ${max} bytes (limits.max_input_bytes)`, { problems: [{ path: '(root)', message: `larger than ${max} bytes` }] })) : '';
-  const input = life.readPlanSource(src, () => stdin, limit);
+  const input = await life.readPlanSource(src, inputLimit(ctx));
   // zod is loaded here only: the other commands never pay for it.
   const { renderPlanMarkdown, validatePlan } = await import('../domain/plan.js');
   // Plan problems are argument errors (exit 2) even outside a workspace; the caps of the
