@@ -76,7 +76,6 @@ export function readStdinText(limit: number, tooLarge: TooLarge): Promise<string
         if (e) {
           // A non-blocking stdin (a pipe some shells hand over that way): wait and try again.
           if (e.code === 'EAGAIN') return void setTimeout(next, 5);
-          if (e.code === 'EOF') return resolve(Buffer.concat(chunks).toString('utf8'));
           return reject(kairError('USAGE_ERROR', `cannot read stdin (${e.code ?? 'error'})`, { flag: '-' }));
         }
         if (got === 0) return resolve(Buffer.concat(chunks).toString('utf8'));
