@@ -7,7 +7,7 @@
 import type { FinderPacket } from '../domain/aec/finder.js';
 import { find as runFinder } from '../domain/aec/finder.js';
 import type { SimulationDefinition, StatusCommand } from '../domain/aec/simulation.js';
-import { STATUS_COMMANDS } from '../domain/aec/simulation.js';
+import { STATUS_COMMANDS, parseSimulationText, simulationTooLarge } from '../domain/aec/simulation.js';
 import { kairError } from '../domain/errors.js';
 import type { AccessDecisionKind, AccessRule } from '../lanes/aec/access.js';
 import { accessRepo } from '../lanes/aec/access.js';
@@ -15,8 +15,15 @@ import type { SimulationView } from '../lanes/aec/catalog.js';
 import { catalogRepo, notFound } from '../lanes/aec/catalog.js';
 import type { ChangeLogEntry } from '../lanes/aec/change-log.js';
 import { changeLog, rowKey, toEntry } from '../lanes/aec/change-log.js';
+import { readInputFile } from '../store/fs/input.js';
 import type { Ctx } from './context.js';
+import { inputLimit } from './context.js';
 import { readDb, withDb } from './db.js';
+
+/** `sim register --file F`: the definition from a regular file within `limits.max_input_bytes`. */
+export function readSimulationFile(ctx: Ctx, path: string, shown: string): SimulationDefinition {
+  return parseSimulationText(readInputFile(path, { flag: '--file', shown, limit: inputLimit(ctx), tooLarge: simulationTooLarge(shown) }), shown);
+}
 
 export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
   return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));

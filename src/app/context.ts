@@ -7,6 +7,7 @@ import { homedir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Config } from '../domain/config.js';
 import { kairError } from '../domain/errors.js';
+import { DEFAULT_MAX_INPUT_BYTES } from '../domain/json-input.js';
 import type { Workspace } from '../store/fs/workspace.js';
 import { findWorkspace, loadConfig } from '../store/fs/workspace.js';
 
@@ -48,22 +49,58 @@ export interface Ctx {
   warn(message: string): void;
 }
 
+/** RFC 3339 date-time with a time zone (`Z` or `±hh:mm`), e.g. 2026-01-30T12:00:00Z. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+/** The clock; a bad KAIR_NOW fails at the first reading, so commands that never read it ignore it. */
 export function makeClock(env: NodeJS.ProcessEnv): () => string {
   const fixed = env.KAIR_NOW;
-  if (fixed) {
-    const t = Date.parse(fixed);
-    if (Number.isNaN(t)) throw kairError('USAGE_ERROR', `KAIR_NOW is not an ISO-8601 time: ${JSON.stringify(fixed)}`, { KAIR_NOW: fixed });
-    const iso = new Date(t).toISOString();
-    return () => iso;
-  }
-  return () => new Date().toISOString();
+  if (fixed === undefined || fixed === '') return () => new Date().toISOString();
+  let iso: string | undefined;
+  return () => {
+    if (iso === undefined) {
+      const t = RFC3339.test(fixed) ? Date.parse(fixed.replace(' ', 'T')) : NaN;
+      if (Number.isNaN(t)) {
+        throw kairError('USAGE_ERROR', `KAIR_NOW must be an RFC 3339 time with a time zone (e.g. 2026-01-30T12:00:00Z), got ${quoteScalar(fixed)}`, { env: 'KAIR_NOW' });
+      }
+      iso = new Date(t).toISOString();
+    }
+    return iso;
+  };
 }
+
+/** A value quoted in a message: JSON-escaped (no control characters) and at most 80 characters. */
+function quoteScalar(v: string): string {
+  return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+}
+
+/**
+ * An actor given by --actor/--by or KAIR_ACTOR: empty or carrying control characters is a usage
+ * error (it would be recorded in history and printed to terminals).
+ */
+export function checkActor(value: string | undefined, source: string): void {
+  if (value === undefined) return;
+  // eslint-disable-next-line no-control-regex -- C0, DEL and C1 controls are what is refused
+  if (value.trim() === '' || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
+    throw kairError('USAGE_ERROR', `${source} must be a non-empty name without control characters, got ${quoteScalar(value)}`, { [source.startsWith('-') ? 'flag' : 'env']: source });
+  }
+}
+
+const CLOCKLESS_COMMANDS = new Set(['init', 'version', 'completion']);
 
 export function createCtx(o: CtxOptions): Ctx {
   let ws: Workspace | undefined;
   let config: Config | undefined;
   let actor: string | undefined;
   const now = makeClock(o.env);
+  // A bad KAIR_NOW or actor is an argument error, reported before anything is read or written;
+  // the commands that need no workspace (and record no time or actor) never read them.
+  if (!CLOCKLESS_COMMANDS.has(o.command)) {
+    now();
+    // Checked with the arguments (exit 2 before the workspace's 4), not when first recorded.
+    checkActor(o.actor, '--actor/--by');
+    if (o.actor === undefined) checkActor(o.env.KAIR_ACTOR, 'KAIR_ACTOR');
+  }
   const ctx: Ctx = {
     get ws() {
       return (ws ??= findWorkspace({ dir: o.dir, env: o.env, cwd: o.cwd }));
@@ -148,4 +185,17 @@ export function iniUserName(text: string): string | undefined {
     if (m) return m[1]!.replace(/^"(.*)"$/, '$1').trim();
   }
   return undefined;
+}
+
+/**
+ * `limits.max_input_bytes` of the workspace's config, or the default where there is no (valid)
+ * workspace: input is checked before the workspace (exit 2 before 4), and a bad config is
+ * reported by the command's next step.
+ */
+export function inputLimit(ctx: Ctx): number {
+  try {
+    return ctx.config.limits?.max_input_bytes ?? DEFAULT_MAX_INPUT_BYTES;
+  } catch {
+    return DEFAULT_MAX_INPUT_BYTES;
+  }
 }

@@ -4,7 +4,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultConfig } from '../domain/config.js';
 import { writeJsonAtomic } from '../store/fs/atomic.js';
-import { readJsonFile } from '../store/fs/contracts.js';
+import { kairError } from '../domain/errors.js';
+import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
+import { readInputFile } from '../store/fs/input.js';
 import { paths, rel, workspaceAt } from '../store/fs/workspace.js';
 
 export function init(opts: { dir?: string; cwd: string; env: NodeJS.ProcessEnv }) {
@@ -14,7 +16,7 @@ export function init(opts: { dir?: string; cwd: string; env: NodeJS.ProcessEnv }
   mkdirSync(paths.contracts(ws), { recursive: true });
   mkdirSync(paths.locks(ws), { recursive: true });
   const cfgPath = paths.config(ws);
-  let config = readJsonFile<{ workspace_id?: string }>(cfgPath);
+  let config = readExistingConfig(cfgPath, rel(ws, cfgPath));
   if (!config) {
     const fresh = defaultConfig(`ws_${randomBytes(8).toString('hex')}`);
     writeJsonAtomic(cfgPath, fresh);
@@ -22,4 +24,22 @@ export function init(opts: { dir?: string; cwd: string; env: NodeJS.ProcessEnv }
   }
   if (!existsSync(paths.index(ws))) writeJsonAtomic(paths.index(ws), []);
   return { created, workspace: rel(ws, ws.kairDir) || '.kair', workspace_id: config.workspace_id ?? null, config: rel(ws, cfgPath), root: ws.root };
+}
+
+/**
+ * The config a previous init wrote, or null (missing or unparsable: init writes a fresh one, as
+ * before). A FIFO, device or folder in its place, or a file over the input limit, is refused
+ * rather than read: reading a FIFO would hang init.
+ */
+function readExistingConfig(file: string, shown: string): { workspace_id?: string } | null {
+  if (!existsSync(file)) return null;
+  let text: string;
+  try {
+    text = readInputFile(file, { flag: '', shown, limit: DEFAULT_MAX_INPUT_BYTES, tooLarge: (max) => kairError('CONFIG_INVALID', `${shown} is larger than ${max} bytes`, { path: shown }) });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'USAGE_ERROR') throw kairError('CONFIG_INVALID', (e as Error).message, { path: shown });
+    throw e;
+  }
+  const parsed = parseJsonInput(text);
+  return parsed.ok && typeof parsed.value === 'object' && parsed.value !== null ? (parsed.value as { workspace_id?: string }) : null;
 }

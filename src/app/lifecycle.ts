@@ -1,5 +1,7 @@
 /** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
 import { existsSync, readFileSync } from 'node:fs';
+import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
+import { readInputFile, readStdinText } from '../store/fs/input.js';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, EventDraft } from '../domain/contract.js';
 import type { DpcAddition } from '../domain/dpc.js';
@@ -121,30 +123,21 @@ export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?
 
 export type PlanSource = { kind: 'file'; path: string } | { kind: 'inline'; text: string } | { kind: 'stdin' };
 
-export function readPlanSource(src: PlanSource, readStdin: () => string): unknown {
+/** The plan's JSON from one source, within `limit` bytes; stdin is read asynchronously (see store/fs/input.ts). */
+export async function readPlanSource(src: PlanSource, limit = DEFAULT_MAX_INPUT_BYTES): Promise<unknown> {
+  const where = src.kind === 'file' ? src.path : src.kind === 'inline' ? '--plan-json' : 'stdin';
+  const tooLarge = (max: number) =>
+    kairError('PLAN_INVALID', `${where}: larger than ${max} bytes (limits.max_input_bytes)`, { problems: [{ path: '(root)', message: `larger than ${max} bytes` }] });
   let text: string;
-  let where: string;
-  if (src.kind === 'file') {
-    where = src.path;
-    try {
-      text = readFileSync(src.path, 'utf8');
-    } catch (e) {
-      throw kairError('USAGE_ERROR', `--file ${src.path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { flag: '--file', path: src.path });
-    }
-  } else if (src.kind === 'inline') {
-    where = '--plan-json';
-    text = src.text;
-  } else {
-    where = 'stdin';
-    text = readStdin();
+  if (src.kind === 'file') text = readInputFile(src.path, { flag: '--file', limit, tooLarge });
+  else if (src.kind === 'inline') text = src.text;
+  else text = await readStdinText(limit, tooLarge);
+  if (Buffer.byteLength(text) > limit) throw tooLarge(limit);
+  const parsed = parseJsonInput(text);
+  if (!parsed.ok) {
+    throw kairError('PLAN_INVALID', `${where}: ${parsed.message}`, { problems: [{ path: '(root)', message: parsed.message }] });
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw kairError('PLAN_INVALID', `${where}: not valid JSON: ${(e as Error).message}`, {
-      problems: [{ path: '(root)', message: `not valid JSON: ${(e as Error).message}` }],
-    });
-  }
+  return parsed.value;
 }
 
 export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }): ContractResult & { plan_sha256: string } {

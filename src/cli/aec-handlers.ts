@@ -1,12 +1,10 @@
 /** Handlers of the AEC admin commands: `sim …`, `access …`, `find`. Options → use case → Output. */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as admin from '../app/aec-admin.js';
 import * as ledgerApp from '../app/aec-ledger.js';
 import type { Ctx } from '../app/context.js';
 import type { FinderPacket } from '../domain/aec/finder.js';
 import type { StatusCommand } from '../domain/aec/simulation.js';
-import { parseSimulationText } from '../domain/aec/simulation.js';
 import { kairError } from '../domain/errors.js';
 import type { AccessDecisionKind } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
@@ -45,13 +43,7 @@ export async function simRegister(p: Parsed, ctx: Ctx): Promise<Output> {
   const file = p.opts.file as string | undefined;
   if (file === undefined) throw kairError('USAGE_ERROR', '`kair sim register` needs --file F (a simulation definition, JSON)', { flag: '--file' });
   const path = resolve(ctx.cwd, file);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw kairError('USAGE_ERROR', `cannot read --file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { flag: '--file', file });
-  }
-  const def = parseSimulationText(text, file);
+  const def = admin.readSimulationFile(ctx, path, file);
   const s = admin.registerSimulation(ctx, def);
   return simulationOut(s, `Registered ${s.id} (${s.status}); \`kair sim activate ${s.id}\` makes it usable`);
 }

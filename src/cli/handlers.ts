@@ -1,7 +1,7 @@
 /** Handlers of the mutating commands: options → use case → Output. */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Ctx } from '../app/context.js';
+import { inputLimit } from '../app/context.js';
 import * as life from '../app/lifecycle.js';
 import { readContract } from '../app/read.js';
 import * as runApp from '../app/run.js';
@@ -47,7 +47,7 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   }
   const src: life.PlanSource =
     p.opts.file !== undefined ? { kind: 'file', path: resolve(ctx.cwd, p.opts.file as string) } : p.opts.planJson !== undefined ? { kind: 'inline', text: p.opts.planJson as string } : { kind: 'stdin' };
-  const input = life.readPlanSource(src, () => readFileSync(0, 'utf8'));
+  const input = await life.readPlanSource(src, inputLimit(ctx));
   // zod is loaded here only: the other commands never pay for it.
   const { renderPlanMarkdown, validatePlan } = await import('../domain/plan.js');
   // Plan problems are argument errors (exit 2) even outside a workspace; the caps of the

@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import { StdoutClosed, colorLevel, err, out, painter } from './io.js';
 import { loadLazy } from './load-lazy.js';
 import { intOption, parseArgv } from './parse.js';
+import { escapeControls } from './render/text.js';
 import type { Parsed } from './parse.js';
 
 function wantsJson(argv: string[]): boolean {
@@ -30,7 +31,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const p = parsed;
     // process.stdout.isTTY initialises the stdout stream (and the stream modules): only human
     // output needs it, so --json never pays for it.
-    const paint = () => painter(colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true));
+    const colour = () => colorLevel(env, p.opts.noColor === true, process.stdout.isTTY === true);
     if (p.version && !p.command) {
       out(json ? JSON.stringify({ ok: true, version: VERSION }) : VERSION);
       return EXIT.OK;
@@ -62,8 +63,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const exit = result.exit ?? EXIT.OK;
     if (json) out(JSON.stringify({ ok: exit === EXIT.OK, ...result.json }));
     else {
-      const text = result.text(paint());
-      if (text) out(text);
+      const level = colour();
+      const text = result.text(painter(level));
+      if (text) out(escapeControls(text, level === 1));
     }
     return exit;
   } catch (e) {
@@ -74,8 +76,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (json) out(JSON.stringify(errorDoc(ke)));
       else {
         const text = (ke as { text?: string }).text;
-        if (text) out(text);
-        if (!quiet() || code !== EXIT.OK) err(`kair: ${ke.code}: ${ke.message}`);
+        if (text) out(escapeControls(text, false));
+        if (!quiet() || code !== EXIT.OK) err(escapeControls(`kair: ${ke.code}: ${ke.message}`, false));
         if (ke.code === 'INTERNAL_ERROR') err('Set KAIR_DEBUG=1 to see the stack trace.');
       }
     } catch (e2) {
@@ -106,7 +108,31 @@ export function runMain(): void {
 
 /** One line from the terminal, read synchronously (the run loop is synchronous); null at end of input. */
 function askLine(question: string): string | null {
-  writeSync(2, `\r\x1b[K${question} `);
+  return withDefaultSignals(() => {
+    // The question quotes simulation titles and fields: user-supplied, so escaped like all output.
+    writeSync(2, `\r\x1b[K${escapeControls(question, false)} `);
+    return readLine();
+  });
+}
+
+/**
+ * Runs a blocking read with SIGINT/SIGTERM at their default action. A JavaScript signal handler
+ * (signal-exit's, installed when proper-lockfile loads) cannot run while readSync blocks the
+ * event loop, so with one installed Ctrl-C at a prompt did nothing until Enter. With none, the
+ * signal ends kair at once (130/143); nothing is half-written (a prompt comes before the claim),
+ * and the next command recovers the run and any lock from the dead pid.
+ */
+function withDefaultSignals<T>(read: () => T): T {
+  const saved = (['SIGINT', 'SIGTERM'] as const).map((s) => [s, process.listeners(s)] as const);
+  for (const [s] of saved) process.removeAllListeners(s);
+  try {
+    return read();
+  } finally {
+    for (const [s, fns] of saved) for (const fn of fns) process.on(s, fn);
+  }
+}
+
+function readLine(): string | null {
   const buf = Buffer.alloc(1);
   const bytes: number[] = [];
   for (;;) {

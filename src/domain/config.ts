@@ -16,6 +16,8 @@ export interface Config {
   controls: { registry: string[] };
   approvals: { min: number; forbid_self: boolean };
   kimi: { provider: 'stub'; defaults: KimiCaps; max_cost_usd_per_contract: number };
+  /** Optional; `init` does not write it. */
+  limits?: { max_input_bytes?: number };
 }
 
 export const DEFAULT_REGISTRY = [
@@ -53,14 +55,16 @@ type Check = (v: unknown, path: string, out: Problem[]) => void;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function object(shape: Record<string, Check>): Check {
+function object(shape: Record<string, Check>, optional: readonly string[] = []): Check {
   return (v, path, out) => {
     if (!isObj(v)) return void out.push({ path: path || '(root)', message: 'expected an object' });
     for (const key of Object.keys(v)) {
       if (!Object.hasOwn(shape, key)) out.push({ path: join(path, key), message: 'unknown key' });
     }
     for (const [key, check] of Object.entries(shape)) {
-      if (!Object.hasOwn(v, key)) out.push({ path: join(path, key), message: 'required' });
+      if (!Object.hasOwn(v, key)) {
+        if (!optional.includes(key)) out.push({ path: join(path, key), message: 'required' });
+      }
       else check(v[key], join(path, key), out);
     }
   };
@@ -110,7 +114,8 @@ const configCheck = object({
     defaults: object({ maxCostUSD: money, maxAgents: posInt, maxRuntimeSec: posInt, allowedScopes: array(str) }),
     max_cost_usd_per_contract: money,
   }),
-});
+  limits: object({ max_input_bytes: posInt }, ['max_input_bytes']),
+}, ['limits']);
 
 export function validateConfig(value: unknown): Problem[] {
   const out: Problem[] = [];

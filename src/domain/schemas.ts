@@ -30,6 +30,7 @@ export const ConfigSchema = z.strictObject({
     }),
     max_cost_usd_per_contract: money,
   }),
+  limits: z.strictObject({ max_input_bytes: z.int().positive().optional() }).optional(),
 });
 
 /** File name (without .json) → schema. `output-*` describe the `--json` documents. */

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import type { Problem } from '../config.js';
 import { kairError } from '../errors.js';
 import { ID_PATTERN } from '../ids.js';
+import { parseJsonInput } from '../json-input.js';
 import { sortProblems, zodProblems } from '../problems.js';
 import type { SimulationImpact, SimulationStatus } from './finder.js';
 
@@ -13,6 +14,8 @@ export type { SimulationImpact, SimulationStatus } from './finder.js';
 
 const id = z.string().regex(ID_PATTERN, { error: `must match ${ID_PATTERN.source}` });
 const text = z.string().trim().min(1, { error: 'must not be empty' });
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const BUILTIN_EXECUTORS = ['noop', 'echo', 'write_file', 'fail'] as const;
 
@@ -34,6 +37,8 @@ export const SimulationSchema = z.strictObject({
   access_action: text,
   rollback_simulation_id: id.optional(),
   executor: ExecutorSchema,
+  // Names of kair's environment variables a `command` executor may see beyond the fixed allow-list.
+  env_allow: z.array(z.string().regex(ENV_NAME, { error: 'must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)' })).optional(),
 });
 
 export type SimulationDefinition = z.infer<typeof SimulationSchema>;
@@ -67,16 +72,16 @@ export function parseSimulation(input: unknown, source?: string): SimulationDefi
   throw invalid(`${source ? `${source}: ` : ''}the simulation is invalid (${r.problems.length} problem(s))`, r.problems, source);
 }
 
-/** Parses JSON text first: unparsable text is one problem at `(root)`. */
+/** Parses JSON text first: unparsable (or too deep) text is one problem at `(root)`, its contents never quoted. */
 export function parseSimulationText(textIn: string, source?: string): SimulationDefinition {
-  let input: unknown;
-  try {
-    input = JSON.parse(textIn);
-  } catch (e) {
-    throw invalid(`${source ? `${source}: ` : ''}not valid JSON`, [{ path: '(root)', message: `not valid JSON: ${(e as Error).message}` }], source);
-  }
-  return parseSimulation(input, source);
+  const parsed = parseJsonInput(textIn);
+  if (!parsed.ok) throw invalid(`${source ? `${source}: ` : ''}${parsed.message}`, [{ path: '(root)', message: parsed.message }], source);
+  return parseSimulation(parsed.value, source);
 }
+
+/** SIMULATION_INVALID for a definition over `limits.max_input_bytes`. */
+export const simulationTooLarge = (source: string) => (max: number) =>
+  invalid(`${source}: larger than ${max} bytes (limits.max_input_bytes)`, [{ path: '(root)', message: `larger than ${max} bytes` }], source);
 
 function invalid(message: string, problems: Problem[], source?: string) {
   return kairError('SIMULATION_INVALID', message, { ...(source ? { file: source } : {}), problems });

@@ -350,7 +350,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     outcome: outcomeRow.outcome,
     idempotency_key: key,
     proof_refs,
-    details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, ...(status === 'COMPLETED' ? {} : { outcome: res.outcome }) },
+    details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, ...(status === 'COMPLETED' ? {} : { outcome: res.outcome, ...(typeof res.outcome.reason === 'string' ? { reason: res.outcome.reason } : {}) }) },
     confirmation_used,
     row_id,
   };

@@ -1,9 +1,11 @@
 /** Finding the workspace, its paths, and its config. No zod, no sqlite: read paths use this. */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Config } from '../../domain/config.js';
 import { validateConfig } from '../../domain/config.js';
 import { kairError } from '../../domain/errors.js';
+import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../../domain/json-input.js';
+import { readInputFile } from './input.js';
 
 export interface Workspace {
   /** The folder that contains `.kair/`; every path kair prints is relative to it. */
@@ -85,12 +87,23 @@ export function loadConfig(ws: Workspace): Config {
   if (!existsSync(file)) {
     throw kairError('CONFIG_INVALID', `${shown} is missing; run \`kair init\``, { path: shown });
   }
-  let value: unknown;
+  // Bounded by the default limit: the config cannot raise the limit it is read under.
+  let text: string;
   try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
+    text = readInputFile(file, {
+      flag: '',
+      shown,
+      limit: DEFAULT_MAX_INPUT_BYTES,
+      tooLarge: (max) => kairError('CONFIG_INVALID', `${shown} is larger than ${max} bytes`, { path: shown }),
+    });
   } catch (e) {
-    throw kairError('CONFIG_INVALID', `${shown} is not valid JSON: ${(e as Error).message}`, { path: shown });
+    // A FIFO, device or unreadable file in place of the config is a bad config, not bad usage.
+    if ((e as { code?: string }).code === 'USAGE_ERROR') throw kairError('CONFIG_INVALID', `${shown}: ${(e as Error).message.replace(`${shown} `, '')}`, { path: shown });
+    throw e;
   }
+  const parsed = parseJsonInput(text);
+  if (!parsed.ok) throw kairError('CONFIG_INVALID', `${shown}: ${parsed.message}`, { path: shown });
+  const value = parsed.value;
   const problems = validateConfig(value);
   if (problems.length > 0) {
     const first = problems[0]!;
