@@ -14,7 +14,7 @@ import { assertContract, indexEntry, readJsonFile } from '../store/fs/contracts.
 import { appendToHistory, updateIndex, writeSnapshot } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
 import { acquireLock, contractLock, sleepMs } from '../store/fs/lock.js';
-import { isPidAlive } from '../store/fs/pid.js';
+import { runnerVerdict } from '../store/fs/pid.js';
 import { sweepTemps } from '../store/fs/temp.js';
 import type { SnapshotStatus } from '../store/fs/writer-load.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
@@ -60,7 +60,7 @@ function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
     truncateTorn(paths.history(ctx.ws, c.id), tornBytes);
     drafts.push({ type: 'recovery', state: c.state, data: { kind: 'torn_line', bytes: tornBytes } });
   }
-  if (c.running && !isPidAlive(c.running.pid)) {
+  if (c.running && runnerVerdict(c.running) === 'dead') {
     const state = 'PAUSED';
     const pause = c.state === 'PAUSED' && c.pause ? c.pause : { requested_by: ctx.actor(), reason: 'CRASHED', step_id: c.running.step_id };
     // SQLite first, then the event that reports it (SPEC §14 Integrity).

@@ -9,7 +9,7 @@ import { STATES } from '../domain/states.js';
 import type { IndexEntry } from '../store/fs/contracts.js';
 import { assertContract, indexEntry, listContractIds, loadContract, readIndex } from '../store/fs/contracts.js';
 import { readHistory, readHistoryTail } from '../store/fs/history.js';
-import { isPidAlive } from '../store/fs/pid.js';
+import { runnerVerdict } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 
@@ -26,7 +26,7 @@ export type ContractView = Omit<Contract, 'running'> & { running?: NonNullable<C
 
 export function statusView(c: Contract): ContractView {
   if (!c.running) return c as ContractView;
-  return { ...c, running: { ...c.running, alive: isPidAlive(c.running.pid) } };
+  return { ...c, running: { ...c.running, alive: runnerVerdict(c.running) !== 'dead' } };
 }
 
 export function status(ctx: Ctx, id: string) {

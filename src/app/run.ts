@@ -12,7 +12,7 @@ import { assertRunnable, assertTransition } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
 import { isKimiEligible, stepLane } from '../domain/plan-routing.js';
 import { readJsonFile } from '../store/fs/contracts.js';
-import { isPidAlive } from '../store/fs/pid.js';
+import { runnerVerdict, selfIdentity } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { readDiskPlan } from './lifecycle.js';
@@ -35,7 +35,7 @@ export interface RunOptions {
 }
 
 export function assertNoLiveRunner(c: Contract): void {
-  if (c.running && isPidAlive(c.running.pid)) {
+  if (c.running && runnerVerdict(c.running) !== 'dead') {
     throw kairError('LOCK_BUSY', `${c.id} is being run by pid ${c.running.pid} (${c.running.run_id}, since ${c.running.since}); wait for it to stop`, {
       contract_id: c.id,
       holder: { pid: c.running.pid, run_id: c.running.run_id, since: c.running.since },
@@ -138,7 +138,7 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     const request = writeRunRequest(ctx, c, runId, plan, routing.lanes);
     started = { plan, routing, runId, at: ctx.now(), request };
     return {
-      drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes, artifacts: [{ path: request.path, sha256: request.sha256 }] } }],
+      drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes, artifacts: [{ path: request.path, sha256: request.sha256 }] } }],
       after: () => writeLatestRequest(ctx, id, request.text),
     };
   });
@@ -164,7 +164,7 @@ export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult
     const runId = c.runs[c.runs.length - 1]!;
     const stepId = c.pause?.step_id ?? null;
     resumed = { plan, routing, runId, stepId };
-    return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, step_id: stepId } }] };
+    return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: stepId } }] };
   });
   const done = finishedSteps(ctx, id, resumed.runId);
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();

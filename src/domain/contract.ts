@@ -26,10 +26,21 @@ export interface PauseInfo {
   step_id: string | null;
 }
 
+/** Who runs a run: enough to prove it dead (same host and boot, pid gone or reused). */
+export interface RunnerIdentity {
+  host: string;
+  boot_id: string | null;
+  pid_ns: string | null;
+  pid: number;
+  pid_start: number | null;
+}
+
 export interface RunningInfo {
   run_id: string;
   pid: number;
   since: string;
+  /** Recorded by run.started/resume since runs name their process; older histories have only pid. */
+  runner?: RunnerIdentity;
   /** The next plan step that has not finished in this run (null once all have). */
   step_id: string | null;
 }
@@ -134,7 +145,7 @@ export function applyEvent(c: Contract | null, e: HistoryEvent): Contract {
     case 'resume': {
       const runId = d.run_id as string;
       if (!n.runs.includes(runId)) n.runs = [...n.runs, runId];
-      n.running = { run_id: runId, pid: d.pid as number, since: e.at, step_id: (d.step_id as string | null) ?? null };
+      n.running = { run_id: runId, pid: d.pid as number, since: e.at, step_id: (d.step_id as string | null) ?? null, ...(d.runner ? { runner: d.runner as RunnerIdentity } : {}) };
       delete n.pause;
       break;
     }

@@ -48,7 +48,16 @@ export const ContractSchema = z.strictObject({
   runs: z.array(runId),
   pause: z.strictObject({ requested_by: z.string(), reason: z.enum(PAUSE_REASONS), step_id: z.string().nullable() }).optional(),
   /** `alive` is added by the read commands only (a dead runner shows as RUNNING, alive false). */
-  running: z.strictObject({ run_id: runId, pid: z.int(), since: z.string(), step_id: z.string().nullable(), alive: z.boolean().optional() }).optional(),
+  running: z
+    .strictObject({
+      run_id: runId,
+      pid: z.int(),
+      since: z.string(),
+      step_id: z.string().nullable(),
+      alive: z.boolean().optional(),
+      runner: z.strictObject({ host: z.string(), boot_id: z.string().nullable(), pid_ns: z.string().nullable(), pid: z.int(), pid_start: z.number().nullable() }).optional(),
+    })
+    .optional(),
   created_at: z.string(),
   updated_at: z.string(),
   history_seq: z.int().positive(),

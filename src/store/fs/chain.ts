@@ -6,7 +6,8 @@ import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.j
 import type { EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { kairError } from '../../domain/errors.js';
 import { lastLine } from './history.js';
-import { isPidAlive } from './pid.js';
+import type { ProcessIdentity } from './pid.js';
+import { processVerdict, selfIdentity } from './pid.js';
 
 export function hashEvent(e: Omit<HistoryEvent, 'hash'>): string {
   return sha256Hex(e.prev + canonicalJson(e));
@@ -93,10 +94,7 @@ export function checkLinks(events: HistoryEvent[], head: { seq: number; hash: st
   return null;
 }
 
-export interface FenceHolder {
-  pid: number;
-  host: string;
-}
+export type FenceHolder = ProcessIdentity;
 
 function concurrent(file: string, expected: { seq: number; hash: string }, found: string): never {
   const id = basename(dirname(file));
@@ -124,7 +122,7 @@ export function passFence(file: string, fenceDir: string, head: { seq: number; h
     try {
       const fd = openSync(marker, 'wx');
       try {
-        writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() } satisfies FenceHolder));
+        writeSync(fd, JSON.stringify(selfIdentity() satisfies FenceHolder));
       } finally {
         closeSync(fd);
       }
@@ -137,8 +135,9 @@ export function passFence(file: string, fenceDir: string, head: { seq: number; h
       } catch {
         holder = null; // a marker cut short by a kill: its writer is gone
       }
-      if (holder && holder.host === hostname() && holder.pid !== process.pid && isPidAlive(holder.pid)) concurrent(file, head, `process ${holder.pid} is appending seq ${head.seq + 1}`);
-      if (holder && holder.host !== hostname()) concurrent(file, head, `host ${holder.host} is appending seq ${head.seq + 1}`);
+      const verdict = holder ? (holder.pid === process.pid && holder.host === hostname() ? 'dead' : processVerdict({ ...holder, pid_ns: holder.pid_ns ?? null, boot_id: holder.boot_id ?? null, pid_start: holder.pid_start ?? null })) : 'dead';
+      if (verdict === 'alive') concurrent(file, head, `process ${holder!.pid} is appending seq ${head.seq + 1}`);
+      if (verdict === 'remote') concurrent(file, head, `host ${holder!.host} is appending seq ${head.seq + 1}`);
       unlinkSync(marker);
     }
   }

@@ -101,3 +101,13 @@ export function processVerdict(p: ProcessIdentity): 'alive' | 'dead' | 'remote' 
   if (p.pid_start !== null && stat?.start != null && stat.start !== p.pid_start) return 'dead';
   return 'alive';
 }
+
+/**
+ * Whether a run's process is dead, by the same rules as a lock holder: proved dead only on this
+ * host (and pid namespace), never by age. Histories from before runs recorded their identity give
+ * only a pid: `kill -0` decides.
+ */
+export function runnerVerdict(running: { pid: number; runner?: ProcessIdentity }): 'alive' | 'dead' | 'remote' {
+  if (running.runner) return processVerdict(running.runner);
+  return isPidAlive(running.pid) ? 'alive' : 'dead';
+}
