@@ -150,7 +150,13 @@ export const CASES: CrashCase[] = [
     ci: false,
     setup: async () => {},
     command: proposed,
-    recover: again(proposed, 'DRAFT', { accept: [{ code: 3, error: 'CONTRACT_EXISTS' }] }),
+    // The same id again (done already if the killed propose committed), then another contract:
+    // the next writer of the index and of contracts/.
+    recover: async (ctx) => {
+      const r = await again(proposed, 'DRAFT', { accept: [{ code: 3, error: 'CONTRACT_EXISTS' }] })(ctx);
+      await next(ctx.ws, ['propose', 'Crash me too', '--id', 'c2'], r.problems, r.acknowledged);
+      return r;
+    },
   },
   {
     name: 'plan',

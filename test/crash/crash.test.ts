@@ -17,9 +17,9 @@ const SEED = Number(process.env.KAIR_CRASH_SEED ?? 11);
 const RANDOM_KILLS = Number(process.env.KAIR_CRASH_RANDOM ?? (FULL ? 12 : 3));
 /** Kill points run side by side: each has its own copy of the template. */
 const JOBS = Number(process.env.KAIR_CRASH_JOBS ?? 2);
-/** Reproduce one command (`KAIR_CRASH_CASE=run`), optionally only some points (`KAIR_CRASH_POINTS=12,14`). */
+/** Reproduce one command (`KAIR_CRASH_CASE=run`), optionally only some points (`KAIR_CRASH_POINTS=12,14,140ms`). */
 const ONLY_CASE = process.env.KAIR_CRASH_CASE;
-const ONLY_POINTS = process.env.KAIR_CRASH_POINTS?.split(',').map(Number);
+const ONLY_POINTS = process.env.KAIR_CRASH_POINTS?.split(',').map((p) => p.trim());
 const SUMMARY = process.env.KAIR_CRASH_SUMMARY;
 
 const cases = CASES.filter((c) => (ONLY_CASE ? c.name === ONLY_CASE : FULL || c.ci));
@@ -54,7 +54,7 @@ describe.each(cases)('crash harness: $name', (c) => {
         const ms = Math.floor(rng() * (prof.durationMs + 1));
         points.push({ point: `random ${ms}ms`, op: null, env: { KAIR_CRASH_AFTER_MS: String(ms) } });
       }
-      const chosen = ONLY_POINTS ? points.filter((p) => ONLY_POINTS.includes(Number(p.point.split(' ')[1]))) : points;
+      const chosen = ONLY_POINTS ? points.filter((p) => ONLY_POINTS.includes(p.point.replace(/^(op|random) /, ''))) : points;
 
       const templateState = { history: historyLines(template), rows: durableRows(template) };
       const started = Date.now();

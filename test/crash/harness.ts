@@ -260,8 +260,7 @@ export async function checkKillPoint(c: CrashCase, template: string, kp: KillPoi
     }
     for (const [key, n] of succeededPerKey(ws)) if (n > 1) v('single_side_effect', `${n} SUCCEEDED ledger rows for idempotency key ${key}`);
 
-    const orphans = files.filter(isOrphan);
-    if (orphans.length) v('no_orphans', `left after the next writer: ${orphans.join(', ')}`);
+    for (const orphan of files.filter(isOrphan)) v('no_orphans', `left after the next writer: ${orphan}`);
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
