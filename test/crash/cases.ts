@@ -255,6 +255,7 @@ export const CASES: CrashCase[] = [
   {
     name: 'sim register',
     ci: false,
+    sqliteOnly: true,
     setup: async () => {},
     command: ['sim', 'register', '--file', LATE_SIM_FILE()],
     recover: async ({ ws }) => {
@@ -267,6 +268,7 @@ export const CASES: CrashCase[] = [
   {
     name: 'sim activate',
     ci: false,
+    sqliteOnly: true,
     setup: steps(['sim', 'register', '--file', LATE_SIM_FILE()]),
     command: ['sim', 'activate', 'late-note'],
     recover: async ({ ws }) => {
@@ -280,6 +282,7 @@ export const CASES: CrashCase[] = [
   {
     name: 'access allow',
     ci: false,
+    sqliteOnly: true,
     setup: async () => {},
     command: ['access', 'allow', 'bob', 'note:send'],
     recover: async ({ ws }) => {

@@ -84,6 +84,8 @@ export interface CrashCase {
   recover: (ctx: KillContext) => Promise<{ problems: Problems; acknowledged: Json[] }>;
   /** The exit code of the command when nothing kills it (default 0). */
   expectExit?: number;
+  /** Writes only to SQLite (native, unseen by the preload): random instants are its coverage. */
+  sqliteOnly?: boolean;
   /** Files under .kair/outbox/ that the case's side effect writes (at most one each). */
   outbox?: string[];
 }
@@ -147,15 +149,14 @@ export function listKair(ws: string): string[] {
 }
 
 /**
- * Temp, staging and lock leftovers: write-file-atomic's `<name>.<digits>`, propose's `.tmp-<id>-…`
- * staging folder, anything named tmp, and a lock folder, holder record or recovery marker that
- * no live process holds (the harness only looks once every command has exited).
+ * Temp and staging leftovers: write-file-atomic's `<name>.<digits>`, propose's `.tmp-<id>-…`
+ * folder, anything named tmp. A lock a dead process left is not one: the next command that
+ * takes that lock must recover it, which `recovers` checks (a stall ends in LOCK_BUSY).
  */
 export function isOrphan(path: string): boolean {
   const base = path.replace(/\/$/, '').split('/').pop()!;
-  if (/\.kair\/outbox\//.test(path) && !/\.\d{4,}$/.test(base) && !/tmp/i.test(base)) return false;
   if (base === 'kair.db-wal' || base === 'kair.db-shm' || base === 'kair.db-journal') return false;
-  return /\.\d{4,}$/.test(base) || /tmp/i.test(base) || /\.lock$/.test(base) || /\.holder\.json$/.test(base) || /\.recover$/.test(base);
+  return /\.\d{4,}$/.test(base) || /tmp/i.test(base);
 }
 
 /** The complete history lines of every contract (text, so nothing is reinterpreted). */
@@ -214,7 +215,12 @@ export function succeededPerKey(ws: string): Map<string, number> {
 }
 
 /** Checks run on every kill point, whatever the command. */
-export async function checkKillPoint(c: CrashCase, template: string, kp: KillPoint, templateState: { history: Map<string, string[]>; rows: Map<string, Json[]> }): Promise<Violation[]> {
+export async function checkKillPoint(
+  c: CrashCase,
+  template: string,
+  kp: KillPoint,
+  templateState: { history: Map<string, string[]>; rows: Map<string, Json[]> },
+): Promise<{ violations: Violation[]; killed: boolean }> {
   const violations: Violation[] = [];
   const v = (invariant: Invariant, detail: string) => violations.push({ command: c.name, point: kp.point, op: kp.op, invariant, detail });
   const ws = copyTemplate(template);
@@ -261,10 +267,10 @@ export async function checkKillPoint(c: CrashCase, template: string, kp: KillPoi
     for (const [key, n] of succeededPerKey(ws)) if (n > 1) v('single_side_effect', `${n} SUCCEEDED ledger rows for idempotency key ${key}`);
 
     for (const orphan of files.filter(isOrphan)) v('no_orphans', `left after the next writer: ${orphan}`);
+    return { violations, killed: killed.signal === 'SIGKILL' };
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
-  return violations;
 }
 
 /** Runs the command once, unkilled, in a copy of the template, to count its operations and time it. */
