@@ -46,7 +46,12 @@ describe.each(cases)('crash harness: $name', (c) => {
       const prof = await profile(c, template);
       // Each kind of writer must be seen by the preload, or its kill points would be missing.
       const seen = new Set(prof.ops.map(([op]) => op));
-      if (!c.sqliteOnly) for (const op of ['openSync', 'writeSync', 'renameSync']) expect(seen, `${c.name} ops: ${[...seen].join(', ')}`).toContain(op);
+      if (!c.sqliteOnly) {
+        for (const op of ['openSync', 'writeSync', 'renameSync']) expect(seen, `${c.name} ops: ${[...seen].join(', ')}`).toContain(op);
+        // proper-lockfile's mkdir of the lock folder: the lock library's calls are seen too.
+        expect(prof.killOps.some((o) => /^mkdirSync \S+\.lock$/.test(o)), prof.killOps.join('\n')).toBe(true);
+      }
+      expect(prof.ops.filter(([op]) => op.startsWith('async:')), 'asynchronous writes under .kair/ cannot be killed at a precise point').toEqual([]);
 
       const rng = seeded(SEED ^ [...c.name].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7));
       const points: KillPoint[] = prof.killOps.map((op, i) => ({ point: `op ${i + 1}`, op, env: { KAIR_CRASH_AT: String(i + 1) } }));

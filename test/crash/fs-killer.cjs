@@ -83,6 +83,20 @@ for (const name of ['writeFileSync', 'appendFileSync']) wrap(name, byPathOrFd);
 for (const name of ['mkdirSync', 'mkdtempSync', 'rmdirSync', 'rmSync', 'unlinkSync', 'truncateSync', 'chmodSync', 'chownSync', 'utimesSync', 'lutimesSync']) wrap(name, byPath(0));
 for (const name of ['renameSync', 'linkSync', 'symlinkSync', 'copyFileSync', 'cpSync']) wrap(name, eitherPath);
 
+// kair writes synchronously. An asynchronous write under .kair/ could not be killed at a precise
+// point, so it is recorded as `async:<name>` for the harness to refuse.
+const ASYNC = ['open', 'writeFile', 'appendFile', 'rename', 'mkdir', 'rm', 'rmdir', 'unlink', 'copyFile', 'truncate', 'link', 'symlink'];
+for (const [api, prefix] of [[fs, 'async:'], [fs.promises, 'async:promises.']]) {
+  for (const name of ASYNC) {
+    const orig = api[name];
+    if (typeof orig !== 'function') continue;
+    api[name] = function patched(...args) {
+      if (underKair(args[0]) || underKair(args[1])) ops.push([prefix + name, short(args[0])]);
+      return orig.apply(this, args);
+    };
+  }
+}
+
 if (countFile) {
   process.on('exit', () => {
     fs.writeFileSync(countFile, JSON.stringify({ total: killPoints, duration_ms: Date.now() - started, ops }));
