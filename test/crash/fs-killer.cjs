@@ -6,9 +6,10 @@
 // these wrappers) are all seen; the harness checks that each kind appears in the counted list.
 //
 //   KAIR_CRASH_AT=N            SIGKILL right after the Nth counted operation
-//   KAIR_CRASH_AFTER_MS=T      SIGKILL T ms after this preload ran (random instants: covers
-//                              SQLite, whose writes are native and invisible here)
-//   KAIR_CRASH_COUNT_FILE=F    at exit, write {total, duration_ms, ops: [[op, path]…]} to F
+//   KAIR_CRASH_AFTER_MS=T      SIGKILL T ms after the first operation under .kair/ (random
+//                              instants: covers SQLite, whose writes are native and invisible here)
+//   KAIR_CRASH_COUNT_FILE=F    at exit, write {total, duration_ms (from the first operation under
+//                              .kair/ to the exit), ops: [[op, path]…]} to F
 //
 // Operations that can change what is on disk are seen (opening for writing, writing, renaming,
 // creating, removing, truncating, syncing, chmod/chown/utimes). Kill points are those that change
@@ -18,7 +19,6 @@
 'use strict';
 const fs = require('node:fs');
 
-const started = Date.now();
 const crashAt = Number(process.env.KAIR_CRASH_AT || 0);
 const countFile = process.env.KAIR_CRASH_COUNT_FILE || '';
 const afterMs = process.env.KAIR_CRASH_AFTER_MS;
@@ -45,7 +45,14 @@ function short(p) {
   return i >= 0 ? s.slice(i + 1) : s;
 }
 
+let firstOpAt = 0;
+let startTimer = null;
+
 function count(op, target) {
+  if (firstOpAt === 0) {
+    firstOpAt = Date.now();
+    if (startTimer) startTimer();
+  }
   ops.push([op, target]);
   if (SAME_FILES_AS_BEFORE.has(op)) return;
   killPoints += 1;
@@ -99,21 +106,32 @@ for (const [api, prefix] of [[fs, 'async:'], [fs.promises, 'async:promises.']]) 
 
 if (countFile) {
   process.on('exit', () => {
-    fs.writeFileSync(countFile, JSON.stringify({ total: killPoints, duration_ms: Date.now() - started, ops }));
+    fs.writeFileSync(countFile, JSON.stringify({ total: killPoints, duration_ms: firstOpAt ? Date.now() - firstOpAt : 0, ops }));
   });
 }
 
 if (afterMs !== undefined && afterMs !== '') {
   // A worker thread, because kair works synchronously: a timer on the main thread would only
-  // fire once the command had finished.
+  // fire once the command had finished. T counts from the first operation under .kair/, where
+  // the main thread waits for the worker to be running (its start-up takes longer than a short
+  // command; it cannot start while a preload blocks, hence not here).
   const { Worker } = require('node:worker_threads');
-  const deadline = started + Number(afterMs);
+  const flags = new Int32Array(new SharedArrayBuffer(8));
   const w = new Worker(
     `const { workerData } = require('node:worker_threads');
-     const wait = workerData.deadline - Date.now();
+     const flags = workerData.flags;
+     Atomics.store(flags, 0, 1);
+     Atomics.notify(flags, 0);
+     Atomics.wait(flags, 1, 0);
+     const wait = Number(workerData.ms);
      if (wait > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
      process.kill(workerData.pid, 'SIGKILL');`,
-    { eval: true, workerData: { deadline, pid: process.pid } },
+    { eval: true, workerData: { flags, ms: afterMs, pid: process.pid } },
   );
   w.unref();
+  startTimer = () => {
+    Atomics.wait(flags, 0, 0, 10_000);
+    Atomics.store(flags, 1, 1);
+    Atomics.notify(flags, 1);
+  };
 }

@@ -150,13 +150,17 @@ export function listKair(ws: string): string[] {
 
 /**
  * Temp and staging leftovers: write-file-atomic's `<name>.<digits>`, propose's `.tmp-<id>-…`
- * folder, anything named tmp. A lock a dead process left is not one: the next command that
+ * folder, anything named tmp, and whatever is inside a folder named `tmp` (the folder itself is
+ * a place for temp files, not one). A lock a dead process left is not one: the next command that
  * takes that lock must recover it, which `recovers` checks (a stall ends in LOCK_BUSY).
  */
 export function isOrphan(path: string): boolean {
-  const base = path.replace(/\/$/, '').split('/').pop()!;
+  const parts = path.replace(/\/$/, '').split('/');
+  const base = parts[parts.length - 1]!;
   if (base === 'kair.db-wal' || base === 'kair.db-shm' || base === 'kair.db-journal') return false;
-  return /\.\d{4,}$/.test(base) || /tmp/i.test(base);
+  if (parts.slice(1, -1).some((p) => /^\.?tmp$/i.test(p))) return true;
+  if (/^\.?tmp$/i.test(base)) return false;
+  return /\.\d{4,}$/.test(base) || /(^|[.\-_])tmp([.\-_]|$)/i.test(base);
 }
 
 /** The complete history lines of every contract (text, so nothing is reinterpreted). */
