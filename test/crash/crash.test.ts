@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CASES, baseSetup, inputs } from './cases.js';
 import type { KillPoint, Violation } from './harness.js';
 import { checkKillPoint, copyTemplate, durableRows, historyLines, makeTemp, pool, profile, seeded } from './harness.js';
-import { isKnown } from './known-failures.js';
+import { KNOWN_FAILURES, isKnown } from './known-failures.js';
 
 const FULL = process.env.KAIR_CRASH_FULL === '1';
 /** Off (`0`) only while the product fixes of issue 11 land: known violations are then reported, not failed. */
@@ -81,7 +81,8 @@ describe.each(cases)('crash harness: $name', (c) => {
         seconds: Math.round((Date.now() - started) / 100) / 10,
       };
       console.log(`crash ${JSON.stringify(line)}\n${violations.map(show).join('\n')}`);
-      if (SUMMARY) appendFileSync(SUMMARY, JSON.stringify({ ...line, violations }) + '\n');
+      // `known`: the index of the matching entry of KNOWN_FAILURES, -1 for none.
+      if (SUMMARY) appendFileSync(SUMMARY, JSON.stringify({ ...line, violations: violations.map((v) => ({ ...v, known: KNOWN_FAILURES.indexOf(isKnown(v)!) })) }) + '\n');
 
       expect(unknown.map(show)).toEqual([]);
       if (STRICT) expect(known.map(show)).toEqual([]);
