@@ -59,7 +59,13 @@ describe.each(cases)('crash harness: $name', (c) => {
         const ms = Math.floor(rng() * (prof.durationMs + 1));
         points.push({ point: `random ${ms}ms`, op: null, env: { KAIR_CRASH_AFTER_MS: String(ms) } });
       }
-      const chosen = ONLY_POINTS ? points.filter((p) => ONLY_POINTS.includes(p.point.replace(/^(op|random) /, ''))) : points;
+      // The delays depend on the profile's duration as well as the seed: a delay is replayed by value.
+      const chosen = ONLY_POINTS
+        ? [
+            ...points.filter((p) => p.op && ONLY_POINTS.includes(p.point.slice(3))),
+            ...ONLY_POINTS.filter((t) => /^\d+ms$/.test(t)).map((t) => ({ point: `random ${t}`, op: null, env: { KAIR_CRASH_AFTER_MS: t.slice(0, -2) } })),
+          ]
+        : points;
 
       const templateState = { history: historyLines(template), rows: durableRows(template) };
       const started = Date.now();
