@@ -85,7 +85,9 @@ function sweepContract(ctx: Ctx, c: Contract): void {
   const dir = paths.contract(ws, c.id);
   const runs = paths.runs(ws, c.id);
   const latestRun = c.runs[c.runs.length - 1];
-  sweepTemps([dir, join(dir, 'plan'), join(dir, 'dpc'), paths.checkpoints(ws, c.id), runs, ...(latestRun ? [join(runs, latestRun)] : [])]);
+  // The next run's folder too: a run killed before run.started leaves its request's temp there.
+  const nextRun = `${c.id}-run-${c.runs.length + 1}`;
+  sweepTemps([dir, join(dir, 'plan'), join(dir, 'dpc'), paths.checkpoints(ws, c.id), runs, ...(latestRun ? [join(runs, latestRun)] : []), join(runs, nextRun)]);
   derived(ctx, `plan/plan_v1.json of ${c.id}`, () => repairPlanCopy(ctx, c));
   assertNoLostRuns(c, runs);
 }

@@ -4,12 +4,13 @@
  * re-checks access, ACTIVE and `local:exec` itself as the final gate, then runs the executor the
  * catalog (not the envelope) defines. scripts/check_agent_execution_core.sh keeps it that way.
  */
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { SimulationExecutor as ExecutorDef } from '../../domain/aec/simulation.js';
 import { sha256Hex } from '../../domain/canonical.js';
 import { redactSecrets } from '../../domain/dpc.js';
 import { fsyncDir } from '../../store/fs/atomic.js';
+import { isPidAlive } from '../../store/fs/pid.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
@@ -194,6 +195,7 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
   if (realDirNow !== realOutbox && !(realDirNow.startsWith(realOutbox + sep) && !relative(realOutbox, realDirNow).split(sep).includes('..'))) {
     return outside(wanted, 'leads outside .kair/outbox/ through a link');
   }
+  sweepDeadTemps(dir);
   const tmp = join(dir, `.${parts[parts.length - 1]!.slice(0, 100)}.kair-tmp-${process.pid}-${Date.now().toString(36)}`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
@@ -210,6 +212,23 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
   fsyncDir(dir);
   const file = rel(ws, target);
   return ok({ executor: 'write_file', path: file, bytes: Buffer.byteLength(content), sha256: sha256Hex(content) }, `${env.simulation_id}: wrote ${file}`, [`file:${file}@${sha256Hex(content)}`]);
+}
+
+/**
+ * Temp files of writers killed between their create and their rename (the pid is in the name):
+ * removed by the next write into the same folder, so no orphan outlives the next writer.
+ */
+function sweepDeadTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\..*\.kair-tmp-(\d+)-[0-9a-z]+$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isPidAlive(Number(m[1]))) rmSync(join(dir, name), { force: true });
+  }
 }
 
 const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
@@ -246,7 +265,7 @@ const { writeSync } = require('node:fs');
 const [timeoutMs, graceMs, cmd, ...args] = process.argv.slice(1);
 let timedOut = false, result = null, child, pgid;
 const alive = () => { try { process.kill(-pgid, 0); return true; } catch { return false; } };
-const finish = () => { writeSync(3, JSON.stringify({ ...result, timed_out: timedOut })); process.exit(0); };
+const finish = () => { try { writeSync(3, JSON.stringify({ ...result, timed_out: timedOut })); } catch {} process.exit(0); };
 let killing = false;
 const killGroup = () => {
   if (killing) return; killing = true;
@@ -265,6 +284,9 @@ if (pgid) writeSync(3, JSON.stringify({ pgid }) + '\\n');
 child.on('error', (e) => { result = { error: e.code || String(e.message) }; finish(); });
 const timer = setTimeout(() => { timedOut = true; killGroup(); }, Number(timeoutMs));
 for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { result = result || { exit_code: null, signal: s, interrupted: true }; killGroup(); });
+// kair killed (kill -TERM, a crash): the supervisor is re-parented; nothing kair started survives it.
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) { result = result || { exit_code: null, signal: 'SIGTERM', interrupted: true }; killGroup(); } }, 100).unref();
 child.on('exit', (code, signal) => {
   clearTimeout(timer);
   result = result || { exit_code: code, signal };
