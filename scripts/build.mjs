@@ -3,7 +3,6 @@
 // better-sqlite3's JavaScript is bundled; its native addon is loaded from the installed package
 // by path (src/store/sqlite/db.ts), so `bindings`, which only searches for it, stays out.
 import { build } from 'esbuild';
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -49,16 +48,15 @@ const planBundle = {
 // What proper-lockfile and write-file-atomic require at load time, cut to what kair uses of it
 // (scripts/shims/, docs/decisions/011): every `run` and `grant` loads both libraries, and their
 // imports (graceful-fs, node:assert, worker_threads) cost more than those commands' own code.
-const shims = { 'graceful-fs': 'proper-lockfile', 'signal-exit': 'proper-lockfile', worker_threads: 'write-file-atomic' };
-// The signal-exit that write-file-atomic itself gets (version 4), wherever npm placed it.
-const signalExit4 = createRequire(createRequire(import.meta.url).resolve('write-file-atomic')).resolve('signal-exit');
+// Which library's import of each module is served by scripts/shims/ (signal-exit: an exit-only
+// onExit for both libraries, so SIGINT/SIGTERM keep their default action; see the shim).
+const shims = { 'graceful-fs': ['proper-lockfile'], 'signal-exit': ['proper-lockfile', 'write-file-atomic'], worker_threads: ['write-file-atomic'] };
 const leanDeps = {
   name: 'lean-deps',
   setup(b) {
     b.onResolve({ filter: /^(graceful-fs|signal-exit|worker_threads)$/ }, (a) =>
-      a.importer.includes(`/node_modules/${shims[a.path]}/`) ? { path: new URL(`./shims/${a.path.replace('_', '-')}.cjs`, import.meta.url).pathname } : undefined,
+      shims[a.path].some((lib) => a.importer.includes(`/node_modules/${lib}/`)) ? { path: new URL(`./shims/${a.path.replace('_', '-')}.cjs`, import.meta.url).pathname } : undefined,
     );
-    b.onResolve({ filter: /^signal-exit-4$/ }, () => ({ path: signalExit4 }));
   },
 };
 await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.cjs', plugins: [splitLazy] });

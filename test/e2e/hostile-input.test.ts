@@ -236,6 +236,35 @@ describe('command executors and Ctrl-C', () => {
   });
 });
 
+describe('kill -TERM of kair alone during a run', () => {
+  it('ends kair at once (no handler defers the signal), takes the command group down, and the next command recovers the run', async () => {
+    const ws = makeWorkspace();
+    const dir = makeTempDir('kair-term-');
+    const pidFile = join(dir, 'grandchild.pid');
+    const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[1], String(c.pid)); setInterval(() => {}, 1000);`;
+    registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'none', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
+    approveContract(ws, 'c', simPlan([{ id: 's', utterance: 'hang around' }]), { requires: ['local:exec'], grant: ['local:exec'] });
+    const child = spawn(process.execPath, [BIN, 'run', 'c', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore' });
+    const ended = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));
+    await new Promise((res) => setTimeout(res, 200));
+    const grandchild = Number(readFileSync(pidFile, 'utf8'));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const signal = await ended;
+    clearTimeout(deadline);
+    expect(signal).toBe('SIGTERM');
+    expect(Date.now() - t0).toBeLessThan(1500);
+    for (let i = 0; i < 100 && !gone(grandchild); i++) await new Promise((res) => setTimeout(res, 50));
+    expect(gone(grandchild)).toBe(true);
+    // Nothing half-committed: verify passes, and the next command records the crash.
+    expect(kj(ws, ['verify'], { env: ALICE }).code).toBe(0);
+    expect(kj(ws, ['pause', 'c'], { env: ALICE }).code).toBe(3);
+    expect(kj(ws, ['status', 'c'], { env: ALICE }).json.contract).toMatchObject({ state: 'PAUSED', pause: { reason: 'CRASHED' } });
+  });
+});
+
 // `script` (util-linux) gives kair a terminal, so it asks for confirmation instead of pausing.
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
