@@ -1,7 +1,7 @@
 /** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
 import { existsSync, readFileSync } from 'node:fs';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
-import { readInputFile, readStdinText } from '../store/fs/input.js';
+import { quotedPath, readInputFile, readStdinText } from '../store/fs/input.js';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, EventDraft } from '../domain/contract.js';
 import type { DpcAddition } from '../domain/dpc.js';
@@ -125,7 +125,7 @@ export type PlanSource = { kind: 'file'; path: string } | { kind: 'inline'; text
 
 /** The plan's JSON from one source, within `limit` bytes; stdin is read asynchronously (see store/fs/input.ts). */
 export async function readPlanSource(src: PlanSource, limit = DEFAULT_MAX_INPUT_BYTES): Promise<unknown> {
-  const where = src.kind === 'file' ? src.path : src.kind === 'inline' ? '--plan-json' : 'stdin';
+  const where = src.kind === 'file' ? quotedPath(src.path) : src.kind === 'inline' ? '--plan-json' : 'stdin';
   const tooLarge = (max: number) =>
     kairError('PLAN_INVALID', `${where}: larger than ${max} bytes (limits.max_input_bytes)`, { problems: [{ path: '(root)', message: `larger than ${max} bytes` }] });
   let text: string;

@@ -520,3 +520,17 @@ describe('--file and stdin', () => {
     expect(history(ws, 'c1').map((e) => e.type)).toContain('plan');
   });
 });
+
+describe('messages quote a path as one short scalar', () => {
+  it('a 200-character --file path is shortened to at most 80 characters in the message, kept whole in details', () => {
+    const ws = makeWorkspace();
+    ok(ws, ['propose', 'x', '--id', 'c1']);
+    const long = join(ws, 'd'.repeat(190), 'plan.json');
+    const r = kj(ws, ['plan', 'c1', '--file', long]);
+    expect(r.code).toBe(2);
+    expect(r.json.error.details.path).toBe(long);
+    expect(r.json.error.message).not.toContain(long);
+    const quoted = r.json.error.message.split(': cannot read it')[0].replace(/^--file /, '');
+    expect(quoted.length).toBeLessThanOrEqual(80);
+  });
+});

@@ -12,15 +12,21 @@ export type TooLarge = (limit: number) => Error;
 
 const CHUNK = 64 * 1024;
 
-function notRegular(st: Stats, flag: string, shown: string): Error | undefined {
+/** A path as messages quote it: one scalar of at most 80 characters (details keep it whole). */
+export function quotedPath(path: string): string {
+  return path.length > 80 ? `${path.slice(0, 38)}…${path.slice(-41)}` : path;
+}
+
+function notRegular(st: Stats, flag: string, full: string): Error | undefined {
   if (st.isFile()) return undefined;
+  const shown = quotedPath(full);
   const label = flag ? `${flag} ${shown}` : shown;
-  if (st.isFIFO() && !flag) return kairError('USAGE_ERROR', `${label} is a named pipe (FIFO), not a regular file`, { path: shown });
+  if (st.isFIFO() && !flag) return kairError('USAGE_ERROR', `${label} is a named pipe (FIFO), not a regular file`, { path: full });
   if (st.isFIFO()) {
-    return kairError('USAGE_ERROR', `${label} is a named pipe (FIFO), not a regular file; pipe it into \`-\` instead (e.g. \`cat ${shown} | kair plan <id> -\`)`, { ...(flag ? { flag } : {}), path: shown, hint: 'pipe it into `-`' });
+    return kairError('USAGE_ERROR', `${label} is a named pipe (FIFO), not a regular file; pipe it into \`-\` instead (e.g. \`cat ${shown} | kair plan <id> -\`)`, { ...(flag ? { flag } : {}), path: full, hint: 'pipe it into `-`' });
   }
   const what = st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
-  return kairError('USAGE_ERROR', `${label} is ${what}; give a regular file`, { ...(flag ? { flag } : {}), path: shown });
+  return kairError('USAGE_ERROR', `${label} is ${what}; give a regular file`, { ...(flag ? { flag } : {}), path: full });
 }
 
 /**
@@ -31,7 +37,7 @@ function notRegular(st: Stats, flag: string, shown: string): Error | undefined {
 /** `flag` names the option the path came from ('' for a file kair finds itself, like the config). */
 export function readInputFile(path: string, o: { flag: string; shown?: string; limit: number; tooLarge: TooLarge }): string {
   const shown = o.shown ?? path;
-  const cannot = (e: unknown) => kairError('USAGE_ERROR', `${o.flag ? `${o.flag} ` : ''}${shown}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { flag: o.flag, path: shown });
+  const cannot = (e: unknown) => kairError('USAGE_ERROR', `${o.flag ? `${o.flag} ` : ''}${quotedPath(shown)}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { flag: o.flag, path: shown });
   let st: Stats;
   try {
     st = statSync(path);
