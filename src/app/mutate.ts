@@ -13,9 +13,9 @@ import { gateBlocked } from '../domain/lifecycle.js';
 import { assertContract, indexEntry, readJsonFile } from '../store/fs/contracts.js';
 import { appendToHistory, updateIndex, writeSnapshot } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
-import { acquireLock, contractLock, sleepMs } from '../store/fs/lock.js';
+import { INDEX_LOCK, acquireLock, contractLock, sleepMs } from '../store/fs/lock.js';
 import { runnerVerdict } from '../store/fs/pid.js';
-import { sweepTemps } from '../store/fs/temp.js';
+import { listDir, sweepTemps } from '../store/fs/temp.js';
 import type { SnapshotStatus } from '../store/fs/writer-load.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
@@ -204,6 +204,7 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
     // Nothing recorded (a repeat approve, a run's boundary check): the index is already right.
     const stateChanged = c.state !== loaded.contract.state || c.version !== loaded.contract.version;
     if (allEvents.length > 0 && (!opts.indexLater || stateChanged)) finishIndex(ctx, c);
+    else if (allEvents.length === 0) tidyIndex(ctx, c);
     return { contract: c, events: allEvents, result: decision.result };
   } finally {
     try {
@@ -211,6 +212,21 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
     } catch (e) {
       ctx.warn(`the lock of ${id} could not be released (${(e as Error).message}); the next command recovers it`);
     }
+  }
+}
+
+/**
+ * A command that recorded nothing writes no index, so it would never meet what a killed index
+ * writer left (a staged temp file, a lock folder of a dead holder). When there is such a thing,
+ * it takes the index lock briefly (never waiting on a live holder) and rewrites its own entry,
+ * which recovers the lock and sweeps the staging folder.
+ */
+function tidyIndex(ctx: Ctx, c: Contract): void {
+  if (listDir(paths.staging(ctx.ws)).length === 0 && !existsSync(`${paths.locks(ctx.ws)}/${INDEX_LOCK}.lock`)) return;
+  try {
+    updateIndex(ctx.ws, lockWho(ctx), 0, [indexEntry(c)]);
+  } catch {
+    // busy or failing: the next index writer does it
   }
 }
 

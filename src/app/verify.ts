@@ -10,7 +10,7 @@ import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile } 
 import { checkChain } from '../store/fs/chain.js';
 import { jsonText } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
-import { isTempName } from '../store/fs/temp.js';
+import { isTempName, listDir } from '../store/fs/temp.js';
 import { checkpointSeqs } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
@@ -207,13 +207,7 @@ function checkDpc(ctx: Ctx, id: string, events: HistoryEvent[], problem: Report,
 /** Temp and staging files a killed writer left (the next writer holding the lock removes them). */
 function findTemps(ctx: Ctx, out: VerifyResult): void {
   const walk = (dir: string, depth: number) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
+    for (const name of listDir(dir)) {
       const p = join(dir, name);
       if (isTempName(name) || (dir === paths.contracts(ctx.ws) && name.startsWith('.tmp-'))) {
         out.warnings.push({ kind: 'temp_file', message: `${rel(ctx.ws, p)} is a temp file left by a stopped command; the next command removes it` });

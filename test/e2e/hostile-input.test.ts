@@ -212,14 +212,19 @@ describe('command executors', () => {
   });
 });
 
+/** An approved contract whose one step runs a command that starts a grandchild and hangs. */
+function hangingRun(prefix: string): { ws: string; pidFile: string } {
+  const ws = makeWorkspace();
+  const pidFile = join(makeTempDir(prefix), 'grandchild.pid');
+  const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[1], String(c.pid)); setInterval(() => {}, 1000);`;
+  registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'none', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
+  approveContract(ws, 'c', simPlan([{ id: 's', utterance: 'hang around' }]), { requires: ['local:exec'], grant: ['local:exec'] });
+  return { ws, pidFile };
+}
+
 describe('command executors and Ctrl-C', () => {
   it("Ctrl-C at the terminal (SIGINT to kair's process group) takes the command's own process group down at once", async () => {
-    const ws = makeWorkspace();
-    const dir = makeTempDir('kair-pg-');
-    const pidFile = join(dir, 'grandchild.pid');
-    const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[1], String(c.pid)); setInterval(() => {}, 1000);`;
-    registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'none', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
-    approveContract(ws, 'c', simPlan([{ id: 's', utterance: 'hang around' }]), { requires: ['local:exec'], grant: ['local:exec'] });
+    const { ws, pidFile } = hangingRun('kair-pg-');
     // Its own process group, as a shell gives a foreground job.
     const child = spawn(process.execPath, [BIN, 'run', 'c', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore', detached: true });
     const ended = new Promise<void>((res) => child.on('exit', () => res()));
@@ -238,12 +243,7 @@ describe('command executors and Ctrl-C', () => {
 
 describe('kill -TERM of kair alone during a run', () => {
   it('ends kair at once (no handler defers the signal), takes the command group down, and the next command recovers the run', async () => {
-    const ws = makeWorkspace();
-    const dir = makeTempDir('kair-term-');
-    const pidFile = join(dir, 'grandchild.pid');
-    const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[1], String(c.pid)); setInterval(() => {}, 1000);`;
-    registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'none', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
-    approveContract(ws, 'c', simPlan([{ id: 's', utterance: 'hang around' }]), { requires: ['local:exec'], grant: ['local:exec'] });
+    const { ws, pidFile } = hangingRun('kair-term-');
     const child = spawn(process.execPath, [BIN, 'run', 'c', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore' });
     const ended = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
     for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));

@@ -156,6 +156,20 @@ describe('dead holders are recovered', () => {
     expectOneChain(ws, 'c1');
   });
 
+  it.each([
+    ['whole', (pid: number) => JSON.stringify(holder({ pid }))],
+    ['cut short', () => '{"host":'],
+  ])('a holder killed before renaming its record into place (%s) is judged by it at once, not after 2 s', (_name, content) => {
+    const ws = makeWorkspace();
+    ok(ws, ['propose', 'Unrenamed', '--id', 'c1']);
+    const dead = deadPid();
+    mkdirSync(lockDir(ws, 'contract-c1'), { recursive: true });
+    writeFileSync(join(lockDir(ws, 'contract-c1'), `holder.json.${dead}.tmp`), content(dead));
+    const r = kj(ws, ['grant', 'c1', 'ns:a', '--lock-timeout', '300']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(existsSync(lockDir(ws, 'contract-c1'))).toBe(false);
+  });
+
   const cases: [string, () => Partial<HolderRecord>, number][] = [
     ['its pid is gone', () => ({ pid: deadPid() }), 0],
     ['its pid now belongs to a process started at another time (pid reuse)', () => ({ pid_start: startOf(process.pid) + 1 }), 0],

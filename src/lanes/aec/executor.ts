@@ -4,13 +4,14 @@
  * re-checks access, ACTIVE and `local:exec` itself as the final gate, then runs the executor the
  * catalog (not the envelope) defines. scripts/check_agent_execution_core.sh keeps it that way.
  */
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { SimulationExecutor as ExecutorDef } from '../../domain/aec/simulation.js';
 import { sha256Hex } from '../../domain/canonical.js';
 import { redactSecrets } from '../../domain/dpc.js';
 import { fsyncDir } from '../../store/fs/atomic.js';
 import { isPidAlive } from '../../store/fs/pid.js';
+import { listDir } from '../../store/fs/temp.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
@@ -219,13 +220,7 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
  * removed by the next write into the same folder, so no orphan outlives the next writer.
  */
 function sweepDeadTemps(dir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of listDir(dir)) {
     const m = /^\..*\.kair-tmp-(\d+)-[0-9a-z]+$/.exec(name);
     if (m && Number(m[1]) !== process.pid && !isPidAlive(Number(m[1]))) rmSync(join(dir, name), { force: true });
   }

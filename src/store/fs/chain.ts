@@ -44,14 +44,7 @@ export function appendEvents(
     events.push(e);
     prev = e.hash;
   }
-  if (events.length === 0) return events;
-  const fd = openSync(file, 'a');
-  try {
-    writeSync(fd, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  appendSealed(file, events);
   return events;
 }
 

@@ -117,7 +117,28 @@ function look(path: string, recordFile: string): Seen | null {
     throw e;
   }
   const text = readText(recordFile);
-  return { holder: text === null ? null : parseHolder(text), text, ageMs: Date.now() - st.mtimeMs, ino: st.ino };
+  const holder = text === null ? (recordFile === join(path, HOLDER_FILE) ? unrenamedRecord(path) : null) : parseHolder(text);
+  return { holder, text, ageMs: Date.now() - st.mtimeMs, ino: st.ino };
+}
+
+/**
+ * The record of a holder killed between writing `holder.json.<pid>.tmp` and renaming it: whole,
+ * or, cut short, at least its writer's pid (on this host; kill -0 decides). Without it a dead
+ * holder's lock would wait out the 2 s of a lock with no record.
+ */
+function unrenamedRecord(dir: string): Holder | null {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return null;
+  }
+  for (const n of names) {
+    const m = /^holder\.json\.(\d+)\.tmp$/.exec(n);
+    if (!m) continue;
+    return parseHolder(readText(join(dir, n)) ?? '') ?? { ...selfIdentity(), pid: Number(m[1]), pid_start: null, actor: 'unknown', command: 'unknown', since: '' };
+  }
+  return null;
 }
 
 export type Verdict = 'live' | 'dead' | 'remote' | 'young';

@@ -15,17 +15,20 @@ export function isTempName(name: string): boolean {
   return TEMP.test(name) || /^propose-[a-z0-9_-]+-\d+-\d+$/.test(name);
 }
 
+/** The names in a folder, none when it does not exist (or cannot be read). */
+export function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** Removes the temp files directly inside each folder; returns how many. */
 export function sweepTemps(dirs: string[]): number {
   let n = 0;
   for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
+    for (const name of listDir(dir)) {
       const staged = /^propose-[a-z0-9_-]+-(\d+)-\d+$/.exec(name);
       if (staged) {
         // A propose's staging folder: its writer's pid is in the name.
