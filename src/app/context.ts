@@ -130,14 +130,17 @@ export function createCtx(o: CtxOptions): Ctx {
 /** --actor/--by > KAIR_ACTOR > git user.name of the workspace > $USER > OS user > unknown. */
 export function resolveActor(flag: string | undefined, env: NodeJS.ProcessEnv, from: string): string {
   const pick = (v: string | undefined | null) => (v && v.trim() ? v.trim() : undefined);
-  return (
-    pick(flag) ??
-    pick(env.KAIR_ACTOR) ??
-    pick(gitUserName(from, env)) ??
-    pick(env.USER) ??
-    pick(osUser()) ??
-    'unknown'
-  );
+  // A name found in git's config or the environment is recorded and printed like a given one:
+  // one with control characters is refused too, saying how to name the actor instead.
+  const found = (v: string | undefined | null, source: string) => {
+    const name = pick(v);
+    // eslint-disable-next-line no-control-regex -- C0, DEL and C1 controls are what is refused
+    if (name !== undefined && /[\u0000-\u001f\u007f-\u009f]/.test(name)) {
+      throw kairError('USAGE_ERROR', `${source} ${quoteScalar(name)} has control characters; name the actor with --actor or KAIR_ACTOR`, { source, hint: 'pass --actor NAME or set KAIR_ACTOR' });
+    }
+    return name;
+  };
+  return pick(flag) ?? pick(env.KAIR_ACTOR) ?? found(gitUserName(from, env), 'git user.name') ?? found(env.USER, '$USER') ?? found(osUser(), 'the OS user name') ?? 'unknown';
 }
 
 function osUser(): string | undefined {

@@ -348,6 +348,14 @@ describe('actor names', () => {
     expect(r.json.error.code).toBe('USAGE_ERROR');
     expect(existsSync(kairPath(ws, 'contracts', 'who'))).toBe(false);
   });
+
+  it('a $USER with control characters (no --actor, KAIR_ACTOR or git name) → USAGE_ERROR naming the way out, nothing recorded', () => {
+    const r = kj(ws, ['propose', 'who am I', '--id', 'who'], { env: { KAIR_ACTOR: undefined, USER: 'eve\u001b[2J', HOME: makeTempDir('kair-home-'), XDG_CONFIG_HOME: undefined } });
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.json.error.code).toBe('USAGE_ERROR');
+    expect(r.json.error.message).toContain('--actor');
+    expect(existsSync(kairPath(ws, 'contracts', 'who'))).toBe(false);
+  });
 });
 
 describe('KAIR_NOW', () => {
