@@ -152,6 +152,8 @@ export function executeSteps(
     aec: AecOptions;
     /** The run-request.json this process wrote (a resumed run reads it back for its hash). */
     request?: ArtifactRecord;
+    /** A connection the gates already opened; the steps use it and close it at the end. */
+    db?: Db;
   },
 ): RunOutcome {
   const id = c0.id;
@@ -161,7 +163,7 @@ export function executeSteps(
   // so "after step k" and "before step k+1" are one lock, one append, one snapshot write.
   const pending: Pending[] = [];
   let error: RunOutcome['error'];
-  let db: Db | undefined;
+  let db: Db | undefined = run.db;
   const kimiStepIds = plan.steps.filter((s) => stepLane(s) === 'kimi').map((s) => s.id);
   const envelopeFirst = run.eligible && kimiStepIds.length === 0;
 

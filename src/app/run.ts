@@ -20,6 +20,8 @@ import { mutate } from './mutate.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, writeLatestRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
+import type { Db } from '../store/sqlite/db.js';
+import { openDb } from '../store/sqlite/db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
@@ -69,7 +71,15 @@ export function route(c: Contract, plan: Plan): Routing {
 export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; steps: Routing['steps']; kimi_estimate: { tokens: number; costUSD: number; runtimeSec: number } | null }) | (RunOutcome & { dry_run?: false });
 
 /** Gates after the state check, in §14 order; returns the plan and its routing. */
-function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan; routing: Routing } {
+/**
+ * The run's one SQLite connection: opened by the gates when they need it (the change-log check)
+ * and handed to the steps, which close it, so a run opens and checkpoints the database once.
+ */
+interface DbSlot {
+  db?: Db;
+}
+
+function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot = {}): { plan: Plan; routing: Routing } {
   const onDisk = readDiskPlan(ctx, c.id);
   assertRunnable(c, onDisk.sha256, ctx.config);
   const plan = onDisk.plan as Plan;
@@ -85,7 +95,7 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan;
   if (opts.pauseAt !== undefined && !plan.steps.some((s) => s.id === opts.pauseAt)) {
     throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
   }
-  if (routing.lanes.includes('aec')) assertCatalogIntact(ctx);
+  if (routing.lanes.includes('aec')) assertCatalogIntact(ctx, slot);
   return { plan, routing };
 }
 
@@ -94,10 +104,22 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }): { plan: Plan;
  * rule changed behind kair's back (an executor turned into `sh -c`, a rule inserted by hand)
  * must never be acted on. Nothing is written before this refusal.
  */
-function assertCatalogIntact(ctx: Ctx): void {
-  const bad = readDb(ctx, () => [], (db) => changeLogMismatches(db));
+function assertCatalogIntact(ctx: Ctx, slot: DbSlot): void {
+  if (!slot.db && !existsSync(paths.db(ctx.ws))) return;
+  slot.db ??= openDb(paths.db(ctx.ws));
+  const bad = changeLogMismatches(slot.db);
   if (bad.length === 0) return;
   throw kairError('INTEGRITY_FAILED', `the AEC catalog or access policy was changed outside kair (${bad[0]!.message}${bad.length > 1 ? `, and ${bad.length - 1} more` : ''}); nothing was run — see \`kair verify\``, { problems: bad.length });
+}
+
+/** Runs the run's start; if it does not get as far as the steps, the gates' connection is closed here. */
+function withSlot<T>(slot: DbSlot, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    slot.db?.close();
+    throw e;
+  }
 }
 
 /** Micro-dollars of COMPLETED Kimi runs of this contract (0 before the database exists). */
@@ -121,7 +143,14 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     assertContract(ctx.ws, id);
     const c = loadForWrite(ctx.ws, id).contract;
     assertTransition(c, 'run');
-    const { plan, routing } = gates(ctx, c, opts);
+    const slot: DbSlot = {};
+    let plan: Plan;
+    let routing: Routing;
+    try {
+      ({ plan, routing } = gates(ctx, c, opts, slot));
+    } finally {
+      slot.db?.close();
+    }
     const kimi_estimate = estimate(ctx, plan, routing);
     if (kimi_estimate) {
       const caps = effectiveCaps(plan, ctx.config);
@@ -131,9 +160,10 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     return { dry_run: true, contract_id: id, lanes: routing.lanes, steps: routing.steps, kimi_estimate };
   }
   let started!: { plan: Plan; routing: Routing; runId: string; at: string; request: ArtifactRecord & { text: string } };
-  const m = mutate(ctx, id, 'run', (c) => {
+  const slot: DbSlot = {};
+  const m = withSlot(slot, () => mutate(ctx, id, 'run', (c) => {
     assertTransition(c, 'run');
-    const { plan, routing } = gates(ctx, c, opts);
+    const { plan, routing } = gates(ctx, c, opts, slot);
     const runId = `${id}-run-${c.runs.length + 1}`;
     const request = writeRunRequest(ctx, c, runId, plan, routing.lanes);
     started = { plan, routing, runId, at: ctx.now(), request };
@@ -141,8 +171,9 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
       drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes, artifacts: [{ path: request.path, sha256: request.sha256 }] } }],
       after: () => writeLatestRequest(ctx, id, request.text),
     };
-  });
+  }));
   return executeSteps(ctx, m.contract, started.plan, {
+    ...(slot.db ? { db: slot.db } : {}),
     runId: started.runId,
     startedAt: started.at,
     request: started.request,
@@ -157,18 +188,19 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
 export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult {
   assertId(id);
   let resumed!: { plan: Plan; routing: Routing; runId: string; stepId: string | null };
-  const m = mutate(ctx, id, 'resume', (c) => {
+  const slot: DbSlot = {};
+  const m = withSlot(slot, () => mutate(ctx, id, 'resume', (c) => {
     assertTransition(c, 'resume');
     assertNoLiveRunner(c);
-    const { plan, routing } = gates(ctx, c, {});
+    const { plan, routing } = gates(ctx, c, {}, slot);
     const runId = c.runs[c.runs.length - 1]!;
     const stepId = c.pause?.step_id ?? null;
     resumed = { plan, routing, runId, stepId };
     return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: stepId } }] };
-  });
+  }));
   const done = finishedSteps(ctx, id, resumed.runId);
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
-  return executeSteps(ctx, m.contract, resumed.plan, { runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
+  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
 }
 
 /** Steps this run already completed, from history (a resume never repeats one). */
