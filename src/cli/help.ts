@@ -32,6 +32,25 @@ export function helpText(cmd: CommandDef | null, version: string): string {
   }
   // helpInformation() leaves out addHelpText sections, so the trailers are appended here.
   if (!cmd) return program.helpInformation() + TRAILER;
-  const sub = byName.get(cmd.name)!;
+  const sub = byName.get(cmd.name);
+  if (!sub) return groupHelp(cmd);
   return sub.helpInformation() + `\nGlobal options: ${GLOBAL_OPTIONS.map((g) => globalFlags(g)).join(', ')}\n\nExample:\n  $ ${cmd.example}\n`;
+}
+
+/** `kair sim --help`, `kair help access`: a command group lists its subcommands with an example each. */
+function groupHelp(group: CommandDef): string {
+  const subs = COMMANDS.filter((c) => !c.hidden && c.name.startsWith(`${group.name} `));
+  const width = Math.max(...subs.map((c) => c.name.length));
+  return [
+    `Usage: kair ${group.name} <subcommand> [options]`,
+    '',
+    'Subcommands:',
+    ...subs.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Examples:',
+    ...subs.map((c) => `  $ ${c.example}`),
+    '',
+    `Run \`kair ${group.name} <subcommand> --help\` for a subcommand's options.`,
+    '',
+  ].join('\n');
 }

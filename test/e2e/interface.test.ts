@@ -347,6 +347,19 @@ describe('help, version, completion', () => {
     expect(r.stdout).toMatch(/exit status/i);
   });
 
+  it.each([
+    ['sim', ['sim', '--help'], ['sim register', 'sim activate', 'sim log']],
+    ['access', ['help', 'access'], ['access allow', 'access list', 'access log']],
+    ['aec', ['aec', '-h'], ['aec ledger', 'aec rebuild', 'aec replay', 'aec stats']],
+    ['intake', ['intake', '--help'], ['intake list']],
+  ])('a command group\'s help (%s) lists its subcommands with examples, exit 0', (_name, args, subs) => {
+    const r = kair(ws, args);
+    expect(r.code, r.stderr).toBe(0);
+    for (const sub of subs) expect(r.stdout).toContain(sub);
+    expect(r.stdout).toContain(`$ kair ${subs[0]}`);
+    expect(r.stderr).toBe('');
+  });
+
   it('kair plan --help exits 0, shows its options and an example', () => {
     const r = kair(ws, ['plan', '--help']);
     expect(r.code).toBe(0);
