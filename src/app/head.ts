@@ -4,11 +4,11 @@
  * tag). `kair verify --since-head DIGEST` proves that every chain still extends what it named:
  * someone who rewrites every file and row consistently is caught by the anchor kept elsewhere.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson, sha256Hex } from '../domain/canonical.js';
 import { kairError } from '../domain/errors.js';
-import { listContractIds } from '../store/fs/contracts.js';
+import { listContractIds, readTextFile } from '../store/fs/contracts.js';
 import { writeFileAtomicSync } from '../store/fs/atomic.js';
 import { lastEvent, readHistory } from '../store/fs/history.js';
 import { paths, rel } from '../store/fs/workspace.js';
@@ -66,12 +66,7 @@ export function checkSinceHead(ctx: Ctx, digest: string, out: VerifyResult): voi
   if (!/^[0-9a-f]{64}$/.test(digest)) {
     throw kairError('USAGE_ERROR', `--since-head ${JSON.stringify(digest.slice(0, 80))}: expected a head digest (64 lowercase hex digits, as \`kair head\` prints)`, { flag: '--since-head' });
   }
-  let text: string | null;
-  try {
-    text = readFileSync(join(headsDir(ctx), `${digest}.json`), 'utf8').replace(/\n$/, '');
-  } catch {
-    text = null;
-  }
+  const text = readTextFile(join(headsDir(ctx), `${digest}.json`))?.replace(/\n$/, '') ?? null;
   if (text === null || sha256Hex(text) !== digest) {
     out.problems.push({ kind: 'head_unknown', message: `no head ${digest.slice(0, 12)}… is saved in .kair/heads/ (or its record was altered); the chains cannot be checked against it` });
     return;

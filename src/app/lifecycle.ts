@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
 import { quotedPath, readInputFile, readStdinText } from '../store/fs/input.js';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
-import type { Contract, EventDraft } from '../domain/contract.js';
+import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
 import type { DpcAddition } from '../domain/dpc.js';
 import { applyDpc, foldDpcStates, newDpc, resolveAddition } from '../domain/dpc.js';
 import { kairError } from '../domain/errors.js';
@@ -22,7 +22,7 @@ import {
   decideRewind,
 } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
-import { contractExists, indexEntry, readJsonFile } from '../store/fs/contracts.js';
+import { contractExists, indexEntry, readJsonFile, readTextFile } from '../store/fs/contracts.js';
 import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
@@ -51,16 +51,17 @@ export function readDpc(ctx: Ctx, c: Contract): Dpc {
  * had). Histories written before dpc events carried `dpc_sha256` may have timestamps that differ
  * from the file by a millisecond; their files count as behind, never foreign.
  */
-export function dpcFromHistory(ctx: Ctx, id: string): { dpc: Dpc; file: 'current' | 'behind' | 'foreign' | 'missing' } {
-  const events = readHistory(paths.history(ctx.ws, id)).events;
+export function dpcFromHistory(ctx: Ctx, id: string): { dpc: Dpc; file: DpcFileStatus } {
+  return dpcFileStatus(readHistory(paths.history(ctx.ws, id)).events, readTextFile(paths.dpc(ctx.ws, id)))!;
+}
+
+export type DpcFileStatus = 'current' | 'behind' | 'foreign' | 'missing';
+
+/** How a DPC file's text relates to the DPC these events fold to (null: they hold no DPC). */
+export function dpcFileStatus(events: HistoryEvent[], text: string | null): { dpc: Dpc; file: DpcFileStatus } | null {
   const states = foldDpcStates(events);
-  const dpc = states[states.length - 1]!;
-  let text: string | null;
-  try {
-    text = readFileSync(paths.dpc(ctx.ws, id), 'utf8');
-  } catch {
-    text = null;
-  }
+  const dpc = states[states.length - 1];
+  if (!dpc) return null;
   if (text === null) return { dpc, file: 'missing' };
   if (text === jsonText(dpc)) return { dpc, file: 'current' };
   const legacy = events.some((e) => e.type === 'dpc' && typeof e.data.dpc_sha256 !== 'string');

@@ -4,17 +4,16 @@ import { join } from 'node:path';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { applyEvent } from '../domain/contract.js';
-import { foldDpcStates } from '../domain/dpc.js';
 import { assertId } from '../domain/ids.js';
-import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile } from '../store/fs/contracts.js';
+import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile, readTextFile } from '../store/fs/contracts.js';
 import { checkChain } from '../store/fs/chain.js';
-import { jsonText } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
 import { isTempName, listDir } from '../store/fs/temp.js';
 import { checkpointSeqs } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { checkSinceHead } from './head.js';
+import { dpcFileStatus } from './lifecycle.js';
 import { verifyDb } from './verify-db.js';
 
 export interface Finding {
@@ -189,19 +188,10 @@ function checkPlan(ctx: Ctx, id: string, events: HistoryEvent[], c: Contract, pr
 
 /** dpc_v1.json must be the DPC history folds to (an earlier state is only behind). */
 function checkDpc(ctx: Ctx, id: string, events: HistoryEvent[], problem: Report, warning: Report): void {
-  const states = foldDpcStates(events);
-  if (!states.length) return;
-  let text: string;
-  try {
-    text = readFileSync(paths.dpc(ctx.ws, id), 'utf8');
-  } catch {
-    problem('dpc_mismatch', 'dpc/dpc_v1.json is missing');
-    return;
-  }
-  if (text === jsonText(states[states.length - 1]!)) return;
-  const legacy = events.some((e) => e.type === 'dpc' && typeof e.data.dpc_sha256 !== 'string');
-  if (legacy || states.some((s) => jsonText(s) === text)) warning('dpc_behind', 'dpc/dpc_v1.json is an earlier state of the DPC; the next command that changes it rewrites it');
-  else problem('dpc_mismatch', 'dpc/dpc_v1.json differs from every state its history recorded');
+  const found = dpcFileStatus(events, readTextFile(paths.dpc(ctx.ws, id)));
+  if (found?.file === 'missing') problem('dpc_mismatch', 'dpc/dpc_v1.json is missing');
+  else if (found?.file === 'foreign') problem('dpc_mismatch', 'dpc/dpc_v1.json differs from every state its history recorded');
+  else if (found?.file === 'behind') warning('dpc_behind', 'dpc/dpc_v1.json is an earlier state of the DPC; the next command that changes it rewrites it');
 }
 
 /** Temp and staging files a killed writer left (the next writer holding the lock removes them). */

@@ -109,6 +109,15 @@ export function rebuildIndexEntries(ws: Workspace): IndexEntry[] {
   return out;
 }
 
+/** A file's text, or null when it is missing or unreadable. */
+export function readTextFile(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 export function readJsonFile<T>(file: string): T | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;

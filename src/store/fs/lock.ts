@@ -5,11 +5,12 @@
  * lock aside by renaming it, so none of them can remove a lock a new owner has just taken.
  * docs/decisions/013-locks.md has the reasoning.
  */
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { kairError } from '../../domain/errors.js';
 import { failpoint, stoppoint } from '../failpoint.js';
+import { readTextFile } from './contracts.js';
 import type { ProcessIdentity } from './pid.js';
 import { isPidAlive, processVerdict, selfIdentity } from './pid.js';
 
@@ -100,13 +101,6 @@ interface Seen {
   ino: number;
 }
 
-function readText(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 function look(path: string, recordFile: string): Seen | null {
   let st;
@@ -116,7 +110,7 @@ function look(path: string, recordFile: string): Seen | null {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
-  const text = readText(recordFile);
+  const text = readTextFile(recordFile);
   const holder = text === null ? (recordFile === join(path, HOLDER_FILE) ? unrenamedRecord(path) : null) : parseHolder(text);
   return { holder, text, ageMs: Date.now() - st.mtimeMs, ino: st.ino };
 }
@@ -136,7 +130,7 @@ function unrenamedRecord(dir: string): Holder | null {
   for (const n of names) {
     const m = /^holder\.json\.(\d+)\.tmp$/.exec(n);
     if (!m) continue;
-    return parseHolder(readText(join(dir, n)) ?? '') ?? { ...selfIdentity(), pid: Number(m[1]), pid_start: null, actor: 'unknown', command: 'unknown', since: '' };
+    return parseHolder(readTextFile(join(dir, n)) ?? '') ?? { ...selfIdentity(), pid: Number(m[1]), pid_start: null, actor: 'unknown', command: 'unknown', since: '' };
   }
   return null;
 }
@@ -201,7 +195,7 @@ function takeRecoverFile(file: string, who: LockWho, force: boolean): { ino: num
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw e;
     }
-    if (statSync(moved).ino !== seen.ino || readText(moved) !== seen.text) {
+    if (statSync(moved).ino !== seen.ino || readTextFile(moved) !== seen.text) {
       try {
         linkSync(moved, file);
       } catch {
@@ -254,7 +248,7 @@ export function breakLock(locksDir: string, name: string, who: LockWho, force = 
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { removed: false, reason: 'gone' };
       throw e;
     }
-    if (statSync(moved).ino !== seen.ino || readText(join(moved, HOLDER_FILE)) !== seen.text) {
+    if (statSync(moved).ino !== seen.ino || readTextFile(join(moved, HOLDER_FILE)) !== seen.text) {
       // Not the lock judged but a new owner's (the recover file makes this unreachable unless a
       // recoverer was wrongly judged dead): give it back unless yet another owner took the name.
       try {
@@ -334,7 +328,7 @@ export function acquireLock(locksDir: string, name: string, who: LockWho, timeou
         release() {
           // If this lock was taken from us (only possible if we stalled >2 s before writing the
           // record), the folder there now is another owner's: leave it alone.
-          if (parseHolder(readText(holderFile) ?? '')?.pid !== process.pid) return;
+          if (parseHolder(readTextFile(holderFile) ?? '')?.pid !== process.pid) return;
           unlinkIfThere(holderFile);
           try {
             release();

@@ -3,13 +3,13 @@
  * chain checked from the newest valid checkpoint to the tail, and how the snapshot on disk
  * relates to it. Kept apart from contracts.ts so the read-only commands do not load hashing.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type { Contract } from '../../domain/contract.js';
 import { applyEvent } from '../../domain/contract.js';
 import { checkLinks } from './chain.js';
-import { integrity, readJsonFile } from './contracts.js';
+import { integrity, readJsonFile, readTextFile } from './contracts.js';
 import type { HistoryRead } from './history.js';
 import { lastLine, readHistory, readHistoryTail } from './history.js';
 import { jsonText } from './atomic.js';
@@ -83,16 +83,12 @@ function fromKnown(ws: Workspace, file: string, k: { contract: Contract; snapsho
     if (broken) integrity(id, broken);
     for (const e of tail.events.slice(1)) c = applyEvent(c, e);
   }
-  let text: string | null;
-  try {
-    text = readFileSync(paths.snapshot(ws, id), 'utf8');
-  } catch {
-    text = null;
-  }
+  const text = readTextFile(paths.snapshot(ws, id));
   // Only the common case is decided here: the snapshot is what this process wrote, or current.
-  if (text === null || (text !== k.snapshotText && text !== jsonText(c))) return null;
+  const current = text !== null && text === jsonText(c);
+  if (text === null || (!current && text !== k.snapshotText)) return null;
   known.set(file, { contract: c, snapshotText: text });
-  return { contract: c, tornBytes: last.tornBytes, snapshot: text === jsonText(c) ? 'current' : 'behind' };
+  return { contract: c, tornBytes: last.tornBytes, snapshot: current ? 'current' : 'behind' };
 }
 
 function loadChecked(ws: Workspace, id: string, file: string): WriterLoad {
@@ -115,12 +111,7 @@ function loadChecked(ws: Workspace, id: string, file: string): WriterLoad {
   if (tail.badLines.length) integrity(id, 'a history line is not valid JSON');
   const broken = checkLinks(tail.events, base ? { seq: base.history_seq, hash: base.history_head } : { seq: 0, hash: GENESIS_HASH });
   if (broken) integrity(id, broken);
-  let text: string | null;
-  try {
-    text = readFileSync(paths.snapshot(ws, id), 'utf8');
-  } catch {
-    text = null;
-  }
+  const text = readTextFile(paths.snapshot(ws, id));
   let snap: Contract | null;
   try {
     snap = text === null ? null : (JSON.parse(text) as Contract);
