@@ -1,5 +1,5 @@
 /** `kair verify [<id>]`: walks everything, repairs nothing. */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
@@ -127,12 +127,10 @@ function checkArtifacts(ctx: Ctx, id: string, events: HistoryEvent[], problem: R
     if (!Array.isArray(list)) continue;
     for (const a of list) {
       recorded.set(a.path, { sha256: a.sha256, seq: e.seq });
-      const name = /run-result/.test(a.path) ? 'run-result.json' : 'run-request.json';
-      const runId = a.path.split('/').slice(-2)[0]!;
-      for (const key of [name, `${runId}/run-result.json`]) {
-        if (key.includes('/') && name !== 'run-result.json') continue;
-        if (!byName.has(key)) byName.set(key, new Set());
-        byName.get(key)!.add(a.sha256);
+      // The derived copies it may stand behind: the latest copy of its kind, and a result's run pointer.
+      const [runId, name] = a.path.split('/').slice(-2) as [string, string];
+      for (const key of name.startsWith('run-result') ? ['run-result.json', `${runId}/run-result.json`] : ['run-request.json']) {
+        byName.set(key, (byName.get(key) ?? new Set()).add(a.sha256));
         newest.set(key, a.sha256);
       }
     }
@@ -156,15 +154,9 @@ function checkArtifacts(ctx: Ctx, id: string, events: HistoryEvent[], problem: R
   };
   copy('run-request.json');
   copy('run-result.json');
-  let folders: string[];
-  try {
-    folders = readdirSync(runs).filter((f) => statSync(join(runs, f)).isDirectory());
-  } catch {
-    folders = [];
-  }
-  for (const runId of folders) {
+  for (const runId of listDir(runs).filter((f) => statSync(join(runs, f), { throwIfNoEntry: false })?.isDirectory())) {
     copy(`${runId}/run-result.json`);
-    const results = readdirSync(join(runs, runId)).filter((f) => /^run-result(\.\d+)?\.json$/.test(f));
+    const results = listDir(join(runs, runId)).filter((f) => /^run-result(\.\d+)?\.json$/.test(f));
     if (!started.has(runId) && results.length) problem('history_truncated', `artifacts/run/${runId} holds run results but history has no run.started for ${runId}`);
   }
 }
