@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultConfig } from '../domain/config.js';
+import { initConfig } from '../domain/config.js';
 import { writeJsonAtomic } from '../store/fs/atomic.js';
 import { kairError } from '../domain/errors.js';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
@@ -18,12 +18,12 @@ export function init(opts: { dir?: string; cwd: string; env: NodeJS.ProcessEnv }
   const cfgPath = paths.config(ws);
   let config = readExistingConfig(cfgPath, rel(ws, cfgPath));
   if (!config) {
-    const fresh = defaultConfig(`ws_${randomBytes(8).toString('hex')}`);
+    const fresh = initConfig(`ws_${randomBytes(8).toString('hex')}`);
     writeJsonAtomic(cfgPath, fresh);
     config = fresh;
   }
   if (!existsSync(paths.index(ws))) writeJsonAtomic(paths.index(ws), []);
-  return { created, workspace: rel(ws, ws.kairDir) || '.kair', workspace_id: config.workspace_id ?? null, config: rel(ws, cfgPath), root: ws.root };
+  return { created, workspace: rel(ws, ws.kairDir) || '.kair', workspace_id: (config.workspace_id as string | undefined) ?? null, config: rel(ws, cfgPath), root: ws.root };
 }
 
 /**

@@ -11,14 +11,30 @@ export interface KimiCaps {
   allowedScopes: string[];
 }
 
+export interface SloConfig {
+  dispatch_p95_ms: number;
+  dispatch_p99_ms: number;
+  error_rate: number;
+  duplicate_side_effects: number;
+}
+
+/**
+ * The config every command sees: the file with every omitted key filled from its default
+ * (`resolveConfig`). Only `workspace_id` is required in the file; `init` writes the v1 keys.
+ */
 export interface Config {
   workspace_id: string;
   controls: { registry: string[] };
-  approvals: { min: number; forbid_self: boolean };
+  approvals: { min: number; forbid_self: boolean; require_signed: boolean; allowed_signers_file: string };
   kimi: { provider: 'stub'; defaults: KimiCaps; max_cost_usd_per_contract: number };
+  run: { allowed_actors: string[] };
+  policy: { admins: string[] };
+  slo: SloConfig;
   /** Optional; `init` does not write it. */
   limits?: { max_input_bytes?: number };
 }
+
+export const DEFAULT_SLO: SloConfig = { dispatch_p95_ms: 1200, dispatch_p99_ms: 2500, error_rate: 0.005, duplicate_side_effects: 0 };
 
 export const DEFAULT_REGISTRY = [
   'cloudflare:read',
@@ -33,7 +49,13 @@ export const DEFAULT_REGISTRY = [
   'network:write',
 ];
 
+/** The full config with every default (what a file holding only `workspace_id` resolves to). */
 export function defaultConfig(workspaceId: string): Config {
+  return { workspace_id: workspaceId, ...configDefaults() };
+}
+
+/** What `init` writes: the v1 keys only (later keys take their defaults when omitted). */
+export function initConfig(workspaceId: string): Record<string, unknown> {
   return {
     workspace_id: workspaceId,
     controls: { registry: [...DEFAULT_REGISTRY] },
@@ -46,6 +68,41 @@ export function defaultConfig(workspaceId: string): Config {
   };
 }
 
+/** Every key's default (workspace_id has none). */
+export function configDefaults(): Omit<Config, 'workspace_id'> {
+  return {
+    controls: { registry: [...DEFAULT_REGISTRY] },
+    approvals: { min: 1, forbid_self: false, require_signed: false, allowed_signers_file: '.kair/allowed_signers' },
+    kimi: {
+      provider: 'stub',
+      defaults: { maxCostUSD: 25, maxAgents: 5, maxRuntimeSec: 600, allowedScopes: ['custom_logic', 'integration_glue'] },
+      max_cost_usd_per_contract: 100,
+    },
+    run: { allowed_actors: ['*'] },
+    policy: { admins: ['*'] },
+    slo: { ...DEFAULT_SLO },
+  };
+}
+
+/**
+ * The validated file with omitted keys filled from the defaults, object by object (arrays and
+ * scalars in the file replace the default whole). `$schema` is dropped.
+ */
+export function resolveConfig(file: Record<string, unknown>): Config {
+  const merged = mergeDefaults(configDefaults() as unknown as Record<string, unknown>, file);
+  delete merged.$schema;
+  return merged as unknown as Config;
+}
+
+function mergeDefaults(defaults: Record<string, unknown>, given: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(given)) {
+    const d = defaults[key];
+    out[key] = isObj(d) && isObj(value) ? mergeDefaults(d, value) : value;
+  }
+  return out;
+}
+
 export interface Problem {
   path: string;
   message: string;
@@ -55,15 +112,16 @@ type Check = (v: unknown, path: string, out: Problem[]) => void;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function object(shape: Record<string, Check>, optional: readonly string[] = []): Check {
+/** Keys of `shape` may be omitted (defaults fill them) unless listed in `required`. */
+function object(shape: Record<string, Check>, required: readonly string[] = []): Check {
   return (v, path, out) => {
     if (!isObj(v)) return void out.push({ path: path || '(root)', message: 'expected an object' });
     for (const key of Object.keys(v)) {
-      if (!Object.hasOwn(shape, key)) out.push({ path: join(path, key), message: 'unknown key' });
+      if (!Object.hasOwn(shape, key) && !(path === '' && key === '$schema')) out.push({ path: join(path, key), message: 'unknown key' });
     }
     for (const [key, check] of Object.entries(shape)) {
       if (!Object.hasOwn(v, key)) {
-        if (!optional.includes(key)) out.push({ path: join(path, key), message: 'required' });
+        if (required.includes(key)) out.push({ path: join(path, key), message: 'required' });
       }
       else check(v[key], join(path, key), out);
     }
@@ -105,17 +163,34 @@ export function isCents(v: number): boolean {
   return Math.abs(Math.round(v * 100) - v * 100) < 1e-6;
 }
 
+const nonNegative: Check = (v, path, out) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) out.push({ path, message: 'expected a number >= 0' });
+};
+const fraction: Check = (v, path, out) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) out.push({ path, message: 'expected a number between 0 and 1' });
+};
+const nonNegInt: Check = (v, path, out) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) out.push({ path, message: 'expected an integer >= 0' });
+};
+const schemaKey: Check = (v, path, out) => {
+  if (typeof v !== 'string') out.push({ path, message: 'expected a string' });
+};
+
 const configCheck = object({
+  $schema: schemaKey,
   workspace_id: str,
   controls: object({ registry: array(control) }),
-  approvals: object({ min: posInt, forbid_self: bool }),
+  approvals: object({ min: posInt, forbid_self: bool, require_signed: bool, allowed_signers_file: str }),
   kimi: object({
     provider: literal('stub'),
     defaults: object({ maxCostUSD: money, maxAgents: posInt, maxRuntimeSec: posInt, allowedScopes: array(str) }),
     max_cost_usd_per_contract: money,
   }),
-  limits: object({ max_input_bytes: posInt }, ['max_input_bytes']),
-}, ['limits']);
+  run: object({ allowed_actors: array(str) }),
+  policy: object({ admins: array(str) }),
+  slo: object({ dispatch_p95_ms: nonNegative, dispatch_p99_ms: nonNegative, error_rate: fraction, duplicate_side_effects: nonNegInt }),
+  limits: object({ max_input_bytes: posInt }),
+}, ['workspace_id']);
 
 export function validateConfig(value: unknown): Problem[] {
   const out: Problem[] = [];

@@ -16,20 +16,43 @@ export { ContractSchema, HistoryEventSchema } from './output-schemas.js';
 
 const money = z.number().positive().refine(isCents, { error: 'at most 2 decimals' });
 
+/** Only `workspace_id` is required: omitted keys take their defaults (domain/config.ts). */
 export const ConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
   workspace_id: z.string().min(1),
-  controls: z.strictObject({ registry: z.array(z.string().regex(CONTROL_PATTERN)) }),
-  approvals: z.strictObject({ min: z.int().positive(), forbid_self: z.boolean() }),
-  kimi: z.strictObject({
-    provider: z.literal('stub'),
-    defaults: z.strictObject({
-      maxCostUSD: money,
-      maxAgents: z.int().positive(),
-      maxRuntimeSec: z.int().positive(),
-      allowedScopes: z.array(z.string().min(1)),
-    }),
-    max_cost_usd_per_contract: money,
-  }),
+  controls: z.strictObject({ registry: z.array(z.string().regex(CONTROL_PATTERN)).optional() }).optional(),
+  approvals: z
+    .strictObject({
+      min: z.int().positive().optional(),
+      forbid_self: z.boolean().optional(),
+      require_signed: z.boolean().optional(),
+      allowed_signers_file: z.string().min(1).optional(),
+    })
+    .optional(),
+  kimi: z
+    .strictObject({
+      provider: z.literal('stub').optional(),
+      defaults: z
+        .strictObject({
+          maxCostUSD: money.optional(),
+          maxAgents: z.int().positive().optional(),
+          maxRuntimeSec: z.int().positive().optional(),
+          allowedScopes: z.array(z.string().min(1)).optional(),
+        })
+        .optional(),
+      max_cost_usd_per_contract: money.optional(),
+    })
+    .optional(),
+  run: z.strictObject({ allowed_actors: z.array(z.string().min(1)).optional() }).optional(),
+  policy: z.strictObject({ admins: z.array(z.string().min(1)).optional() }).optional(),
+  slo: z
+    .strictObject({
+      dispatch_p95_ms: z.number().nonnegative().optional(),
+      dispatch_p99_ms: z.number().nonnegative().optional(),
+      error_rate: z.number().min(0).max(1).optional(),
+      duplicate_side_effects: z.int().nonnegative().optional(),
+    })
+    .optional(),
   limits: z.strictObject({ max_input_bytes: z.int().positive().optional() }).optional(),
 });
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { DEFAULT_REGISTRY, defaultConfig, isCents, validateConfig } from '../../src/domain/config.js';
+import { DEFAULT_REGISTRY, defaultConfig, initConfig, isCents, resolveConfig, validateConfig } from '../../src/domain/config.js';
 
 type Json = Record<string, unknown>;
 /** A fresh, plain-JSON default config to mutate. */
@@ -10,9 +10,9 @@ function paths(value: unknown): string[] {
   return validateConfig(value).map((p) => p.path);
 }
 
-describe('defaultConfig', () => {
-  it('is exactly the SPEC §14 document', () => {
-    expect(defaultConfig('abc')).toEqual({
+describe('initConfig', () => {
+  it('is exactly the v1 document (later keys are left to their defaults)', () => {
+    expect(initConfig('abc')).toEqual({
       workspace_id: 'abc',
       controls: {
         registry: [
@@ -35,6 +35,10 @@ describe('defaultConfig', () => {
         max_cost_usd_per_contract: 100,
       },
     });
+  });
+
+  it('resolves to defaultConfig', () => {
+    expect(resolveConfig(initConfig('abc'))).toEqual(defaultConfig('abc'));
   });
 
   it('is valid, also after a JSON round trip', () => {
@@ -88,20 +92,38 @@ describe('validateConfig: unknown keys, with their dotted path', () => {
 });
 
 describe('validateConfig: missing keys', () => {
-  const cases: Array<[string[], string, string]> = [
-    [[], 'workspace_id', 'workspace_id'],
-    [[], 'controls', 'controls'],
-    [['controls'], 'registry', 'controls.registry'],
-    [['approvals'], 'min', 'approvals.min'],
-    [['approvals'], 'forbid_self', 'approvals.forbid_self'],
-    [['kimi'], 'provider', 'kimi.provider'],
-    [['kimi'], 'max_cost_usd_per_contract', 'kimi.max_cost_usd_per_contract'],
-    [['kimi', 'defaults'], 'allowedScopes', 'kimi.defaults.allowedScopes'],
+  it('workspace_id is the one required key', () => {
+    const c = cfg();
+    delete c.workspace_id;
+    expect(paths(c)).toEqual(['workspace_id']);
+  });
+
+  const omitted: Array<[string[], string, (c: ReturnType<typeof defaultConfig>) => unknown, unknown]> = [
+    [[], 'controls', (c) => c.controls.registry, DEFAULT_REGISTRY],
+    [['approvals'], 'min', (c) => c.approvals.min, 1],
+    [['approvals'], 'forbid_self', (c) => c.approvals.forbid_self, false],
+    [['kimi'], 'provider', (c) => c.kimi.provider, 'stub'],
+    [['kimi'], 'max_cost_usd_per_contract', (c) => c.kimi.max_cost_usd_per_contract, 100],
+    [['kimi', 'defaults'], 'allowedScopes', (c) => c.kimi.defaults.allowedScopes, ['custom_logic', 'integration_glue']],
   ];
-  it.each(cases)('missing %j.%s → %s', (where, key, path) => {
+  it.each(omitted)('omitted %j.%s is valid and takes its default', (where, key, get, value) => {
     const c = cfg();
     delete at(c, ...where)[key];
-    expect(paths(c)).toEqual([path]);
+    expect(paths(c)).toEqual([]);
+    expect(get(resolveConfig(c))).toEqual(value);
+  });
+
+  it('one key overridden alone keeps the others', () => {
+    const r = resolveConfig({ workspace_id: 'w', approvals: { min: 2 } });
+    expect(r.approvals).toEqual({ min: 2, forbid_self: false, require_signed: false, allowed_signers_file: '.kair/allowed_signers' });
+    expect(r.run.allowed_actors).toEqual(['*']);
+    expect(r.slo.dispatch_p95_ms).toBe(1200);
+  });
+
+  it('$schema is allowed at the top and dropped', () => {
+    const c = { ...cfg(), $schema: '../docs/schemas/config.schema.json' };
+    expect(paths(c)).toEqual([]);
+    expect('$schema' in resolveConfig(c)).toBe(false);
   });
 });
 

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Config } from '../../domain/config.js';
-import { validateConfig } from '../../domain/config.js';
+import { resolveConfig, validateConfig } from '../../domain/config.js';
 import { kairError } from '../../domain/errors.js';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../../domain/json-input.js';
 import { readInputFile } from './input.js';
@@ -106,12 +106,13 @@ export function loadConfig(ws: Workspace): Config {
   const value = parsed.value;
   const problems = validateConfig(value);
   if (problems.length > 0) {
-    const first = problems[0]!;
+    // Every problem, in full: one hidden behind "(and 4 more)" is the one the user needed.
+    const list = problems.map((p) => `${p.path}: ${p.message}`);
     throw kairError(
       'CONFIG_INVALID',
-      `${shown}: ${first.path}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
-      { path: shown, problems },
+      problems.length === 1 ? `${shown}: ${list[0]}` : `${shown} has ${problems.length} problems:\n  - ${list.join('\n  - ')}`,
+      { path: shown, problems, hint: 'fix each listed key in the config file (omitted keys take their defaults)' },
     );
   }
-  return value as Config;
+  return resolveConfig(value as Record<string, unknown>);
 }
