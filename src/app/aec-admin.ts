@@ -16,6 +16,7 @@ import { catalogRepo, notFound } from '../lanes/aec/catalog.js';
 import type { ChangeLogEntry } from '../lanes/aec/change-log.js';
 import { changeLog, rowKey, toEntry } from '../lanes/aec/change-log.js';
 import { readInputFile } from '../store/fs/input.js';
+import { assertAdminHere } from './actors.js';
 import type { Ctx } from './context.js';
 import { inputLimit } from './context.js';
 import { readDb, withDb } from './db.js';
@@ -26,6 +27,7 @@ export function readSimulationFile(ctx: Ctx, path: string, shown: string): Simul
 }
 
 export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
+  assertAdminHere(ctx, `register simulation ${def.id}`);
   return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
@@ -40,6 +42,7 @@ export function showSimulation(ctx: Ctx, id: string): SimulationView {
 }
 
 export function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand): SimulationView {
+  assertAdminHere(ctx, `${command} simulation ${JSON.stringify(id)}`);
   return readDb(
     ctx,
     () => {
@@ -55,6 +58,7 @@ export function setAccessRule(ctx: Ctx, actor: string, action: string, decision:
   for (const [what, v] of [['actor', actor], ['action', action]] as const) {
     if (!POLICY_NAME.test(v)) throw kairError('USAGE_ERROR', `<${what}> must be 1 to 200 characters without spaces, got ${JSON.stringify(v)}`, { argument: what, value: v });
   }
+  assertAdminHere(ctx, `change the access policy (${decision} ${JSON.stringify(actor)} ${JSON.stringify(action)})`);
   return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 

@@ -15,6 +15,7 @@ import { readJsonFile } from '../store/fs/contracts.js';
 import { runnerVerdict, selfIdentity } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
+import { assertMayRunHere } from './actors.js';
 import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
@@ -79,9 +80,11 @@ interface DbSlot {
   db?: Db;
 }
 
-function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot = {}): { plan: Plan; routing: Routing } {
+function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): { plan: Plan; routing: Routing } {
   const onDisk = readDiskPlan(ctx, c.id);
   assertRunnable(c, onDisk.sha256, ctx.config);
+  // After the approvals: whoever asks, an unapproved or stale plan is told to get approval first.
+  assertMayRunHere(ctx, c, command);
   const plan = onDisk.plan as Plan;
   const routing = route(c, plan);
   if (routing.eligible) {
@@ -107,7 +110,7 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
 function assertCatalogIntact(ctx: Ctx, slot: DbSlot): void {
   if (!slot.db && !existsSync(paths.db(ctx.ws))) return;
   slot.db ??= openDb(paths.db(ctx.ws));
-  const bad = changeLogMismatches(slot.db);
+  const bad = changeLogMismatches(slot.db, ['simulations', 'access_policy']);
   if (bad.length === 0) return;
   throw kairError('INTEGRITY_FAILED', `the AEC catalog or access policy was changed outside kair (${bad[0]!.message}${bad.length > 1 ? `, and ${bad.length - 1} more` : ''}); nothing was run — see \`kair verify\``, { problems: bad.length });
 }
@@ -192,7 +195,7 @@ export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult
   const m = withSlot(slot, () => mutate(ctx, id, 'resume', (c) => {
     assertTransition(c, 'resume');
     assertNoLiveRunner(c);
-    const { plan, routing } = gates(ctx, c, {}, slot);
+    const { plan, routing } = gates(ctx, c, {}, slot, 'resume');
     const runId = c.runs[c.runs.length - 1]!;
     const stepId = c.pause?.step_id ?? null;
     resumed = { plan, routing, runId, stepId };

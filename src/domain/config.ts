@@ -172,6 +172,15 @@ const fraction: Check = (v, path, out) => {
 const nonNegInt: Check = (v, path, out) => {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) out.push({ path, message: 'expected an integer >= 0' });
 };
+// `@…` entries are groups; a misspelt one (`@approver`) would silently match nobody.
+const runActor: Check = (v, path, out) => {
+  str(v, path, out);
+  if (typeof v === 'string' && v.startsWith('@') && v !== '@proposer' && v !== '@approvers') out.push({ path, message: 'expected a name, "*", "@proposer" or "@approvers"' });
+};
+const adminName: Check = (v, path, out) => {
+  str(v, path, out);
+  if (typeof v === 'string' && v.startsWith('@')) out.push({ path, message: 'expected a name or "*" (groups such as "@proposer" mean nothing here)' });
+};
 const schemaKey: Check = (v, path, out) => {
   if (typeof v !== 'string') out.push({ path, message: 'expected a string' });
 };
@@ -186,8 +195,8 @@ const configCheck = object({
     defaults: object({ maxCostUSD: money, maxAgents: posInt, maxRuntimeSec: posInt, allowedScopes: array(str) }),
     max_cost_usd_per_contract: money,
   }),
-  run: object({ allowed_actors: array(str) }),
-  policy: object({ admins: array(str) }),
+  run: object({ allowed_actors: array(runActor) }),
+  policy: object({ admins: array(adminName) }),
   slo: object({ dispatch_p95_ms: nonNegative, dispatch_p99_ms: nonNegative, error_rate: fraction, duplicate_side_effects: nonNegInt }),
   limits: object({ max_input_bytes: posInt }),
 }, ['workspace_id']);

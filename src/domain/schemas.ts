@@ -43,8 +43,8 @@ export const ConfigSchema = z.strictObject({
       max_cost_usd_per_contract: money.optional(),
     })
     .optional(),
-  run: z.strictObject({ allowed_actors: z.array(z.string().min(1)).optional() }).optional(),
-  policy: z.strictObject({ admins: z.array(z.string().min(1)).optional() }).optional(),
+  run: z.strictObject({ allowed_actors: z.array(z.string().regex(/^(?:[^@][\s\S]*|@proposer|@approvers)$/)).optional() }).optional(),
+  policy: z.strictObject({ admins: z.array(z.string().regex(/^[^@][\s\S]*$/)).optional() }).optional(),
   slo: z
     .strictObject({
       dispatch_p95_ms: z.number().nonnegative().optional(),
@@ -92,6 +92,9 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-aec-rebuild': out.AecRebuildOutputSchema,
   'output-aec-replay': out.AecReplayOutputSchema,
   'output-aec-stats': out.AecStatsOutputSchema,
+  'output-aec-stats-check': out.AecStatsCheckOutputSchema,
+  'output-aec-waiver': out.AecWaiverOutputSchema,
+  'output-aec-waiver-list': out.AecWaiverListOutputSchema,
   'output-run': out.RunOutputSchema,
   'output-review': out.ReviewOutputSchema,
   'output-artifacts': out.ArtifactsOutputSchema,
