@@ -4,7 +4,7 @@ import { kairError } from '../errors.js';
 /** Deterministic Simulation Finder (SPEC §9.2, §14 "AEC details"): one utterance in, exactly one packet out. */
 
 export type SimulationStatus = 'Draft' | 'Active' | 'Deprecated' | 'Disabled';
-export type SimulationImpact = 'none' | 'impactful' | 'irreversible';
+export type SimulationImpact = 'none' | 'side_effecting' | 'impactful' | 'irreversible';
 
 export type CatalogEntry = {
   id: string;

@@ -83,7 +83,8 @@ export interface GateFacts {
   packet_type: FinderPacket['type'];
   packet_reason_code: FinderPacket['reason_code'];
   packet_valid: boolean;
-  impact: 'none' | 'impactful' | 'irreversible' | null;
+  /** The effective impact (domain/aec/simulation.ts `effectiveImpact`). */
+  impact: 'none' | 'side_effecting' | 'impactful' | 'irreversible' | null;
   policy_snapshot_ref: string | null;
   artifact_fingerprint_bundle_ref: string | null;
   rollback: { simulation_id: string | null; registered: boolean };
@@ -105,7 +106,9 @@ export type Verdict =
   | { dispatch: false; replay: true; attempt: number; reason_code: 'AEC_IDEMPOTENT_REPLAY'; reached: Gate[] }
   | { dispatch: false; replay: false; reason_code: HaltCode; reached: Gate[] };
 
-const needsConfirmation = (impact: GateFacts['impact']): boolean => impact === 'impactful' || impact === 'irreversible';
+/** Impactful, side-effecting and irreversible steps need confirmation; only impactful and irreversible ones a rollback. */
+export const needsConfirmation = (impact: GateFacts['impact']): boolean => impact === 'side_effecting' || impact === 'impactful' || impact === 'irreversible';
+const needsRollbackRef = (impact: GateFacts['impact']): boolean => impact === 'impactful' || impact === 'irreversible';
 
 /** The gates in §9.3 order, first failure wins; `reached` lists the gates that were evaluated. */
 export function decideGates(f: GateFacts): Verdict {
@@ -117,7 +120,7 @@ export function decideGates(f: GateFacts): Verdict {
   reached.push('refs');
   if (!f.policy_snapshot_ref) return halt('AEC_POLICY_SNAPSHOT_MISSING');
   if (!f.artifact_fingerprint_bundle_ref) return halt('AEC_ARTIFACT_FINGERPRINT_MISSING');
-  if (needsConfirmation(f.impact) && (!f.rollback.simulation_id || !f.rollback.registered)) return halt('AEC_ROLLBACK_REF_MISSING');
+  if (needsRollbackRef(f.impact) && (!f.rollback.simulation_id || !f.rollback.registered)) return halt('AEC_ROLLBACK_REF_MISSING');
 
   reached.push('idempotency');
   const idem = f.idempotency;

@@ -33,7 +33,7 @@ export const SimulationSchema = z.strictObject({
   title: text,
   examples: z.array(text).min(1, { error: 'needs at least one example utterance' }),
   required_fields: z.array(text),
-  impact: z.enum(['none', 'impactful', 'irreversible']),
+  impact: z.enum(['none', 'side_effecting', 'impactful', 'irreversible']),
   access_action: text,
   rollback_simulation_id: id.optional(),
   executor: ExecutorSchema,
@@ -50,7 +50,22 @@ export const SIMULATION_STATUSES: readonly SimulationStatus[] = ['Draft', 'Activ
 export const STATUS_COMMANDS = { activate: 'Active', deprecate: 'Deprecated', disable: 'Disabled' } as const satisfies Record<string, SimulationStatus>;
 export type StatusCommand = keyof typeof STATUS_COMMANDS;
 
-export const needsRollback = (impact: SimulationImpact): boolean => impact !== 'none';
+/** Only impactful and irreversible simulations must name a rollback; side-effecting ones need confirmation only. */
+export const needsRollback = (impact: SimulationImpact): boolean => impact === 'impactful' || impact === 'irreversible';
+
+/** Executors that change something outside kair's own records: a file in the outbox, or any command. */
+export function hasSideEffects(executor: unknown): boolean {
+  const e = executor as { kind?: unknown; name?: unknown } | null;
+  return e?.kind === 'command' || (e?.kind === 'builtin' && e.name === 'write_file');
+}
+
+/**
+ * The impact the dispatcher acts on: a side-effecting executor declared `none` (registered before
+ * `side_effecting` existed, or written into the catalog some other way) is `side_effecting`.
+ */
+export function effectiveImpact(s: { impact: SimulationImpact; executor: unknown }): SimulationImpact {
+  return s.impact === 'none' && hasSideEffects(s.executor) ? 'side_effecting' : s.impact;
+}
 
 /** Every problem with the definition, each with its JSON path (sorted); empty when valid. */
 export function validateSimulation(input: unknown): { simulation?: SimulationDefinition; problems: Problem[] } {
@@ -61,6 +76,10 @@ export function validateSimulation(input: unknown): { simulation?: SimulationDef
   if (raw && (raw.impact === 'impactful' || raw.impact === 'irreversible') && raw.rollback_simulation_id === undefined) {
     problems.push({ path: 'rollback_simulation_id', message: `required when impact is ${JSON.stringify(raw.impact)}` });
   }
+  if (raw && raw.impact === 'none' && hasSideEffects(raw.executor)) {
+    const what = (raw.executor as { kind: string }).kind === 'command' ? 'a command executor' : 'the write_file executor';
+    problems.push({ path: 'impact', message: `"none" is not allowed with ${what}, which has side effects: declare "side_effecting" (or "impactful"/"irreversible" with a rollback_simulation_id)` });
+  }
   sortProblems(problems);
   return problems.length === 0 && parsed.success ? { simulation: parsed.data, problems } : { problems };
 }
@@ -69,7 +88,11 @@ export function validateSimulation(input: unknown): { simulation?: SimulationDef
 export function parseSimulation(input: unknown, source?: string): SimulationDefinition {
   const r = validateSimulation(input);
   if (r.simulation) return r.simulation;
-  throw invalid(`${source ? `${source}: ` : ''}the simulation is invalid (${r.problems.length} problem(s))`, r.problems, source);
+  const sideEffects = r.problems.some((p) => p.path === 'impact' && p.message.includes('side_effecting'));
+  const fix = sideEffects ? '; its executor has side effects, so impact must be "side_effecting" (or "impactful"/"irreversible")' : '';
+  const e = invalid(`${source ? `${source}: ` : ''}the simulation is invalid (${r.problems.length} problem(s))${fix}`, r.problems, source);
+  if (sideEffects) e.details.hint = 'set "impact": "side_effecting" (steps then need confirmation)';
+  throw e;
 }
 
 /** Parses JSON text first: unparsable (or too deep) text is one problem at `(root)`, its contents never quoted. */

@@ -11,7 +11,8 @@ import { CONFIRM_LEXICON_VERSION, parseConfirmation } from '../../domain/aec/con
 import type { CatalogEntry, FinderPacket, SimulationMatchPacket } from '../../domain/aec/finder.js';
 import { catalogSnapshot, find, isValidPacket } from '../../domain/aec/finder.js';
 import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates.js';
-import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, PAUSING_HALTS } from '../../domain/aec/gates.js';
+import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, needsConfirmation, PAUSING_HALTS } from '../../domain/aec/gates.js';
+import { effectiveImpact } from '../../domain/aec/simulation.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import { failpoint } from '../../store/failpoint.js';
 import type { Workspace } from '../../store/fs/workspace.js';
@@ -108,7 +109,8 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     required_fields_fingerprint: match?.required_fields_fingerprint ?? null,
     policy_snapshot_version: policyVersion,
   });
-  const impactful = sim !== undefined && sim.impact !== 'none';
+  const impact = sim ? effectiveImpact(sim) : null;
+  const confirmable = needsConfirmation(impact);
   const rollbackId = sim?.rollback_simulation_id ?? null;
   const idem: IdempotencyView | null = match ? idempotencyView(rowsBefore.map(ledgerFact), { simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }) : null;
   // The catalog as read for the Finder, a moment ago in this same call: no second read.
@@ -120,7 +122,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     packet_type: packet.type,
     packet_reason_code: packet.reason_code,
     packet_valid: isValidPacket(packet),
-    impact: sim?.impact ?? null,
+    impact,
     policy_snapshot_ref: `policy:v${policyVersion}`,
     artifact_fingerprint_bundle_ref: null, // set below once stored
     rollback: { simulation_id: rollbackId, registered: rollbackId !== null && inCatalog(rollbackId) !== undefined },
@@ -137,7 +139,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   // Confirmation: the run's --confirm answer, else a terminal prompt, asked only when every gate
   // before it has passed (no question for a step that would be refused anyway).
   let parse: (ConfirmationParse & { source: 'flag' | 'prompt' }) | null = null;
-  if (impactful) {
+  if (sim && confirmable) {
     const lang = req.confirm?.lang ?? req.lang;
     if (req.confirm) parse = { ...parseConfirmation(req.confirm.token, lang), source: 'flag' };
     else if (req.ask && blockedAt(decideGates(facts)) === 'AEC_CONFIRM_REQUIRED') {
@@ -184,7 +186,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     ledger.putNamedRef(f.policy_snapshot_ref!, 'policy', () => ({ version: policyVersion, rules: access.snapshot(policyVersion) }), now);
     const finder_packet_ref = ledger.putRef('packet', packet, now);
     if (fingerprints) ledger.putNamedRef(f.artifact_fingerprint_bundle_ref!, 'fingerprints', () => fingerprints, now);
-    const rollback_plan_ref = impactful && rollbackId ? ledger.putRef('rollback', { simulation_id: rollbackId, for_simulation_id: sim!.id, correlation_id, step_id: req.step_id, required_fields: req.fields }, now) : null;
+    const rollback_plan_ref = confirmable && rollbackId ? ledger.putRef('rollback', { simulation_id: rollbackId, for_simulation_id: sim!.id, correlation_id, step_id: req.step_id, required_fields: req.fields }, now) : null;
     let confirmation_id: number | null = null;
     if (parse && v.reached.includes('confirmation')) {
       confirmation_id = ledger.appendConfirmation({
@@ -271,6 +273,10 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
 
   if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem, rowsBefore)).immediate();
 
+  // The SLO's dispatch latency runs from here (the claim: waiting for SQLite's write lock
+  // included) to the outcome row. A confirmation prompt was answered before this point, so a
+  // human's wait is never in it.
+  const claimStart = process.hrtime.bigint();
   // Claim: re-read the step under SQLite's write lock; another process may have claimed or
   // finished it since the first read. Then the decision is made again on what is there now.
   const claim = db
@@ -317,11 +323,9 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   if (claim.kind === 'other') return claim.outcome;
   failpoint('aec.claimed');
 
-  const t0 = process.hrtime.bigint();
   const res = executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
-  const latency_us = Number((process.hrtime.bigint() - t0) / 1000n);
   failpoint('aec.executed');
-  const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us, created_at: req.now(), outcome: null };
+  const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us: null, created_at: req.now(), outcome: null };
   let proof_refs: string[] = [];
   const row_id = db
     .transaction(() => {
@@ -338,6 +342,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
         next_step: null,
         user_visible_text: res.message,
       };
+      outcomeRow.latency_us = Number((process.hrtime.bigint() - claimStart) / 1000n);
       return ledger.appendRow(outcomeRow);
     })
     .immediate();
@@ -366,7 +371,7 @@ function blockedAt(v: Verdict): string | null {
 
 function confirmQuestion(sim: CatalogEntry, req: StepRequest, lang: string): string {
   const fields = Object.entries(req.fields).map(([k, v]) => `${k}=${v}`).join(', ');
-  return `Step ${req.step_id} runs "${sim.title}" (${sim.id}, ${sim.impact})${fields ? ` with ${fields}` : ''}. Confirm? [${lang}]`;
+  return `Step ${req.step_id} runs "${sim.title}" (${sim.id}, ${effectiveImpact(sim)})${fields ? ` with ${fields}` : ''}. Confirm? [${lang}]`;
 }
 
 /** Seed 001 §4's records for this cycle: the goal request, the single-step plan and its step. */
@@ -379,13 +384,13 @@ function seedRecords(req: StepRequest, packet: FinderPacket, finder_packet_ref: 
     raw_user_utterance: req.utterance,
     normalized_intent: packet.utterance.normalize('NFKC').toLowerCase().trim(),
     sim_finder_packet: finder_packet_ref,
-    confirm_state: f.confirmation ?? (f.impact === 'none' || f.impact === null ? 'not_required' : 'pending'),
+    confirm_state: f.confirmation ?? (needsConfirmation(f.impact) ? 'pending' : 'not_required'),
     idempotency_key: key,
     attempt_counter: packet.attempt,
   };
   if (packet.type !== 'SimulationMatchPacket') return { goal_request, execution_plan: null, agent_step: null };
   const sim = packet.simulation;
-  const confirm = sim.impact !== 'none';
+  const confirm = needsConfirmation(f.impact);
   const agent_step = {
     step_id: req.step_id,
     simulation_id: packet.simulation_id,
@@ -403,7 +408,7 @@ function seedRecords(req: StepRequest, packet: FinderPacket, finder_packet_ref: 
     finder_packet_ref,
     ordered_steps: [req.step_id],
     required_confirmations: confirm ? [req.step_id] : [],
-    risk_level: sim.impact,
+    risk_level: f.impact,
     access_actions_required: [sim.access_action],
     policy_snapshot_ref: f.policy_snapshot_ref,
     created_at: now,
@@ -457,7 +462,7 @@ function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyVie
   const sim = packet.type === 'SimulationMatchPacket' ? `${packet.simulation.title} (${packet.simulation_id})` : '';
   switch (code) {
     case 'AEC_CONFIRM_REQUIRED':
-      return `${sim} is ${packet.type === 'SimulationMatchPacket' ? packet.simulation.impact : 'impactful'} and needs confirmation: \`kair resume ${contractId} --confirm yes\` (or no)`;
+      return `${sim} is ${packet.type === 'SimulationMatchPacket' ? effectiveImpact(packet.simulation) : 'impactful'} and needs confirmation: \`kair resume ${contractId} --confirm yes\` (or no)`;
     case 'AEC_CONFIRM_DECLINED':
       return `confirmation declined: ${sim} was not run`;
     case 'AEC_CONFIRM_AMBIGUOUS_REJECTED':

@@ -9,6 +9,7 @@ import { canonicalHash } from '../../domain/canonical.js';
 import { parseConfirmation } from '../../domain/aec/confirm.js';
 import type { CatalogEntry } from '../../domain/aec/finder.js';
 import { find, isValidPacket } from '../../domain/aec/finder.js';
+import { effectiveImpact } from '../../domain/aec/simulation.js';
 import type { GateFacts } from '../../domain/aec/gates.js';
 import { decideGates, decisionHash, idempotencyView } from '../../domain/aec/gates.js';
 import type { AccessRule } from './access.js';
@@ -95,7 +96,9 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
     packet_type: packet.type,
     packet_reason_code: packet.reason_code,
     packet_valid: isValidPacket(packet),
-    impact: match?.simulation.impact ?? null,
+    // A decision recorded as `none` for a side-effecting executor was made before such executors
+    // needed confirmation: it is re-decided under the rule it was made under.
+    impact: match ? (record.facts.impact === 'none' ? match.simulation.impact : effectiveImpact(match.simulation)) : null,
     policy_snapshot_ref: present(row.policy_snapshot_ref),
     artifact_fingerprint_bundle_ref: present(row.artifact_fingerprint_bundle_ref),
     idempotency: match ? idempotencyView(before.map(ledgerFact), { simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }) : null,
