@@ -90,7 +90,7 @@ export function replay(ctx: Ctx, runId: string): ReplayResult {
   return { run_id: runId, decisions };
 }
 
-const EMPTY_STATS: LedgerStats = {
+export const EMPTY_STATS: LedgerStats = {
   rows: 0,
   dispatches: 0,
   succeeded: 0,
@@ -105,8 +105,8 @@ const EMPTY_STATS: LedgerStats = {
   duplicate_side_effects: 0,
 };
 
-export function stats(ctx: Ctx): LedgerStats {
-  return readDb(ctx, () => EMPTY_STATS, (db) => ledgerRepo(db).stats());
+export function stats(ctx: Ctx, since?: string): LedgerStats {
+  return readDb(ctx, () => EMPTY_STATS, (db) => ledgerRepo(db).stats(since));
 }
 
 export function intake(ctx: Ctx): IntakeRow[] {

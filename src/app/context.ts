@@ -50,7 +50,7 @@ export interface Ctx {
 }
 
 /** RFC 3339 date-time with a time zone (`Z` or `±hh:mm`), e.g. 2026-01-30T12:00:00Z. */
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+export const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 /** The clock; a bad KAIR_NOW fails at the first reading, so commands that never read it ignore it. */
 export function makeClock(env: NodeJS.ProcessEnv): () => string {

@@ -2,6 +2,9 @@
 import { resolve } from 'node:path';
 import * as admin from '../app/aec-admin.js';
 import * as ledgerApp from '../app/aec-ledger.js';
+import * as sloApp from '../app/slo.js';
+import { parseWindow } from '../domain/aec/slo.js';
+import type { LedgerStats } from '../lanes/aec/ledger.js';
 import type { Ctx } from '../app/context.js';
 import type { FinderPacket } from '../domain/aec/finder.js';
 import type { StatusCommand } from '../domain/aec/simulation.js';
@@ -191,19 +194,60 @@ export async function aecReplay(p: Parsed, ctx: Ctx): Promise<Output> {
   };
 }
 
-export async function aecStats(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const s = ledgerApp.stats(ctx);
+const statsLines = (s: LedgerStats): string[] => {
   const ms = (v: number | null) => (v === null ? '-' : `${v} ms`);
+  return [
+    `dispatches              ${s.dispatches} (succeeded ${s.succeeded}, failed ${s.failed}, timed out ${s.timed_out}, rejected ${s.rejected}, in doubt ${s.in_doubt})`,
+    `replayed / halted       ${s.replayed} / ${s.halted}`,
+    `dispatch latency        p50 ${ms(s.dispatch_latency_ms.p50)}, p95 ${ms(s.dispatch_latency_ms.p95)}, p99 ${ms(s.dispatch_latency_ms.p99)}`,
+    `execution error rate    ${(s.execution_error_rate * 100).toFixed(2)}%`,
+    `duplicate side effects  ${s.duplicate_side_effects}`,
+  ];
+};
+
+export async function aecStats(p: Parsed, ctx: Ctx): Promise<Output> {
+  const windowText = p.opts.window as string | undefined;
+  if (p.opts.check === true) return sloCheckOutput(ctx, windowText);
+  const since = windowText === undefined ? undefined : windowStart(ctx, windowText);
+  const s = ledgerApp.stats(ctx, since);
+  return { json: { stats: s }, text: () => statsLines(s).join('\n') };
+}
+
+function windowStart(ctx: Ctx, windowText: string): string {
+  return new Date(Date.parse(ctx.now()) - parseWindow(windowText)).toISOString();
+}
+
+function sloCheckOutput(ctx: Ctx, windowText: string | undefined): Output {
+  const c = sloApp.sloCheck(ctx, windowText);
   return {
-    json: { stats: s },
+    json: { ...c },
     text: () =>
       [
-        `dispatches              ${s.dispatches} (succeeded ${s.succeeded}, failed ${s.failed}, timed out ${s.timed_out}, rejected ${s.rejected}, in doubt ${s.in_doubt})`,
-        `replayed / halted       ${s.replayed} / ${s.halted}`,
-        `dispatch latency        p50 ${ms(s.dispatch_latency_ms.p50)}, p95 ${ms(s.dispatch_latency_ms.p95)}, p99 ${ms(s.dispatch_latency_ms.p99)}`,
-        `execution error rate    ${(s.execution_error_rate * 100).toFixed(2)}%`,
-        `duplicate side effects  ${s.duplicate_side_effects}`,
+        c.breaches.length === 0 ? `SLO met over the last ${c.window} (since ${c.since})` : `SLO breached over the last ${c.window} (since ${c.since}), waived until ${c.waiver!.until} by ${c.waiver!.created_by}: ${c.waiver!.reason}`,
+        ...c.breaches.map((b) => `  breach  ${sloApp.describeBreach(b)}`),
+        ...statsLines(c.stats),
+        ...c.warnings.filter((w) => w.kind !== 'waived').map((w) => `warning: ${w.message}`),
       ].join('\n'),
+  };
+}
+
+export async function aecWaiverAdd(p: Parsed, ctx: Ctx): Promise<Output> {
+  const w = sloApp.addWaiver(ctx, p.opts.until as string | undefined, p.opts.reason as string | undefined);
+  return { json: { waiver: w }, text: () => `${w.id}: the SLO gate is waived until ${w.until} (by ${w.created_by}: ${w.reason})` };
+}
+
+export async function aecWaiverList(_p: Parsed, ctx: Ctx): Promise<Output> {
+  const list = sloApp.waivers(ctx);
+  return {
+    json: { waivers: list },
+    text: (paint) =>
+      list.length === 0
+        ? 'no SLO waivers; an admin adds one with `kair aec waiver add --until <time> --reason "<why>"`'
+        : table(
+            list.map((w) => [w.id, w.until, w.active ? 'active' : w.logged ? 'expired' : 'NOT LOGGED', w.created_by, w.reason]),
+            ['ID', 'UNTIL', 'STATE', 'BY', 'REASON'],
+            paint,
+          ),
   };
 }
 

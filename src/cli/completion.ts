@@ -37,7 +37,7 @@ ${visible.filter((c) => !c.name.includes(' ')).map((c) => `      "${c.name}") op
       ${ID_COMMANDS.filter((n) => !n.includes(' ')).join('|')}) COMPREPLY=( $(compgen -W "$(kair __ids 2>/dev/null)" -- "$cur") ) ;;
       sim) COMPREPLY=( $(compgen -W "register list show activate deprecate disable" -- "$cur") ) ;;
       access) COMPREPLY=( $(compgen -W "allow deny require-ap list" -- "$cur") ) ;;
-      aec) COMPREPLY=( $(compgen -W "ledger rebuild replay stats" -- "$cur") ) ;;
+      aec) COMPREPLY=( $(compgen -W "ledger rebuild replay stats waiver" -- "$cur") ) ;;
       completion) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
       grant) [[ \${#words[@]} -eq 1 ]] && COMPREPLY=( $(compgen -W "list $(kair __ids 2>/dev/null)" -- "$cur") ) ;;
     esac

@@ -152,7 +152,23 @@ export const COMMANDS: CommandDef[] = [
   { name: 'aec ledger', args: [a('contract')], options: [], summary: 'show the AEC execution ledger of a contract', example: 'kair aec ledger chat --json', handler: async (p, c) => (await AEC()).aecLedger(p, c) },
   { name: 'aec rebuild', args: [], options: [o('--check', 'check', 'only compare; exit 7 on drift')], summary: 'rebuild agent_execution_current from the ledger', example: 'kair aec rebuild --check', exactWords: true, handler: async (p, c) => (await AEC()).aecRebuild(p, c) },
   { name: 'aec replay', args: [a('run_id')], options: [], summary: 're-decide every AEC decision of a run from its persisted refs (exit 7 on mismatch)', example: 'kair aec replay chat-run-1', handler: async (p, c) => (await AEC()).aecReplay(p, c) },
-  { name: 'aec stats', args: [], options: [], summary: 'dispatch SLO figures from the ledger', example: 'kair aec stats --json', exactWords: true, handler: async (p, c) => (await AEC()).aecStats(p, c) },
+  {
+    name: 'aec stats',
+    args: [],
+    options: [o('--check', 'check', 'hold the figures to config slo; exit 3 (SLO_BREACHED) unless a waiver is active'), o('--window', 'window', 'only dispatches of the last N s|m|h|d (--check: default 24h)', 'duration')],
+    summary: 'dispatch SLO figures from the ledger; --check gates on them',
+    example: 'kair aec stats --check --window 24h',
+    handler: async (p, c) => (await AEC()).aecStats(p, c),
+  },
+  {
+    name: 'aec waiver add',
+    args: [],
+    options: [o('--until', 'until', 'when the waiver ends (RFC 3339, after now)', 'time'), o('--reason', 'reason', 'why the SLO may be breached until then', 'text')],
+    summary: 'waive the SLO gate until a time (admins only; change-logged)',
+    example: 'kair aec waiver add --until 2026-02-01T00:00:00Z --reason "provider incident"',
+    handler: async (p, c) => (await AEC()).aecWaiverAdd(p, c),
+  },
+  { name: 'aec waiver list', args: [], options: [], summary: 'list SLO waivers and which is active', example: 'kair aec waiver list --json', handler: async (p, c) => (await AEC()).aecWaiverList(p, c) },
   { name: 'intake list', args: [], options: [], summary: 'list dev intake (steps no simulation matched)', example: 'kair intake list', exactWords: true, handler: async (p, c) => (await AEC()).intakeList(p, c) },
   // A bare group word (`kair sim`, `kair access frob`) names the subcommands instead of failing as an unknown command.
   ...(['sim', 'access', 'aec', 'intake'] as const).map(

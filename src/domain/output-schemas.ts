@@ -228,7 +228,7 @@ export const ChangeLogEntrySchema = z.strictObject({
   changed_at: z.string(),
   actor: z.string(),
   action: z.string(),
-  table: z.enum(['simulations', 'access_policy']),
+  table: z.enum(['simulations', 'access_policy', 'slo_waivers']),
   key: z.record(z.string(), z.string()),
   change: z.record(z.string(), z.unknown()),
   row_sha256: sha,
@@ -404,6 +404,33 @@ export const AecStatsOutputSchema = z.strictObject({
     duplicate_side_effects: z.int().nonnegative(),
   }),
 });
+
+const waiver = z.strictObject({ id: z.string().regex(/^waiver-[1-9][0-9]*$/), until: z.string(), reason: z.string(), created_at: z.string(), created_by: z.string() });
+const sloMetric = z.enum(['dispatch_p95_ms', 'dispatch_p99_ms', 'error_rate', 'duplicate_side_effects']);
+const sloCheckDocument = {
+  window: z.string(),
+  since: z.string(),
+  now: z.string(),
+  stats: AecStatsOutputSchema.shape.stats,
+  slo: z.strictObject({ dispatch_p95_ms: z.number().nonnegative(), dispatch_p99_ms: z.number().nonnegative(), error_rate: z.number().min(0).max(1), duplicate_side_effects: z.int().nonnegative() }),
+  breaches: z.array(z.strictObject({ metric: sloMetric, value: z.number(), limit: z.number() })),
+  /** The waiver in force (the one lasting longest), or null. */
+  waiver: waiver.nullable(),
+  /** `no_data` (an empty window passes), `waived`, `waiver_unlogged` (a waiver written outside kair, not honoured). */
+  warnings: z.array(z.strictObject({ kind: z.string(), message: z.string() })),
+};
+
+/** `aec stats --check`: passes (breaches empty, or waived), or exit 3 SLO_BREACHED with the same figures. */
+export const AecStatsCheckOutputSchema = z.union([
+  z.strictObject({ ok, ...sloCheckDocument }),
+  z.strictObject({ ok: z.literal(false), ...sloCheckDocument, breaches: sloCheckDocument.breaches.min(1), waiver: z.null(), error: ErrorSchema }),
+]);
+
+/** `aec waiver add`. */
+export const AecWaiverOutputSchema = z.strictObject({ ok, waiver });
+
+/** `aec waiver list`: `logged` false = the row differs from its change-log entry and is never honoured. */
+export const AecWaiverListOutputSchema = z.strictObject({ ok, waivers: z.array(waiver.extend({ logged: z.boolean(), active: z.boolean() })) });
 
 export const EnvelopesOutputSchema = z.strictObject({
   ok,

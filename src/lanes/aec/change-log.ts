@@ -7,7 +7,7 @@ import { canonicalJson } from '../../domain/canonical.js';
 import { CHAINS, insertChained, rowSha } from '../../store/sqlite/chain.js';
 import type { Db } from '../../store/sqlite/db.js';
 
-export type LoggedTable = 'simulations' | 'access_policy';
+export type LoggedTable = 'simulations' | 'access_policy' | 'slo_waivers';
 
 export interface ChangeLogRow {
   id: number;
@@ -23,7 +23,7 @@ export interface ChangeLogRow {
   row_hash: string;
 }
 
-export const PRIMARY_KEYS: Record<LoggedTable, readonly string[]> = { simulations: ['id'], access_policy: ['actor', 'action'] };
+export const PRIMARY_KEYS: Record<LoggedTable, readonly string[]> = { simulations: ['id'], access_policy: ['actor', 'action'], slo_waivers: ['id'] };
 
 /** The row key as the log stores it: canonical JSON of the primary key columns. */
 export function rowKey(table: LoggedTable, row: Record<string, unknown>): string {
@@ -66,13 +66,13 @@ export interface LogMismatch {
  * row: a row no entry names or whose sha256 differs (it was written outside kair), or an entry
  * whose row is gone.
  */
-export function changeLogMismatches(db: Db): LogMismatch[] {
+export function changeLogMismatches(db: Db, tables: readonly LoggedTable[] = Object.keys(PRIMARY_KEYS) as LoggedTable[]): LogMismatch[] {
   const out: LogMismatch[] = [];
   const latest = new Map<string, { sha: string; id: number }>();
   for (const e of db.prepare('SELECT id, table_name, row_key, row_sha256 FROM change_log ORDER BY id').iterate() as IterableIterator<{ id: number; table_name: string; row_key: string; row_sha256: string }>) {
     latest.set(`${e.table_name}\u0000${e.row_key}`, { sha: e.row_sha256, id: e.id });
   }
-  for (const table of Object.keys(PRIMARY_KEYS) as LoggedTable[]) {
+  for (const table of tables) {
     const seen = new Set<string>();
     for (const row of db.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[]) {
       const key = rowKey(table, row);

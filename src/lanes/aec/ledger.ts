@@ -295,28 +295,36 @@ function makeLedgerRepo(db: Db) {
         })
         .immediate();
     },
-    /** The seed's section 14.2 SLO figures, from the ledger alone. */
-    stats(): LedgerStats {
+    /**
+     * The seed's section 14.2 SLO figures, from the ledger alone; with `since`, only rows written
+     * at or after it (a duplicate counts when one of its successes is in the window).
+     */
+    stats(since?: string): LedgerStats {
+      // Every timestamp is >= '': without a window the same statements count every row.
+      const win = 'AND created_at >= @since';
+      const args = { since: since ?? '' };
       const counts = Object.fromEntries(
         db
-          .prepare<[], { event: LedgerEvent; n: number }>('SELECT event, count(*) AS n FROM agent_execution_ledger GROUP BY event')
-          .all()
+          .prepare<[Record<string, string>], { event: LedgerEvent; n: number }>(`SELECT event, count(*) AS n FROM agent_execution_ledger WHERE 1 = 1 ${win} GROUP BY event`)
+          .all(args)
           .map((r) => [r.event, r.n]),
       ) as Partial<Record<LedgerEvent, number>>;
       const rows = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
       const latencies = db
-        .prepare<[], { latency_us: number }>("SELECT latency_us FROM agent_execution_ledger WHERE event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED') AND latency_us IS NOT NULL ORDER BY latency_us")
-        .all()
+        .prepare<[Record<string, string>], { latency_us: number }>(`SELECT latency_us FROM agent_execution_ledger WHERE event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED') AND latency_us IS NOT NULL ${win} ORDER BY latency_us`)
+        .all(args)
         .map((r) => r.latency_us);
       const pct = (p: number) => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!) / 1000);
       const duplicates = db
-        .prepare<[], { n: number }>("SELECT coalesce(sum(n - 1), 0) AS n FROM (SELECT count(*) AS n FROM agent_execution_ledger WHERE event = 'SUCCEEDED' GROUP BY tenant_id, correlation_id, step_id HAVING n > 1)")
-        .get()!.n;
-      const inDoubt = db
-        .prepare<[], { n: number }>(
-          "SELECT count(*) AS n FROM agent_execution_ledger c WHERE c.event = 'CLAIMED' AND NOT EXISTS (SELECT 1 FROM agent_execution_ledger o WHERE o.tenant_id = c.tenant_id AND o.correlation_id = c.correlation_id AND o.step_id = c.step_id AND o.idempotency_key = c.idempotency_key AND o.attempt = c.attempt AND o.event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED'))",
+        .prepare<[Record<string, string>], { n: number }>(
+          `SELECT coalesce(sum(n - 1), 0) AS n FROM (SELECT count(*) AS n, max(created_at) AS last FROM agent_execution_ledger WHERE event = 'SUCCEEDED' GROUP BY tenant_id, correlation_id, step_id HAVING n > 1) WHERE last >= @since`,
         )
-        .get()!.n;
+        .get(args)!.n;
+      const inDoubt = db
+        .prepare<[Record<string, string>], { n: number }>(
+          `SELECT count(*) AS n FROM agent_execution_ledger c WHERE c.event = 'CLAIMED' AND c.created_at >= @since AND NOT EXISTS (SELECT 1 FROM agent_execution_ledger o WHERE o.tenant_id = c.tenant_id AND o.correlation_id = c.correlation_id AND o.step_id = c.step_id AND o.idempotency_key = c.idempotency_key AND o.attempt = c.attempt AND o.event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED'))`,
+        )
+        .get(args)!.n;
       const dispatches = counts.CLAIMED ?? 0;
       const errors = (counts.FAILED ?? 0) + (counts.TIMED_OUT ?? 0);
       return {
@@ -330,7 +338,8 @@ function makeLedgerRepo(db: Db) {
         replayed: counts.REPLAYED ?? 0,
         halted: counts.HALTED ?? 0,
         dispatch_latency_ms: { p50: pct(50), p95: pct(95), p99: pct(99) },
-        execution_error_rate: dispatches === 0 ? 0 : errors / dispatches,
+        // A window may hold an outcome whose claim is older: the rate never goes above 1.
+        execution_error_rate: dispatches === 0 ? (errors === 0 ? 0 : 1) : Math.min(1, errors / dispatches),
         duplicate_side_effects: duplicates,
       };
     },
