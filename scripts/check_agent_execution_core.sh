@@ -2,7 +2,8 @@
 # CI guardrail of seed 001 §14 (SPEC §9.6): the Agent Execution Core must not bypass the
 # SimulationExecutor, must write only its governed audit tables, must never dispatch on a
 # MissingSimulationPacket, must require a rollback ref for impactful simulations, and must carry
-# its proof refs; then the AT-AGENT-01..13 acceptance tests run by name.
+# its proof refs; then the AT-AGENT-01..13 acceptance tests run by name, and the dispatch SLO
+# gate (`kair aec stats --check`) runs on a workspace the built CLI dispatched a workload in.
 #
 # Usage: scripts/check_agent_execution_core.sh   (from any directory; exits 1 if any check fails)
 set -euo pipefail
@@ -225,6 +226,16 @@ if (( ${#files[@]} > 0 )); then
   else
     fail "AT-AGENT acceptance tests (npx vitest run test/acceptance/aec)"
   fi
+fi
+
+# ---- (f) the dispatch SLO gate (seed 001 §14.2) ----------------------------------------------
+# A workload dispatched through the built CLI, then `kair aec stats --check` on its workspace:
+# a breach of config `slo` (latency from claim to outcome, error rate, duplicate side effects)
+# fails CI. scripts/check_slo.sh WORKSPACE checks any other workspace the same way.
+if bash scripts/check_slo.sh; then
+  pass "(f) aec stats --check: the dispatch SLO holds"
+else
+  fail "(f) aec stats --check: the dispatch SLO is breached (scripts/check_slo.sh)"
 fi
 
 if (( failures > 0 )); then

@@ -14,7 +14,7 @@ import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates
 import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, needsConfirmation, PAUSING_HALTS } from '../../domain/aec/gates.js';
 import { effectiveImpact } from '../../domain/aec/simulation.js';
 import type { ErrorCode } from '../../domain/errors.js';
-import { failpoint } from '../../store/failpoint.js';
+import { failpoint, stoppoint } from '../../store/failpoint.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
 import { accessRepo } from './access.js';
@@ -322,6 +322,8 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     .immediate();
   if (claim.kind === 'other') return claim.outcome;
   failpoint('aec.claimed');
+  // Lets a test stall a dispatch after its claim and see the stall counted in its latency.
+  stoppoint('aec.claimed');
 
   const res = executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
   failpoint('aec.executed');
