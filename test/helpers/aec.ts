@@ -77,14 +77,15 @@ export const ledgerRows = (ws: string, where = '1 = 1', ...args: unknown[]): Jso
 
 export const tableRows = (ws: string, table: string, where = '1 = 1', ...args: unknown[]): Json[] => query(ws, `SELECT * FROM ${table} WHERE ${where}`, args);
 
-/** A `command` simulation that appends one line to `file` per side effect (counts executions). */
-export function counterSimulation(ws: string, id: string, file: string, opts: { impact?: 'none' | 'impactful'; sleepMs?: number } = {}): void {
+/** A `command` simulation that appends one line to `file` per side effect (counts executions); its steps need confirmation. */
+export function counterSimulation(ws: string, id: string, file: string, opts: { impact?: 'side_effecting' | 'impactful'; sleepMs?: number } = {}): void {
   const def = {
     id,
     title: `Count ${id}`,
     examples: [`count ${id}`],
     required_fields: [],
-    impact: opts.impact ?? 'none',
+    // A command has side effects: it is at least side_effecting, so its steps need confirmation.
+    impact: opts.impact ?? 'side_effecting',
     ...(opts.impact === 'impactful' ? { rollback_simulation_id: 'void-invoice' } : {}),
     access_action: `count:${id}`,
     executor: {

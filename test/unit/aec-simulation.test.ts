@@ -34,7 +34,13 @@ describe('simulation schema: valid definitions', () => {
     ['builtin fail', { kind: 'builtin', name: 'fail' }],
     ['command', { kind: 'command', argv: ['node', '-e', '0'], timeout_ms: 1000 }],
   ])('executor %s', (_n, executor) => {
-    expect(validateSimulation(withOver({ executor })).problems).toEqual([]);
+    const impact = executor.kind === 'command' || ('name' in executor && executor.name === 'write_file') ? 'side_effecting' : 'none';
+    expect(validateSimulation(withOver({ executor, impact })).problems).toEqual([]);
+  });
+
+  it('side_effecting needs no rollback id; impactful and irreversible do', () => {
+    expect(paths(withOver({ impact: 'side_effecting', executor: { kind: 'builtin', name: 'write_file' } }))).toEqual([]);
+    expect(paths(withOver({ impact: 'side_effecting' }))).toEqual([]);
   });
 
   it('impactful and irreversible with a rollback id are valid (the target need not exist)', () => {
@@ -67,10 +73,12 @@ describe('simulation schema: invalid definitions (problem paths)', () => {
     ['missing executor', without('executor'), ['executor']],
     ['unknown builtin', withOver({ executor: { kind: 'builtin', name: 'rm' } }), ['executor.name']],
     ['unknown executor kind', withOver({ executor: { kind: 'shell', cmd: 'ls' } }), ['executor.kind']],
-    ['command with empty argv', withOver({ executor: { kind: 'command', argv: [], timeout_ms: 10 } }), ['executor.argv']],
-    ['command without timeout', withOver({ executor: { kind: 'command', argv: ['ls'] } }), ['executor.timeout_ms']],
-    ['command with zero timeout', withOver({ executor: { kind: 'command', argv: ['ls'], timeout_ms: 0 } }), ['executor.timeout_ms']],
-    ['command with fractional timeout', withOver({ executor: { kind: 'command', argv: ['ls'], timeout_ms: 1.5 } }), ['executor.timeout_ms']],
+    ['command with empty argv', withOver({ executor: { kind: 'command', argv: [], timeout_ms: 10 }, impact: 'side_effecting' }), ['executor.argv']],
+    ['command without timeout', withOver({ executor: { kind: 'command', argv: ['ls'] }, impact: 'side_effecting' }), ['executor.timeout_ms']],
+    ['command with zero timeout', withOver({ executor: { kind: 'command', argv: ['ls'], timeout_ms: 0 }, impact: 'side_effecting' }), ['executor.timeout_ms']],
+    ['command with fractional timeout', withOver({ executor: { kind: 'command', argv: ['ls'], timeout_ms: 1.5 }, impact: 'side_effecting' }), ['executor.timeout_ms']],
+    ['write_file with impact none', withOver({ executor: { kind: 'builtin', name: 'write_file' } }), ['impact']],
+    ['command with impact none', withOver({ executor: { kind: 'command', argv: ['ls'], timeout_ms: 10 } }), ['impact']],
     ['not an object', [1, 2], ['(root)']],
   ])('%s', (_name, input, expected) => {
     expect(paths(input)).toEqual(expected);

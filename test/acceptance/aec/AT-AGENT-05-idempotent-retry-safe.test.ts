@@ -37,7 +37,8 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
       EXEC,
     );
 
-    const first = kj(ws, ['run', 'retry'], asAlice);
+    // The counter is a command: side_effecting, so its step is confirmed up front.
+    const first = kj(ws, ['run', 'retry', '--confirm', 'yes'], asAlice);
     expect(first.code, first.stdout + first.stderr).toBe(3);
     expect(first.json).toMatchObject({ run_id: 'retry-run-1', state: 'FAILED', error: { code: 'ACCESS_SCOPE_VIOLATION' } });
     expect(first.json.steps.map((s: Json) => [s.id, s.status, s.reason_code])).toEqual([
@@ -91,7 +92,7 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
       title: 'Flaky upload',
       examples: ['upload the flaky file'],
       required_fields: [],
-      impact: 'none',
+      impact: 'side_effecting',
       access_action: 'file:upload',
       executor: { kind: 'command', argv: ['node', '-e', "const fs = require('fs'); fs.appendFileSync(process.argv[1], 'x\\n'); if (!fs.existsSync(process.argv[2])) process.exit(1);", attempts, fixed], timeout_ms: 20_000 },
     });
@@ -106,7 +107,10 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
       EXEC,
     );
 
-    const first = kj(ws, ['run', 'flaky-c'], asAlice);
+    // Both steps are commands (side_effecting): --confirm answers the first, resume the second.
+    const paused = kj(ws, ['run', 'flaky-c', '--confirm', 'yes'], asAlice);
+    expect(paused.json).toMatchObject({ state: 'PAUSED', error: { code: 'AEC_CONFIRM_REQUIRED' } });
+    const first = kj(ws, ['resume', 'flaky-c', '--confirm', 'yes'], asAlice);
     expect(first.code, first.stdout + first.stderr).toBe(5);
     expect(first.json).toMatchObject({ state: 'FAILED', error: { code: 'AEC_EXECUTOR_FAILED' } });
     expect(first.json.steps.map((s: Json) => [s.id, s.status, s.reason_code])).toEqual([
@@ -116,7 +120,7 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
     expect([lineCount(counter), lineCount(attempts)]).toEqual([1, 1]);
 
     writeFileSync(fixed, '');
-    const second = kj(ws, ['run', 'flaky-c'], asAlice);
+    const second = kj(ws, ['run', 'flaky-c', '--confirm', 'yes'], asAlice);
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.json.steps.map((s: Json) => [s.id, s.status, s.reason_code])).toEqual([
       ['count', 'REPLAYED', 'AEC_IDEMPOTENT_REPLAY'],
@@ -127,6 +131,7 @@ describe('AT-AGENT-05-idempotent-retry-safe', () => {
     // Same key (nothing in it changed), attempts 1 and 2 both kept; one success.
     const upload = rowsOf(ws, 'flaky-c', 'upload');
     expect(upload.map((x) => [x.run_id, x.event, x.attempt])).toEqual([
+      ['flaky-c-run-1', 'HALTED', 1],
       ['flaky-c-run-1', 'CLAIMED', 1],
       ['flaky-c-run-1', 'FAILED', 1],
       ['flaky-c-run-2', 'CLAIMED', 2],

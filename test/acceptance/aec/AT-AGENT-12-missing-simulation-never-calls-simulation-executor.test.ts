@@ -70,7 +70,7 @@ describe('AT-AGENT-12-missing-simulation-never-calls-simulation-executor', () =>
 
   it('control: the same simulation does run when the Finder matches it (so the counter would have shown a call)', () => {
     approveContract(ws, 'hit', simPlan([{ id: 'count', utterance: 'count tally' }]), EXEC);
-    const r = kj(ws, ['run', 'hit'], asAlice);
+    const r = kj(ws, ['run', 'hit', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(lineCount(counter)).toBe(1);
     expect(ledgerRows(ws, "contract_id = 'hit'").map((x: Json) => x.event)).toEqual(['CLAIMED', 'SUCCEEDED']);
