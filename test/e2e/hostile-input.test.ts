@@ -48,7 +48,7 @@ describe('write_file stays inside .kair/outbox/', () => {
     base = makeWorkspace();
     registerSimulation(
       base,
-      { id: 'drop', title: 'Write a file', examples: ['write a file'], required_fields: ['path', 'content'], impact: 'none', access_action: 'file:write', executor: { kind: 'builtin', name: 'write_file' } },
+      { id: 'drop', title: 'Write a file', examples: ['write a file'], required_fields: ['path', 'content'], impact: 'side_effecting', access_action: 'file:write', executor: { kind: 'builtin', name: 'write_file' } },
       { allow: 'alice' },
     );
   });
@@ -92,7 +92,7 @@ describe('write_file stays inside .kair/outbox/', () => {
     writeFileSync(victim, 'original\n');
     const ws = approved(path(outside));
     arrange(ws, outside);
-    const r = kj(ws, ['run', 'c'], asAlice);
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(5);
     expect(r.json.error.code).toBe('AEC_EXECUTOR_FAILED');
     expect(r.json.error.details.reason).toBe('PATH_OUTSIDE_OUTBOX');
@@ -112,7 +112,7 @@ describe('write_file stays inside .kair/outbox/', () => {
     const ws = approved('hard.txt');
     mkdirSync(kairPath(ws, 'outbox'), { recursive: true });
     linkSync(victim, kairPath(ws, 'outbox', 'hard.txt'));
-    const r = kj(ws, ['run', 'c'], asAlice);
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(victim, 'utf8')).toBe('original\n');
     expect(readFileSync(kairPath(ws, 'outbox', 'hard.txt'), 'utf8')).toBe('PWNED');
@@ -120,7 +120,7 @@ describe('write_file stays inside .kair/outbox/', () => {
 
   it('a plain relative path (with a new sub-folder) is written inside the outbox, no temp file left', () => {
     const ws = approved('deep/er/out.txt');
-    const r = kj(ws, ['run', 'c'], asAlice);
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(readFileSync(kairPath(ws, 'outbox', 'deep', 'er', 'out.txt'), 'utf8')).toBe('PWNED');
     expect(filesUnder(kairPath(ws, 'outbox')).map((f) => f.slice(kairPath(ws, 'outbox').length))).toEqual(['/deep/er/out.txt']);
@@ -136,7 +136,7 @@ describe('command executors', () => {
 
   function commandContract(def: Json): string {
     const ws = cloneWorkspace(base);
-    registerSimulation(ws, { title: 'Command', required_fields: [], impact: 'none', ...def, access_action: `cmd:${def.id}` }, { allow: 'alice' });
+    registerSimulation(ws, { title: 'Command', required_fields: [], impact: 'side_effecting', ...def, access_action: `cmd:${def.id}` }, { allow: 'alice' });
     approveContract(ws, 'c', simPlan([{ id: 's', utterance: def.examples[0] }]), { requires: ['local:exec'], grant: ['local:exec'] });
     return ws;
   }
@@ -145,7 +145,7 @@ describe('command executors', () => {
 
   it('sees PATH, HOME… and the KAIR_* variables, but not GITHUB_TOKEN or anything else kair has', () => {
     const ws = commandContract({ id: 'envp', examples: ['print the env'], executor: { kind: 'command', argv: ['node', '-e', printEnv], timeout_ms: 10_000 } });
-    const r = kj(ws, ['run', 'c'], { env: { ...ALICE, GITHUB_TOKEN: TOKEN, SECRET_THING: 'x' } });
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], { env: { ...ALICE, GITHUB_TOKEN: TOKEN, SECRET_THING: 'x' } });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const ledger = readFileSync(kairPath(ws, 'contracts', 'c', 'artifacts', 'run', 'run-result.json'), 'utf8');
     expect(ledger).toContain('GITHUB_TOKEN unset, SECRET_THING unset, PATH set, KAIR_STEP_ID set');
@@ -158,7 +158,7 @@ describe('command executors', () => {
       env_allow: ['GITHUB_TOKEN'],
       executor: { kind: 'command', argv: ['node', '-e', "console.log('GITHUB_TOKEN=' + process.env.GITHUB_TOKEN); console.error('token ' + process.env.GITHUB_TOKEN)"], timeout_ms: 10_000 },
     });
-    const r = kj(ws, ['run', 'c'], { env: { ...ALICE, GITHUB_TOKEN: TOKEN } });
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], { env: { ...ALICE, GITHUB_TOKEN: TOKEN } });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).not.toContain(TOKEN);
     // Every stored place: history, artifacts, the SQLite ledger and refs (database and WAL bytes).
@@ -173,7 +173,7 @@ describe('command executors', () => {
   it('env_allow must list environment variable names (SIMULATION_INVALID, exit 2, nothing registered)', () => {
     const ws = cloneWorkspace(base);
     const f = join(makeTempDir('kair-sim-'), 'bad.json');
-    writeFileSync(f, JSON.stringify({ id: 'bad', title: 'Bad', examples: ['bad'], required_fields: [], impact: 'none', access_action: 'x:y', env_allow: ['OK_NAME', 'NOT=A NAME'], executor: { kind: 'command', argv: ['true'], timeout_ms: 100 } }));
+    writeFileSync(f, JSON.stringify({ id: 'bad', title: 'Bad', examples: ['bad'], required_fields: [], impact: 'side_effecting', access_action: 'x:y', env_allow: ['OK_NAME', 'NOT=A NAME'], executor: { kind: 'command', argv: ['true'], timeout_ms: 100 } }));
     const r = kj(ws, ['sim', 'register', '--file', f]);
     expect(r.code).toBe(2);
     expect(r.json.error.code).toBe('SIMULATION_INVALID');
@@ -186,7 +186,7 @@ describe('command executors', () => {
     const pidFile = join(dir, 'grandchild.pid');
     const ws = commandContract({ id: 'flood', examples: ['flood the output'], executor: { kind: 'command', argv: ['sh', '-c', 'sleep 30 & echo $! > "$0"; yes', pidFile], timeout_ms: 60_000 } });
     const t0 = Date.now();
-    const r = kj(ws, ['run', 'c'], asAlice);
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(5);
     expect(r.json.error.details.reason).toBe('OUTPUT_TOO_LARGE');
     expect(Date.now() - t0).toBeLessThan(20_000);
@@ -201,7 +201,7 @@ describe('command executors', () => {
     const script = `const c = require('child_process').spawn('sh', ['-c', 'sleep 1.5; echo late > "$0"', process.argv[1]], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[2], String(c.pid)); setInterval(() => {}, 1000);`;
     const ws = commandContract({ id: 'hang', examples: ['hang around'], executor: { kind: 'command', argv: ['node', '-e', script, marker, pidFile], timeout_ms: 400 } });
     const t0 = Date.now();
-    const r = kj(ws, ['run', 'c'], asAlice);
+    const r = kj(ws, ['run', 'c', '--confirm', 'yes'], asAlice);
     expect(r.code, r.stdout + r.stderr).toBe(5);
     expect(r.json.error.code).toBe('AEC_STEP_TIMEOUT');
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
@@ -217,7 +217,7 @@ function hangingRun(prefix: string): { ws: string; pidFile: string } {
   const ws = makeWorkspace();
   const pidFile = join(makeTempDir(prefix), 'grandchild.pid');
   const script = `const c = require('child_process').spawn('sleep', ['30'], { stdio: 'ignore' }); require('fs').writeFileSync(process.argv[1], String(c.pid)); setInterval(() => {}, 1000);`;
-  registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'none', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
+  registerSimulation(ws, { id: 'hang', title: 'Hang', examples: ['hang around'], required_fields: [], impact: 'side_effecting', access_action: 'cmd:hang', executor: { kind: 'command', argv: ['node', '-e', script, pidFile], timeout_ms: 60_000 } }, { allow: 'alice' });
   approveContract(ws, 'c', simPlan([{ id: 's', utterance: 'hang around' }]), { requires: ['local:exec'], grant: ['local:exec'] });
   return { ws, pidFile };
 }
@@ -226,7 +226,7 @@ describe('command executors and Ctrl-C', () => {
   it("Ctrl-C at the terminal (SIGINT to kair's process group) takes the command's own process group down at once", async () => {
     const { ws, pidFile } = hangingRun('kair-pg-');
     // Its own process group, as a shell gives a foreground job.
-    const child = spawn(process.execPath, [BIN, 'run', 'c', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore', detached: true });
+    const child = spawn(process.execPath, [BIN, 'run', 'c', '--confirm', 'yes', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore', detached: true });
     const ended = new Promise<void>((res) => child.on('exit', () => res()));
     for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));
     await new Promise((res) => setTimeout(res, 200)); // the pid file exists; let the write finish
@@ -237,6 +237,9 @@ describe('command executors and Ctrl-C', () => {
     await ended;
     clearTimeout(deadline);
     expect(Date.now() - t0).toBeLessThan(5000);
+    // The supervisor kills the group from its own SIGINT handler, racing kair's exit: allow it a
+    // moment (well under the 2 s grace after which SIGKILL would be needed).
+    for (let i = 0; i < 20 && !gone(grandchild); i++) await new Promise((res) => setTimeout(res, 50));
     expect(gone(grandchild)).toBe(true);
   });
 });
@@ -244,7 +247,7 @@ describe('command executors and Ctrl-C', () => {
 describe('kill -TERM of kair alone during a run', () => {
   it('ends kair at once (no handler defers the signal), takes the command group down, and the next command recovers the run', async () => {
     const { ws, pidFile } = hangingRun('kair-term-');
-    const child = spawn(process.execPath, [BIN, 'run', 'c', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'run', 'c', '--confirm', 'yes', '--json'], { cwd: ws, env: baseEnv(ALICE), stdio: 'ignore' });
     const ended = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
     for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((res) => setTimeout(res, 50));
     await new Promise((res) => setTimeout(res, 200));

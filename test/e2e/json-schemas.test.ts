@@ -20,6 +20,7 @@ import {
   configFile,
   contractDir,
   dpcFile,
+  editConfig,
   fixture,
   history,
   historyFile,
@@ -293,6 +294,12 @@ describe('the AEC lane: run steps, ledger, intake, rebuild, replay, stats', () =
     check('output-aec-rebuild', ws, ['aec', 'rebuild']);
     expect(check('output-aec-replay', ws, ['aec', 'replay', 'a1-run-1']).decisions.length).toBeGreaterThan(0);
     expect(check('output-aec-stats', ws, ['aec', 'stats']).stats.dispatches).toBe(2);
+    expect(check('output-aec-stats-check', ws, ['aec', 'stats', '--check']).breaches).toEqual([]);
+    editConfig(ws, (c) => (c.slo = { dispatch_p95_ms: 0 }));
+    expect(check('output-aec-stats-check', ws, ['aec', 'stats', '--check'], 3).error.code).toBe('SLO_BREACHED');
+    expect(check('output-aec-waiver', ws, ['aec', 'waiver', 'add', '--until', '2026-02-01T00:00:00Z', '--reason', 'schema test']).waiver.id).toBe('waiver-1');
+    expect(check('output-aec-stats-check', ws, ['aec', 'stats', '--check']).waiver.id).toBe('waiver-1');
+    expect(check('output-aec-waiver-list', ws, ['aec', 'waiver', 'list']).waivers).toHaveLength(1);
     const db = new Database(join(ws, '.kair', 'kair.db'));
     db.prepare("UPDATE agent_execution_current SET status = 'FAILED' WHERE step_id = 'send'").run();
     db.close();
