@@ -130,6 +130,8 @@ type Boundary = { kind: 'go'; contract: Contract } | { kind: 'pause'; reason: Pa
 export interface AecOptions {
   /** Answers the first confirmation the run reaches, then is used up. */
   confirm?: string;
+  /** `--confirm-all`: `confirm` answers every confirmation of this invocation (CI). */
+  confirmAll?: boolean;
   lang?: string;
   retryInDoubt: boolean;
 }
@@ -259,7 +261,7 @@ export function executeSteps(
           controls_granted: c.controls.granted,
           now: ctx.now,
         });
-        if (o.confirmation_used) confirm = null;
+        if (o.confirmation_used && run.aec.confirmAll !== true) confirm = null;
         Object.assign(result, {
           status: o.status,
           reason_code: o.reason_code,

@@ -186,9 +186,17 @@ function runOutput(r: runApp.RunResult): Output {
   throw e;
 }
 
+/** `--confirm TOKEN` answers the first confirmation, `--confirm-all TOKEN` every one of this invocation. */
+function confirmOptions(p: Parsed): { confirm?: string; confirmAll?: boolean } {
+  const one = p.opts.confirm as string | undefined;
+  const all = p.opts.confirmAll as string | undefined;
+  if (one !== undefined && all !== undefined) throw kairError('USAGE_ERROR', '--confirm and --confirm-all are exclusive: give one', { flag: '--confirm-all', hint: 'drop --confirm, or --confirm-all' });
+  return all !== undefined ? { confirm: all, confirmAll: true } : one !== undefined ? { confirm: one } : {};
+}
+
 export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
   return runOutput(runApp.runCommand(ctx, p.args[0]!, {
-    confirm: p.opts.confirm as string | undefined,
+    ...confirmOptions(p),
     lang: p.opts.lang as string | undefined,
     pauseAt: p.opts.pauseAt as string | undefined,
     dryRun: p.opts.dryRun === true,
@@ -197,7 +205,7 @@ export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
   return runOutput(runApp.resumeCommand(ctx, p.args[0]!, {
-    confirm: p.opts.confirm as string | undefined,
+    ...confirmOptions(p),
     lang: p.opts.lang as string | undefined,
     retryInDoubt: p.opts.retryInDoubt === true,
   }));

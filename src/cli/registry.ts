@@ -90,7 +90,7 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'run',
     args: [a('id')],
-    options: [o('--confirm', 'confirm', 'answer the first confirmation the run reaches', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--pause-at', 'pauseAt', 'pause before this step', 'step'), o('--dry-run', 'dryRun', 'check and show the routing; write and spend nothing')],
+    options: [o('--confirm', 'confirm', 'answer the first confirmation the run reaches', 'token'), o('--confirm-all', 'confirmAll', 'answer every confirmation of this run with the token (CI)', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--pause-at', 'pauseAt', 'pause before this step', 'step'), o('--dry-run', 'dryRun', 'check and show the routing; write and spend nothing')],
     summary: 'run the approved plan through the Kimi and AEC lanes',
     example: 'kair run chat --json',
     handler: async (p, c) => (await H()).run(p, c),
@@ -99,7 +99,7 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'resume',
     args: [a('id')],
-    options: [o('--confirm', 'confirm', 'answer the pending confirmation', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a step whose outcome is unknown')],
+    options: [o('--confirm', 'confirm', 'answer the pending confirmation', 'token'), o('--confirm-all', 'confirmAll', 'answer every confirmation until the run stops (CI)', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a step whose outcome is unknown')],
     summary: 'continue a paused run from the ledger',
     example: 'kair resume chat --confirm yes',
     handler: async (p, c) => (await H()).resume(p, c),

@@ -28,7 +28,7 @@ function counterWorkspace(sleepMs = 0) {
 describe('concurrency: one side effect per key', () => {
   it('8 `kair run` of the same approved step at once → exactly one side effect, one run', async () => {
     const { ws, file } = counterWorkspace(300);
-    const results = await Promise.all(Array.from({ length: 8 }, () => kairAsync(ws, ['run', 'c', '--json'], asAlice)));
+    const results = await Promise.all(Array.from({ length: 8 }, () => kairAsync(ws, ['run', 'c', '--confirm', 'yes', '--json'], asAlice)));
     const codes = results.map((r) => r.code).sort();
     // On failure, say what each process got.
     const outcomes = JSON.stringify(results.map((r) => [r.code, r.json?.error?.code, r.json?.error?.message, r.stderr.slice(0, 300)]));
@@ -73,7 +73,7 @@ describe('crash between claim and outcome → IN_DOUBT', () => {
   for (const point of ['aec.claimed', 'aec.executed'] as const) {
     it(`SIGKILL at ${point}: resume reports AEC_IN_DOUBT (exit 3) and runs nothing; --retry-in-doubt runs it once more`, () => {
       const { ws, file } = counterWorkspace();
-      const killed = kair(ws, ['run', 'c', '--json'], { env: { ...ALICE, KAIR_FAILPOINT: point } });
+      const killed = kair(ws, ['run', 'c', '--confirm', 'yes', '--json'], { env: { ...ALICE, KAIR_FAILPOINT: point } });
       expect(killed.code).not.toBe(0);
       const effectsAtCrash = point === 'aec.claimed' ? 0 : 1;
       expect(lineCount(file)).toBe(effectsAtCrash);
@@ -92,7 +92,7 @@ describe('crash between claim and outcome → IN_DOUBT', () => {
       expect(kj(ws, ['resume', 'c'], asAlice).json.error.code).toBe('AEC_IN_DOUBT');
       expect(lineCount(file)).toBe(effectsAtCrash);
 
-      const retried = kj(ws, ['resume', 'c', '--retry-in-doubt'], asAlice);
+      const retried = kj(ws, ['resume', 'c', '--retry-in-doubt', '--confirm', 'yes'], asAlice);
       expect(retried.code, retried.stdout).toBe(0);
       expect(retried.json.status).toBe('COMPLETED');
       expect(lineCount(file)).toBe(effectsAtCrash + 1);
@@ -115,12 +115,12 @@ describe('a command executor past its timeout is killed', () => {
     // A command that would take 10 s, killed at 300 ms.
     registerSimulation(
       ws,
-      { id: 'quick', title: 'Quick', examples: ['quick timeout'], required_fields: [], impact: 'none', access_action: 'count:quick', executor: { kind: 'command', argv: ['node', '-e', 'setTimeout(() => {}, 10000)'], timeout_ms: 300 } },
+      { id: 'quick', title: 'Quick', examples: ['quick timeout'], required_fields: [], impact: 'side_effecting', access_action: 'count:quick', executor: { kind: 'command', argv: ['node', '-e', 'setTimeout(() => {}, 10000)'], timeout_ms: 300 } },
       { allow: 'alice' },
     );
     approveContract(ws, 't', simPlan([{ id: 'wait', utterance: 'quick timeout' }]), { requires: ['local:exec'], grant: ['local:exec'] });
     const t0 = Date.now();
-    const r = kj(ws, ['run', 't'], asAlice);
+    const r = kj(ws, ['run', 't', '--confirm', 'yes'], asAlice);
     expect(Date.now() - t0).toBeLessThan(8000);
     expect(r.code, r.stdout).toBe(5);
     expect(r.json.error.code).toBe('AEC_STEP_TIMEOUT');

@@ -99,7 +99,7 @@ describe('races', () => {
       mkdirSync(effects, { recursive: true });
       for (const f of ['a.txt', 'b.txt']) writeFileSync(join(effects, f), '');
       const results = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => kairAsync(ws, [i % 2 ? 'resume' : 'run', 'c', '--json'], asAlice)),
+        Array.from({ length: 8 }, (_, i) => kairAsync(ws, [i % 2 ? 'resume' : 'run', 'c', '--confirm-all', 'yes', '--json'], asAlice)),
       );
       const winners = results.filter((x) => x.code === 0);
       expect(winners, outcomes(results)).toHaveLength(1);
@@ -115,9 +115,9 @@ describe('races', () => {
       const { ws, effects } = round(counted);
       mkdirSync(effects, { recursive: true });
       for (const f of ['a.txt', 'b.txt']) writeFileSync(join(effects, f), '');
-      const paused = kj(ws, ['run', 'c', '--pause-at', 'b'], asAlice);
+      const paused = kj(ws, ['run', 'c', '--pause-at', 'b', '--confirm-all', 'yes'], asAlice);
       expect(paused.json?.state, paused.stdout).toBe('PAUSED');
-      const results = await Promise.all(Array.from({ length: 8 }, () => kairAsync(ws, ['resume', 'c', '--json'], asAlice)));
+      const results = await Promise.all(Array.from({ length: 8 }, () => kairAsync(ws, ['resume', 'c', '--confirm-all', 'yes', '--json'], asAlice)));
       expect(results.filter((x) => x.code === 0), outcomes(results)).toHaveLength(1);
       for (const x of results.filter((y) => y.code !== 0)) expect(['LOCK_BUSY', 'INVALID_TRANSITION', 'CONCURRENT_WRITE'], outcomes(results)).toContain(x.json?.error?.code);
       const events = expectOneChain(ws, 'c');
@@ -131,7 +131,7 @@ describe('races', () => {
       const { ws, effects } = round(counted);
       mkdirSync(effects, { recursive: true });
       for (const f of ['a.txt', 'b.txt']) writeFileSync(join(effects, f), '');
-      const run = kairAsync(ws, ['run', 'c', '--json'], asAlice);
+      const run = kairAsync(ws, ['run', 'c', '--confirm-all', 'yes', '--json'], asAlice);
       // Staggered so that rounds see the revoke before, during and after the run.
       await new Promise((res) => setTimeout(res, 120 * r));
       const revoke = await kairAsync(ws, ['revoke', 'c', 'local:exec', '--json'], asAlice);
@@ -152,7 +152,7 @@ describe('races', () => {
       const { ws, effects } = round(counted);
       mkdirSync(effects, { recursive: true });
       for (const f of ['a.txt', 'b.txt']) writeFileSync(join(effects, f), '');
-      const results = await Promise.all([kairAsync(ws, ['run', 'c', '--json'], asAlice), kairAsync(ws, ['rewind', 'c', 'changed our mind', '--json'], asAlice)]);
+      const results = await Promise.all([kairAsync(ws, ['run', 'c', '--confirm-all', 'yes', '--json'], asAlice), kairAsync(ws, ['rewind', 'c', 'changed our mind', '--json'], asAlice)]);
       const events = expectOneChain(ws, 'c');
       expectAcknowledged(events, results);
       const rewound = events.findIndex((e) => e.type === 'rewind');

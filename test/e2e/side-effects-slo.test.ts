@@ -56,6 +56,25 @@ describe('side effects are declared', () => {
     expect(readFileSync(out, 'utf8')).toBe('hello');
   });
 
+  it('--confirm answers one confirmation; --confirm-all answers every one of the invocation; both at once is USAGE_ERROR', () => {
+    const ws = makeWorkspace();
+    registerSimulation(ws, writeDef('side_effecting'), { allow: 'alice' });
+    const plan = simPlan([
+      { id: 'one', utterance: 'write a file', fields: { path: '1.txt', content: '1' } },
+      { id: 'two', utterance: 'write a file', fields: { path: '2.txt', content: '2' } },
+    ]);
+    approveContract(ws, 'two', plan);
+    approveContract(ws, 'both', plan);
+    const once = kj(ws, ['run', 'two', '--confirm', 'yes'], asAlice);
+    expect(once.code).toBe(3);
+    expect(once.json.steps.map((x: Json) => x.status)).toEqual(['COMPLETED', 'PAUSED']);
+    expect(kj(ws, ['run', 'both', '--confirm', 'yes', '--confirm-all', 'yes'], asAlice).json.error).toMatchObject({ code: 'USAGE_ERROR', details: { flag: '--confirm-all' } });
+    const all = kj(ws, ['run', 'both', '--confirm-all', 'yes'], asAlice);
+    expect(all.code, all.stdout + all.stderr).toBe(0);
+    expect(all.json.steps.map((x: Json) => x.status)).toEqual(['COMPLETED', 'COMPLETED']);
+    expect(tableRows(ws, 'agent_execution_confirmation_ledger', "correlation_id = 'both:v1'").map((r: Json) => r.result)).toEqual(['affirmative', 'affirmative']);
+  });
+
   it('a write_file simulation registered with impact "none" before side_effecting existed still needs confirmation at dispatch; aec replay agrees', () => {
     const ws = makeWorkspace();
     const tenant = readJson(configFile(ws)).workspace_id as string;
