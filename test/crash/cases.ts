@@ -26,7 +26,8 @@ const NOTE_SIM = {
   access_action: 'note:send',
   executor: { kind: 'builtin', name: 'write_file' },
 };
-const FILE_SIM = { ...NOTE_SIM, id: 'file-note', title: 'File a note', examples: ['file the note', 'file a note'], impact: 'none', access_action: 'note:file' };
+// write_file has side effects: side_effecting (confirmed, no rollback needed).
+const FILE_SIM = { ...NOTE_SIM, id: 'file-note', title: 'File a note', examples: ['file the note', 'file a note'], impact: 'side_effecting', access_action: 'note:file' };
 delete (FILE_SIM as Partial<typeof NOTE_SIM>).rollback_simulation_id;
 const LATE_SIM = { ...FILE_SIM, id: 'late-note', title: 'A late note', examples: ['late note'], access_action: 'note:late' };
 
@@ -207,7 +208,7 @@ export const CASES: CrashCase[] = [
     name: 'run',
     ci: true,
     setup: steps(...toApproved(FILE_PLAN())),
-    command: ['run', ID],
+    command: ['run', ID, '--confirm', 'yes'],
     recover: finishRun('filed.txt'),
     outbox: ['filed.txt'],
   },
