@@ -6,7 +6,10 @@ import { find } from '../../src/domain/aec/finder.js';
 import { parseSimulation, type SimulationDefinition } from '../../src/domain/aec/simulation.js';
 import { accessRepo } from '../../src/lanes/aec/access.js';
 import { catalogRepo } from '../../src/lanes/aec/catalog.js';
-import { appliedMigrations, openDb, type Db } from '../../src/store/sqlite/db.js';
+import { changeLogMismatches } from '../../src/lanes/aec/change-log.js';
+import { addWaiver } from '../../src/lanes/aec/waivers.js';
+import { CHAINS, checkChainTable } from '../../src/store/sqlite/chain.js';
+import { MIGRATIONS, appliedMigrations, openDb, type Db } from '../../src/store/sqlite/db.js';
 import { caught } from '../helpers/errors.js';
 
 const NOW = '2026-01-30T12:00:00.000Z';
@@ -53,6 +56,7 @@ describe('migration 2 (aec_catalog_access)', () => {
       { id: 2, name: 'aec_catalog_access', applied_at: NOW },
       { id: 3, name: 'aec_ledgers', applied_at: NOW },
       { id: 4, name: 'cross_anchoring', applied_at: NOW },
+      { id: 5, name: 'slo_waivers', applied_at: NOW },
     ]);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
@@ -69,7 +73,26 @@ describe('migration 2 (aec_catalog_access)', () => {
       'kimi_execution_runs',
       'migrations',
       'simulations',
+      'slo_waivers',
     ]);
+  });
+
+  it('migration 5 rebuilds the change log with every row and hash as it was: the chain and the catalog still check out, and waivers can be logged', () => {
+    const v4 = openTracked({ now: () => NOW, migrations: MIGRATIONS.slice(0, 4) });
+    catalogRepo(v4).registerSimulation(parseSimulation({ id: 'ping', title: 'Ping', examples: ['ping'], required_fields: [], impact: 'none', access_action: 'system:ping', executor: { kind: 'builtin', name: 'noop' } }), { ...BY, tenant: 't' });
+    accessRepo(v4).setRule('alice', 'system:ping', 'allow', { ...BY, tenant: 't' });
+    const before = v4.prepare('SELECT * FROM change_log ORDER BY id').all();
+    v4.close();
+    const db = openTracked({ now: () => LATER });
+    expect(db.prepare('SELECT * FROM change_log ORDER BY id').all()).toEqual(before);
+    expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
+    expect(changeLogMismatches(db)).toEqual([]);
+    addWaiver(db, { tenant: 't', until: LATER, reason: 'r', actor: 'root', now: NOW });
+    expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
+    expect(changeLogMismatches(db)).toEqual([]);
+    expect(() => db.prepare("UPDATE slo_waivers SET until = '2030-01-01T00:00:00.000Z'").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM slo_waivers').run()).toThrow(/append-only/);
+    expect(() => db.prepare("UPDATE change_log SET actor = 'x'").run()).toThrow(/append-only/);
   });
 
   it('rejects statuses and decisions outside the CHECK lists', () => {
