@@ -8,7 +8,8 @@ import { kairError } from '../errors.js';
 import { ID_PATTERN } from '../ids.js';
 import { parseJsonInput } from '../json-input.js';
 import { sortProblems, zodProblems } from '../problems.js';
-import type { SimulationImpact, SimulationStatus } from './finder.js';
+import type { SimulationStatus } from './finder.js';
+import { hasSideEffects } from './impact.js';
 
 export type { SimulationImpact, SimulationStatus } from './finder.js';
 
@@ -50,22 +51,7 @@ export const SIMULATION_STATUSES: readonly SimulationStatus[] = ['Draft', 'Activ
 export const STATUS_COMMANDS = { activate: 'Active', deprecate: 'Deprecated', disable: 'Disabled' } as const satisfies Record<string, SimulationStatus>;
 export type StatusCommand = keyof typeof STATUS_COMMANDS;
 
-/** Only impactful and irreversible simulations must name a rollback; side-effecting ones need confirmation only. */
-export const needsRollback = (impact: SimulationImpact): boolean => impact === 'impactful' || impact === 'irreversible';
-
-/** Executors that change something outside kair's own records: a file in the outbox, or any command. */
-export function hasSideEffects(executor: unknown): boolean {
-  const e = executor as { kind?: unknown; name?: unknown } | null;
-  return e?.kind === 'command' || (e?.kind === 'builtin' && e.name === 'write_file');
-}
-
-/**
- * The impact the dispatcher acts on: a side-effecting executor declared `none` (registered before
- * `side_effecting` existed, or written into the catalog some other way) is `side_effecting`.
- */
-export function effectiveImpact(s: { impact: SimulationImpact; executor: unknown }): SimulationImpact {
-  return s.impact === 'none' && hasSideEffects(s.executor) ? 'side_effecting' : s.impact;
-}
+export { effectiveImpact, hasSideEffects, needsRollback } from './impact.js';
 
 /** Every problem with the definition, each with its JSON path (sorted); empty when valid. */
 export function validateSimulation(input: unknown): { simulation?: SimulationDefinition; problems: Problem[] } {

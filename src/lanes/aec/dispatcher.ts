@@ -12,7 +12,7 @@ import type { CatalogEntry, FinderPacket, SimulationMatchPacket } from '../../do
 import { catalogSnapshot, find, isValidPacket } from '../../domain/aec/finder.js';
 import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates.js';
 import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, needsConfirmation, PAUSING_HALTS } from '../../domain/aec/gates.js';
-import { effectiveImpact } from '../../domain/aec/simulation.js';
+import { effectiveImpact } from '../../domain/aec/impact.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import { failpoint, stoppoint } from '../../store/failpoint.js';
 import type { Workspace } from '../../store/fs/workspace.js';

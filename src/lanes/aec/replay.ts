@@ -9,7 +9,7 @@ import { canonicalHash } from '../../domain/canonical.js';
 import { parseConfirmation } from '../../domain/aec/confirm.js';
 import type { CatalogEntry } from '../../domain/aec/finder.js';
 import { find, isValidPacket } from '../../domain/aec/finder.js';
-import { effectiveImpact } from '../../domain/aec/simulation.js';
+import { effectiveImpact } from '../../domain/aec/impact.js';
 import type { GateFacts } from '../../domain/aec/gates.js';
 import { decideGates, decisionHash, idempotencyView } from '../../domain/aec/gates.js';
 import type { AccessRule } from './access.js';
