@@ -175,8 +175,13 @@ const dir = process.argv[2];
 let bad = 0;
 for (const f of fs.existsSync(dir) ? fs.readdirSync(dir).filter((x) => x.endsWith('.json')) : []) {
   const s = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-  if (s.impact !== 'none' && !s.rollback_simulation_id) {
+  if ((s.impact === 'impactful' || s.impact === 'irreversible') && !s.rollback_simulation_id) {
     console.error(`check_agent_execution_core: FAIL: (d) ${dir}/${f} is ${s.impact} without rollback_simulation_id`);
+    bad++;
+  }
+  const sideEffects = s.executor && (s.executor.kind === 'command' || (s.executor.kind === 'builtin' && s.executor.name === 'write_file'));
+  if (sideEffects && s.impact === 'none') {
+    console.error(`check_agent_execution_core: FAIL: (d) ${dir}/${f} has a side-effecting executor but impact none (declare side_effecting)`);
     bad++;
   }
 }
@@ -185,7 +190,7 @@ NODE
 then
   failures=$((failures + 1))
 fi
-pass_since "$before" "(d) rollback refs required for impactful simulations; packet and envelope refs present"
+pass_since "$before" "(d) rollback refs required for impactful simulations, side effects declared; packet and envelope refs present"
 
 # ---- (e) the acceptance tests --------------------------------------------------------------
 TESTS=(
