@@ -17,6 +17,7 @@ import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
+import { verifiedApprovers } from './signatures.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, writeLatestRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
@@ -81,7 +82,8 @@ interface DbSlot {
 
 function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot = {}): { plan: Plan; routing: Routing } {
   const onDisk = readDiskPlan(ctx, c.id);
-  assertRunnable(c, onDisk.sha256, ctx.config);
+  // Signatures are checked only when required: with require_signed false no ssh-keygen runs here.
+  assertRunnable(c, onDisk.sha256, ctx.config, ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c) : undefined);
   const plan = onDisk.plan as Plan;
   const routing = route(c, plan);
   if (routing.eligible) {
