@@ -285,7 +285,7 @@ function signingFailed(key: SigningKey, r: Exclude<ToolResult, { ok: true }>): E
 }
 
 /** Signs `fields` with `key`; the signature is checked against `signers` before it is returned. */
-export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, signers: AllowedSigners): ApprovalSignature {
+export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, signers: AllowedSigners, timeoutMs = SIGN_TIMEOUT_MS): ApprovalSignature {
   const message = approvalMessage(fields);
   let tmp: string | undefined;
   try {
@@ -295,7 +295,7 @@ export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, 
       keyPath = join(tmp, 'key.pub');
       writeFileSync(keyPath, `${key.publicKey}\n`, { mode: 0o600 });
     } else keyPath = key.path;
-    const r = runTool('ssh-keygen', ['-Y', 'sign', '-n', SIGNING_NAMESPACE, '-f', keyPath], { input: message, env: sshEnv(ctx.env), cwd: ctx.ws.root, timeoutMs: SIGN_TIMEOUT_MS });
+    const r = runTool('ssh-keygen', ['-Y', 'sign', '-n', SIGNING_NAMESPACE, '-f', keyPath], { input: message, env: sshEnv(ctx.env), cwd: ctx.ws.root, timeoutMs });
     if (!r.ok) throw signingFailed(key, r);
     const armored = r.stdout.endsWith('\n') ? r.stdout : `${r.stdout}\n`;
     const info = readSshSig(armored);
