@@ -87,6 +87,7 @@ describe('runTool', () => {
     const r = runTool('ssh-keygen', [], { input: '', env: { PATH: `${bin}:/usr/bin:/bin` }, cwd: bin, timeoutMs: 5000 });
     expect(r.ok).toBe(false);
     const reason = (r as { reason: string }).reason;
+    // eslint-disable-next-line no-control-regex -- no control character may reach a terminal
     expect(reason).not.toMatch(/[\u0000-\u001f]/);
     expect(reason.startsWith('\\u001b]0;owned\\u0007 bad key')).toBe(true);
     expect(reason.length).toBeLessThan(120);
