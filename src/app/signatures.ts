@@ -287,6 +287,8 @@ function signingFailed(key: SigningKey, r: Exclude<ToolResult, { ok: true }>): E
 /** Signs `fields` with `key`; the signature is checked against `signers` before it is returned. */
 export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, signers: AllowedSigners, timeoutMs = SIGN_TIMEOUT_MS): ApprovalSignature {
   const message = approvalMessage(fields);
+  // Before signing: an agent that asks its user to confirm is not asked for nothing.
+  if (!signers.ok) throw signatureInvalid(fields.actor, signers.reason, signers.path);
   let tmp: string | undefined;
   try {
     let keyPath: string;
@@ -300,7 +302,6 @@ export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, 
     const armored = r.stdout.endsWith('\n') ? r.stdout : `${r.stdout}\n`;
     const info = readSshSig(armored);
     if (!info) throw signingFailed(key, { ok: false, kind: 'failed', reason: 'ssh-keygen printed no armored signature' });
-    if (!signers.ok) throw signatureInvalid(fields.actor, signers.reason, signers.path);
     const sig: ApprovalSignature = { armored, at: fields.at, fingerprint: info.fingerprint, allowed_signers_sha256: signers.sha256 };
     const verifier = makeVerifier(ctx, signers);
     try {

@@ -48,6 +48,10 @@ export function runTool(program: string, args: string[], o: { input: string; env
     return { ok: false, kind: 'timeout', reason: `${program} did not finish within ${Math.round(o.timeoutMs / 1000)} s` };
   }
   if (err) return { ok: false, kind: 'failed', reason: oneLineReason(err.message, 'could not be started') };
-  if (r.status !== 0) return { ok: false, kind: 'failed', reason: oneLineReason(r.stderr ?? '', `${program} exited with status ${r.status ?? r.signal}`) };
+  if (r.status !== 0) {
+    // ssh-keygen -Y verify says why on stderr, except "Could not verify signature." (stdout) for a key the file does not list.
+    const said = (text: string | null) => oneLineReason(text ?? '', '');
+    return { ok: false, kind: 'failed', reason: said(r.stderr) || said(r.stdout) || `${program} exited with status ${r.status ?? r.signal}` };
+  }
   return { ok: true, stdout: r.stdout ?? '' };
 }
