@@ -152,6 +152,9 @@ describe('approve --sign', () => {
     const noGit = kj(ws, ['approve', 'c1', '--sign', '--actor', 'alice'], { env: { ...gitEnv, PATH: binWith({ 'ssh-keygen': SSH_KEYGEN }) } });
     expect(noGit.code).toBe(2);
     expect(noGit.json.error).toMatchObject({ code: 'USAGE_ERROR', details: { flag: '--key' } });
+    const keyAlone = kj(ws, ['approve', 'c1', '--key', key('alice'), '--actor', 'alice']);
+    expect(keyAlone.code).toBe(2);
+    expect(keyAlone.json.error).toMatchObject({ code: 'USAGE_ERROR', details: { flag: '--key' } });
     expect(approveEvent(ws, 'c1')).toHaveLength(0);
     if (GIT) {
       writeFileSync(gitconfig, `[user]\n\tsigningKey = ${key('alice')}\n`);
@@ -430,5 +433,14 @@ describe('hostile actor names', () => {
       spawnSync(SSH_KEYGEN, ['-Y', 'verify', '-f', signersFile(ws), '-I', actor, '-n', 'kair-approval', '-s', sigFile], { input: msg, encoding: 'utf8' }).status;
     expect(verifyOver(message({ ws: WS_ID, id: 'c1', version: 1, sha: SHA, actor: 'ev%3Ail%25', at: NOW }))).toBe(0);
     expect(verifyOver(message({ ws: WS_ID, id: 'c1', version: 1, sha: SHA, actor, at: NOW }))).not.toBe(0);
+  });
+
+  it.each([['*'], ['alice,bob'], ['al*'], ['-I']])('actor %j is a literal name for ssh-keygen, never a pattern or an option: alice\'s line does not let it sign', (actor) => {
+    const ws = cloneWorkspace(T);
+    writeSigners(ws, [`alice ${pub('alice')}`]);
+    const r = kj(ws, ['approve', 'c1', '--sign', '--key', key('alice'), `--actor=${actor}`]);
+    expect(r.code, r.stdout).toBe(3);
+    expect(r.json.error.code).toBe('SIGNATURE_INVALID');
+    expect(approveEvent(ws, 'c1')).toHaveLength(0);
   });
 });
