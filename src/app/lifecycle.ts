@@ -22,7 +22,7 @@ import {
   decideRewind,
 } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
-import { contractExists, indexEntry, readJsonFile, readTextFile } from '../store/fs/contracts.js';
+import { assertContract, contractExists, indexEntry, readJsonFile, readTextFile } from '../store/fs/contracts.js';
 import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
@@ -30,6 +30,8 @@ import { PROPOSE_LOCK, contractLock, withLock } from '../store/fs/lock.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { readContract } from './read.js';
+import type { SigningKey } from './signatures.js';
+import { readAllowedSigners, resolveSigningKey, signApproval, signedApprovers, verifiedApprovers } from './signatures.js';
 import type { Decision } from './mutate.js';
 import { lockWho, mutate } from './mutate.js';
 import type { Dpc } from '../domain/dpc.js';
@@ -220,17 +222,43 @@ function proposerOf(ctx: Ctx, id: string): string {
   return (JSON.parse(first) as { actor: string }).actor;
 }
 
-export function approve(ctx: Ctx, id: string): ContractResult & { recorded: boolean } {
+export interface ApproveOptions {
+  /** `--sign`: sign the approval with an SSH key (docs/decisions/019). */
+  sign?: boolean;
+  /** `--key`: the key to sign with (default: git's user.signingKey). */
+  key?: string;
+}
+
+export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): ContractResult & { recorded: boolean; signed: boolean } {
+  assertId(id);
+  if (opts.key !== undefined && !opts.sign) throw kairError('USAGE_ERROR', '--key is only used with --sign', { flag: '--key', hint: `kair approve ${id} --sign --key PATH` });
+  // The key is found before the lock (git is asked at most once); signing itself happens under
+  // the lock, on the contract as it is when the approval is decided.
+  let key: SigningKey | undefined;
+  if (opts.sign) {
+    assertContract(ctx.ws, id);
+    key = resolveSigningKey(ctx, opts.key);
+  }
   const r = mutate(ctx, id, 'approve', (c) => {
+    const actor = ctx.actor();
+    const events = key ? readHistory(paths.history(ctx.ws, id)).events : [];
     const draft = decideApprove(c, {
-      actor: ctx.actor(),
+      actor,
       proposer: proposerOf(ctx, id),
       diskPlanSha: diskPlanSha(ctx, id),
       config: ctx.config,
+      signing: key !== undefined,
+      signedApprovers: key ? (ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c, events).approvers : signedApprovers(c, events)) : [],
     });
-    return { drafts: draft ? [draft] : [] };
+    if (!draft) return { drafts: [] };
+    if (key) {
+      const fields = { workspace_id: ctx.config.workspace_id, contract_id: c.id, version: c.version, plan_sha256: c.plan_sha256!, actor, at: ctx.now() };
+      draft.data.signature = signApproval(ctx, key, fields, readAllowedSigners(ctx));
+    }
+    return { drafts: [draft] };
   });
-  return { contract: r.contract, recorded: r.events.some((e) => e.type === 'approve') };
+  const recorded = r.events.find((e) => e.type === 'approve');
+  return { contract: r.contract, recorded: recorded !== undefined, signed: recorded?.data.signature !== undefined };
 }
 
 // ---- pause / review / accept / rewind

@@ -18,6 +18,7 @@ import type { Ctx } from './context.js';
 import { assertMayRunHere } from './actors.js';
 import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
+import { verifiedApprovers } from './signatures.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, writeLatestRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
@@ -83,7 +84,8 @@ interface DbSlot {
 
 function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): { plan: Plan; routing: Routing } {
   const onDisk = readDiskPlan(ctx, c.id);
-  assertRunnable(c, onDisk.sha256, ctx.config);
+  // Signatures are checked only when required: with require_signed false no ssh-keygen runs here.
+  assertRunnable(c, onDisk.sha256, ctx.config, ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c) : undefined);
   // After the approvals: whoever asks, an unapproved or stale plan is told to get approval first.
   assertMayRunHere(ctx, c, command);
   const plan = onDisk.plan as Plan;

@@ -15,6 +15,7 @@ import type { Ctx } from './context.js';
 import { checkSinceHead } from './head.js';
 import { dpcFileStatus } from './lifecycle.js';
 import { verifyDb } from './verify-db.js';
+import { verifyApprovalSignatures } from './signatures.js';
 
 export interface Finding {
   contract_id?: string;
@@ -84,6 +85,9 @@ export function verifyContract(ctx: Ctx, id: string, out: VerifyResult): Contrac
   checkArtifacts(ctx, id, read.events, problem, warning);
   checkPlan(ctx, id, read.events, folded, problem, warning);
   checkDpc(ctx, id, read.events, problem, warning);
+  for (const s of verifyApprovalSignatures(ctx, id, read.events)) {
+    if (s.signed && !s.verified) problem('signature_invalid', `the signature of ${JSON.stringify(s.actor.slice(0, 80))}'s approval (event ${s.seq}) does not verify: ${s.reason}`);
+  }
   return folded;
 }
 

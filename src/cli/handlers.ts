@@ -91,8 +91,8 @@ export async function simple(p: Parsed, ctx: Ctx, command: 'request-approval' | 
 
 export async function approve(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const r = life.approve(ctx, id);
-  const head = r.recorded ? `Approved ${id} as ${ctx.actor()} (plan ${r.contract.plan_sha256?.slice(0, 12)})` : `${ctx.actor()} has already approved ${id}; nothing recorded`;
+  const r = life.approve(ctx, id, { sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
+  const head = r.recorded ? `Approved ${id} as ${ctx.actor()} (plan ${r.contract.plan_sha256?.slice(0, 12)})${r.signed ? ', signed' : ''}` : `${ctx.actor()} has already approved ${id}; nothing recorded`;
   return contractOut(r.contract, head, { recorded: r.recorded });
 }
 

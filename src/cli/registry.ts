@@ -86,7 +86,7 @@ export const COMMANDS: CommandDef[] = [
   { name: 'grant', args: [a('id'), a('control', true, true)], options: [], summary: 'grant controls to a contract', example: 'kair grant chat local:read local:write', handler: async (p, c) => (await H()).grant(p, c, 'grant') },
   { name: 'revoke', args: [a('id'), a('control', true, true)], options: [], summary: 'revoke controls (a kill switch: a run pauses before its next step)', example: 'kair revoke chat local:write', handler: async (p, c) => (await H()).grant(p, c, 'revoke') },
   { name: 'request-approval', args: [a('id')], options: [], summary: 'ask for approval (PLANNED → AWAITING_APPROVAL)', example: 'kair request-approval chat', handler: async (p, c) => (await H()).simple(p, c, 'request-approval') },
-  { name: 'approve', args: [a('id')], options: [], summary: 'approve the exact current plan (bound to its sha256)', example: 'kair approve chat --actor alice', handler: async (p, c) => (await H()).approve(p, c) },
+  { name: 'approve', args: [a('id')], options: [o('--sign', 'sign', 'sign the approval with an SSH key (ssh-keygen -Y sign)'), o('--key', 'key', "the SSH key to sign with (default: git's user.signingKey)", 'path')], summary: 'approve the exact current plan (bound to its sha256)', example: 'kair approve chat --actor alice', handler: async (p, c) => (await H()).approve(p, c) },
   {
     name: 'run',
     args: [a('id')],

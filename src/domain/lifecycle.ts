@@ -91,17 +91,29 @@ export function decideRequestApproval(c: Contract): EventDraft {
 }
 
 /**
- * approve: state → controls → self-approval → stale. Returns null for a repeat approval by the
- * same actor (exit 0, nothing recorded).
+ * approve: state → signature required → controls → self-approval → stale. Returns null for a
+ * repeat approval by the same actor (exit 0, nothing recorded), unless it adds a signature to an
+ * approval that has none (`signing`; `signedApprovers` are the actors whose approval of the
+ * current plan already carries one that counts).
  */
 export function decideApprove(
   c: Contract,
-  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config },
+  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config; signing?: boolean; signedApprovers?: string[] },
 ): EventDraft | null {
+  const repeat = validApprovers(c).includes(args.actor);
+  const addsSignature = args.signing === true && !(args.signedApprovers ?? []).includes(args.actor);
   // A repeat approval of the same plan by the same actor is a no-op even once the quorum moved
-  // the contract to APPROVED (docs/decisions/003).
-  if (c.state === 'APPROVED' && validApprovers(c).includes(args.actor)) return null;
-  assertTransition(c, 'approve');
+  // the contract to APPROVED (docs/decisions/003); one that adds a signature is recorded.
+  const repeatApproved = c.state === 'APPROVED' && repeat;
+  if (!repeatApproved) assertTransition(c, 'approve');
+  if (args.config.approvals.require_signed && !args.signing) {
+    throw kairError('SIGNATURE_REQUIRED', `approvals of ${c.id} must be signed (approvals.require_signed); nothing was approved`, {
+      contract_id: c.id,
+      actor: args.actor,
+      hint: `kair approve ${c.id} --sign [--key ~/.ssh/id_ed25519]`,
+    });
+  }
+  if (repeatApproved && !addsSignature) return null;
   assertControlsGranted(c);
   if (args.config.approvals.forbid_self && args.actor === args.proposer) {
     throw kairError('SELF_APPROVAL_FORBIDDEN', `${args.actor} proposed ${c.id} and may not approve it (approvals.forbid_self)`, {
@@ -110,9 +122,9 @@ export function decideApprove(
     });
   }
   assertPlanFresh(c, args.diskPlanSha);
-  if (validApprovers(c).includes(args.actor)) return null;
-  const approvers = validApprovers(c).length + 1;
-  const state: State = approvers >= args.config.approvals.min ? 'APPROVED' : 'AWAITING_APPROVAL';
+  if (repeat && !addsSignature) return null;
+  const approvers = validApprovers(c).length + (repeat ? 0 : 1);
+  const state: State = approvers >= args.config.approvals.min ? 'APPROVED' : c.state === 'APPROVED' ? 'APPROVED' : 'AWAITING_APPROVAL';
   return { type: 'approve', state, data: { plan_sha256: c.plan_sha256, approvers, min: args.config.approvals.min } };
 }
 
@@ -129,13 +141,19 @@ export function assertPlanFresh(c: Contract, diskPlanSha: string | null): void {
 }
 
 /** run/resume gates after the state check: approvals → on-disk plan hash → controls. */
-export function assertRunnable(c: Contract, diskPlanSha: string | null, config: Config): void {
-  const approvers = validApprovers(c);
+export function assertRunnable(c: Contract, diskPlanSha: string | null, config: Config, signed?: { approvers: string[]; rejected: { actor: string; reason: string }[] }): void {
+  // Under approvals.require_signed the caller passes the approvers whose signature verifies.
+  const approvers = signed ? signed.approvers : validApprovers(c);
   if (approvers.length < config.approvals.min) {
     throw kairError(
       'APPROVAL_REQUIRED',
-      `${c.id} has ${approvers.length} valid approval(s) for its current plan; ${config.approvals.min} required`,
-      { contract_id: c.id, approvers, min: config.approvals.min },
+      `${c.id} has ${approvers.length} valid ${signed ? 'signed approval(s) that verify' : 'approval(s)'} for its current plan; ${config.approvals.min} required`,
+      {
+        contract_id: c.id,
+        approvers,
+        min: config.approvals.min,
+        ...(signed ? { require_signed: true, rejected: signed.rejected, hint: `approve with a key listed in the allowed signers file: kair approve ${c.id} --sign` } : {}),
+      },
     );
   }
   assertPlanFresh(c, diskPlanSha);
