@@ -220,13 +220,14 @@ function proposerOf(ctx: Ctx, id: string): string {
   return (JSON.parse(first) as { actor: string }).actor;
 }
 
-export function approve(ctx: Ctx, id: string): ContractResult & { recorded: boolean } {
+export function approve(ctx: Ctx, id: string, opts: { expectSha?: string } = {}): ContractResult & { recorded: boolean } {
   const r = mutate(ctx, id, 'approve', (c) => {
     const draft = decideApprove(c, {
       actor: ctx.actor(),
       proposer: proposerOf(ctx, id),
       diskPlanSha: diskPlanSha(ctx, id),
       config: ctx.config,
+      ...(opts.expectSha !== undefined ? { expectSha: opts.expectSha } : {}),
     });
     return { drafts: draft ? [draft] : [] };
   });

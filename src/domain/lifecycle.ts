@@ -96,11 +96,14 @@ export function decideRequestApproval(c: Contract): EventDraft {
  */
 export function decideApprove(
   c: Contract,
-  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config },
+  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config; expectSha?: string },
 ): EventDraft | null {
   // A repeat approval of the same plan by the same actor is a no-op even once the quorum moved
   // the contract to APPROVED (docs/decisions/003).
-  if (c.state === 'APPROVED' && validApprovers(c).includes(args.actor)) return null;
+  if (c.state === 'APPROVED' && validApprovers(c).includes(args.actor)) {
+    assertExpectedSha(c, args.expectSha);
+    return null;
+  }
   assertTransition(c, 'approve');
   assertControlsGranted(c);
   if (args.config.approvals.forbid_self && args.actor === args.proposer) {
@@ -109,11 +112,30 @@ export function decideApprove(
       actor: args.actor,
     });
   }
+  assertExpectedSha(c, args.expectSha);
   assertPlanFresh(c, args.diskPlanSha);
   if (validApprovers(c).includes(args.actor)) return null;
   const approvers = validApprovers(c).length + 1;
   const state: State = approvers >= args.config.approvals.min ? 'APPROVED' : 'AWAITING_APPROVAL';
   return { type: 'approve', state, data: { plan_sha256: c.plan_sha256, approvers, min: args.config.approvals.min } };
+}
+
+/**
+ * `approve --expect-sha PREFIX`: the approver names the plan they read (`kair show`), so a plan
+ * changed between their reading and their approval is refused instead of approved unseen.
+ */
+export function assertExpectedSha(c: Contract, prefix: string | undefined): void {
+  if (prefix === undefined || (c.plan_sha256 !== null && c.plan_sha256.startsWith(prefix))) return;
+  throw kairError(
+    'APPROVAL_STALE',
+    `the current plan of ${c.id} is ${c.plan_sha256 ? `${c.plan_sha256.slice(0, 12)}…` : 'missing'}, not the ${prefix} given to --expect-sha: it changed since it was read; nothing was approved`,
+    {
+      contract_id: c.id,
+      expected_sha256_prefix: prefix,
+      current_sha256: c.plan_sha256,
+      hint: `see what changed with \`kair diff ${c.id} --from ${prefix}\`, read it with \`kair show ${c.id}\`, then approve that sha`,
+    },
+  );
 }
 
 export function assertPlanFresh(c: Contract, diskPlanSha: string | null): void {
