@@ -320,6 +320,21 @@ describe('a FAILED contract: status explains, show has the last run, review summ
   });
 });
 
+describe('hostile text', () => {
+  it('control characters in a plan (title, summary, a details key) are shown escaped, never raw, in show and diff', () => {
+    const ws = makeWorkspace();
+    bring(ws, 'h', 'PLANNED');
+    const evil = { ...base, title: 'T\u001b]0;pwn\u0007', steps: [{ ...base.steps[0], summary: 'one\ntwo\u202e', details: { 'k\u001b[2J': 'v' } }, base.steps[1]] };
+    ok(ws, ['plan', 'h', '--file', planFileOf(evil)]);
+    for (const args of [['show', 'h'], ['diff', 'h']]) {
+      const r = kair(ws, args, { env: { FORCE_COLOR: '1', NO_COLOR: undefined } });
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).not.toMatch(/\u0007|\u202e|\u001b\]|\u001b\[2J/);
+      expect(r.stdout).toContain('\\u202e');
+    }
+  });
+});
+
 describe('help', () => {
   it.each(['show', 'diff'])('kair %s --help shows an example', (cmd) => {
     const r = kair(W, [cmd, '--help']);
