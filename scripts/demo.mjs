@@ -32,6 +32,8 @@ function summary(doc) {
   if (doc.rows) return `${doc.rows.length} ledger row(s): ${doc.rows.map((r) => `${r.step_id}/${r.event}`).join(', ')}`;
   if (doc.decisions) return `${doc.decisions.length} decision(s) replay the same`;
   if (doc.events) return doc.events.map((e) => `#${e.seq} ${e.type}`).join(', ');
+  if (doc.plan && doc.next) return `plan ${doc.plan.sha256.slice(0, 12)}: ${doc.plan.steps.map((s) => `${s.id}(${s.lane})`).join(', ')}; ${doc.approvers.valid}/${doc.approvers.min} approval(s); next: ${doc.next.map((n) => n.command).join(' | ')}`;
+  if (doc.identical !== undefined) return `${doc.from.slice(0, 12)} → ${doc.to.slice(0, 12)}: ${[...doc.steps.changed, ...doc.other].map((c) => `${c.id ? `${c.id}.` : ''}${c.path} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}`).join(', ') || 'identical'}`;
   return 'ok';
 }
 
@@ -88,6 +90,10 @@ kair(['plan', 'chat', '--file', editedFile]);
 kair(['request-approval', 'chat']);
 kair(['approve', 'chat'], 0, alice);
 kair(['run', 'chat', '--dry-run']);
+
+say('What alice approved: the plan by its sha, and what changed since the plan before it');
+kair(['show', 'chat']);
+kair(['diff', 'chat', '--from', 'previous']);
 
 say('Run: the Kimi envelope, then an impactful simulation step that waits for confirmation');
 kair(['run', 'chat'], 3, alice);

@@ -223,6 +223,8 @@ function proposerOf(ctx: Ctx, id: string): string {
 }
 
 export interface ApproveOptions {
+  /** `--expect-sha`: refuse unless the current plan's sha starts with it. */
+  expectSha?: string;
   /** `--sign`: sign the approval with an SSH key (docs/decisions/019). */
   sign?: boolean;
   /** `--key`: the key to sign with (default: git's user.signingKey). */
@@ -249,6 +251,7 @@ export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): Contra
       config: ctx.config,
       signing: key !== undefined,
       signedApprovers: key ? (ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c, events).approvers : signedApprovers(c, events)) : [],
+      ...(opts.expectSha !== undefined ? { expectSha: opts.expectSha } : {}),
     });
     if (!draft) return { drafts: [] };
     if (key) {

@@ -86,12 +86,31 @@ export async function simple(p: Parsed, ctx: Ctx, command: 'request-approval' | 
   const fn = { 'request-approval': life.requestApproval, pause: life.pause, accept: life.accept }[command];
   const r = fn(ctx, id);
   const verb = { 'request-approval': 'Approval requested for', pause: 'Paused', accept: 'Accepted' }[command];
+  if (command === 'request-approval' && r.contract.plan_sha256) {
+    // The approver's two commands: read exactly this plan, then approve exactly it.
+    const sha = r.contract.plan_sha256;
+    const head = `${verb} ${id}: plan sha256 ${sha}\n  read it:    kair show ${id}\n  approve it: kair approve ${id} --expect-sha ${sha.slice(0, 12)}`;
+    return contractOut(r.contract, head, { plan_sha256: sha });
+  }
   return contractOut(r.contract, `${verb} ${id}`);
+}
+
+/** `--expect-sha`: 8 to 64 hex digits (a shorter prefix could match a plan nobody read). */
+function expectShaOption(value: unknown): { expectSha?: string } {
+  if (value === undefined) return {};
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{8,64}$/.test(value)) {
+    throw kairError('USAGE_ERROR', `--expect-sha expects 8 to 64 hex digits of the plan's sha256, got ${JSON.stringify(String(value).slice(0, 80))}`, {
+      flag: '--expect-sha',
+      value,
+      hint: 'copy the sha `kair show <id>` or `kair request-approval` printed',
+    });
+  }
+  return { expectSha: value.toLowerCase() };
 }
 
 export async function approve(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const r = life.approve(ctx, id, { sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
+  const r = life.approve(ctx, id, { ...expectShaOption(p.opts.expectSha), sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
   const head = r.recorded ? `Approved ${id} as ${ctx.actor()} (plan ${r.contract.plan_sha256?.slice(0, 12)})${r.signed ? ', signed' : ''}` : `${ctx.actor()} has already approved ${id}; nothing recorded`;
   return contractOut(r.contract, head, { recorded: r.recorded });
 }
@@ -100,9 +119,15 @@ export async function review(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
   const r = life.review(ctx, id);
   const summary = runApp.runSummary(ctx, r.contract);
+  const { reviewedRun } = await import('../app/show.js');
+  const { runHeadline, runLines } = await import('./show-handlers.js');
+  const last = reviewedRun(ctx, r.contract);
+  const { formatUsd, usdToMicros } = await import('../domain/kimi.js');
+  const cost = last?.kimi ? ` · Kimi: ${last.kimi.tokens} tokens, ${formatUsd(usdToMicros(last.kimi.cost_usd))}` : last ? ' · Kimi: none' : '';
   return {
-    json: { contract: r.contract, run: summary },
-    text: (paint) => `Reviewed ${id}\n${contractSummary(r.contract, paint)}\n${runApp.renderRunSummary(summary)}`,
+    json: { contract: r.contract, run: summary, last_run: last },
+    text: (paint) =>
+      [`Reviewed ${id}`, contractSummary(r.contract, paint), ...(last ? [`${runHeadline(last)}${cost}`, runLines(last, paint)] : []), runApp.renderRunSummary(summary)].join('\n'),
   };
 }
 

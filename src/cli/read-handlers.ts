@@ -1,5 +1,6 @@
 /** Handlers of read-only commands: no zod, no SQLite, no lock library on these paths. */
 import type { Ctx } from '../app/context.js';
+import type { Contract } from '../domain/contract.js';
 import * as read from '../app/read.js';
 import type { Output } from './registry.js';
 import type { Parsed } from './parse.js';
@@ -9,7 +10,18 @@ import { VERSION, SCHEMA_VERSIONS } from '../version.js';
 
 export async function status(p: Parsed, ctx: Ctx): Promise<Output> {
   const r = read.status(ctx, p.args[0]!);
-  return { json: { contract: r.contract }, text: (paint) => contractSummary(r.contract, paint) };
+  const { statusExtras } = await import('../app/show.js');
+  const { nextLines, runHeadline, runLines } = await import('./show-handlers.js');
+  const x = statusExtras(ctx, r.contract as Contract);
+  return {
+    json: { contract: r.contract, ...x },
+    text: (paint) =>
+      [
+        contractSummary(r.contract, paint),
+        ...(x.last_run ? [`  last run  ${runHeadline(x.last_run)}`, ...(x.last_run.status !== 'COMPLETED' ? [`            ${runLines(x.last_run, paint).split('\n').join('\n            ')}`] : [])] : []),
+        ...(x.next.length ? [`  next      ${nextLines(x.next, paint).split('\n').join('\n            ')}`] : []),
+      ].join('\n'),
+  };
 }
 
 export async function list(p: Parsed, ctx: Ctx): Promise<Output> {

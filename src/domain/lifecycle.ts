@@ -98,7 +98,7 @@ export function decideRequestApproval(c: Contract): EventDraft {
  */
 export function decideApprove(
   c: Contract,
-  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config; signing?: boolean; signedApprovers?: string[] },
+  args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config; signing?: boolean; signedApprovers?: string[]; expectSha?: string },
 ): EventDraft | null {
   const repeat = validApprovers(c).includes(args.actor);
   const addsSignature = args.signing === true && !(args.signedApprovers ?? []).includes(args.actor);
@@ -113,6 +113,7 @@ export function decideApprove(
       hint: `kair approve ${c.id} --sign [--key ~/.ssh/id_ed25519]`,
     });
   }
+  if (repeatApproved) assertExpectedSha(c, args.expectSha);
   if (repeatApproved && !addsSignature) return null;
   assertControlsGranted(c);
   if (args.config.approvals.forbid_self && args.actor === args.proposer) {
@@ -121,11 +122,30 @@ export function decideApprove(
       actor: args.actor,
     });
   }
+  assertExpectedSha(c, args.expectSha);
   assertPlanFresh(c, args.diskPlanSha);
   if (repeat && !addsSignature) return null;
   const approvers = validApprovers(c).length + (repeat ? 0 : 1);
   const state: State = approvers >= args.config.approvals.min ? 'APPROVED' : c.state === 'APPROVED' ? 'APPROVED' : 'AWAITING_APPROVAL';
   return { type: 'approve', state, data: { plan_sha256: c.plan_sha256, approvers, min: args.config.approvals.min } };
+}
+
+/**
+ * `approve --expect-sha PREFIX`: the approver names the plan they read (`kair show`), so a plan
+ * changed between their reading and their approval is refused instead of approved unseen.
+ */
+export function assertExpectedSha(c: Contract, prefix: string | undefined): void {
+  if (prefix === undefined || (c.plan_sha256 !== null && c.plan_sha256.startsWith(prefix))) return;
+  throw kairError(
+    'APPROVAL_STALE',
+    `the current plan of ${c.id} is ${c.plan_sha256 ? `${c.plan_sha256.slice(0, 12)}…` : 'missing'}, not the ${prefix} given to --expect-sha: it changed since it was read; nothing was approved`,
+    {
+      contract_id: c.id,
+      expected_sha256_prefix: prefix,
+      current_sha256: c.plan_sha256,
+      hint: `see what changed with \`kair diff ${c.id} --from ${prefix}\`, read it with \`kair show ${c.id}\`, then approve that sha`,
+    },
+  );
 }
 
 export function assertPlanFresh(c: Contract, diskPlanSha: string | null): void {

@@ -160,7 +160,67 @@ export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSche
 
 export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
 
-export const StatusOutputSchema = z.strictObject({ ok, contract: ContractSchema });
+const nextStep = z.strictObject({ command: z.string(), why: z.string() });
+
+/** The last run as history recorded it (show, status of a FAILED/PAUSED contract, review). */
+const lastRun = z.strictObject({
+  run_id: runId,
+  status: z.enum(['RUNNING', 'COMPLETED', 'FAILED', 'PAUSED']),
+  plan_sha256: sha.nullable(),
+  reason: z.strictObject({ code: reasonCode, message: z.string() }).nullable(),
+  failed_step: z.string().nullable(),
+  steps: z.array(z.strictObject({ id: z.string(), lane, status: z.enum(['PENDING', 'COMPLETED', 'REPLAYED', 'PAUSED', 'FAILED', 'REFUSED']), reason_code: reasonCode.nullable() })),
+  run_result: relPath.nullable(),
+});
+
+/** `plan_sha256` and `next` always; `last_run` only for a FAILED or PAUSED contract. */
+export const StatusOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.nullable(), last_run: lastRun.nullable().optional(), next: z.array(nextStep) });
+
+export const ShowOutputSchema = z.strictObject({
+  ok,
+  contract_id: id,
+  intent: z.string(),
+  state,
+  version: z.int().positive(),
+  plan_sha256: sha.nullable(),
+  plan: z
+    .strictObject({
+      sha256: sha,
+      title: z.string(),
+      strategy: z.string().nullable(),
+      kimi_eligible: z.boolean(),
+      steps: z.array(z.strictObject({ id: z.string(), lane, summary: z.string(), simulation: z.string().optional() })),
+    })
+    .nullable(),
+  controls: z.strictObject({ required: z.array(control), granted: z.array(control), missing: z.array(control) }),
+  approvals: z.array(
+    z.strictObject({ actor: z.string(), at: z.string(), plan_sha256: sha, valid: z.boolean(), current: z.boolean(), signed: z.boolean(), verified: z.boolean().nullable() }),
+  ),
+  approvers: z.strictObject({ valid: z.int().nonnegative(), min: z.int().positive() }),
+  last_run: lastRun.nullable(),
+  next: z.array(nextStep),
+});
+
+const jsonValue = z.unknown();
+const pathChange = { path: z.string(), op: z.enum(['add', 'remove', 'replace']), from: jsonValue, to: jsonValue };
+
+export const DiffOutputSchema = z.strictObject({
+  ok,
+  contract_id: id,
+  /** null: there was no plan before (every step is added). */
+  from: sha.nullable(),
+  to: sha,
+  from_ref: z.enum(['approved', 'previous', 'current', 'sha']),
+  to_ref: z.enum(['approved', 'previous', 'current', 'sha']),
+  identical: z.boolean(),
+  steps: z.strictObject({
+    added: z.array(z.strictObject({ id: z.string(), index: z.int().nonnegative(), step: jsonValue })),
+    removed: z.array(z.strictObject({ id: z.string(), index: z.int().nonnegative(), step: jsonValue })),
+    moved: z.array(z.strictObject({ id: z.string(), from: z.int().nonnegative(), to: z.int().nonnegative() })),
+    changed: z.array(z.strictObject({ id: z.string(), ...pathChange })),
+  }),
+  other: z.array(z.strictObject(pathChange)),
+});
 
 export const ListOutputSchema = z.strictObject({
   ok,
@@ -483,6 +543,8 @@ export const ReviewOutputSchema = z.strictObject({
   ok,
   contract: ContractSchema,
   run: z.strictObject({ run_id: runId.nullable(), run_result: relPath.nullable(), run_request: relPath.nullable(), result: RunResultSchema.nullable() }),
+  /** The run summary from history; `kimi` from the sealed result when it matches what history recorded. */
+  last_run: lastRun.extend({ kimi: z.strictObject({ tokens: z.int().nonnegative(), cost_usd: z.number().nonnegative() }).nullable() }).nullable(),
 });
 
 const artifactKind = z.string().regex(/^(snapshot|history|plan|plan_md|dpc|run_request|run_result|run:other|run:[a-z0-9][a-z0-9_-]*:(request|result))$/);

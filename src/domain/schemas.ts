@@ -100,6 +100,8 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-artifacts': out.ArtifactsOutputSchema,
   'output-dpc': out.DpcOutputSchema,
   'output-unlock': out.UnlockOutputSchema,
+  'output-show': out.ShowOutputSchema,
+  'output-diff': out.DiffOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {

@@ -118,7 +118,11 @@ describe('the lifecycle of c1, run included', () => {
   });
 
   it('review, accept, rewind', () => {
-    expect(check('output-review', W, ['review', 'c1']).run.result).not.toBeNull();
+    const review = check('output-review', W, ['review', 'c1']);
+    expect(review.run.result).not.toBeNull();
+    expect(review.last_run).toMatchObject({ status: 'COMPLETED', kimi: { cost_usd: 0.02 } });
+    check('output-show', W, ['show', 'c1']);
+    check('output-diff', W, ['diff', 'c1']);
     check('output-lifecycle', W, ['accept', 'c1']);
     check('output-lifecycle', W, ['rewind', 'c1', 'start over']);
   });
@@ -177,6 +181,9 @@ describe('run outcomes: a pause and its resume, a failed run', () => {
     expect(result.error.code).toBe('BUDGET_EXCEEDED');
     expectSchema('run-result', result, 'run-result.json of a failed run');
     for (const e of history(W, 'c3')) expectSchema('history-event', e, `c3 history line ${e.seq} (${e.type})`);
+    // A FAILED contract: status and show carry the last run (reason, failed step) and the next commands.
+    expect(check('output-status', W, ['status', 'c3']).last_run).toMatchObject({ status: 'FAILED', reason: { code: 'BUDGET_EXCEEDED' } });
+    expect(check('output-show', W, ['show', 'c3']).last_run.status).toBe('FAILED');
   });
 });
 

@@ -157,7 +157,7 @@ describe('strict shapes: a renamed, extra or missing key is rejected', () => {
     ['kimi object', out.KimiObjectSchema, kimi, 'executionRunId'],
     ['error document', out.ErrorOutputSchema, { ok: false, error: { code: 'CONTRACT_NOT_FOUND', message: 'm', details: {} } }, 'error'],
     ['dry run', out.RunOutputSchema, { ok: true, dry_run: true, contract_id: 'c1', lanes: ['kimi'], steps: [{ id: 'generate', lane: 'kimi' }], kimi_estimate: { tokens: 10000, costUSD: 0.02, runtimeSec: 8 } }, 'kimi_estimate'],
-    ['status', out.StatusOutputSchema, { ok: true, contract: { id: 'c1', intent: 'x', state: 'DRAFT', version: 1, versions: [{ version: 1, plan_sha256: null, created_at: 't' }], plan_sha256: null, controls: { required: [], granted: [] }, approvals: [], runs: [], created_at: 't', updated_at: 't', history_seq: 1, history_head: sha } }, 'contract'],
+    ['status', out.StatusOutputSchema, { ok: true, contract: { id: 'c1', intent: 'x', state: 'DRAFT', version: 1, versions: [{ version: 1, plan_sha256: null, created_at: 't' }], plan_sha256: null, controls: { required: [], granted: [] }, approvals: [], runs: [], created_at: 't', updated_at: 't', history_seq: 1, history_head: sha }, plan_sha256: null, next: [] }, 'contract'],
   ];
   it.each(cases)('%s', (_name, schema, doc, key) => {
     expect(schema.safeParse(doc).success).toBe(true);

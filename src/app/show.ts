@@ -1,0 +1,338 @@
+/**
+ * `kair show` and `kair diff`: what an approver approves, read from history and the plans kept
+ * by sha. Read-only (no lock, no write, no zod, no SQLite). A kept plan is shown only after its
+ * content hashes to the sha it is filed under: a tampered plan is INTEGRITY_FAILED, never shown
+ * as the plan someone approved.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { canonicalHash, sha256Hex } from '../domain/canonical.js';
+import type { Contract, HistoryEvent } from '../domain/contract.js';
+import { missingControls, validApprovers } from '../domain/contract.js';
+import { kairError } from '../domain/errors.js';
+import type { NextStep } from '../domain/next-steps.js';
+import { nextSteps, shortSha } from '../domain/next-steps.js';
+import type { Json, PlanDiff } from '../domain/plan-diff.js';
+import { diffPlans } from '../domain/plan-diff.js';
+import type { Plan, PlanStep } from '../domain/plan.js';
+import { stepLane } from '../domain/plan-routing.js';
+import { readHistory } from '../store/fs/history.js';
+import { paths, rel } from '../store/fs/workspace.js';
+import type { Ctx } from './context.js';
+import { readContract } from './read.js';
+
+export interface KeptPlan {
+  sha256: string;
+  plan: Plan;
+}
+
+const hint = (h: string) => ({ hint: h });
+
+/**
+ * The plan filed under `sha`, checked against it. Histories from before plans were kept by sha
+ * have only plan_v1.json: it stands in for the current plan when it hashes to that sha.
+ */
+export function readKeptPlan(ctx: Ctx, c: Contract, sha: string): KeptPlan {
+  const file = paths.planBySha(ctx.ws, c.id, sha);
+  const where = rel(ctx.ws, file);
+  if (existsSync(file)) {
+    let value: unknown;
+    try {
+      value = JSON.parse(readFileSync(file, 'utf8'));
+    } catch {
+      value = undefined;
+    }
+    if (value === undefined || canonicalHash(value) !== sha) {
+      throw kairError('INTEGRITY_FAILED', `${c.id}: the kept plan ${where} does not hash to ${shortSha(sha)}… (changed on disk); it is not shown`, {
+        contract_id: c.id,
+        kind: 'plan_mismatch',
+        path: where,
+        plan_sha256: sha,
+        ...hint(`run \`kair verify ${c.id}\``),
+      });
+    }
+    return { sha256: sha, plan: value as Plan };
+  }
+  if (sha === c.plan_sha256) {
+    try {
+      const copy: unknown = JSON.parse(readFileSync(paths.plan(ctx.ws, c.id), 'utf8'));
+      if (canonicalHash(copy) === sha) return { sha256: sha, plan: copy as Plan };
+    } catch {
+      /* reported below */
+    }
+  }
+  throw kairError('PLAN_NOT_FOUND', `${c.id}: plan ${shortSha(sha)}… is named by its history but is not kept in ${rel(ctx.ws, paths.plan(ctx.ws, c.id)).replace(/plan_v1\.json$/, '')}`, {
+    contract_id: c.id,
+    plan_sha256: sha,
+    ...hint(`run \`kair verify ${c.id}\`; \`kair history ${c.id}\` lists the plans it had`),
+  });
+}
+
+// ---- the last run, from history alone (the artifacts are derived; history is the authority)
+
+export interface RunStepView {
+  id: string;
+  lane: 'kimi' | 'aec' | 'manual';
+  status: string;
+  reason_code: string | null;
+}
+
+export interface LastRun {
+  run_id: string;
+  status: 'RUNNING' | 'COMPLETED' | 'FAILED' | 'PAUSED';
+  plan_sha256: string | null;
+  reason: { code: string; message: string } | null;
+  failed_step: string | null;
+  steps: RunStepView[];
+  /** The sealed run result of the run's last segment, as recorded (path relative to the workspace). */
+  run_result: string | null;
+}
+
+export function lastRun(ctx: Ctx, c: Contract, events: HistoryEvent[]): LastRun | null {
+  const runId = c.runs[c.runs.length - 1];
+  if (!runId) return null;
+  let planSha: string | null = null;
+  let status: LastRun['status'] = 'RUNNING';
+  let reason: LastRun['reason'] = null;
+  let runResult: string | null = null;
+  const steps = new Map<string, RunStepView>();
+  for (const e of events) {
+    const d = e.data;
+    if (d.run_id !== runId) continue;
+    if (e.type === 'run.started') planSha = typeof d.plan_sha256 === 'string' ? d.plan_sha256 : null;
+    if (e.type === 'run.started' || e.type === 'resume') {
+      status = 'RUNNING';
+      reason = null;
+    }
+    if (e.type === 'step.finished') {
+      const s = d.step as Partial<RunStepView> | undefined;
+      if (s && typeof s.id === 'string') steps.set(s.id, { id: s.id, lane: s.lane ?? 'manual', status: String(s.status), reason_code: s.reason_code ?? null });
+    }
+    if (e.type === 'run.finished') {
+      status = d.status as LastRun['status'];
+      const err = d.error as { code?: string; message?: string } | undefined;
+      const pause = d.pause as { reason?: string; step_id?: string | null } | undefined;
+      reason = err?.code ? { code: err.code, message: err.message ?? '' } : pause?.reason ? { code: pause.reason, message: pause.step_id ? `paused before ${pause.step_id}` : 'paused' } : null;
+      const sealed = (d.artifacts as { path?: string }[] | undefined)?.find((a) => typeof a.path === 'string' && /run-result(\.\d+)?\.json$/.test(a.path));
+      runResult = sealed?.path ?? null;
+    }
+    if (e.type === 'pause' && status === 'RUNNING') reason = { code: 'USER_REQUESTED', message: 'pause requested' };
+    if (e.type === 'recovery' && d.kind === 'crashed_run') {
+      status = 'PAUSED';
+      reason = { code: 'CRASHED', message: `the runner (pid ${String(d.pid)}) died` };
+    }
+  }
+  // Steps not reached are listed as PENDING, from the plan the run ran (when it is kept).
+  let ordered = [...steps.values()];
+  if (planSha) {
+    try {
+      const kept = readKeptPlan(ctx, c, planSha).plan;
+      ordered = kept.steps.map((s) => steps.get(s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
+    } catch {
+      /* the steps that finished are still worth showing */
+    }
+  }
+  const failed = ordered.find((s) => s.status === 'FAILED' || s.status === 'REFUSED' || s.status === 'PAUSED');
+  return { run_id: runId, status, plan_sha256: planSha, reason, failed_step: status === 'COMPLETED' ? null : (failed?.id ?? null), steps: ordered, run_result: runResult };
+}
+
+/**
+ * review: the last run with what it cost, read from its sealed result as history recorded it
+ * (the sha256 in `run.finished`). A result that no longer matches is not believed: no cost.
+ */
+export function reviewedRun(ctx: Ctx, c: Contract): (LastRun & { kimi: { tokens: number; cost_usd: number } | null }) | null {
+  const events = readHistory(paths.history(ctx.ws, c.id)).events;
+  const run = lastRun(ctx, c, events);
+  if (!run) return null;
+  let kimi: { tokens: number; cost_usd: number } | null = null;
+  if (run.run_result) {
+    try {
+      const text = readFileSync(join(ctx.ws.root, run.run_result));
+      const recorded = recordedSha(events, run.run_result);
+      if (recorded === sha256Hex(text)) {
+        const k = (JSON.parse(text.toString('utf8')) as { kimi?: { result?: { tokensUsed?: number; costUSD?: number } } }).kimi?.result;
+        if (k && typeof k.costUSD === 'number') kimi = { tokens: k.tokensUsed ?? 0, cost_usd: k.costUSD };
+      } else {
+        ctx.warn(`${run.run_result} differs from what history recorded; its cost is not shown (\`kair verify ${c.id}\`)`);
+      }
+    } catch {
+      /* a missing result is a verify problem; the summary from history stands */
+    }
+  }
+  return { ...run, kimi };
+}
+
+function recordedSha(events: HistoryEvent[], path: string): string | null {
+  for (const e of [...events].reverse()) {
+    const found = (e.data.artifacts as { path?: string; sha256?: string }[] | undefined)?.find((a) => a.path === path);
+    if (found?.sha256) return found.sha256;
+  }
+  return null;
+}
+
+// ---- show
+
+export interface ShowStep {
+  id: string;
+  lane: 'kimi' | 'aec' | 'manual';
+  summary: string;
+  simulation?: string;
+}
+
+export interface ApprovalView {
+  actor: string;
+  at: string;
+  plan_sha256: string;
+  valid: boolean;
+  /** Bound to the plan shown (a valid approval of an earlier plan cannot exist: re-planning voids). */
+  current: boolean;
+  signed: boolean;
+  /** Whether the signature checked out; null when unsigned or not checked. */
+  verified: boolean | null;
+}
+
+export interface ShowResult {
+  contract_id: string;
+  intent: string;
+  state: Contract['state'];
+  version: number;
+  plan_sha256: string | null;
+  plan: { sha256: string; title: string; strategy: string | null; kimi_eligible: boolean; steps: ShowStep[] } | null;
+  controls: { required: string[]; granted: string[]; missing: string[] };
+  approvals: ApprovalView[];
+  approvers: { valid: number; min: number };
+  last_run: LastRun | null;
+  next: NextStep[];
+}
+
+export function stepView(s: PlanStep): ShowStep {
+  const lane = stepLane(s);
+  return { id: s.id, lane, summary: s.summary, ...(lane === 'aec' && s.simulation ? { simulation: s.simulation.utterance } : {}) };
+}
+
+/** The approve events in order; the snapshot's approvals are folded from them one for one. */
+function approvalViews(c: Contract, events: HistoryEvent[]): ApprovalView[] {
+  const approves = events.filter((e) => e.type === 'approve');
+  return c.approvals.map((a, i) => {
+    const signature = approves[i]?.data.signature;
+    const signed = typeof signature === 'string' ? signature.length > 0 : signature !== undefined && signature !== null;
+    return { actor: a.actor, at: a.at, plan_sha256: a.plan_sha256, valid: a.valid, current: a.plan_sha256 === c.plan_sha256, signed, verified: null };
+  });
+}
+
+export function show(ctx: Ctx, id: string): ShowResult {
+  const c = readContract(ctx, id);
+  const events = readHistory(paths.history(ctx.ws, id)).events;
+  const kept = c.plan_sha256 ? readKeptPlan(ctx, c, c.plan_sha256) : null;
+  const run = lastRun(ctx, c, events);
+  const min = ctx.config.approvals.min;
+  return {
+    contract_id: c.id,
+    intent: c.intent,
+    state: c.state,
+    version: c.version,
+    plan_sha256: c.plan_sha256,
+    plan: kept
+      ? {
+          sha256: kept.sha256,
+          title: kept.plan.title,
+          strategy: kept.plan.strategy ?? null,
+          kimi_eligible: kept.plan.strategy === 'CUSTOM' || kept.plan.details?.requiresKimi === true,
+          steps: kept.plan.steps.map(stepView),
+        }
+      : null,
+    controls: { required: c.controls.required, granted: c.controls.granted, missing: missingControls(c) },
+    approvals: approvalViews(c, events),
+    approvers: { valid: validApprovers(c).length, min },
+    last_run: run,
+    next: nextSteps(c, { min, lastRun: run }),
+  };
+}
+
+/** status: the snapshot plus the plan sha, and, where a run ended it there, why and what next. */
+export function statusExtras(ctx: Ctx, c: Contract): { plan_sha256: string | null; last_run?: LastRun | null; next: NextStep[] } {
+  // Only a contract a run left FAILED or PAUSED reads its history: status stays a snapshot read otherwise.
+  const run = c.state === 'FAILED' || c.state === 'PAUSED' ? lastRun(ctx, c, readHistory(paths.history(ctx.ws, c.id)).events) : undefined;
+  return { plan_sha256: c.plan_sha256, ...(run !== undefined ? { last_run: run } : {}), next: nextSteps(c, { min: ctx.config.approvals.min, lastRun: run ?? null }) };
+}
+
+// ---- diff
+
+export interface DiffResult extends PlanDiff {
+  contract_id: string;
+  from: string | null;
+  to: string;
+  /** How each side was chosen: a keyword (`approved`, `previous`, `current`) or `sha`. */
+  from_ref: string;
+  to_ref: string;
+}
+
+const HEX_PREFIX = /^[0-9a-fA-F]{8,64}$/;
+
+/** The plan shas history names, oldest first (a sha planned twice appears twice). */
+function plannedShas(events: HistoryEvent[]): string[] {
+  return events.filter((e) => e.type === 'plan' && typeof e.data.plan_sha256 === 'string').map((e) => e.data.plan_sha256 as string);
+}
+
+/** The plan before the current one: the newest planned sha that differs from the current one. */
+function previousSha(c: Contract, shas: string[]): string | null {
+  for (let i = shas.length - 1; i >= 0; i--) if (shas[i] !== c.plan_sha256) return shas[i]!;
+  return null;
+}
+
+function resolve(c: Contract, shas: string[], value: string, flag: '--from' | '--to'): string | null {
+  const keywords = flag === '--from' ? ['approved', 'previous', 'current'] : ['current', 'approved', 'previous'];
+  if (value === 'current') return c.plan_sha256;
+  if (value === 'previous') return previousSha(c, shas);
+  if (value === 'approved') {
+    const bound = c.approvals.find((a) => a.valid && a.plan_sha256 === c.plan_sha256);
+    if (bound) return bound.plan_sha256;
+    const last = c.approvals[c.approvals.length - 1];
+    throw kairError('PLAN_NOT_FOUND', `${c.id} has no valid approval, so no plan is approved${last ? ` (the last approval, by ${last.actor}, was of plan ${shortSha(last.plan_sha256)} and is void)` : ''}`, {
+      contract_id: c.id,
+      flag,
+      value,
+      ...hint(last ? `compare with the plan last approved: \`kair diff ${c.id} --from ${shortSha(last.plan_sha256)}\`` : `compare with the previous plan: \`kair diff ${c.id} --from previous\``),
+    });
+  }
+  if (!HEX_PREFIX.test(value)) {
+    throw kairError('USAGE_ERROR', `${flag} ${JSON.stringify(value.slice(0, 80))}: expected ${keywords.join(', ')}, or a plan sha256 (its first 8 or more hex digits)`, {
+      flag,
+      value,
+      ...hint(`\`kair history ${c.id}\` lists the plan shas; \`kair show ${c.id}\` shows the current one`),
+    });
+  }
+  const prefix = value.toLowerCase();
+  const matches = [...new Set(shas)].filter((s) => s.startsWith(prefix));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw kairError('USAGE_ERROR', `${flag} ${prefix} matches ${matches.length} plans of ${c.id}: give more digits`, { flag, value, matches, ...hint('give more hex digits of the sha') });
+  }
+  throw kairError('PLAN_NOT_FOUND', `${c.id} never had a plan whose sha256 starts with ${prefix}`, {
+    contract_id: c.id,
+    flag,
+    value: prefix,
+    ...hint(`\`kair history ${c.id}\` lists the plans it had`),
+  });
+}
+
+export function diff(ctx: Ctx, id: string, opts: { from?: string; to?: string }): DiffResult {
+  const c = readContract(ctx, id);
+  const events = readHistory(paths.history(ctx.ws, id)).events;
+  if (!c.plan_sha256) {
+    throw kairError('PLAN_NOT_FOUND', `${c.id} has no plan yet: nothing to compare`, { contract_id: c.id, ...hint(`give it one: \`kair plan ${c.id} --file <plan.json>\``) });
+  }
+  const shas = plannedShas(events);
+  const approved = validApprovers(c).length > 0;
+  const fromRef = opts.from ?? (approved ? 'approved' : 'previous');
+  const toRef = opts.to ?? 'current';
+  const from = resolve(c, shas, fromRef, '--from');
+  const to = resolve(c, shas, toRef, '--to');
+  if (to === null) {
+    throw kairError('PLAN_NOT_FOUND', `${c.id} has no plan before its current one`, { contract_id: c.id, flag: '--to', value: toRef, ...hint('use --to current or a sha') });
+  }
+  const toPlan = readKeptPlan(ctx, c, to).plan as unknown as Json;
+  const fromPlan = from === null ? null : from === to ? toPlan : (readKeptPlan(ctx, c, from).plan as unknown as Json);
+  const d = diffPlans(fromPlan, toPlan);
+  return { contract_id: c.id, from, to, from_ref: HEX_PREFIX.test(fromRef) ? 'sha' : fromRef, to_ref: HEX_PREFIX.test(toRef) ? 'sha' : toRef, ...d };
+}
