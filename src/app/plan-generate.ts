@@ -7,6 +7,7 @@
  * prompt evidence (provider, model, prompt sha, tokens in and out) in the DPC.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { canonicalHash, canonicalJson } from '../domain/canonical.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
@@ -45,7 +46,7 @@ export interface PlannerRecord {
   tokens_out: number;
 }
 
-export const promptFile = (ctx: Ctx, id: string, sha: string) => `${paths.contract(ctx.ws, id)}/dpc/prompt-${sha}.json`;
+export const promptFile = (ctx: Ctx, id: string, sha: string) => join(paths.contract(ctx.ws, id), 'dpc', `prompt-${sha}.json`);
 
 export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Promise<{ contract: Contract; plan_sha256: string; planner: PlannerRecord }> {
   assertId(id);

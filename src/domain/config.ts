@@ -206,7 +206,7 @@ const oneOf =
  * `api_key_env`, never in a file kair reads, prints or records.
  */
 const baseUrl: Check = (v, path, out) => {
-  let u: URL | null = null;
+  let u: URL | null;
   try {
     u = typeof v === 'string' ? new URL(v) : null;
   } catch {

@@ -15,7 +15,7 @@ import { stubAnswer } from '../../src/domain/planner/stub.js';
 import { PUBLISHED_SCHEMAS } from '../../src/domain/schemas.js';
 import { setUpCatalog } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
-import { cloneWorkspace, contractDir, dpcFile, history, historyFile, kair, kj, makeWorkspace, ok, planFile, readJson, removeWorkspaces } from '../helpers/cli.js';
+import { cloneWorkspace, contractDir, dpcFile, editConfig, history, historyFile, kair, kj, makeWorkspace, ok, planFile, readJson, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -142,6 +142,27 @@ describe('plan --generate refusals write nothing', () => {
     expect(r.json.error.code).toBe(code);
     expect(r.json.error.details.hint ?? r.json.error.message).toBeTruthy();
     expect(snapshotOfTree(w)).toEqual(before);
+  });
+
+  it('the stub keeps to planner.max_tokens too: a plan over it is PLANNER_FAILED (exit 5), nothing written', () => {
+    const w = cloneWorkspace(T);
+    editConfig(w, (c) => {
+      c.planner = { max_tokens: 20 };
+    });
+    const before = snapshotOfTree(w);
+    const r = kj(w, ['plan', 'inv', '--generate']);
+    expect(r.code, r.stdout + r.stderr).toBe(5);
+    expect(r.json.error).toMatchObject({ code: 'PLANNER_FAILED', details: { provider: 'stub', max_tokens: 20 } });
+    expect(snapshotOfTree(w)).toEqual(before);
+  });
+
+  it('--debug escapes control characters of a hostile intent', () => {
+    const w = cloneWorkspace(T);
+    ok(w, ['propose', 'Build \u001b]0;owned\u0007 a thing\u001b[2J', '--id', 'evil']);
+    const r = kair(w, ['plan', 'evil', '--generate', '--debug']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
   });
 
   it('in a state that takes no plan: INVALID_TRANSITION recorded as one gate.blocked event, the provider never asked', () => {
