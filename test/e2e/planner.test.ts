@@ -5,7 +5,7 @@
  * a generated plan routes through `run --dry-run`, `--debug` prints on stderr only without
  * --json, and bad input is refused with nothing written.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalHash } from '../../src/domain/canonical.js';
@@ -95,6 +95,18 @@ describe('plan --generate with the stub', () => {
     const payload = readJson(join(w, r.planner.prompt_ref)) as PromptPayload;
     expect(promptOf(payload)).toMatchObject({ mode: 'refine', feedback: 'Drop tell-sales-team. Void the invoice customer=acme' });
     expect(history(w, 'inv').filter((e) => e.type === 'plan').at(-1)!.data.voided_approvals).toBe(1);
+  });
+
+  it('verify reports a kept prompt that was edited or deleted (dpc_mismatch, exit 7)', () => {
+    const w = cloneWorkspace(T);
+    const r = ok(w, ['plan', 'inv', '--generate']);
+    const file = join(w, r.planner.prompt_ref);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('Tell the sales team', 'Tell nobody'));
+    const v = kj(w, ['verify']);
+    expect(v.code).toBe(7);
+    expect(v.json.problems).toEqual([expect.objectContaining({ contract_id: 'inv', kind: 'dpc_mismatch' })]);
+    rmSync(file);
+    expect(kj(w, ['verify']).json.problems[0].message).toContain('missing');
   });
 
   it('--debug prints the prompt payload, the DPC path and a DPC preview on stderr; with --json nothing extra', () => {
