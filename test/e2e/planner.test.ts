@@ -173,8 +173,10 @@ describe('plan --generate refusals write nothing', () => {
     ok(w, ['propose', 'Build \u001b]0;owned\u0007 a thing\u001b[2J', '--id', 'evil']);
     const r = kair(w, ['plan', 'evil', '--generate', '--debug']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
-    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    // eslint-disable-next-line no-control-regex -- control characters are what must not be printed
+    const control = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+    expect(r.stderr).not.toMatch(control);
+    expect(r.stdout).not.toMatch(control);
   });
 
   it('in a state that takes no plan: INVALID_TRANSITION recorded as one gate.blocked event, the provider never asked', () => {
