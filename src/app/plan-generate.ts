@@ -17,7 +17,7 @@ import type { PlanMode, PromptPayload } from '../domain/planner/prompt.js';
 import { buildPrompt, extractJson, payloadSha, promptPayload } from '../domain/planner/prompt.js';
 import { isAllowed } from '../domain/states.js';
 import { catalogRepo } from '../lanes/aec/catalog.js';
-import { selectProvider } from '../lanes/planner/provider.js';
+import { assertProviderName, selectProvider } from '../lanes/planner/provider.js';
 import { assertContract, readJsonFile, readTextFile } from '../store/fs/contracts.js';
 import { writeText } from '../store/fs/contract-writes.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
@@ -50,6 +50,9 @@ export const promptFile = (ctx: Ctx, id: string, sha: string) => join(paths.cont
 
 export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Promise<{ contract: Contract; plan_sha256: string; planner: PlannerRecord }> {
   assertId(id);
+  // Arguments before the workspace (exit 2 before 4).
+  if (o.provider !== undefined) assertProviderName(o.provider);
+  if (o.instructions !== undefined && !o.instructions.trim()) throw kairError('USAGE_ERROR', '--instructions needs text', { flag: '--instructions' });
   const cfg = ctx.config.planner;
   const provider = selectProvider(o.provider, cfg, ctx.env);
   assertContract(ctx.ws, id);

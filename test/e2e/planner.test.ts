@@ -142,6 +142,8 @@ describe('plan --generate refusals write nothing', () => {
     ['--debug alone', ['plan', 'inv', '--debug'], 2, 'USAGE_ERROR'],
     ['an empty --refine', ['plan', 'inv', '--refine', ' '], 2, 'USAGE_ERROR'],
     ['an unknown provider', ['plan', 'inv', '--generate', '--provider', 'gpt'], 2, 'USAGE_ERROR'],
+    ['an unknown provider outside any workspace', ['plan', 'inv', '--generate', '--provider', 'gpt', '--dir', '/nonexistent-kair'], 2, 'USAGE_ERROR'],
+    ['empty --instructions', ['plan', 'inv', '--generate', '--instructions', ''], 2, 'USAGE_ERROR'],
     ['--refine without a plan', ['plan', 'inv', '--refine', 'more tests'], 2, 'USAGE_ERROR'],
     ['openai-compatible unconfigured', ['plan', 'inv', '--generate', '--provider', 'openai-compatible'], 2, 'PLANNER_NOT_CONFIGURED'],
     ['an unknown contract', ['plan', 'nope', '--generate'], 4, 'CONTRACT_NOT_FOUND'],

@@ -26,12 +26,16 @@ export interface PlanProvider {
   complete(payload: PromptPayload): Promise<ProviderAnswer>;
 }
 
+export function assertProviderName(name: string): asserts name is PlannerProvider {
+  if (!(PLANNER_PROVIDERS as readonly string[]).includes(name)) {
+    throw kairError('USAGE_ERROR', `--provider must be one of ${PLANNER_PROVIDERS.join(', ')}, got ${JSON.stringify(name.slice(0, 80))}`, { flag: '--provider', allowed: [...PLANNER_PROVIDERS] });
+  }
+}
+
 /** The provider to call: `--provider` over `planner.provider`; PLANNER_NOT_CONFIGURED when its settings are missing. */
 export function selectProvider(name: string | undefined, cfg: PlannerConfig, env: NodeJS.ProcessEnv): PlanProvider {
   const chosen = name ?? cfg.provider;
-  if (!(PLANNER_PROVIDERS as readonly string[]).includes(chosen)) {
-    throw kairError('USAGE_ERROR', `--provider must be one of ${PLANNER_PROVIDERS.join(', ')}, got ${JSON.stringify(chosen.slice(0, 80))}`, { flag: '--provider', allowed: [...PLANNER_PROVIDERS] });
-  }
+  assertProviderName(chosen);
   if (chosen === 'stub') {
     return {
       name: 'stub',
