@@ -21,6 +21,7 @@ const steps = (doc) => doc.steps.map((s) => `${s.id}=${s.reason_code ?? s.status
 function summary(doc) {
   if (!doc) return 'no JSON document';
   if (!doc.ok) return `${doc.error?.code}: ${doc.error?.message}${doc.run_id ? `\n    ${doc.run_id} ${doc.status}: ${steps(doc)}` : ''}`;
+  if (doc.planner) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}, planned by ${doc.planner.provider} (${doc.planner.tokens_in} tokens in, ${doc.planner.tokens_out} out, prompt ${doc.planner.prompt_sha256.slice(0, 12)})`;
   if (doc.contract) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`;
   if (doc.dry_run) return `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`;
   if (doc.run_id && doc.steps) return `${doc.run_id} ${doc.status}: ${steps(doc)}${doc.kimi ? `\n    kimi: ${doc.kimi.result.summary}` : ''}`;
@@ -55,6 +56,22 @@ function kair(args, expectExit = 0, extraEnv = {}) {
 }
 
 const say = (text) => console.log(`\n# ${text}`);
+
+/** `kair … --debug` without --json: the first stdout line, and what --debug printed on stderr (its sections, line counts). */
+function debugRun(args) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'kair.js'), ...args], { cwd: ws, env, encoding: 'utf8' });
+  console.log(`$ kair ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n  → exit ${r.status}: ${r.stdout.split('\n')[0]}`);
+  const sections = [];
+  for (const line of r.stderr.trimEnd().split('\n')) {
+    if (line.startsWith('--- ')) sections.push({ head: line, lines: 0 });
+    else if (sections.length) sections[sections.length - 1].lines++;
+  }
+  for (const s of sections) console.log(`    stderr ${s.head} (${s.lines} lines)`);
+  if (r.status !== 0 || sections.length !== 2) {
+    console.error(`demo FAILED: --debug\n${r.stdout}${r.stderr}`);
+    process.exit(1);
+  }
+}
 const alice = { KAIR_ACTOR: 'alice' };
 
 console.log('kair demo — a temporary workspace, fixed clock (KAIR_NOW)');
@@ -71,6 +88,16 @@ for (const r of JSON.parse(readFileSync(join(fixtures, 'access', 'policy.json'),
 
 say('Propose, plan, and a blocked approval: the required controls are not granted');
 kair(['propose', 'Add chat and invoicing', '--id', 'chat', '--requires', 'local:read,local:write']);
+
+say('A plan generated from an intent by the stub planner (deterministic, offline), refined, with --debug');
+kair(['propose', 'Build a chat widget. Send the invoice customer=acme amount=120. Tell the sales team', '--id', 'gen']);
+kair(['plan', 'gen', '--generate']);
+debugRun(['plan', 'gen', '--refine', 'Drop tell-sales-team. Void the invoice customer=acme', '--debug']);
+kair(['request-approval', 'gen']);
+kair(['approve', 'gen'], 0, alice);
+kair(['run', 'gen', '--dry-run']);
+
+say('chat gets a hand-written plan instead');
 kair(['plan', 'chat', '--file', join(plans, 'mixed-lanes.json')]);
 kair(['request-approval', 'chat'], 3);
 kair(['grant', 'chat', 'local:read', 'local:write']);

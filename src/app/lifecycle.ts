@@ -143,7 +143,15 @@ export async function readPlanSource(src: PlanSource, limit = DEFAULT_MAX_INPUT_
   return parsed.value;
 }
 
-export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }): ContractResult & { plan_sha256: string } {
+/** What a generated plan adds to `planContract`: the tail it was asked on, the DPC evidence of the call, the event's record of it, a file kept before the event. */
+export interface PlanExtras {
+  expectTail?: { seq: number; hash: string };
+  evidence?: NonNullable<DpcAddition['evidence']>;
+  eventData?: Record<string, unknown>;
+  beforeEvent?: () => void;
+}
+
+export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): ContractResult & { plan_sha256: string } {
   assertId(id);
   const { plan, problems } = validate(input);
   if (!plan) {
@@ -152,7 +160,9 @@ export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v:
   }
   const sha = canonicalHash(input);
   const r = mutate(ctx, id, 'plan', (c) => {
-    const draft = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
+    const decided = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
+    const draft = extras.eventData ? { ...decided, data: { ...decided.data, ...extras.eventData } } : decided;
+    extras.beforeEvent?.();
     // Kept by sha before the event names it (a kill here leaves an orphan no event names);
     // plan_v1.json is the current plan's derived copy, written once the event is durable.
     writeText(paths.planBySha(ctx.ws, id, sha), canonicalJson(input) + '\n');
@@ -160,7 +170,7 @@ export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v:
     // A first plan's copy may go first (no event names a plan yet, so it is an orphan until
     // then), which makes a missing plan_v1.json always a tamper, never a kill.
     if (c.plan_sha256 === null) writeCopy();
-    const dpc = withDpc(ctx, c, draft, { evidence: [{ kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
+    const dpc = withDpc(ctx, c, draft, { evidence: [...(extras.evidence ?? []), { kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
     return {
       ...dpc,
       after: (next, events) => {
@@ -168,7 +178,7 @@ export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v:
         dpc.after?.(next, events);
       },
     };
-  });
+  }, extras.expectTail ? { expectTail: extras.expectTail } : {});
   return { contract: r.contract, plan_sha256: sha };
 }
 

@@ -41,6 +41,12 @@ export interface MutateOptions {
    * end; a crash in between leaves the entry lagging, a verify warning the next command repairs.
    */
   indexLater?: boolean;
+  /**
+   * The history tail the command decided on before it took the lock (a plan provider is asked
+   * outside the lock): anything appended since is CONCURRENT_WRITE, reported at once (deciding
+   * again would commit an answer given for another state).
+   */
+  expectTail?: { seq: number; hash: string };
 }
 
 export interface Mutated<T> {
@@ -164,7 +170,7 @@ export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Con
       return mutateOnce(ctx, id, command, decide, opts);
     } catch (e) {
       // Another writer appended first: decide again on the new state, until --lock-timeout.
-      if (!isKairError(e) || e.code !== 'CONCURRENT_WRITE' || Date.now() >= deadline) throw e;
+      if (!isKairError(e) || e.code !== 'CONCURRENT_WRITE' || Date.now() >= deadline || opts.expectTail) throw e;
       sleepMs(wait + Math.floor(Math.random() * 5));
     }
   }
@@ -175,6 +181,15 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
   const lock = acquireLock(paths.locks(ws), contractLock(id), lockWho(ctx), ctx.lockTimeoutMs);
   try {
     const loaded = loadForWrite(ws, id);
+    const tail = opts.expectTail;
+    if (tail && (loaded.contract.history_seq !== tail.seq || loaded.contract.history_head !== tail.hash)) {
+      throw kairError('CONCURRENT_WRITE', `${id} changed while this command was preparing its change (event ${loaded.contract.history_seq} was recorded after event ${tail.seq}); nothing was written`, {
+        contract_id: id,
+        expected_seq: tail.seq,
+        found_seq: loaded.contract.history_seq,
+        hint: 'run the command again: it decides on the new state',
+      });
+    }
     sweepContract(ctx, loaded.contract);
     const meta = { at: ctx.now(), actor: ctx.actor() };
     let c = loaded.contract;

@@ -88,6 +88,7 @@ export function verifyContract(ctx: Ctx, id: string, out: VerifyResult): Contrac
   for (const s of verifyApprovalSignatures(ctx, id, read.events)) {
     if (s.signed && !s.verified) problem('signature_invalid', `the signature of ${JSON.stringify(s.actor.slice(0, 80))}'s approval (event ${s.seq}) does not verify: ${s.reason}`);
   }
+  checkPrompts(ctx, read.events, problem);
   return folded;
 }
 
@@ -188,6 +189,17 @@ function checkDpc(ctx: Ctx, id: string, events: HistoryEvent[], problem: Report,
   if (found?.file === 'missing') problem('dpc_mismatch', 'dpc/dpc_v1.json is missing');
   else if (found?.file === 'foreign') problem('dpc_mismatch', 'dpc/dpc_v1.json differs from every state its history recorded');
   else if (found?.file === 'behind') warning('dpc_behind', 'dpc/dpc_v1.json is an earlier state of the DPC; the next command that changes it rewrites it');
+}
+
+/** Each prompt a `plan --generate/--refine` recorded is kept, unchanged, where its event says (written before the event). */
+function checkPrompts(ctx: Ctx, events: HistoryEvent[], problem: Report): void {
+  for (const e of events) {
+    const p = e.type === 'plan' ? (e.data.planner as { prompt_sha256?: unknown; prompt_ref?: unknown } | undefined) : undefined;
+    if (typeof p?.prompt_ref !== 'string' || typeof p.prompt_sha256 !== 'string') continue;
+    const inPlace = /^\.kair\/contracts\/[a-z0-9][a-z0-9_-]*\/dpc\/prompt-[0-9a-f]{64}\.json$/.test(p.prompt_ref);
+    const kept = inPlace ? readJsonFile<unknown>(join(ctx.ws.root, p.prompt_ref)) : null;
+    if (kept === null || canonicalHash(kept) !== p.prompt_sha256) problem('dpc_mismatch', `${p.prompt_ref} (the prompt of event ${e.seq}) is missing or differs from its sha256`);
+  }
 }
 
 /** Temp and staging files a killed writer left (the next writer holding the lock removes them). */

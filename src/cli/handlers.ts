@@ -1,4 +1,5 @@
 /** Handlers of the mutating commands: options → use case → Output. */
+import { writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Ctx } from '../app/context.js';
 import { inputLimit } from '../app/context.js';
@@ -13,7 +14,7 @@ import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
 import type { Parsed } from './parse.js';
-import { contractSummary, table } from './render/text.js';
+import { contractSummary, escapeControls, table } from './render/text.js';
 import type { Paint } from './io.js';
 
 const contractOut = (c: Contract, headline: string, extra: Record<string, unknown> = {}): Output => ({
@@ -38,6 +39,8 @@ export async function propose(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, source] = p.args as [string, string | undefined];
+  const generating = p.opts.generate === true || p.opts.refine !== undefined;
+  if (generating || p.opts.instructions !== undefined || p.opts.provider !== undefined || p.opts.debug !== undefined) return generatePlan(p, ctx);
   const given = [p.opts.file !== undefined, p.opts.planJson !== undefined, source === '-'].filter(Boolean).length;
   if (source !== undefined && source !== '-') {
     throw kairError('USAGE_ERROR', `unexpected argument ${JSON.stringify(source)}: give the plan with --file F, --plan-json '<json>' or - for stdin`, { argument: source });
@@ -62,6 +65,53 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   const r = life.planContract(ctx, id, input, () => checked);
   life.writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan!, r.plan_sha256));
   return contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 });
+}
+
+/** `plan --generate | --refine`: the plan comes from a plan provider (app/plan-generate.ts). */
+async function generatePlan(p: Parsed, ctx: Ctx): Promise<Output> {
+  const [id, source] = p.args as [string, string | undefined];
+  const others = [p.opts.file !== undefined && '--file', p.opts.planJson !== undefined && '--plan-json', source !== undefined && (source === '-' ? '-' : JSON.stringify(source))].filter(Boolean);
+  if (p.opts.generate === true && p.opts.refine !== undefined) {
+    throw kairError('USAGE_ERROR', 'give either --generate or --refine "<feedback>", not both', { flags: ['--generate', '--refine'] });
+  }
+  if (p.opts.generate !== true && p.opts.refine === undefined) {
+    const flag = ['--instructions', '--provider', '--debug'].find((f) => p.opts[f.slice(2)] !== undefined)!;
+    throw kairError('USAGE_ERROR', `${flag} goes with --generate or --refine "<feedback>"`, { flag, hint: `kair plan ${id} --generate ${flag}${flag === '--debug' ? '' : ' …'}` });
+  }
+  if (others.length) {
+    throw kairError('USAGE_ERROR', `--generate/--refine makes the plan; ${others.join(', ')} cannot be given with it`, { flags: others });
+  }
+  const feedback = p.opts.refine as string | undefined;
+  if (feedback !== undefined && !feedback.trim()) throw kairError('USAGE_ERROR', '--refine needs the feedback: kair plan <id> --refine "<what to change>"', { flag: '--refine' });
+  const json = p.opts.json === true;
+  const { generatePlan: generate } = await import('../app/plan-generate.js');
+  // --debug writes to stderr as it goes (the payload before the call, which may fail); with --json nothing extra.
+  const debug = p.opts.debug === true && !json ? (what: 'payload' | 'dpc', text: string, path?: string) => debugOut(what, text, path) : undefined;
+  const r = await generate(ctx, id, {
+    mode: feedback === undefined ? 'generate' : 'refine',
+    ...(feedback === undefined ? {} : { feedback }),
+    ...(p.opts.instructions === undefined ? {} : { instructions: p.opts.instructions as string }),
+    ...(p.opts.provider === undefined ? {} : { provider: p.opts.provider as string }),
+    ...(debug ? { debug } : {}),
+  });
+  const pl = r.planner;
+  return contractOut(
+    r.contract,
+    `Planned ${id} with the ${pl.provider} planner (model ${pl.model}, ${pl.tokens_in} tokens in, ${pl.tokens_out} out; plan sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided\nprompt kept at ${pl.prompt_ref}`,
+    { plan_sha256: r.plan_sha256, planner: pl },
+  );
+}
+
+const DPC_PREVIEW_LINES = 40;
+
+function debugOut(what: 'payload' | 'dpc', text: string, path?: string): void {
+  if (what === 'payload') {
+    writeSync(2, escapeControls(`--- planner prompt payload ---\n${text}\n`, false));
+    return;
+  }
+  const lines = text.trimEnd().split('\n');
+  const preview = lines.length > DPC_PREVIEW_LINES ? [...lines.slice(0, DPC_PREVIEW_LINES), `… (${lines.length - DPC_PREVIEW_LINES} more lines)`] : lines;
+  writeSync(2, escapeControls(`--- DPC: ${path} ---\n${preview.join('\n')}\n`, false));
 }
 
 export async function require(p: Parsed, ctx: Ctx): Promise<Output> {

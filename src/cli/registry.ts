@@ -76,8 +76,16 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'plan',
     args: [a('id'), a('source', false)],
-    options: [o('--file', 'file', 'read the plan from a file', 'path'), o('--plan-json', 'planJson', 'the plan as inline JSON', 'json')],
-    summary: 'set the plan (kair.plan.v1) from --file, --plan-json or - (stdin); voids approvals',
+    options: [
+      o('--file', 'file', 'read the plan from a file', 'path'),
+      o('--plan-json', 'planJson', 'the plan as inline JSON', 'json'),
+      o('--generate', 'generate', 'ask the plan provider (planner.provider, default stub) for a plan from the intent, DPC and controls'),
+      o('--refine', 'refine', 'ask the plan provider to revise the current plan as the feedback says', 'feedback'),
+      o('--instructions', 'instructions', 'extra guidance for --generate/--refine', 'text'),
+      o('--provider', 'provider', 'the plan provider for this call: stub or openai-compatible', 'name'),
+      o('--debug', 'debug', 'with --generate/--refine: print the prompt payload, the DPC path and a DPC preview on stderr'),
+    ],
+    summary: 'set the plan (kair.plan.v1) from --file, --plan-json, - (stdin) or a plan provider (--generate/--refine); voids approvals',
     example: 'kair plan chat --file fixtures/plans/custom-kimi.json',
     handler: async (p, c) => (await H()).plan(p, c),
   },

@@ -30,9 +30,28 @@ export interface Config {
   run: { allowed_actors: string[] };
   policy: { admins: string[] };
   slo: SloConfig;
+  planner: PlannerConfig;
   /** Optional; `init` does not write it. */
   limits?: { max_input_bytes?: number };
 }
+
+/**
+ * Where `kair plan --generate/--refine` gets its plan. The API key is never in the config: only
+ * the name of the environment variable that holds it (`api_key_env`).
+ */
+export interface PlannerConfig {
+  provider: PlannerProvider;
+  base_url?: string;
+  model?: string;
+  api_key_env: string;
+  max_tokens: number;
+  timeout_ms: number;
+}
+
+export const PLANNER_PROVIDERS = ['stub', 'openai-compatible'] as const;
+export type PlannerProvider = (typeof PLANNER_PROVIDERS)[number];
+
+export const DEFAULT_PLANNER: PlannerConfig = { provider: 'stub', api_key_env: 'KAIR_PLANNER_API_KEY', max_tokens: 4096, timeout_ms: 60_000 };
 
 export const DEFAULT_SLO: SloConfig = { dispatch_p95_ms: 1200, dispatch_p99_ms: 2500, error_rate: 0.005, duplicate_side_effects: 0 };
 
@@ -81,6 +100,7 @@ export function configDefaults(): Omit<Config, 'workspace_id'> {
     run: { allowed_actors: ['*'] },
     policy: { admins: ['*'] },
     slo: { ...DEFAULT_SLO },
+    planner: { ...DEFAULT_PLANNER },
   };
 }
 
@@ -185,6 +205,29 @@ const schemaKey: Check = (v, path, out) => {
   if (typeof v !== 'string') out.push({ path, message: 'expected a string' });
 };
 
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v, path, out) => {
+    if (typeof v !== 'string' || !values.includes(v)) out.push({ path, message: `expected one of ${values.join(', ')}` });
+  };
+/**
+ * An http(s) URL without credentials or a query: the key belongs in the variable named by
+ * `api_key_env`, never in a file kair reads, prints or records.
+ */
+const baseUrl: Check = (v, path, out) => {
+  let u: URL | null;
+  try {
+    u = typeof v === 'string' ? new URL(v) : null;
+  } catch {
+    u = null;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) return void out.push({ path, message: 'expected an http(s) URL, e.g. https://api.openai.com/v1' });
+  if (u.username || u.password || u.search) out.push({ path, message: 'must not carry credentials or a query; put the key in the variable named by planner.api_key_env' });
+};
+const envName: Check = (v, path, out) => {
+  if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) out.push({ path, message: 'expected an environment variable name, e.g. OPENAI_API_KEY' });
+};
+
 const configCheck = object({
   $schema: schemaKey,
   workspace_id: str,
@@ -199,6 +242,7 @@ const configCheck = object({
   policy: object({ admins: array(adminName) }),
   slo: object({ dispatch_p95_ms: nonNegative, dispatch_p99_ms: nonNegative, error_rate: fraction, duplicate_side_effects: nonNegInt }),
   limits: object({ max_input_bytes: posInt }),
+  planner: object({ provider: oneOf(PLANNER_PROVIDERS), base_url: baseUrl, model: str, api_key_env: envName, max_tokens: posInt, timeout_ms: posInt }),
 }, ['workspace_id']);
 
 export function validateConfig(value: unknown): Problem[] {

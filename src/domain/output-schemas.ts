@@ -155,8 +155,19 @@ export const RunResultSchema = z.strictObject({
  */
 export const ErrorOutputSchema = z.strictObject({ ok: z.literal(false), error: ErrorSchema });
 
-/** propose, plan (+ plan_sha256), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind. */
-export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional() });
+/** What `plan --generate/--refine` records of its provider call (also in the `plan` event's data). */
+export const PlannerRecordSchema = z.strictObject({
+  mode: z.enum(['generate', 'refine']),
+  provider: z.enum(['stub', 'openai-compatible']),
+  model: z.string(),
+  prompt_sha256: sha,
+  prompt_ref: relPath,
+  tokens_in: z.int().nonnegative(),
+  tokens_out: z.int().nonnegative(),
+});
+
+/** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind. */
+export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional() });
 
 export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
 

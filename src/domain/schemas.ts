@@ -54,6 +54,16 @@ export const ConfigSchema = z.strictObject({
     })
     .optional(),
   limits: z.strictObject({ max_input_bytes: z.int().positive().optional() }).optional(),
+  planner: z
+    .strictObject({
+      provider: z.enum(['stub', 'openai-compatible']).optional(),
+      base_url: z.string().url().optional(),
+      model: z.string().min(1).optional(),
+      api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+      max_tokens: z.int().positive().optional(),
+      timeout_ms: z.int().positive().optional(),
+    })
+    .optional(),
 });
 
 /** File name (without .json) → schema. `output-*` describe the `--json` documents. */

@@ -24,6 +24,12 @@ describe('npm run demo', () => {
     expect(out).toBe(readFileSync(golden, 'utf8'));
   });
 
+  it('generates a plan with the stub planner and shows --debug before the hand-written plan is used', () => {
+    expect(out).toMatch(/\$ kair plan gen --generate\n {2}→ exit 0: gen PLANNED v1, planned by stub \(\d+ tokens in, \d+ out, prompt [0-9a-f]{12}\)/);
+    expect(out).toMatch(/--debug\n {2}→ exit 0: Planned gen with the stub planner[^\n]*\n {4}stderr --- planner prompt payload --- \(\d+ lines\)\n {4}stderr --- DPC: \.kair\/contracts\/gen\/dpc\/dpc_v1\.json ---/);
+    expect(out.indexOf('kair plan gen --generate')).toBeLessThan(out.indexOf('kair plan chat --file'));
+  });
+
   it('shows the gates refusing before anything is spent, and both lanes running', () => {
     expect(out).toMatch(/\$ kair request-approval chat\n {2}→ exit 3: CONTROLS_MISSING/);
     expect(out).toMatch(/\$ kair run chat\n {2}→ exit 3: APPROVAL_STALE/);
