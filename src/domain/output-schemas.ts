@@ -131,6 +131,7 @@ export const RunStepSchema = z.strictObject({
   proof_refs: z.array(z.string()).optional(),
   question: z.string().optional(),
   intake_id: z.string().optional(),
+  reused_from: runId.optional(),
 });
 
 const runStatus = z.enum(['COMPLETED', 'FAILED', 'PAUSED']);
@@ -255,7 +256,7 @@ export const FinderPacketSchema = z.discriminatedUnion('type', [
   z.strictObject({
     ...packetBase,
     type: z.literal('SimulationMatchPacket'),
-    reason_code: z.literal('SIM_FINDER_MATCH_OK'),
+    reason_code: z.enum(['SIM_FINDER_MATCH_OK', 'ROLLBACK_REF']),
     simulation_id: id,
     score_bp: scoreBp,
     required_fields: z.record(z.string(), z.string()),
