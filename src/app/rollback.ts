@@ -24,6 +24,7 @@ import type { DecisionRecord, StepOutcome, StepRequest } from '../lanes/aec/disp
 import { dispatchStep } from '../lanes/aec/dispatcher.js';
 import type { LedgerRepo, LedgerRow } from '../lanes/aec/ledger.js';
 import { ledgerRepo } from '../lanes/aec/ledger.js';
+import { catalogRepo } from '../lanes/aec/catalog.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { readHistory } from '../store/fs/history.js';
 import { acquireLock } from '../store/fs/lock.js';
@@ -208,6 +209,18 @@ export function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions =
           steps: unavailable.map((t) => ({ step_id: t.success.step_id, simulation_id: t.success.simulation_id })),
           hint: 'undo those effects by hand, or register the simulation again with a rollback_simulation_id for future runs',
         });
+      }
+      // The Finder would ask for a missing field; a rollback has nobody to ask, so it cannot start.
+      const catalog = catalogRepo(database).catalogEntries();
+      for (const t of targets) {
+        const missing = catalog.find((e) => e.id === t.rollbackSimulationId)?.required_fields.filter((f) => !Object.hasOwn(t.fields, f)) ?? [];
+        if (missing.length) {
+          throw kairError('ROLLBACK_UNAVAILABLE', `cannot roll back ${runId}: the rollback ${t.rollbackSimulationId} of ${t.success.step_id} needs field ${missing.join(', ')}, which the step did not have; nothing was dispatched`, {
+            run_id: runId,
+            steps: [{ step_id: t.success.step_id, simulation_id: t.success.simulation_id, missing_fields: missing }],
+            hint: `undo the effect of ${t.success.step_id} by hand (kair aec ledger ${id} shows it)`,
+          });
+        }
       }
       const checks = targets.map((t) => dispatchStep(database, ctx.ws, requestFor(ctx, c, runId, t, opts, true)));
       const blocked = checks.findIndex((o) => o.status !== 'COMPLETED' && o.status !== 'REPLAYED');

@@ -156,8 +156,28 @@ export const RunResultSchema = z.strictObject({
  */
 export const ErrorOutputSchema = z.strictObject({ ok: z.literal(false), error: ErrorSchema });
 
-/** propose, plan (+ plan_sha256), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind. */
-export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional() });
+/** What `rollback` did to one succeeded step of the run, in the order it was undone (reverse step order). */
+export const RollbackStepSchema = z.strictObject({
+  step_id: id,
+  simulation_id: id,
+  rollback_simulation_id: id,
+  status: z.enum(['PENDING', 'COMPLETED', 'REPLAYED', 'PAUSED', 'FAILED', 'REFUSED']),
+  reason_code: reasonCode.nullable(),
+  idempotency_key: sha,
+  rollback_of: sha,
+  outcome: z.unknown().optional(),
+});
+
+const rollbackDocument = { contract_id: id, run_id: runId, state, status: z.enum(['COMPLETED', 'FAILED']), steps: z.array(RollbackStepSchema) };
+
+/**
+ * rollback: the document (ok), or, once a dispatch has failed, the same with `error`. A refusal
+ * before anything was dispatched is a plain error document.
+ */
+export const RollbackOutputSchema = z.union([z.strictObject({ ok, ...rollbackDocument }), z.strictObject({ ok: z.literal(false), ...rollbackDocument, error: ErrorSchema })]);
+
+/** propose, plan (+ plan_sha256), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind (+ rollback with --rollback). */
+export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), rollback: z.strictObject(rollbackDocument).nullable().optional() });
 
 export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
 

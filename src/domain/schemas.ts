@@ -97,6 +97,7 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-artifacts': out.ArtifactsOutputSchema,
   'output-dpc': out.DpcOutputSchema,
   'output-unlock': out.UnlockOutputSchema,
+  'output-rollback': out.RollbackOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {
