@@ -110,6 +110,9 @@ export async function review(p: Parsed, ctx: Ctx): Promise<Output> {
 export async function rewind(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, reason] = p.args as [string, string];
   let rolledBack: rollbackApp.RollbackResult | null = null;
+  for (const [key, flag] of [['confirm', '--confirm'], ['lang', '--lang']] as const) {
+    if (p.opts[key] !== undefined && p.opts.rollback !== true) throw kairError('USAGE_ERROR', `${flag} answers the confirmations of --rollback; without --rollback a rewind asks nothing`, { flag, hint: `kair rewind ${id} "<reason>" --rollback ${flag} …` });
+  }
   if (p.opts.rollback === true) {
     rolledBack = rollbackApp.rollbackBeforeRewind(ctx, id, reason, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined });
     if (rolledBack?.error) throw rollbackError(rolledBack, `${id} was not rewound: `);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Json } from '../helpers/cli.js';
 import { ROOT } from '../helpers/cli.js';
 import type { CrashCase, KillContext, Outcome, Problems } from './harness.js';
-import { describeOutcome, historyLines, kairJson, makeTemp, succeededPerKey } from './harness.js';
+import { describeOutcome, historyLines, kairJson, makeTemp, readRows, succeededPerKey } from './harness.js';
 
 const PLANS = join(ROOT, 'fixtures', 'plans');
 const SIMS = join(ROOT, 'fixtures', 'simulations');
@@ -238,6 +238,29 @@ export const CASES: CrashCase[] = [
       await next(ctx.ws, ['rewind', ID, 'once more'], problems, acknowledged);
       if (tailState(ctx.ws) !== 'REWOUND') problems.push(`history says ${tailState(ctx.ws)}, expected REWOUND`);
       return { problems, acknowledged };
+    },
+  },
+  {
+    name: 'rollback',
+    ci: false,
+    // A completed run whose impactful step (send-note) declares void-invoice as its rollback.
+    setup: steps(...toApproved(SEND_PLAN()), ['run', ID, '--confirm', 'yes']),
+    command: ['rollback', `${ID}-run-1`],
+    // Rerunning resumes; a rollback claimed without an outcome is retried only when asked.
+    recover: async ({ ws }) => {
+      const problems: Problems = [];
+      const seen: string[] = [];
+      let inDoubt = false;
+      for (let i = 0; i < 3; i++) {
+        const r = await kairJson(ws, ['rollback', `${ID}-run-1`, ...(inDoubt ? ['--retry-in-doubt'] : [])]);
+        seen.push(describeOutcome(r));
+        inDoubt = r.json?.error?.code === 'AEC_IN_DOUBT';
+        if (r.code === 0) break;
+      }
+      const rows = readRows(ws, "SELECT step_id FROM agent_execution_ledger WHERE event = 'SUCCEEDED' ORDER BY row_id").map((r) => r.step_id as string);
+      if (JSON.stringify(rows) !== JSON.stringify(['note', 'rollback:note'])) problems.push(`expected one SUCCEEDED note and one rollback:note, got ${JSON.stringify(rows)}; ${seen.join(' | ')}`);
+      if (tailState(ws) !== 'COMPLETED') problems.push(`history says ${tailState(ws)}, expected COMPLETED (a rollback leaves the state)`);
+      return { problems, acknowledged: [] };
     },
   },
   {

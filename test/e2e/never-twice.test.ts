@@ -93,28 +93,30 @@ describe('Kimi reuse on retry', () => {
 });
 
 describe('repeat after rewind', () => {
-  it('rewind, re-plan, re-approve, run: the invoice already sent under v1 is not sent again (AEC_REPEAT_BLOCKED) until --allow-repeat', () => {
+  it('rewind, re-plan, re-approve, run: the invoice already sent under v1 is not sent again (AEC_REPEAT_BLOCKED) until --allow-repeat; an effect-free ping runs again', () => {
     const ws = catalogWorkspace();
-    approveContract(ws, 'chat', simPlan([INVOICE]));
+    const plan = simPlan([{ id: 'ping', utterance: 'ping' }, INVOICE]);
+    approveContract(ws, 'chat', plan);
     expect(kj(ws, ['run', 'chat', '--confirm', 'yes'], asAlice).code).toBe(0);
     ok(ws, ['rewind', 'chat', 'wrong template'], asAlice);
-    replan(ws, 'chat', simPlan([INVOICE]));
+    replan(ws, 'chat', plan);
 
     const blocked = kj(ws, ['run', 'chat', '--confirm', 'yes'], asAlice);
     expect(blocked.code, blocked.stdout + blocked.stderr).toBe(3);
     expect(blocked.json).toMatchObject({ run_id: 'chat-run-2', state: 'PAUSED', status: 'PAUSED', error: { code: 'AEC_REPEAT_BLOCKED', details: { step_id: 'send-invoice', earlier_run_id: 'chat-run-1' } } });
-    expect(blocked.json.steps[0]).toMatchObject({ status: 'PAUSED', reason_code: 'AEC_REPEAT_BLOCKED' });
+    expect(blocked.json.steps[0]).toMatchObject({ id: 'ping', status: 'COMPLETED', reason_code: 'AEC_DISPATCH_OK' });
+    expect(blocked.json.steps[1]).toMatchObject({ id: 'send-invoice', status: 'PAUSED', reason_code: 'AEC_REPEAT_BLOCKED' });
     expect(snapshot(ws, 'chat').pause).toMatchObject({ reason: 'AEC_REPEAT_BLOCKED', step_id: 'send-invoice' });
     expectSchema('output-run', blocked.json);
     const sent = () => ledgerRows(ws, "simulation_id = 'send-invoice' AND event IN ('CLAIMED', 'SUCCEEDED')").map((r) => `${r.correlation_id} ${r.event}`);
     expect(sent()).toEqual(['chat:v1 CLAIMED', 'chat:v1 SUCCEEDED']);
     // The refusal is a ledger decision: replay reproduces it from its refs.
-    expect(ledgerRows(ws, "run_id = 'chat-run-2'").map((r) => `${r.event} ${r.reason_code}`)).toEqual(['HALTED AEC_REPEAT_BLOCKED']);
+    expect(ledgerRows(ws, "run_id = 'chat-run-2' AND step_id = 'send-invoice'").map((r) => `${r.event} ${r.reason_code}`)).toEqual(['HALTED AEC_REPEAT_BLOCKED']);
     expect(kj(ws, ['aec', 'replay', 'chat-run-2']).code).toBe(0);
 
     const resumed = kj(ws, ['resume', 'chat', '--allow-repeat', '--confirm', 'yes'], asAlice);
     expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
-    expect(resumed.json.steps[0]).toMatchObject({ status: 'COMPLETED', reason_code: 'AEC_DISPATCH_OK' });
+    expect(resumed.json.steps[1]).toMatchObject({ status: 'COMPLETED', reason_code: 'AEC_DISPATCH_OK' });
     expect(sent()).toEqual(['chat:v1 CLAIMED', 'chat:v1 SUCCEEDED', 'chat:v2 CLAIMED', 'chat:v2 SUCCEEDED']);
     expect(kj(ws, ['aec', 'replay', 'chat-run-2']).code).toBe(0);
     expect(ok(ws, ['verify']).problems).toEqual([]);

@@ -174,6 +174,17 @@ export function rollbackKey(originalKey: string): string {
   return sha256Hex(canonicalJson({ rollback_of: originalKey }));
 }
 
+/**
+ * Whether running a simulation again could repeat something in the world: any declared impact,
+ * or an executor that writes (`write_file`, `command`) whatever impact it was registered with. A
+ * no-op or an echo with impact "none" repeats nothing, so a rewound plan's health check is not
+ * held up by the repeat check.
+ */
+export function hasEffects(sim: { impact: string; executor: unknown }): boolean {
+  const e = sim.executor as { kind?: string; name?: string } | null;
+  return sim.impact !== 'none' || e?.kind === 'command' || (e?.kind === 'builtin' && e.name === 'write_file');
+}
+
 /** What the repeat check reads of a contract's ledger: its successful outcomes. */
 export interface SuccessFact {
   correlation_id: string;

@@ -11,7 +11,7 @@ import { CONFIRM_LEXICON_VERSION, parseConfirmation } from '../../domain/aec/con
 import type { CatalogEntry, FinderPacket, SimulationMatchPacket } from '../../domain/aec/finder.js';
 import { catalogSnapshot, find, isValidPacket, rollbackPacket } from '../../domain/aec/finder.js';
 import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates.js';
-import { correlationId, decideGates, decisionHash, earlierSuccess, idempotencyKey, idempotencyView, PAUSING_HALTS, rollbackKey } from '../../domain/aec/gates.js';
+import { correlationId, decideGates, decisionHash, earlierSuccess, hasEffects, idempotencyKey, idempotencyView, PAUSING_HALTS, rollbackKey } from '../../domain/aec/gates.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import { kairError } from '../../domain/errors.js';
 import { failpoint } from '../../store/failpoint.js';
@@ -147,7 +147,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     access: accessNow?.decision ?? null,
     catalog: { registered: current !== undefined, status: current?.status ?? null },
   };
-  if (match && !req.rollback) {
+  if (match && !req.rollback && hasEffects(match.simulation)) {
     const earlier = earlierSuccess(ledger.successes(req.tenant_id, req.contract_id), { correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint });
     facts.repeat = { earlier_run_id: earlier, allowed: req.allow_repeat === true };
   }

@@ -10,7 +10,7 @@ import { parseConfirmation } from '../../domain/aec/confirm.js';
 import type { CatalogEntry } from '../../domain/aec/finder.js';
 import { find, isValidPacket, rollbackPacket } from '../../domain/aec/finder.js';
 import type { GateFacts } from '../../domain/aec/gates.js';
-import { decideGates, decisionHash, earlierSuccess, idempotencyView } from '../../domain/aec/gates.js';
+import { decideGates, decisionHash, earlierSuccess, hasEffects, idempotencyView } from '../../domain/aec/gates.js';
 import type { AccessRule } from './access.js';
 import type { DecisionRecord } from './dispatcher.js';
 import type { LedgerRepo, LedgerRow } from './ledger.js';
@@ -104,7 +104,7 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
     access,
   };
   // Decisions recorded before the repeat check existed keep its absence.
-  if (record.facts.repeat !== undefined && match && !r.rollback) {
+  if (record.facts.repeat !== undefined && match && !r.rollback && hasEffects(match.simulation)) {
     const earlier = ledger.successes(row.tenant_id, row.contract_id).filter((x) => x.row_id < row.row_id);
     facts.repeat = { earlier_run_id: earlierSuccess(earlier, { correlation_id: row.correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }), allowed: r.allow_repeat === true };
   }
