@@ -28,6 +28,9 @@ const NOTE_SIM = {
 };
 const FILE_SIM = { ...NOTE_SIM, id: 'file-note', title: 'File a note', examples: ['file the note', 'file a note'], impact: 'none', access_action: 'note:file' };
 delete (FILE_SIM as Partial<typeof NOTE_SIM>).rollback_simulation_id;
+// A note whose sending can be undone: its rollback overwrites the file (write_file, so it has effects).
+const UNSEND_SIM = { ...NOTE_SIM, id: 'unsend-note', title: 'Unsend a note', examples: ['unsend note'], access_action: 'note:unsend' };
+const RECALLABLE_SIM = { ...NOTE_SIM, id: 'send-recallable', title: 'Send a recallable note', examples: ['send the recallable note'], rollback_simulation_id: 'unsend-note' };
 const LATE_SIM = { ...FILE_SIM, id: 'late-note', title: 'A late note', examples: ['late note'], access_action: 'note:late' };
 
 const bothLanes = (utterance: string, path: string) => ({
@@ -53,6 +56,7 @@ const FILE_PLAN = () => input('file-plan.json', bothLanes('file the note', 'file
 const NOTE_SIM_FILE = () => input('send-note.json', NOTE_SIM);
 const FILE_SIM_FILE = () => input('file-note.json', FILE_SIM);
 const LATE_SIM_FILE = () => input('late-note.json', LATE_SIM);
+const RECALL_PLAN = () => input('recall-plan.json', bothLanes('send the recallable note', 'recall.txt'));
 const KIMI_PLAN = join(PLANS, 'custom-kimi.json');
 
 /** Runs a setup step; a failing setup is a broken test, not a crash finding. */
@@ -243,16 +247,24 @@ export const CASES: CrashCase[] = [
   {
     name: 'rollback',
     ci: false,
-    // A completed run whose impactful step (send-note) declares void-invoice as its rollback.
-    setup: steps(...toApproved(SEND_PLAN()), ['run', ID, '--confirm', 'yes']),
-    command: ['rollback', `${ID}-run-1`],
+    // A completed run whose impactful step declares unsend-note (itself impactful) as its rollback.
+    setup: steps(
+      ['sim', 'register', '--file', input('unsend-note.json', UNSEND_SIM)],
+      ['sim', 'register', '--file', input('send-recallable.json', RECALLABLE_SIM)],
+      ['sim', 'activate', 'unsend-note'],
+      ['sim', 'activate', 'send-recallable'],
+      ['access', 'allow', 'alice', 'note:unsend'],
+      ...toApproved(RECALL_PLAN()),
+      ['run', ID, '--confirm', 'yes'],
+    ),
+    command: ['rollback', `${ID}-run-1`, '--confirm', 'yes'],
     // Rerunning resumes; a rollback claimed without an outcome is retried only when asked.
     recover: async ({ ws }) => {
       const problems: Problems = [];
       const seen: string[] = [];
       let inDoubt = false;
       for (let i = 0; i < 3; i++) {
-        const r = await kairJson(ws, ['rollback', `${ID}-run-1`, ...(inDoubt ? ['--retry-in-doubt'] : [])]);
+        const r = await kairJson(ws, ['rollback', `${ID}-run-1`, '--confirm', 'yes', ...(inDoubt ? ['--retry-in-doubt'] : [])]);
         seen.push(describeOutcome(r));
         inDoubt = r.json?.error?.code === 'AEC_IN_DOUBT';
         if (r.code === 0) break;
