@@ -24,6 +24,7 @@ function summary(doc) {
   if (doc.planner) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}, planned by ${doc.planner.provider} (${doc.planner.tokens_in} tokens in, ${doc.planner.tokens_out} out, prompt ${doc.planner.prompt_sha256.slice(0, 12)})`;
   if (doc.contract) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`;
   if (doc.dry_run) return `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`;
+  if (doc.run_id && doc.steps?.every((s) => s.rollback_of)) return `rollback of ${doc.run_id} ${doc.status}: ${doc.steps.map((s) => `${s.step_id}←${s.rollback_simulation_id}=${s.reason_code}`).join(', ')}; ${doc.contract_id} stays ${doc.state}`;
   if (doc.run_id && doc.steps) return `${doc.run_id} ${doc.status}: ${steps(doc)}${doc.kimi ? `\n    kimi: ${doc.kimi.result.summary}` : ''}`;
   if (doc.problems) return `verified: ${doc.problems.length} problem(s), ${doc.warnings.length} warning(s)`;
   if (doc.simulation) return `${doc.simulation.id} ${doc.simulation.status} (${doc.simulation.impact})`;
@@ -144,6 +145,10 @@ say('Prove it: every chain, snapshot and artifact hash; the AEC projection and i
 kair(['verify']);
 kair(['aec', 'rebuild', '--check']);
 kair(['aec', 'replay', 'chat-run-1']);
+
+say("Undo what a run did: each step's rollback simulation, in reverse order, exactly once");
+kair(['rollback', 'chat-run-1'], 0, alice);
+kair(['rollback', 'chat-run-1'], 0, alice);
 
 console.log(`\nartifacts (under ${ws}):`);
 for (const f of ['.kair/contracts/chat/plan/PLAN.md', '.kair/contracts/chat/artifacts/run/chat-run-1/run-request.json', '.kair/contracts/chat/artifacts/run/chat-run-1/run-result.json', '.kair/contracts/chat/history.jsonl', '.kair/contracts/chat/dpc/dpc_v1.json', '.kair/kair.db']) {

@@ -39,6 +39,8 @@ export interface StepResult {
   proof_refs?: string[];
   question?: string;
   intake_id?: string;
+  /** A kimi step that reuses the COMPLETED envelope of an earlier run of the same plan. */
+  reused_from?: string;
 }
 
 export interface RunOutcome {
@@ -134,6 +136,8 @@ export interface AecOptions {
   confirmAll?: boolean;
   lang?: string;
   retryInDoubt: boolean;
+  /** Dispatch a step even though an earlier version of the contract already succeeded with it. */
+  allowRepeat?: boolean;
 }
 
 /**
@@ -156,6 +160,8 @@ export function executeSteps(
     request?: ArtifactRecord;
     /** A connection the gates already opened; the steps use it and close it at the end. */
     db?: Db;
+    /** Earlier runs whose COMPLETED Kimi envelope this run may reuse, newest first. */
+    kimiReuseFrom?: readonly string[];
   },
 ): RunOutcome {
   const id = c0.id;
@@ -169,6 +175,7 @@ export function executeSteps(
   const kimiStepIds = plan.steps.filter((s) => stepLane(s) === 'kimi').map((s) => s.id);
   const envelopeFirst = run.eligible && kimiStepIds.length === 0;
 
+  let reusedFrom = run.done.find((d) => d.lane === 'kimi' && d.reused_from)?.reused_from;
   const runKimi = (): { ok: boolean; reused: boolean } => {
     db ??= openWorkspaceDb(ctx);
     const caps = effectiveCaps(plan, ctx.config);
@@ -181,8 +188,10 @@ export function executeSteps(
       caps,
       perContractCapMicros: usdToMicros(ctx.config.kimi.max_cost_usd_per_contract),
       now: ctx.now,
+      reuseFrom: run.kimiReuseFrom ?? [],
     });
     kimi = r.kimi;
+    if (r.reused_from) reusedFrom = r.reused_from;
     // The last event names the rows as the lane left them (SQLite has committed; cross-anchoring).
     const rows = r.events.length ? envelopeAnchors(db, r.kimi.executionEnvelopeId) : [];
     r.events.forEach((e, n) => {
@@ -232,9 +241,9 @@ export function executeSteps(
         if (!kimiRan) {
           const k = runKimi();
           kimiRan = true;
-          Object.assign(result, { status: k.ok ? 'COMPLETED' : 'FAILED', reason_code: k.ok ? (k.reused ? 'KIMI_REUSED' : 'KIMI_OK') : (error?.code ?? 'INTERNAL_ERROR') });
+          Object.assign(result, { status: k.ok ? 'COMPLETED' : 'FAILED', reason_code: k.ok ? (k.reused ? 'KIMI_REUSED' : 'KIMI_OK') : (error?.code ?? 'INTERNAL_ERROR'), ...(reusedFrom ? { reused_from: reusedFrom } : {}) });
         } else {
-          Object.assign(result, { status: 'COMPLETED', reason_code: 'KIMI_REUSED' });
+          Object.assign(result, { status: 'COMPLETED', reason_code: 'KIMI_REUSED', ...(reusedFrom ? { reused_from: reusedFrom } : {}) });
         }
       } else if (lane === 'manual') {
         Object.assign(result, { status: 'COMPLETED', reason_code: 'MANUAL_RECORDED' });
@@ -258,6 +267,7 @@ export function executeSteps(
           // Asked only when a step needs an answer: whether stdin is a terminal is not free to learn.
           ...(confirm === null ? { ask: (question: string) => ctx.ask?.(question) ?? null } : {}),
           retry_in_doubt: run.aec.retryInDoubt,
+          allow_repeat: run.aec.allowRepeat === true,
           controls_granted: c.controls.granted,
           now: ctx.now,
         });
@@ -296,7 +306,7 @@ export function executeSteps(
     if (run.eligible && !kimi && kimiRan) {
       // A resumed run shows the envelope it reuses (§14: resume reuses its COMPLETED envelope).
       db ??= openWorkspaceDb(ctx);
-      kimi = envelopeRepo(db).findCompletedForRun(run.runId)?.kimi;
+      kimi = envelopeRepo(db).findCompletedForRun(reusedFrom ?? run.runId)?.kimi;
     }
   } finally {
     progress?.(null);

@@ -37,6 +37,9 @@ export interface RunOptions {
   lang?: string;
   pauseAt?: string;
   dryRun: boolean;
+  /** Ask for a new Kimi envelope instead of reusing an earlier run's. */
+  regenerate?: boolean;
+  allowRepeat?: boolean;
 }
 
 export function assertNoLiveRunner(c: Contract): void {
@@ -180,6 +183,7 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
   }));
   return executeSteps(ctx, m.contract, started.plan, {
     ...(slot.db ? { db: slot.db } : {}),
+    kimiReuseFrom: started.routing.eligible && opts.regenerate !== true ? earlierRunsOfPlan(ctx, m.contract, started.runId) : [],
     runId: started.runId,
     startedAt: started.at,
     request: started.request,
@@ -187,7 +191,7 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     pauseAt: opts.pauseAt,
     resumedAt: null,
     done: [],
-    aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.confirmAll ? { confirmAll: true } : {}), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false },
+    aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.confirmAll ? { confirmAll: true } : {}), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false, allowRepeat: opts.allowRepeat === true },
   });
 }
 
@@ -206,7 +210,24 @@ export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult
   }));
   const done = finishedSteps(ctx, id, resumed.runId);
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
-  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
+  // A resumed run that reused an earlier envelope before its pause finds the same one again.
+  const kimiReuseFrom = resumed.routing.eligible ? earlierRunsOfPlan(ctx, m.contract, resumed.runId) : [];
+  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), kimiReuseFrom, runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
+}
+
+/**
+ * Earlier runs of the contract's current version and plan sha, newest first, from history: the
+ * runs whose Kimi envelope a retry may reuse. A rewind starts a new version (same plan sha or
+ * not), so a run of an earlier version never lends its envelope.
+ */
+function earlierRunsOfPlan(ctx: Ctx, c: Contract, runId: string): string[] {
+  const out: string[] = [];
+  let version = 1;
+  for (const e of readHistory(paths.history(ctx.ws, c.id)).events) {
+    if (e.type === 'rewind') version = e.data.version as number;
+    else if (e.type === 'run.started' && version === c.version && e.data.plan_sha256 === c.plan_sha256 && e.data.run_id !== runId) out.push(e.data.run_id as string);
+  }
+  return out.reverse();
 }
 
 /** Steps this run already completed, from history (a resume never repeats one). */

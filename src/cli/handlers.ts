@@ -6,6 +6,7 @@ import { inputLimit } from '../app/context.js';
 import * as life from '../app/lifecycle.js';
 import { readContract } from '../app/read.js';
 import * as runApp from '../app/run.js';
+import * as rollbackApp from '../app/rollback.js';
 import { unlock as unlockApp } from '../app/unlock.js';
 import { verify as verifyApp } from '../app/verify.js';
 import { head as headApp } from '../app/head.js';
@@ -183,8 +184,45 @@ export async function review(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function rewind(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, reason] = p.args as [string, string];
+  let rolledBack: rollbackApp.RollbackResult | null = null;
+  for (const [key, flag] of [['confirm', '--confirm'], ['lang', '--lang']] as const) {
+    if (p.opts[key] !== undefined && p.opts.rollback !== true) throw kairError('USAGE_ERROR', `${flag} answers the confirmations of --rollback; without --rollback a rewind asks nothing`, { flag, hint: `kair rewind ${id} "<reason>" --rollback ${flag} …` });
+  }
+  if (p.opts.rollback === true) {
+    rolledBack = rollbackApp.rollbackBeforeRewind(ctx, id, reason, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined });
+    if (rolledBack?.error) throw rollbackError(rolledBack, `${id} was not rewound: `);
+  }
   const r = life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
-  return contractOut(r.contract, `Rewound ${id} to version ${r.contract.version} (history kept)`);
+  const head = `Rewound ${id} to version ${r.contract.version} (history kept)`;
+  if (!rolledBack) return contractOut(r.contract, head, p.opts.rollback === true ? { rollback: null } : {});
+  const rb = rolledBack;
+  return {
+    json: { contract: r.contract, rollback: rollbackDoc(rb) },
+    text: (paint) => `${rollbackText(rb)}\n${head}\n${contractSummary(r.contract, paint)}`,
+  };
+}
+
+function rollbackDoc(r: rollbackApp.RollbackResult) {
+  return { contract_id: r.contract.id, run_id: r.run_id, state: r.contract.state, status: r.status, steps: r.steps };
+}
+
+function rollbackText(r: rollbackApp.RollbackResult): string {
+  const head = r.steps.length === 0 ? `${r.run_id}: no AEC step succeeded; nothing to roll back` : `rollback of ${r.run_id} ${r.status}`;
+  return [head, ...r.steps.map((s) => `  ${s.step_id.padEnd(16)} ${s.rollback_simulation_id.padEnd(16)} ${s.status.padEnd(10)} ${s.reason_code ?? ''}`)].join('\n');
+}
+
+function rollbackError(r: rollbackApp.RollbackResult, prefix = '') {
+  const err = r.error!;
+  const e = kairError(err.code, prefix + err.message, { ...err.details, hint: (err.details.hint as string | undefined) ?? `fix the cause, then \`kair rollback ${r.run_id}\` resumes where it stopped` });
+  e.payload = rollbackDoc(r);
+  (e as { text?: string }).text = rollbackText(r);
+  return e;
+}
+
+export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
+  const r = rollbackApp.rollbackCommand(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
+  if (r.error) throw rollbackError(r);
+  return { json: rollbackDoc(r), text: () => rollbackText(r) };
 }
 
 export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
@@ -275,6 +313,8 @@ export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
     lang: p.opts.lang as string | undefined,
     pauseAt: p.opts.pauseAt as string | undefined,
     dryRun: p.opts.dryRun === true,
+    regenerate: p.opts.regenerate === true,
+    allowRepeat: p.opts.allowRepeat === true,
   }));
 }
 
@@ -283,6 +323,7 @@ export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
     ...confirmOptions(p),
     lang: p.opts.lang as string | undefined,
     retryInDoubt: p.opts.retryInDoubt === true,
+    allowRepeat: p.opts.allowRepeat === true,
   }));
 }
 

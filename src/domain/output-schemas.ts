@@ -131,6 +131,7 @@ export const RunStepSchema = z.strictObject({
   proof_refs: z.array(z.string()).optional(),
   question: z.string().optional(),
   intake_id: z.string().optional(),
+  reused_from: runId.optional(),
 });
 
 const runStatus = z.enum(['COMPLETED', 'FAILED', 'PAUSED']);
@@ -166,8 +167,28 @@ export const PlannerRecordSchema = z.strictObject({
   tokens_out: z.int().nonnegative(),
 });
 
-/** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind. */
-export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional() });
+/** What `rollback` did to one succeeded step of the run, in the order it was undone (reverse step order). */
+export const RollbackStepSchema = z.strictObject({
+  step_id: id,
+  simulation_id: id,
+  rollback_simulation_id: id,
+  status: z.enum(['PENDING', 'COMPLETED', 'REPLAYED', 'PAUSED', 'FAILED', 'REFUSED']),
+  reason_code: reasonCode.nullable(),
+  idempotency_key: sha,
+  rollback_of: sha,
+  outcome: z.unknown().optional(),
+});
+
+const rollbackDocument = { contract_id: id, run_id: runId, state, status: z.enum(['COMPLETED', 'FAILED']), steps: z.array(RollbackStepSchema) };
+
+/**
+ * rollback: the document (ok), or, once a dispatch has failed, the same with `error`. A refusal
+ * before anything was dispatched is a plain error document.
+ */
+export const RollbackOutputSchema = z.union([z.strictObject({ ok, ...rollbackDocument }), z.strictObject({ ok: z.literal(false), ...rollbackDocument, error: ErrorSchema })]);
+
+/** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind (+ rollback with --rollback). */
+export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional(), rollback: z.strictObject(rollbackDocument).nullable().optional() });
 
 export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
 
@@ -326,7 +347,7 @@ export const FinderPacketSchema = z.discriminatedUnion('type', [
   z.strictObject({
     ...packetBase,
     type: z.literal('SimulationMatchPacket'),
-    reason_code: z.literal('SIM_FINDER_MATCH_OK'),
+    reason_code: z.enum(['SIM_FINDER_MATCH_OK', 'ROLLBACK_REF']),
     simulation_id: id,
     score_bp: scoreBp,
     required_fields: z.record(z.string(), z.string()),

@@ -112,6 +112,7 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-unlock': out.UnlockOutputSchema,
   'output-show': out.ShowOutputSchema,
   'output-diff': out.DiffOutputSchema,
+  'output-rollback': out.RollbackOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {

@@ -95,6 +95,7 @@ export const PAUSE_REASONS = [
   'AEC_CONFIRM_AMBIGUOUS_REJECTED',
   'AEC_IN_DOUBT',
   'CRASHED',
+  'AEC_REPEAT_BLOCKED',
 ] as const;
 export type PauseReason = (typeof PAUSE_REASONS)[number];
 
@@ -122,5 +123,7 @@ export const EVENT_TYPES = [
   'recovery',
   'checkpoint',
   'unlock',
+  'rollback.started',
+  'rollback.finished',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

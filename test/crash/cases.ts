@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Json } from '../helpers/cli.js';
 import { ROOT } from '../helpers/cli.js';
 import type { CrashCase, KillContext, Outcome, Problems } from './harness.js';
-import { describeOutcome, historyLines, kairJson, makeTemp, succeededPerKey } from './harness.js';
+import { describeOutcome, historyLines, kairJson, makeTemp, readRows, succeededPerKey } from './harness.js';
 
 const PLANS = join(ROOT, 'fixtures', 'plans');
 const SIMS = join(ROOT, 'fixtures', 'simulations');
@@ -29,6 +29,9 @@ const NOTE_SIM = {
 // write_file has side effects: side_effecting (confirmed, no rollback needed).
 const FILE_SIM = { ...NOTE_SIM, id: 'file-note', title: 'File a note', examples: ['file the note', 'file a note'], impact: 'side_effecting', access_action: 'note:file' };
 delete (FILE_SIM as Partial<typeof NOTE_SIM>).rollback_simulation_id;
+// A note whose sending can be undone: its rollback overwrites the file (write_file, so it has effects).
+const UNSEND_SIM = { ...NOTE_SIM, id: 'unsend-note', title: 'Unsend a note', examples: ['unsend note'], access_action: 'note:unsend' };
+const RECALLABLE_SIM = { ...NOTE_SIM, id: 'send-recallable', title: 'Send a recallable note', examples: ['send the recallable note'], rollback_simulation_id: 'unsend-note' };
 const LATE_SIM = { ...FILE_SIM, id: 'late-note', title: 'A late note', examples: ['late note'], access_action: 'note:late' };
 
 const bothLanes = (utterance: string, path: string) => ({
@@ -54,6 +57,7 @@ const FILE_PLAN = () => input('file-plan.json', bothLanes('file the note', 'file
 const NOTE_SIM_FILE = () => input('send-note.json', NOTE_SIM);
 const FILE_SIM_FILE = () => input('file-note.json', FILE_SIM);
 const LATE_SIM_FILE = () => input('late-note.json', LATE_SIM);
+const RECALL_PLAN = () => input('recall-plan.json', bothLanes('send the recallable note', 'recall.txt'));
 const KIMI_PLAN = join(PLANS, 'custom-kimi.json');
 
 /** Runs a setup step; a failing setup is a broken test, not a crash finding. */
@@ -239,6 +243,37 @@ export const CASES: CrashCase[] = [
       await next(ctx.ws, ['rewind', ID, 'once more'], problems, acknowledged);
       if (tailState(ctx.ws) !== 'REWOUND') problems.push(`history says ${tailState(ctx.ws)}, expected REWOUND`);
       return { problems, acknowledged };
+    },
+  },
+  {
+    name: 'rollback',
+    ci: false,
+    // A completed run whose impactful step declares unsend-note (itself impactful) as its rollback.
+    setup: steps(
+      ['sim', 'register', '--file', input('unsend-note.json', UNSEND_SIM)],
+      ['sim', 'register', '--file', input('send-recallable.json', RECALLABLE_SIM)],
+      ['sim', 'activate', 'unsend-note'],
+      ['sim', 'activate', 'send-recallable'],
+      ['access', 'allow', 'alice', 'note:unsend'],
+      ...toApproved(RECALL_PLAN()),
+      ['run', ID, '--confirm', 'yes'],
+    ),
+    command: ['rollback', `${ID}-run-1`, '--confirm', 'yes'],
+    // Rerunning resumes; a rollback claimed without an outcome is retried only when asked.
+    recover: async ({ ws }) => {
+      const problems: Problems = [];
+      const seen: string[] = [];
+      let inDoubt = false;
+      for (let i = 0; i < 3; i++) {
+        const r = await kairJson(ws, ['rollback', `${ID}-run-1`, '--confirm', 'yes', ...(inDoubt ? ['--retry-in-doubt'] : [])]);
+        seen.push(describeOutcome(r));
+        inDoubt = r.json?.error?.code === 'AEC_IN_DOUBT';
+        if (r.code === 0) break;
+      }
+      const rows = readRows(ws, "SELECT step_id FROM agent_execution_ledger WHERE event = 'SUCCEEDED' ORDER BY row_id").map((r) => r.step_id as string);
+      if (JSON.stringify(rows) !== JSON.stringify(['note', 'rollback:note'])) problems.push(`expected one SUCCEEDED note and one rollback:note, got ${JSON.stringify(rows)}; ${seen.join(' | ')}`);
+      if (tailState(ws) !== 'COMPLETED') problems.push(`history says ${tailState(ws)}, expected COMPLETED (a rollback leaves the state)`);
+      return { problems, acknowledged: [] };
     },
   },
   {

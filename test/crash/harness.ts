@@ -180,7 +180,7 @@ export function historyLines(ws: string): Map<string, string[]> {
 /** SQLite rows that an acknowledged command wrote and a later crash must not take away. */
 const DURABLE_TABLES = ['agent_execution_ledger', 'simulations', 'access_policy', 'execution_envelopes', 'kimi_execution_runs'];
 
-function readRows(ws: string, sql: string, ...args: unknown[]): Json[] {
+export function readRows(ws: string, sql: string, ...args: unknown[]): Json[] {
   const file = join(ws, '.kair', 'kair.db');
   if (!existsSync(file)) return [];
   const db = new Database(file, { readonly: true, fileMustExist: true });

@@ -314,6 +314,18 @@ describe('the AEC lane: run steps, ledger, intake, rebuild, replay, stats', () =
   });
 });
 
+describe('rollback', () => {
+  it('the rollback document and its history events', () => {
+    const ws = makeWorkspace();
+    setUpCatalog(ws, ['send-invoice', 'void-invoice']);
+    for (const action of ['invoice:send', 'invoice:void']) kj(ws, ['access', 'allow', 'tester', action]);
+    approveContract(ws, 'r1', simPlan([{ id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } }]));
+    expect(doc(ws, ['run', 'r1', '--confirm', 'yes']).status).toBe('COMPLETED');
+    expect(check('output-rollback', ws, ['rollback', 'r1-run-1']).steps).toHaveLength(1);
+    for (const e of history(ws, 'r1').filter((x) => x.type.startsWith('rollback.'))) expectSchema('history-event', e, `the ${e.type} event`);
+  });
+});
+
 describe('coverage and isolation', () => {
   it('every published schema was checked against real output above', () => {
     expect([...checked].sort()).toEqual(Object.keys(PUBLISHED_SCHEMAS).sort());

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../../src/domain/canonical.js';
 import type { GateFacts, LedgerFact } from '../../src/domain/aec/gates.js';
 import { passingFacts } from '../helpers/aec.js';
-import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, PAUSING_HALTS } from '../../src/domain/aec/gates.js';
+import { correlationId, decideGates, decisionHash, earlierSuccess, hasEffects, idempotencyKey, idempotencyView, PAUSING_HALTS } from '../../src/domain/aec/gates.js';
 
 const pass = (): GateFacts => passingFacts();
 
@@ -75,8 +75,31 @@ describe('decideGates: each gate and its code, in §9.3 order', () => {
     expect(decideGates(f)).toMatchObject({ dispatch: true, attempt: 3 });
   });
 
-  it('confirmation required/ambiguous and in-doubt pause; everything else fails the run', () => {
-    expect([...PAUSING_HALTS].sort()).toEqual(['AEC_CONFIRM_AMBIGUOUS_REJECTED', 'AEC_CONFIRM_REQUIRED', 'AEC_IN_DOUBT']);
+  it('confirmation required/ambiguous, in-doubt and a blocked repeat pause; everything else fails the run', () => {
+    expect([...PAUSING_HALTS].sort()).toEqual(['AEC_CONFIRM_AMBIGUOUS_REJECTED', 'AEC_CONFIRM_REQUIRED', 'AEC_IN_DOUBT', 'AEC_REPEAT_BLOCKED']);
+  });
+
+  it('a success under an earlier version blocks the dispatch right after the idempotency gate, unless allowed; a replay is never a repeat', () => {
+    const earlier = { earlier_run_id: 'c-run-1', allowed: false };
+    // Checked before confirmation: an unanswered impactful step reports the repeat, not the question.
+    expect(decideGates(passingFacts({ repeat: earlier, confirmation: null }))).toMatchObject({ dispatch: false, reason_code: 'AEC_REPEAT_BLOCKED', reached: ['packet', 'refs', 'idempotency'] });
+    expect(decideGates(passingFacts({ repeat: { ...earlier, allowed: true } }))).toMatchObject({ dispatch: true });
+    expect(decideGates(passingFacts({ repeat: { earlier_run_id: null, allowed: false } }))).toMatchObject({ dispatch: true });
+    const replay = passingFacts({ repeat: earlier, idempotency: { kind: 'succeeded', attempt: 1, idempotency_key: 'k', row_id: 1, same_target: true } });
+    expect(decideGates(replay)).toMatchObject({ replay: true, reason_code: 'AEC_IDEMPOTENT_REPLAY' });
+  });
+
+  it('earlierSuccess: another version, same simulation and fields, not rolled back; hasEffects: impact or a writing executor', () => {
+    const s = (correlation_id: string, step_id: string, run_id: string, simulation_id = 'send', fields_fingerprint = 'f') => ({ correlation_id, step_id, run_id, simulation_id, fields_fingerprint });
+    const target = { correlation_id: 'c:v3', simulation_id: 'send', fields_fingerprint: 'f' };
+    expect(earlierSuccess([s('c:v3', 'a', 'c-run-5')], target)).toBeNull();
+    expect(earlierSuccess([s('c:v1', 'a', 'c-run-1'), s('c:v2', 'b', 'c-run-2')], target)).toBe('c-run-2');
+    expect(earlierSuccess([s('c:v1', 'a', 'c-run-1', 'other'), s('c:v1', 'b', 'c-run-1', 'send', 'g')], target)).toBeNull();
+    expect(earlierSuccess([s('c:v1', 'a', 'c-run-1'), s('c:v1', 'rollback:a', 'c-run-1', 'void')], target)).toBeNull();
+    expect(hasEffects({ impact: 'none', executor: { kind: 'builtin', name: 'noop' } })).toBe(false);
+    expect(hasEffects({ impact: 'none', executor: { kind: 'builtin', name: 'write_file' } })).toBe(true);
+    expect(hasEffects({ impact: 'none', executor: { kind: 'command', argv: ['x'] } })).toBe(true);
+    expect(hasEffects({ impact: 'impactful', executor: { kind: 'builtin', name: 'echo' } })).toBe(true);
   });
 
   it('decisionHash depends on the decision, not on the facts', () => {

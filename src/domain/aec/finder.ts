@@ -48,7 +48,8 @@ type PacketBase = {
 
 export type SimulationMatchPacket = PacketBase & {
   type: 'SimulationMatchPacket';
-  reason_code: 'SIM_FINDER_MATCH_OK';
+  /** ROLLBACK_REF: built by kair for `kair rollback` from a recorded rollback reference, not found. */
+  reason_code: 'SIM_FINDER_MATCH_OK' | 'ROLLBACK_REF';
   simulation_id: string;
   score_bp: number;
   required_fields: Record<string, string>;
@@ -183,6 +184,31 @@ export function find(input: FinderInput, catalog: readonly CatalogEntry[]): Find
   return { ...unhashed, packet_hash: canonicalHash(unhashed) } as FinderPacket;
 }
 
+/**
+ * The packet of a rollback: no utterance is searched, the simulation is the one the original
+ * step's rollback reference names, taken from the same catalog the gates read; undefined when the
+ * catalog does not have it.
+ */
+export function rollbackPacket(simulationId: string, fields: Record<string, string>, lang: string, catalog: readonly CatalogEntry[]): SimulationMatchPacket | undefined {
+  const entry = catalog.find((e) => e.id === simulationId);
+  if (!entry) return undefined;
+  const unhashed = {
+    type: 'SimulationMatchPacket' as const,
+    reason_code: 'ROLLBACK_REF' as const,
+    simulation_id: entry.id,
+    score_bp: 10000,
+    required_fields: fields,
+    required_fields_fingerprint: fieldsFingerprint(fields),
+    simulation: toCatalogEntry(entry),
+    utterance: `rollback ${entry.id}`,
+    lang,
+    attempt: 1,
+    catalog_snapshot_ref: catalogSnapshotRef(catalog),
+    candidates: [{ simulation_id: entry.id, score_bp: 10000, status: entry.status }],
+  };
+  return { ...unhashed, packet_hash: canonicalHash(unhashed) };
+}
+
 function decide(
   input: FinderInput,
   attempt: number,
@@ -258,7 +284,7 @@ function decide(
 }
 
 const PACKET_REASONS: Record<FinderPacket['type'], readonly string[]> = {
-  SimulationMatchPacket: ['SIM_FINDER_MATCH_OK'],
+  SimulationMatchPacket: ['SIM_FINDER_MATCH_OK', 'ROLLBACK_REF'],
   ClarifyPacket: ['SIM_FINDER_CLARIFY_AMBIGUOUS', 'SIM_FINDER_CLARIFY_LOW_CONFIDENCE', 'SIM_FINDER_CLARIFY_MISSING_FIELD'],
   RefusePacket: ['SIM_FINDER_SIMULATION_INACTIVE', 'SIM_FINDER_REFUSE_POLICY_BLOCKED', 'SIM_FINDER_REFUSE_AMBIGUOUS'],
   MissingSimulationPacket: ['SIM_FINDER_MISSING_SIMULATION'],

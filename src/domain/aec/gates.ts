@@ -95,6 +95,12 @@ export interface GateFacts {
   confirmation: ConfirmResult | null;
   access: 'allow' | 'deny' | 'require-ap' | null;
   catalog: { registered: boolean; status: SimulationStatus | null };
+  /**
+   * The same simulation and fields already succeeded under an earlier version of the contract
+   * (`earlier_run_id`), and whether the run allows repeating it. Absent in decisions recorded
+   * before this gate existed, and for rollbacks.
+   */
+  repeat?: { earlier_run_id: string | null; allowed: boolean } | null;
 }
 
 export type Gate = 'packet' | 'refs' | 'idempotency' | 'local_exec' | 'confirmation' | 'access' | 'catalog';
@@ -131,6 +137,8 @@ export function decideGates(f: GateFacts): Verdict {
   }
   if (idem.kind === 'in_doubt' && !f.retry_in_doubt) return halt('AEC_IN_DOUBT');
   const attempt = idem.kind === 'in_doubt' ? idem.attempt + 1 : idem.next_attempt;
+  // A same-version success was replayed above: only a success under another version is a repeat.
+  if (f.repeat?.earlier_run_id && !f.repeat.allowed) return halt('AEC_REPEAT_BLOCKED');
 
   reached.push('local_exec');
   if (f.local_exec.required && !f.local_exec.granted) return halt('CONTROLS_MISSING');
@@ -159,4 +167,48 @@ export function decisionHash(v: Verdict): string {
 }
 
 /** Halts that leave the contract PAUSED (the user can answer and resume); every other halt fails the run. */
-export const PAUSING_HALTS: readonly HaltCode[] = ['AEC_CONFIRM_REQUIRED', 'AEC_CONFIRM_AMBIGUOUS_REJECTED', 'AEC_IN_DOUBT'];
+export const PAUSING_HALTS: readonly HaltCode[] = ['AEC_CONFIRM_REQUIRED', 'AEC_CONFIRM_AMBIGUOUS_REJECTED', 'AEC_IN_DOUBT', 'AEC_REPEAT_BLOCKED'];
+
+/** The ledger step of the rollback of plan step `stepId` (`:` cannot occur in a plan step id). */
+export const rollbackStepId = (stepId: string): string => `rollback:${stepId}`;
+
+/** A rollback's own idempotency key: one per original dispatch, whatever the policy version. */
+export function rollbackKey(originalKey: string): string {
+  return sha256Hex(canonicalJson({ rollback_of: originalKey }));
+}
+
+/**
+ * Whether running a simulation again could repeat something in the world: any declared impact,
+ * or an executor that writes (`write_file`, `command`) whatever impact it was registered with. A
+ * no-op or an echo with impact "none" repeats nothing, so a rewound plan's health check is not
+ * held up by the repeat check.
+ */
+export function hasEffects(sim: { impact: string; executor: unknown }): boolean {
+  const e = sim.executor as { kind?: string; name?: string } | null;
+  return sim.impact !== 'none' || e?.kind === 'command' || (e?.kind === 'builtin' && e.name === 'write_file');
+}
+
+/** What the repeat check reads of a contract's ledger: its successful outcomes. */
+export interface SuccessFact {
+  correlation_id: string;
+  step_id: string;
+  run_id: string;
+  simulation_id: string | null;
+  fields_fingerprint: string | null;
+}
+
+/**
+ * The run of the latest success of this simulation with these fields under another version of
+ * the contract that was not rolled back since, or null. Rollback rows themselves never count.
+ */
+export function earlierSuccess(successes: readonly SuccessFact[], target: { correlation_id: string; simulation_id: string; fields_fingerprint: string }): string | null {
+  const rolledBack = new Set(successes.filter((s) => s.step_id.startsWith('rollback:')).map((s) => `${s.correlation_id}\u0000${s.step_id.slice('rollback:'.length)}`));
+  let hit: string | null = null;
+  for (const s of successes) {
+    if (s.correlation_id === target.correlation_id || s.step_id.startsWith('rollback:')) continue;
+    if (s.simulation_id !== target.simulation_id || s.fields_fingerprint !== target.fields_fingerprint) continue;
+    if (rolledBack.has(`${s.correlation_id}\u0000${s.step_id}`)) continue;
+    hit = s.run_id;
+  }
+  return hit;
+}

@@ -9,11 +9,12 @@ import { canonicalHash } from '../../domain/canonical.js';
 import type { ConfirmationParse } from '../../domain/aec/confirm.js';
 import { CONFIRM_LEXICON_VERSION, parseConfirmation } from '../../domain/aec/confirm.js';
 import type { CatalogEntry, FinderPacket, SimulationMatchPacket } from '../../domain/aec/finder.js';
-import { catalogSnapshot, find, isValidPacket } from '../../domain/aec/finder.js';
+import { catalogSnapshot, find, isValidPacket, rollbackPacket } from '../../domain/aec/finder.js';
 import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates.js';
-import { correlationId, decideGates, decisionHash, idempotencyKey, idempotencyView, needsConfirmation, PAUSING_HALTS } from '../../domain/aec/gates.js';
+import { correlationId, decideGates, decisionHash, earlierSuccess, hasEffects, idempotencyKey, idempotencyView, needsConfirmation, PAUSING_HALTS, rollbackKey } from '../../domain/aec/gates.js';
 import { effectiveImpact } from '../../domain/aec/impact.js';
 import type { ErrorCode } from '../../domain/errors.js';
+import { kairError } from '../../domain/errors.js';
 import { failpoint, stoppoint } from '../../store/failpoint.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
@@ -45,6 +46,16 @@ export interface StepRequest {
   retry_in_doubt: boolean;
   controls_granted: readonly string[];
   now: () => string;
+  /** `--allow-repeat`: dispatch even if an earlier version of the contract succeeded with the same simulation and fields. */
+  allow_repeat?: boolean;
+  /**
+   * A rollback (`kair rollback`): the packet is kair's own (ROLLBACK_REF) for this simulation
+   * instead of the Finder's, the key is rollbackKey(of_key), and `step_id` is the rollback's
+   * ledger step (rollbackStepId of the original).
+   */
+  rollback?: { of_key: string; simulation_id: string };
+  /** Decide only: the verdict on the facts as they are now; nothing is written or run. */
+  precheck?: boolean;
 }
 
 export interface StepOutcome {
@@ -75,6 +86,9 @@ export interface DecisionRecord {
     plan_sha256: string;
     retry_in_doubt: boolean;
     controls_granted: string[];
+    allow_repeat?: boolean;
+    /** The idempotency key of the dispatch a rollback undoes, and the rollback simulation. */
+    rollback?: { of_key: string; simulation_id: string };
   };
   facts: GateFacts;
   verdict: Verdict;
@@ -98,17 +112,19 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
 
   const entries = catalogRepo(db).catalogEntries();
-  const packet = find({ utterance: req.utterance, fields: req.fields, lang: req.lang, attempt: finder_attempt }, entries);
+  const packet: FinderPacket = req.rollback ? requireRollbackPacket(req.rollback.simulation_id, req, entries) : find({ utterance: req.utterance, fields: req.fields, lang: req.lang, attempt: finder_attempt }, entries);
   const policyVersion = access.policyVersion();
   const match = packet.type === 'SimulationMatchPacket' ? packet : null;
   const sim = match?.simulation;
-  const key = idempotencyKey({
-    correlation_id,
-    step_id: req.step_id,
-    simulation_id: match?.simulation_id ?? null,
-    required_fields_fingerprint: match?.required_fields_fingerprint ?? null,
-    policy_snapshot_version: policyVersion,
-  });
+  const key = req.rollback
+    ? rollbackKey(req.rollback.of_key)
+    : idempotencyKey({
+        correlation_id,
+        step_id: req.step_id,
+        simulation_id: match?.simulation_id ?? null,
+        required_fields_fingerprint: match?.required_fields_fingerprint ?? null,
+        policy_snapshot_version: policyVersion,
+      });
   const impact = sim ? effectiveImpact(sim) : null;
   const confirmable = needsConfirmation(impact);
   const rollbackId = sim?.rollback_simulation_id ?? null;
@@ -133,6 +149,10 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     access: accessNow?.decision ?? null,
     catalog: { registered: current !== undefined, status: current?.status ?? null },
   };
+  if (match && !req.rollback && hasEffects(match.simulation)) {
+    const earlier = earlierSuccess(ledger.successes(req.tenant_id, req.contract_id), { correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint });
+    facts.repeat = { earlier_run_id: earlier, allowed: req.allow_repeat === true };
+  }
   const fingerprints = match ? fingerprintBundle(match, req.plan_sha256) : null;
   if (fingerprints) facts.artifact_fingerprint_bundle_ref = `fingerprints:${canonicalHash(fingerprints)}`;
 
@@ -150,6 +170,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   }
   let verdict = decideGates(facts);
   const confirmation_used = parse !== null && verdict.reached.includes('confirmation') && parse.source === 'flag';
+  if (req.precheck) return precheckOutcome(verdict, packet, key, idem, req, facts);
 
   const base = {
     tenant_id: req.tenant_id,
@@ -178,6 +199,8 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     plan_sha256: req.plan_sha256,
     retry_in_doubt: req.retry_in_doubt,
     controls_granted: [...req.controls_granted],
+    ...(req.allow_repeat ? { allow_repeat: true } : {}),
+    ...(req.rollback ? { rollback: req.rollback } : {}),
   };
 
   /** Refs, the confirmation and access rows the verdict reached, and the decision itself. */
@@ -268,7 +291,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
       latency_us: null,
     };
     const row_id = ledger.appendRow(row);
-    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id);
+    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id, f);
   };
 
   if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem, rowsBefore)).immediate();
@@ -363,6 +386,18 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   };
 }
 
+function requireRollbackPacket(simulationId: string, req: StepRequest, entries: readonly CatalogEntry[]): SimulationMatchPacket {
+  const p = rollbackPacket(simulationId, req.fields, req.lang, entries);
+  if (!p) throw kairError('SIMULATION_NOT_REGISTERED', `the rollback simulation ${simulationId} of ${req.step_id} is not registered; register it (\`kair sim register\`) and roll back again`, { step_id: req.step_id, simulation_id: simulationId, hint: `kair sim register --file <${simulationId}.json>` });
+  return p;
+}
+
+/** A pre-check's answer: what the gates would decide now; row_id -1, nothing was recorded. */
+function precheckOutcome(v: Verdict, packet: FinderPacket, key: string, idem: IdempotencyView | null, req: StepRequest, f: GateFacts): StepOutcome {
+  if (v.dispatch) return { status: 'COMPLETED', reason_code: 'AEC_DISPATCH_OK', message: 'would dispatch', idempotency_key: key, proof_refs: [], details: { step_id: req.step_id }, confirmation_used: false, row_id: -1 };
+  return noDispatchOutcome(v, packet, -1, key, [], null, undefined, idem, false, req.contract_id, f);
+}
+
 function sameView(a: IdempotencyView, b: IdempotencyView): boolean {
   return canonicalHash(a) === canonicalHash(b);
 }
@@ -440,6 +475,7 @@ function noDispatchOutcome(
   idem: IdempotencyView | null,
   confirmation_used: boolean,
   contractId: string,
+  facts?: GateFacts,
 ): StepOutcome {
   const simulation_id = 'simulation_id' in packet && packet.simulation_id !== undefined ? packet.simulation_id : undefined;
   const common = { idempotency_key: key, proof_refs, row_id, confirmation_used, ...(simulation_id ? { simulation_id } : {}) };
@@ -456,7 +492,11 @@ function noDispatchOutcome(
     message,
     ...(question ? { question } : {}),
     ...(intake_id ? { intake_id } : {}),
-    details: { ...(code === 'AEC_IN_DOUBT' && idem?.kind === 'in_doubt' ? { idempotency_key: idem.idempotency_key, attempt: idem.attempt } : { idempotency_key: key }), ...(intake_id ? { intake_id } : {}) },
+    details: {
+      ...(code === 'AEC_IN_DOUBT' && idem?.kind === 'in_doubt' ? { idempotency_key: idem.idempotency_key, attempt: idem.attempt } : { idempotency_key: key }),
+      ...(intake_id ? { intake_id } : {}),
+      ...(code === 'AEC_REPEAT_BLOCKED' ? { earlier_run_id: facts?.repeat?.earlier_run_id ?? null, hint: `kair resume ${contractId} --allow-repeat` } : {}),
+    },
   };
 }
 
@@ -473,6 +513,8 @@ function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyVie
       return `a previous attempt of this step (key ${idem?.kind === 'in_doubt' ? idem.idempotency_key : key}) was claimed but its outcome is unknown; check its side effect, then \`kair resume ${contractId} --retry-in-doubt\` runs it again`;
     case 'AEC_IDEMPOTENCY_CONFLICT':
       return `this step already succeeded with a different simulation or fields in this contract version; rewind to run new values`;
+    case 'AEC_REPEAT_BLOCKED':
+      return `${sim} already succeeded with the same fields under an earlier version of ${contractId}; it was not run again. Roll that run back first, or \`kair resume ${contractId} --allow-repeat\` to do it a second time`;
     case 'CONTROLS_MISSING':
       return `${sim} runs a command and needs control local:exec granted on the contract`;
     case 'ACCESS_SCOPE_VIOLATION':

@@ -5,7 +5,7 @@
  * definition, PROJECTION_SQL, used both to keep it current after each append and to rebuild it.
  */
 import { canonicalHash, canonicalJson } from '../../domain/canonical.js';
-import type { LedgerEvent, LedgerFact } from '../../domain/aec/gates.js';
+import type { LedgerEvent, LedgerFact, SuccessFact } from '../../domain/aec/gates.js';
 import type { Db } from '../../store/sqlite/db.js';
 import { CHAINS, insertChained } from '../../store/sqlite/chain.js';
 
@@ -189,6 +189,9 @@ function makeLedgerRepo(db: Db) {
   );
   const intakeByStep = db.prepare<[string, string, string, string], { id: string }>('SELECT id FROM dev_intake WHERE tenant_id = ? AND correlation_id = ? AND step_id = ? AND utterance = ?');
   const intakeCount = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dev_intake');
+  const successes = db.prepare<[string, string], SuccessFact & { row_id: number }>(
+    "SELECT row_id, correlation_id, step_id, run_id, simulation_id, required_fields_fingerprint AS fields_fingerprint FROM agent_execution_ledger WHERE tenant_id = ? AND contract_id = ? AND event = 'SUCCEEDED' ORDER BY row_id",
+  );
 
   const repo = {
     /** Stores a JSON document under `<kind>:<sha256 of its canonical form>` (idempotent); returns the ref. */
@@ -235,6 +238,10 @@ function makeLedgerRepo(db: Db) {
       const id = Number(insertChained(db, CHAINS.agent_execution_ledger, values));
       project.run(row.tenant_id, row.correlation_id, row.step_id);
       return id;
+    },
+    /** Every successful outcome of a contract, all versions, oldest first (the repeat check). */
+    successes(tenant: string, contractId: string): (SuccessFact & { row_id: number })[] {
+      return successes.all(tenant, contractId);
     },
     stepRows(tenant: string, correlation: string, step: string): LedgerRow[] {
       return stepRows.all(tenant, correlation, step).map(parseRow);

@@ -8,10 +8,10 @@
 import { canonicalHash } from '../../domain/canonical.js';
 import { parseConfirmation } from '../../domain/aec/confirm.js';
 import type { CatalogEntry } from '../../domain/aec/finder.js';
-import { find, isValidPacket } from '../../domain/aec/finder.js';
+import { find, isValidPacket, rollbackPacket } from '../../domain/aec/finder.js';
 import { effectiveImpact } from '../../domain/aec/impact.js';
 import type { GateFacts } from '../../domain/aec/gates.js';
-import { decideGates, decisionHash, idempotencyView } from '../../domain/aec/gates.js';
+import { decideGates, decisionHash, earlierSuccess, hasEffects, idempotencyView } from '../../domain/aec/gates.js';
 import type { AccessRule } from './access.js';
 import type { DecisionRecord } from './dispatcher.js';
 import type { LedgerRepo, LedgerRow } from './ledger.js';
@@ -61,7 +61,8 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
   if (canonicalHash(catalog) !== row.catalog_snapshot_ref.slice('catalog:'.length)) problems.push(`catalog snapshot ${row.catalog_snapshot_ref} does not match its hash`);
 
   const r = record.request;
-  const packet = find({ utterance: r.utterance, fields: r.fields, lang: r.lang, attempt: r.finder_attempt }, catalog);
+  // A rollback's packet is kair's own, rebuilt from the same snapshot; a missing simulation shows as a packet mismatch.
+  const packet = r.rollback ? rollbackPacket(r.rollback.simulation_id, r.fields, r.lang, catalog) ?? find({ utterance: r.utterance, fields: r.fields, lang: r.lang, attempt: r.finder_attempt }, catalog) : find({ utterance: r.utterance, fields: r.fields, lang: r.lang, attempt: r.finder_attempt }, catalog);
   if (`packet:${canonicalHash(packet)}` !== row.finder_packet_ref) problems.push(`the Finder no longer gives packet ${row.finder_packet_ref} for this request`);
   const match = packet.type === 'SimulationMatchPacket' ? packet : null;
 
@@ -105,6 +106,11 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
     confirmation,
     access,
   };
+  // Decisions recorded before the repeat check existed keep its absence.
+  if (record.facts.repeat !== undefined && match && !r.rollback && hasEffects(match.simulation)) {
+    const earlier = ledger.successes(row.tenant_id, row.contract_id).filter((x) => x.row_id < row.row_id);
+    facts.repeat = { earlier_run_id: earlierSuccess(earlier, { correlation_id: row.correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }), allowed: r.allow_repeat === true };
+  }
   const verdict = decideGates(facts);
   const replayed = { dispatch: verdict.dispatch, reason_code: verdict.dispatch ? 'AEC_DISPATCH_OK' : verdict.reason_code };
   if (decisionHash(verdict) !== row.dispatch_decision_hash) {

@@ -320,6 +320,12 @@ export interface KimiLaneInput {
   perContractCapMicros: number;
   /** A fixed time, or a clock read at each step (started_at / finished_at). */
   now: string | (() => string);
+  /**
+   * Earlier runs of the same contract version and plan sha, newest first: a retry reuses the
+   * COMPLETED envelope of the first of them that has one instead of paying for the same output
+   * again. Empty with `run --regenerate`.
+   */
+  reuseFrom?: readonly string[];
 }
 
 export type KimiEventType = 'kimi.started' | 'kimi.completed' | 'kimi.aborted';
@@ -333,6 +339,8 @@ export interface KimiLaneResult {
   ok: boolean;
   /** True when the run already had a COMPLETED envelope and nothing was executed. */
   reused: boolean;
+  /** The earlier run whose envelope a retry reuses (absent when the envelope is this run's own). */
+  reused_from?: string;
   kimi: KimiRunObject;
   /** The seed messages to record, in order (the `message` of each of `events`). */
   messages: string[];
@@ -359,6 +367,13 @@ export function runKimiLane(db: Db, provider: KimiProvider, input: KimiLaneInput
 
   const reuse = repo.findCompletedForRun(input.runId);
   if (reuse) return { ok: true, reused: true, kimi: reuse.kimi, messages: [], events: [] };
+  // Neither the cost, runtime nor per-contract checks apply: nothing is spent, no row is written.
+  for (const earlier of input.reuseFrom ?? []) {
+    const hit = repo.findCompletedForRun(earlier);
+    if (hit && hit.envelope.plan_sha256 === input.planSha256 && hit.envelope.contract_id === input.contractId) {
+      return { ok: true, reused: true, reused_from: earlier, kimi: hit.kimi, messages: [], events: [] };
+    }
+  }
 
   const estimate = provider.estimate(req);
 
