@@ -28,12 +28,15 @@ import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing,
 import { readHistory } from '../store/fs/history.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
+import type { Interrupts } from './interrupt.js';
 
 export interface RunOptions {
   confirm?: string;
   lang?: string;
   pauseAt?: string;
   dryRun: boolean;
+  /** SIGINT/SIGTERM handling installed by the caller for the run's duration. */
+  interrupts?: Interrupts;
 }
 
 export function assertNoLiveRunner(c: Contract): void {
@@ -134,7 +137,7 @@ function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
   return { tokens: e.tokens, costUSD: microsToUsd(e.costMicros), runtimeSec: e.runtimeSec };
 }
 
-export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
+export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult> {
   assertId(id);
   if (opts.pauseAt !== undefined) assertId(opts.pauseAt, 'step');
   if (opts.dryRun) {
@@ -182,10 +185,11 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     resumedAt: null,
     done: [],
     aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false },
+    ...(opts.interrupts ? { interrupts: opts.interrupts } : {}),
   });
 }
 
-export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult {
+export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { interrupts?: Interrupts }): Promise<RunResult> {
   assertId(id);
   let resumed!: { plan: Plan; routing: Routing; runId: string; stepId: string | null };
   const slot: DbSlot = {};
@@ -200,7 +204,7 @@ export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult
   }));
   const done = finishedSteps(ctx, id, resumed.runId);
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
-  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
+  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts, ...(opts.interrupts ? { interrupts: opts.interrupts } : {}) });
 }
 
 /** Steps this run already completed, from history (a resume never repeats one). */

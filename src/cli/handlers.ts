@@ -9,6 +9,7 @@ import { unlock as unlockApp } from '../app/unlock.js';
 import { verify as verifyApp } from '../app/verify.js';
 import { head as headApp } from '../app/head.js';
 import { init as initApp } from '../app/init.js';
+import { withInterrupts } from '../app/interrupt.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
@@ -187,20 +188,24 @@ function runOutput(r: runApp.RunResult): Output {
 }
 
 export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.runCommand(ctx, p.args[0]!, {
+  const opts = {
     confirm: p.opts.confirm as string | undefined,
     lang: p.opts.lang as string | undefined,
     pauseAt: p.opts.pauseAt as string | undefined,
     dryRun: p.opts.dryRun === true,
-  }));
+  };
+  // A dry run writes nothing: a signal keeps its default action there.
+  if (opts.dryRun) return runOutput(await runApp.runCommand(ctx, p.args[0]!, opts));
+  return runOutput(await withInterrupts((interrupts) => runApp.runCommand(ctx, p.args[0]!, { ...opts, interrupts })));
 }
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, {
+  return runOutput(await withInterrupts((interrupts) => runApp.resumeCommand(ctx, p.args[0]!, {
     confirm: p.opts.confirm as string | undefined,
     lang: p.opts.lang as string | undefined,
     retryInDoubt: p.opts.retryInDoubt === true,
-  }));
+    interrupts,
+  })));
 }
 
 export { readContract };

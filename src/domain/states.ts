@@ -95,6 +95,7 @@ export const PAUSE_REASONS = [
   'AEC_CONFIRM_AMBIGUOUS_REJECTED',
   'AEC_IN_DOUBT',
   'CRASHED',
+  'INTERRUPTED',
 ] as const;
 export type PauseReason = (typeof PAUSE_REASONS)[number];
 

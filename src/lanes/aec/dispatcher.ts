@@ -44,6 +44,8 @@ export interface StepRequest {
   retry_in_doubt: boolean;
   controls_granted: readonly string[];
   now: () => string;
+  /** Aborted on SIGINT/SIGTERM: a running command is killed and the step is left in doubt. */
+  signal?: AbortSignal;
 }
 
 export interface StepOutcome {
@@ -86,7 +88,7 @@ export interface DecisionRecord {
 
 const CLARIFY = /^SIM_FINDER_CLARIFY_/;
 
-export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
+export async function dispatchStep(db: Db, ws: Workspace, req: StepRequest): Promise<StepOutcome> {
   const ledger = ledgerRepo(db);
   const access = accessRepo(db);
   const now = req.now();
@@ -318,9 +320,24 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   failpoint('aec.claimed');
 
   const t0 = process.hrtime.bigint();
-  const res = executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
+  const res = await executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now, ...(req.signal ? { signal: req.signal } : {}) });
   const latency_us = Number((process.hrtime.bigint() - t0) / 1000n);
   failpoint('aec.executed');
+  if (res.event === 'INTERRUPTED') {
+    // No outcome row: the command was killed part-way, so the claim stays without an outcome,
+    // which is what "in doubt" means to the next resume (AEC_IN_DOUBT, or --retry-in-doubt).
+    return {
+      status: 'PAUSED',
+      reason_code: 'INTERRUPTED',
+      message: `${res.message}; the step is in doubt`,
+      simulation_id: match!.simulation_id,
+      idempotency_key: key,
+      proof_refs: proofRefs(claim.row),
+      details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, in_doubt: true },
+      confirmation_used,
+      row_id: claim.claim_row_id,
+    };
+  }
   const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us, created_at: req.now(), outcome: null };
   let proof_refs: string[] = [];
   const row_id = db
