@@ -226,7 +226,7 @@ export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function unlock(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true }, p.opts.force === true);
+  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true, propose: p.opts.propose === true }, p.opts.force === true);
   const h = r.removed;
   const text = () =>
     h
