@@ -29,6 +29,7 @@ import { readHistory } from '../store/fs/history.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import type { Interrupts } from './interrupt.js';
+import { assertSpendVouched } from './spend-vouch.js';
 
 export interface RunOptions {
   confirm?: string;
@@ -99,6 +100,7 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
     throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
   }
   if (routing.lanes.includes('aec')) assertCatalogIntact(ctx, slot);
+  if (routing.eligible && (slot.db || existsSync(paths.db(ctx.ws)))) assertSpendVouched(ctx, c.id, (slot.db ??= openDb(paths.db(ctx.ws))));
   return { plan, routing };
 }
 

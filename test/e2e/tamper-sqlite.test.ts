@@ -265,3 +265,47 @@ describe('run refuses to act on a catalog or policy changed outside kair', () =>
     expect(ledgerRows(ws)).toHaveLength(rows);
   });
 });
+
+describe('the per-contract Kimi spend cap trusts only rows history vouches for', () => {
+  /** The completed contract rewound and approved again: its next run checks the cap over every attempt. */
+  function approvedAgain(ws: string): void {
+    ok(ws, ['rewind', ID, 'run it again'], asAlice);
+    ok(ws, ['plan', ID, '--file', fixture('mixed-lanes.json')], asAlice);
+    ok(ws, ['request-approval', ID], asAlice);
+    ok(ws, ['approve', ID], asAlice);
+  }
+  const envelopes = (ws: string) => withDb(ws, (db) => (db.prepare('SELECT count(*) AS n FROM execution_envelopes').get() as { n: number }).n);
+
+  it('untouched: the second run of the contract runs', () => {
+    const ws = cloneWorkspace(base);
+    approvedAgain(ws);
+    expect(kj(ws, ['run', ID, '--confirm', 'yes'], asAlice).code).toBe(0);
+  });
+
+  it.each([
+    {
+      name: "a COMPLETED Kimi run's cost lowered to 0",
+      tamper: (db: Database.Database) => behindTrigger(db, 'kimi_execution_runs_update', () => expect(db.prepare("UPDATE kimi_execution_runs SET cost_micros = 0 WHERE status = 'COMPLETED'").run().changes).toBe(1)),
+      message: /kimi_execution_runs row .* differs from what event \d+ recorded/,
+    },
+    {
+      name: 'the Kimi run row deleted',
+      tamper: (db: Database.Database) => behindTrigger(db, 'kimi_execution_runs_no_delete', () => expect(db.prepare('DELETE FROM kimi_execution_runs').run().changes).toBe(1)),
+      message: /kimi_execution_runs row .* is missing/,
+    },
+  ])('$name → run and its dry run exit 7 INTEGRITY_FAILED, nothing written or spent', ({ tamper, message }) => {
+    const ws = cloneWorkspace(base);
+    approvedAgain(ws);
+    withDb(ws, tamper);
+    const events = history(ws, ID).length;
+    const before = envelopes(ws);
+    const dry = kj(ws, ['run', ID, '--dry-run'], asAlice);
+    expect(dry.code, dry.stdout + dry.stderr).toBe(7);
+    const r = kj(ws, ['run', ID, '--confirm', 'yes'], asAlice);
+    expect(r.code, r.stdout + r.stderr).toBe(7);
+    expect(r.json.error.code).toBe('INTEGRITY_FAILED');
+    expect(r.json.error.message).toMatch(message);
+    expect(history(ws, ID)).toHaveLength(events);
+    expect(envelopes(ws)).toBe(before);
+  });
+});
