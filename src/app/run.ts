@@ -24,6 +24,7 @@ import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
+import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
 import { readHistory } from '../store/fs/history.js';
 import { assertContract } from '../store/fs/contracts.js';
@@ -112,7 +113,8 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
 function assertCatalogIntact(ctx: Ctx, slot: DbSlot): void {
   if (!slot.db && !existsSync(paths.db(ctx.ws))) return;
   slot.db ??= openDb(paths.db(ctx.ws));
-  const bad = changeLogMismatches(slot.db);
+  // The policy versions too: policy snapshots (what each decision records) are rebuilt from them.
+  const bad = [...changeLogMismatches(slot.db), ...checkChainTable(slot.db, CHAINS.access_policy_versions)];
   if (bad.length === 0) return;
   throw kairError('INTEGRITY_FAILED', `the AEC catalog or access policy was changed outside kair (${bad[0]!.message}${bad.length > 1 ? `, and ${bad.length - 1} more` : ''}); nothing was run — see \`kair verify\``, { problems: bad.length });
 }

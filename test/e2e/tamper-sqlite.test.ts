@@ -8,7 +8,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../helpers/cli.js';
-import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kair, kairPath, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
+import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kair, kairPath, kj, makeWorkspace, ok, removeWorkspaces, snapshotFile } from '../helpers/cli.js';
+import { canonicalJson, sha256Hex } from '../../src/domain/canonical.js';
 import { approveContract, asAlice, ledgerRows, setUpCatalog, simPlan } from '../helpers/aec.js';
 
 const ID = 'mixed';
@@ -131,6 +132,29 @@ const CASES: Case[] = [
       withDb(ws, (db) => {
         db.prepare("INSERT INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES ('mallory', 'invoice:send', 'allow', '2026-01-30T12:00:00.000Z', 'alice')").run();
       }),
+  },
+  {
+    name: 'an access_policy_versions row edited (what policy snapshots are rebuilt from)',
+    kind: 'ledger_chain_broken',
+    tamper: (ws) =>
+      withDb(ws, (db) =>
+        behindTrigger(db, 'access_policy_versions_append_only_update', () => {
+          expect(db.prepare("UPDATE access_policy_versions SET actor = 'mallory' WHERE version = 1").run().changes).toBe(1);
+        }),
+      ),
+  },
+  {
+    name: 'a dev_intake row edited',
+    kind: 'ledger_chain_broken',
+    tamper: (ws) => {
+      approveContract(ws, 'lost', simPlan([{ id: 'x', utterance: 'paint the fence purple' }]));
+      expect(kj(ws, ['run', 'lost'], asAlice).json.error.code).toBe('SIM_FINDER_MISSING_SIMULATION');
+      withDb(ws, (db) =>
+        behindTrigger(db, 'dev_intake_no_update', () => {
+          expect(db.prepare("UPDATE dev_intake SET utterance = 'something harmless'").run().changes).toBe(1);
+        }),
+      );
+    },
   },
   {
     name: 'kair.db deleted',
@@ -307,5 +331,27 @@ describe('the per-contract Kimi spend cap trusts only rows history vouches for',
     expect(r.json.error.message).toMatch(message);
     expect(history(ws, ID)).toHaveLength(events);
     expect(envelopes(ws)).toBe(before);
+  });
+});
+
+describe('rows named only the way an older kair named them (before rows were anchored)', () => {
+  it('verify passes with one unanchored_row warning for the contract: they have no hash to check', () => {
+    const ws = cloneWorkspace(base);
+    // What an older kair wrote: the same events without `rows`, chained again.
+    let prev = '0'.repeat(64);
+    const lines = readFileSync(historyFile(ws, ID), 'utf8').split('\n').filter(Boolean).map((l) => {
+      const { hash: _old, ...e } = JSON.parse(l) as Json;
+      if (e.data && 'rows' in e.data) delete e.data.rows;
+      e.prev = prev;
+      prev = sha256Hex(prev + canonicalJson(e));
+      return JSON.stringify({ ...e, hash: prev });
+    });
+    writeFileSync(historyFile(ws, ID), lines.map((l) => `${l}\n`).join(''));
+    const snap = JSON.parse(readFileSync(snapshotFile(ws, ID), 'utf8')) as Json;
+    writeFileSync(snapshotFile(ws, ID), JSON.stringify({ ...snap, history_head: prev }, null, 2) + '\n');
+    const r = kj(ws, ['verify']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.warnings).toEqual([expect.objectContaining({ contract_id: ID, kind: 'unanchored_row' })]);
+    expect(r.json.warnings[0].message).toMatch(/^\d+ execution row\(s\) of mixed are named only by events written before/);
   });
 });
