@@ -101,7 +101,7 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
     throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
   }
   if (routing.lanes.includes('aec')) assertCatalogIntact(ctx, slot);
-  if (routing.eligible && (slot.db || existsSync(paths.db(ctx.ws)))) assertSpendVouched(ctx, c.id, (slot.db ??= openDb(paths.db(ctx.ws))));
+  if (routing.eligible && (slot.db || existsSync(paths.db(ctx.ws)))) assertSpendVouched(ctx, c.id, c.runs.length, (slot.db ??= openDb(paths.db(ctx.ws))));
   return { plan, routing };
 }
 

@@ -42,11 +42,12 @@ function kimiAnchors(historyFile: string): Map<string, RowAnchor & { seq: number
   return out;
 }
 
-export function assertSpendVouched(ctx: Ctx, contractId: string, db: Db): void {
-  // The common case costs one indexed query: a contract that never ran the Kimi lane has nothing to vouch for.
+/** `runs`: the contract's run count from history (its first run has nothing to vouch for and reads no history). */
+export function assertSpendVouched(ctx: Ctx, contractId: string, runs: number, db: Db): void {
+  // A first run costs one indexed query. Rows all deleted are still caught: history records the runs.
   const any = db.prepare('SELECT 1 FROM execution_envelopes WHERE contract_id = ? LIMIT 1').get(contractId);
+  if (!any && runs === 0) return;
   const anchors = kimiAnchors(paths.history(ctx.ws, contractId));
-  if (!any && anchors.size === 0) return;
   const get = {
     execution_envelopes: db.prepare('SELECT * FROM execution_envelopes WHERE id = ?'),
     kimi_execution_runs: db.prepare('SELECT * FROM kimi_execution_runs WHERE id = ?'),
