@@ -405,11 +405,10 @@ function superviseCommand(argv: string[], timeoutMs: number, childEnv: Record<st
     };
     if (deps.signal?.aborted) onAbort();
     else deps.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('error', (e) => {
-      error ??= 'SPAWN';
-      message = e.message;
-    });
-    child.on('close', (status, signal) => {
+    let settled = false;
+    const settle = (status: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(backstop);
       clearTimeout(afterInterrupt);
       deps.signal?.removeEventListener('abort', onAbort);
@@ -423,6 +422,25 @@ function superviseCommand(argv: string[], timeoutMs: number, childEnv: Record<st
         status,
         signal,
       });
+    };
+    child.on('error', (e) => {
+      error ??= 'SPAWN';
+      message = e.message;
+      // A supervisor that never started has no `close` to wait for.
+      if (child.pid === undefined) settle(null, null);
+    });
+    // A process that left the group (setsid) may hold the output pipes after the supervisor is
+    // gone: its output is not the command's, and kair does not wait for it.
+    let drain: NodeJS.Timeout | undefined;
+    child.on('exit', (status, signal) => {
+      drain = setTimeout(() => {
+        for (const s of [child.stdout, child.stderr, child.stdio[3]]) (s as NodeJS.ReadableStream & { destroy(): void } | null)?.destroy();
+        settle(status, signal);
+      }, 2000);
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(drain);
+      settle(status, signal);
     });
   });
 }
