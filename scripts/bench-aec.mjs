@@ -44,7 +44,7 @@ const db = aec.openDb(aec.paths.db(w));
 const times = [];
 for (let i = 0; i < dispatches; i++) {
   const t = process.hrtime.bigint();
-  const o = aec.dispatchStep(db, w, {
+  const o = await aec.dispatchStep(db, w, {
     tenant_id: 'bench',
     contract_id: 'bench',
     contract_version: 1,

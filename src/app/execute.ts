@@ -27,6 +27,9 @@ import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { dpcChange } from './lifecycle.js';
 import { mutate } from './mutate.js';
+import type { Interrupts } from './interrupt.js';
+import { yieldToSignals } from './interrupt.js';
+import { stoppoint } from '../store/failpoint.js';
 
 export interface StepResult {
   id: string;
@@ -144,7 +147,7 @@ export interface AecOptions {
  * Executes steps from `from` on. `done` holds the results of steps already finished in this
  * run (resume). `pauseAt` pauses before that step unless the run resumes at it.
  */
-export function executeSteps(
+export async function executeSteps(
   ctx: Ctx,
   c0: Contract,
   plan: Plan,
@@ -162,8 +165,10 @@ export function executeSteps(
     db?: Db;
     /** Earlier runs whose COMPLETED Kimi envelope this run may reuse, newest first. */
     kimiReuseFrom?: readonly string[];
+    /** SIGINT/SIGTERM handling for this run: it stops before the next step (PAUSED, INTERRUPTED). */
+    interrupts?: Interrupts;
   },
-): RunOutcome {
+): Promise<RunOutcome> {
   const id = c0.id;
   const results: StepResult[] = plan.steps.map((s) => run.done.find((d) => d.id === s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
   let kimi: KimiRunObject | undefined;
@@ -214,6 +219,20 @@ export function executeSteps(
       const step = plan.steps[i]!;
       const result = results[i]!;
       if (result.status === 'COMPLETED' || result.status === 'REPLAYED') continue;
+      // The one place between steps where a signal handler can run (the boundary writes are synchronous).
+      if (run.interrupts) {
+        stoppoint(`run.before:${step.id}`);
+        await yieldToSignals();
+        const sig = run.interrupts.received();
+        if (sig) {
+          status = 'PAUSED';
+          pauseReason = 'INTERRUPTED';
+          pause = { requested_by: ctx.actor(), reason: 'INTERRUPTED', step_id: step.id };
+          error = { code: 'INTERRUPTED', message: `interrupted by ${sig}; the run paused before step ${step.id} (\`kair resume ${id}\` continues)`, details: { signal: sig, step_id: step.id } };
+          run.interrupts.acted();
+          break;
+        }
+      }
       if (plan.steps.length > 1) progress?.(`${run.runId} [${i + 1}/${plan.steps.length}] ${step.id} (${stepLane(step)})…`);
       const pauseHere = run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id;
       // The caller's run/resume mutate, just now, was the locked boundary before the first step.
@@ -251,7 +270,7 @@ export function executeSteps(
         db ??= openWorkspaceDb(ctx);
         const c = boundary.contract;
         const sim = step.simulation!;
-        const o = dispatchStep(db, ctx.ws, {
+        const o = await dispatchStep(db, ctx.ws, {
           tenant_id: ctx.config.workspace_id,
           contract_id: id,
           contract_version: c.version,
@@ -270,6 +289,7 @@ export function executeSteps(
           allow_repeat: run.aec.allowRepeat === true,
           controls_granted: c.controls.granted,
           now: ctx.now,
+          ...(run.interrupts ? { signal: run.interrupts.signal } : {}),
         });
         if (o.confirmation_used && run.aec.confirmAll !== true) confirm = null;
         Object.assign(result, {
@@ -287,6 +307,11 @@ export function executeSteps(
           pause = { requested_by: ctx.actor(), reason: pauseReason, step_id: step.id };
         }
         if (o.status !== 'COMPLETED' && o.status !== 'REPLAYED') error = { code: o.reason_code, message: o.message, details: { step_id: step.id, ...o.details } };
+        if (o.reason_code === 'INTERRUPTED') {
+          const sig = run.interrupts?.received() ?? 'SIGINT';
+          error = { code: 'INTERRUPTED', message: `interrupted by ${sig} while step ${step.id} ran; its command was killed and the step is in doubt (check its effect, then \`kair resume ${id} --retry-in-doubt\`)`, details: { signal: sig, ...o.details } };
+          run.interrupts?.acted();
+        }
       }
       const next = plan.steps[i + 1]?.id ?? null;
       const finished = { ...result };

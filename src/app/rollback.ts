@@ -21,7 +21,7 @@ import { isKairError, kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { assertTransition } from '../domain/lifecycle.js';
 import type { DecisionRecord, StepOutcome, StepRequest } from '../lanes/aec/dispatcher.js';
-import { dispatchStep } from '../lanes/aec/dispatcher.js';
+import { dispatchStep, precheckStep } from '../lanes/aec/dispatcher.js';
 import type { LedgerRepo, LedgerRow } from '../lanes/aec/ledger.js';
 import { ledgerRepo } from '../lanes/aec/ledger.js';
 import { catalogRepo } from '../lanes/aec/catalog.js';
@@ -160,7 +160,7 @@ const stepView = (t: Target, o: Pick<StepOutcome, 'status' | 'reason_code' | 'id
   ...(o.outcome === undefined || o.outcome === null || status === 'PENDING' ? {} : { outcome: (o.outcome as { simulation_outcome?: unknown }).simulation_outcome ?? o.outcome }),
 });
 
-export function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions = {}): RollbackResult {
+export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions = {}): Promise<RollbackResult> {
   const id = contractOfRun(ctx, runId);
   void ctx.config;
   const lock = acquireLock(paths.locks(ctx.ws), `rollback-${id}`, lockWho(ctx), ctx.lockTimeoutMs);
@@ -201,7 +201,7 @@ export function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions =
           });
         }
       }
-      const checks = targets.map((t) => dispatchStep(database, ctx.ws, requestFor(ctx, c, runId, t, opts, true)));
+      const checks = targets.map((t) => precheckStep(database, ctx.ws, requestFor(ctx, c, runId, t, opts, true)));
       const blocked = checks.findIndex((o) => o.status !== 'COMPLETED' && o.status !== 'REPLAYED');
       if (blocked >= 0) {
         const o = checks[blocked]!;
@@ -220,7 +220,7 @@ export function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions =
     let error: RollbackResult['error'];
     for (let i = 0; i < targets.length; i++) {
       if (steps[i]!.status === 'REPLAYED') continue;
-      const o = dispatchStep(database, ctx.ws, requestFor(ctx, started.contract, runId, targets[i]!, opts, false));
+      const o = await dispatchStep(database, ctx.ws, requestFor(ctx, started.contract, runId, targets[i]!, opts, false));
       steps[i] = stepView(targets[i]!, o);
       if (o.status !== 'COMPLETED' && o.status !== 'REPLAYED') {
         error = { code: o.reason_code, message: `rollback of ${targets[i]!.success.step_id} stopped: ${o.message}`, details: { run_id: runId, step_id: targets[i]!.success.step_id, ...o.details } };
@@ -245,12 +245,12 @@ export function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions =
  * itself is checked before anything is dispatched, so a rewind that would be refused rolls
  * nothing back.
  */
-export function rollbackBeforeRewind(ctx: Ctx, id: string, reason: string, opts: RollbackOptions): RollbackResult | null {
+export async function rollbackBeforeRewind(ctx: Ctx, id: string, reason: string, opts: RollbackOptions): Promise<RollbackResult | null> {
   assertId(id);
   if (!reason.trim()) throw kairError('USAGE_ERROR', 'rewind needs a reason: kair rewind <id> "<reason>" --rollback', { argument: 'reason' });
   assertContract(ctx.ws, id);
   const c = loadForWrite(ctx.ws, id).contract;
   assertTransition(c, 'rewind');
   const runId = c.runs[c.runs.length - 1];
-  return runId === undefined ? null : rollbackCommand(ctx, runId, opts);
+  return runId === undefined ? null : await rollbackCommand(ctx, runId, opts);
 }

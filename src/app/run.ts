@@ -26,10 +26,13 @@ import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
+import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
 import { readHistory } from '../store/fs/history.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
+import type { Interrupts } from './interrupt.js';
+import { assertSpendVouched } from './spend-vouch.js';
 
 export interface RunOptions {
   confirm?: string;
@@ -40,6 +43,8 @@ export interface RunOptions {
   /** Ask for a new Kimi envelope instead of reusing an earlier run's. */
   regenerate?: boolean;
   allowRepeat?: boolean;
+  /** SIGINT/SIGTERM handling installed by the caller for the run's duration. */
+  interrupts?: Interrupts;
 }
 
 export function assertNoLiveRunner(c: Contract): void {
@@ -105,6 +110,7 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
     throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
   }
   if (routing.lanes.includes('aec')) assertCatalogIntact(ctx, slot);
+  if (routing.eligible && (slot.db || existsSync(paths.db(ctx.ws)))) assertSpendVouched(ctx, c.id, c.runs.length, (slot.db ??= openDb(paths.db(ctx.ws))));
   return { plan, routing };
 }
 
@@ -116,7 +122,8 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
 function assertCatalogIntact(ctx: Ctx, slot: DbSlot): void {
   if (!slot.db && !existsSync(paths.db(ctx.ws))) return;
   slot.db ??= openDb(paths.db(ctx.ws));
-  const bad = changeLogMismatches(slot.db, ['simulations', 'access_policy']);
+  // The policy versions too: policy snapshots (what each decision records) are rebuilt from them.
+  const bad = [...changeLogMismatches(slot.db, ['simulations', 'access_policy']), ...checkChainTable(slot.db, CHAINS.access_policy_versions)];
   if (bad.length === 0) return;
   throw kairError('INTEGRITY_FAILED', `the AEC catalog or access policy was changed outside kair (${bad[0]!.message}${bad.length > 1 ? `, and ${bad.length - 1} more` : ''}); nothing was run — see \`kair verify\``, { problems: bad.length });
 }
@@ -143,7 +150,7 @@ function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
   return { tokens: e.tokens, costUSD: microsToUsd(e.costMicros), runtimeSec: e.runtimeSec };
 }
 
-export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
+export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult> {
   assertId(id);
   if (opts.pauseAt !== undefined) assertId(opts.pauseAt, 'step');
   if (opts.dryRun) {
@@ -192,10 +199,11 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     resumedAt: null,
     done: [],
     aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.confirmAll ? { confirmAll: true } : {}), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false, allowRepeat: opts.allowRepeat === true },
+    ...(opts.interrupts ? { interrupts: opts.interrupts } : {}),
   });
 }
 
-export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult {
+export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { interrupts?: Interrupts }): Promise<RunResult> {
   assertId(id);
   let resumed!: { plan: Plan; routing: Routing; runId: string; stepId: string | null };
   const slot: DbSlot = {};
@@ -212,7 +220,7 @@ export function resumeCommand(ctx: Ctx, id: string, opts: AecOptions): RunResult
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
   // A resumed run that reused an earlier envelope before its pause finds the same one again.
   const kimiReuseFrom = resumed.routing.eligible ? earlierRunsOfPlan(ctx, m.contract, resumed.runId) : [];
-  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), kimiReuseFrom, runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts });
+  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), kimiReuseFrom, runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts, ...(opts.interrupts ? { interrupts: opts.interrupts } : {}) });
 }
 
 /**

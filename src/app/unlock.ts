@@ -1,5 +1,5 @@
 /**
- * `kair unlock <id>|--index --force`: removes a lock whose holder kair cannot prove dead by itself
+ * `kair unlock <id>|--index|--propose --force`: removes a lock whose holder kair cannot prove dead by itself
  * (a holder on another host). A live holder on this host is never removed; a dead one would have
  * been recovered by the next command anyway. Removing a contract's lock is recorded in its history.
  */
@@ -7,7 +7,7 @@ import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import type { Holder } from '../store/fs/lock.js';
-import { INDEX_LOCK, breakLock, contractLock, lockBusy, lockHolder } from '../store/fs/lock.js';
+import { INDEX_LOCK, PROPOSE_LOCK, breakLock, contractLock, lockBusy, lockHolder } from '../store/fs/lock.js';
 import { contractExists } from '../store/fs/contracts.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
@@ -23,13 +23,14 @@ export interface UnlockResult {
   contract?: Contract;
 }
 
-export function unlock(ctx: Ctx, target: { id?: string; index: boolean }, force: boolean): UnlockResult {
-  if ((target.id === undefined) === !target.index) {
-    throw kairError('USAGE_ERROR', 'name the lock to remove: `kair unlock <id> --force` or `kair unlock --index --force`', { argument: 'id', flag: '--index' });
+export function unlock(ctx: Ctx, target: { id?: string; index: boolean; propose?: boolean }, force: boolean): UnlockResult {
+  // Exactly one lock: a contract's, the index's, or propose's (which serialises creating contracts).
+  if ([target.id !== undefined, target.index, target.propose === true].filter(Boolean).length !== 1) {
+    throw kairError('USAGE_ERROR', 'name one lock to remove: `kair unlock <id> --force`, `kair unlock --index --force` or `kair unlock --propose --force`', { argument: 'id', flag: target.index ? '--index' : '--propose' });
   }
   if (target.id !== undefined) assertId(target.id);
-  const name = target.id !== undefined ? contractLock(target.id) : INDEX_LOCK;
-  const what = target.id !== undefined ? `kair unlock ${target.id} --force` : 'kair unlock --index --force';
+  const name = target.id !== undefined ? contractLock(target.id) : target.index ? INDEX_LOCK : PROPOSE_LOCK;
+  const what = target.id !== undefined ? `kair unlock ${target.id} --force` : target.index ? 'kair unlock --index --force' : 'kair unlock --propose --force';
   if (!force) {
     throw kairError('USAGE_ERROR', `unlock removes a lock another process may still hold: add --force (\`${what}\`) once you know its holder is gone`, { flag: '--force' });
   }

@@ -161,6 +161,8 @@ function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, p
 
   const truncated = new Set<string>();
   const missing = new Set<string>();
+  /** Per contract: rows only events written before rows were anchored name (no hash to check). */
+  const unanchored = new Map<string, number>();
   const historyOf = (cid: string): HistoryRefs => {
     let h = histories.get(cid);
     if (!h) histories.set(cid, (h = scanHistory(paths.history(ctx.ws, cid))));
@@ -187,12 +189,18 @@ function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, p
       const idCol = ANCHORED_TABLES[table];
       const rowId = row[idCol];
       const legacy = table === 'execution_envelopes' ? h.legacyEnvelopes.has(String(rowId)) : h.legacySteps.has(`${runId}\u0000${String(row.step_id)}`);
+      if (legacy && !h.named.has(keyOf(table, rowId))) unanchored.set(cid, (unanchored.get(cid) ?? 0) + 1);
       if (!h.named.has(keyOf(table, rowId)) && !legacy) {
         const what = table === 'execution_envelopes' ? `envelope ${String(rowId)} (${String(row.status)})` : `${table} row ${String(rowId)} (step ${String(row.step_id)})`;
         const next = table === 'execution_envelopes' ? `the next command on ${cid} closes it` : 'resuming the run names it';
         warning('orphan_row', `${what} of ${runId} is named by no history event (a run stopped between its SQLite commit and its history append); ${next}`, cid);
       }
     }
+  }
+  // History is immutable, so these rows cannot be given a hash after the fact: they are reported,
+  // once per contract, rather than silently trusted. A rewind and a new run anchor new rows.
+  for (const [cid, n] of unanchored) {
+    warning('unanchored_row', `${n} execution row(s) of ${cid} are named only by events written before kair anchored rows in history (an older kair): their content has no recorded hash, so an edit of them cannot be detected`, cid);
   }
 }
 

@@ -11,6 +11,7 @@ import { unlock as unlockApp } from '../app/unlock.js';
 import { verify as verifyApp } from '../app/verify.js';
 import { head as headApp } from '../app/head.js';
 import { init as initApp } from '../app/init.js';
+import { withInterrupts } from '../app/interrupt.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
@@ -189,7 +190,7 @@ export async function rewind(p: Parsed, ctx: Ctx): Promise<Output> {
     if (p.opts[key] !== undefined && p.opts.rollback !== true) throw kairError('USAGE_ERROR', `${flag} answers the confirmations of --rollback; without --rollback a rewind asks nothing`, { flag, hint: `kair rewind ${id} "<reason>" --rollback ${flag} …` });
   }
   if (p.opts.rollback === true) {
-    rolledBack = rollbackApp.rollbackBeforeRewind(ctx, id, reason, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined });
+    rolledBack = await rollbackApp.rollbackBeforeRewind(ctx, id, reason, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined });
     if (rolledBack?.error) throw rollbackError(rolledBack, `${id} was not rewound: `);
   }
   const r = life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
@@ -220,7 +221,7 @@ function rollbackError(r: rollbackApp.RollbackResult, prefix = '') {
 }
 
 export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = rollbackApp.rollbackCommand(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
+  const r = await rollbackApp.rollbackCommand(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
   if (r.error) throw rollbackError(r);
   return { json: rollbackDoc(r), text: () => rollbackText(r) };
 }
@@ -308,23 +309,27 @@ function confirmOptions(p: Parsed): { confirm?: string; confirmAll?: boolean } {
 }
 
 export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.runCommand(ctx, p.args[0]!, {
+  const opts = {
     ...confirmOptions(p),
     lang: p.opts.lang as string | undefined,
     pauseAt: p.opts.pauseAt as string | undefined,
     dryRun: p.opts.dryRun === true,
     regenerate: p.opts.regenerate === true,
     allowRepeat: p.opts.allowRepeat === true,
-  }));
+  };
+  // A dry run writes nothing: a signal keeps its default action there.
+  if (opts.dryRun) return runOutput(await runApp.runCommand(ctx, p.args[0]!, opts));
+  return runOutput(await withInterrupts((interrupts) => runApp.runCommand(ctx, p.args[0]!, { ...opts, interrupts })));
 }
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, {
+  return runOutput(await withInterrupts((interrupts) => runApp.resumeCommand(ctx, p.args[0]!, {
     ...confirmOptions(p),
     lang: p.opts.lang as string | undefined,
     retryInDoubt: p.opts.retryInDoubt === true,
     allowRepeat: p.opts.allowRepeat === true,
-  }));
+    interrupts,
+  })));
 }
 
 export { readContract };
@@ -345,7 +350,7 @@ export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function unlock(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true }, p.opts.force === true);
+  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true, propose: p.opts.propose === true }, p.opts.force === true);
   const h = r.removed;
   const text = () =>
     h

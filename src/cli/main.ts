@@ -4,7 +4,7 @@
  */
 import { readSync, writeSync } from 'node:fs';
 import { createCtx } from '../app/context.js';
-import { EXIT, exitCodeOf, isKairError, kairError } from '../domain/errors.js';
+import { EXIT, exitForError, isKairError, kairError } from '../domain/errors.js';
 import type { KairError } from '../domain/errors.js';
 import { VERSION } from '../version.js';
 import { StdoutClosed, colorLevel, err, out, painter } from './io.js';
@@ -71,7 +71,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   } catch (e) {
     if (e instanceof StdoutClosed) return EXIT.OK;
     const ke = isKairError(e) ? e : internal(e);
-    const code = exitCodeOf(ke.code);
+    const code = exitForError(ke);
     try {
       if (json) out(JSON.stringify(errorDoc(ke)));
       else {

@@ -140,8 +140,8 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'unlock',
     args: [a('id', false)],
-    options: [o('--index', 'index', "the index's lock instead of a contract's"), o('--force', 'force', 'required: you know the holder is gone (a live holder on this host is still refused)')],
-    summary: "remove a contract's (or the index's) lock whose holder is gone, e.g. one left by another host",
+    options: [o('--index', 'index', "the index's lock instead of a contract's"), o('--propose', 'propose', "propose's lock (taken while a contract is created) instead of a contract's"), o('--force', 'force', 'required: you know the holder is gone (a live holder on this host is still refused)')],
+    summary: "remove a contract's (or the index's, or propose's) lock whose holder is gone, e.g. one left by another host",
     example: 'kair unlock chat --force',
     handler: async (p, c) => (await H()).unlock(p, c),
   },

@@ -1,6 +1,7 @@
 /**
- * The one error type and the code catalog. Every code maps to exactly one exit status; the
- * `satisfies` clause makes forgetting a code a type error.
+ * The one error type and the code catalog. Every code maps to exactly one exit status (but
+ * INTERRUPTED: 130, or 143 for SIGTERM, see exitForError); the `satisfies` clause makes
+ * forgetting a code a type error.
  */
 
 export const EXIT = {
@@ -12,6 +13,9 @@ export const EXIT = {
   EXECUTION: 5,
   BUSY: 6,
   INTEGRITY: 7,
+  /** 128 + the signal: a run stopped by SIGINT (130) or SIGTERM (143), as a shell reports a kill by it. */
+  INTERRUPTED: 130,
+  TERMINATED: 143,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -94,6 +98,8 @@ export const ERROR_CATALOG = {
   // 7
   INTEGRITY_FAILED: EXIT.INTEGRITY,
   AEC_REPLAY_MISMATCH: EXIT.INTEGRITY,
+  // 130, or 143 when the signal was SIGTERM (exitCodeOf alone cannot know: see exitForError)
+  INTERRUPTED: EXIT.INTERRUPTED,
 } as const satisfies Record<string, ExitCode>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
@@ -122,6 +128,11 @@ export function kairError(code: ErrorCode, message: string, details: ErrorDetail
 
 export function exitCodeOf(code: ErrorCode): ExitCode {
   return ERROR_CATALOG[code];
+}
+
+/** The one code whose exit depends on the error: INTERRUPTED is 143 when SIGTERM stopped the run. */
+export function exitForError(e: Pick<KairError, 'code' | 'details'>): ExitCode {
+  return e.code === 'INTERRUPTED' && e.details.signal === 'SIGTERM' ? EXIT.TERMINATED : exitCodeOf(e.code);
 }
 
 /** By shape, not instanceof: the CLI is two bundles, each with its own copy of this class. */

@@ -602,4 +602,4 @@ export const LockHolderSchema = z.strictObject({
   since: z.string(),
 });
 
-export const UnlockOutputSchema = z.strictObject({ ok, lock: z.string().regex(/^(contract-[a-z0-9][a-z0-9_-]*|_index)$/), removed: LockHolderSchema.nullable(), contract: ContractSchema.optional() });
+export const UnlockOutputSchema = z.strictObject({ ok, lock: z.string().regex(/^(contract-[a-z0-9][a-z0-9_-]*|_index|_propose)$/), removed: LockHolderSchema.nullable(), contract: ContractSchema.optional() });

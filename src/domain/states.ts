@@ -96,6 +96,7 @@ export const PAUSE_REASONS = [
   'AEC_IN_DOUBT',
   'CRASHED',
   'AEC_REPEAT_BLOCKED',
+  'INTERRUPTED',
 ] as const;
 export type PauseReason = (typeof PAUSE_REASONS)[number];
 

@@ -217,6 +217,18 @@ export const CASES: CrashCase[] = [
     outbox: ['filed.txt'],
   },
   {
+    // SIGINT after each file operation of a run of both lanes: before, between and after its
+    // steps, mid-boundary and mid-lock. The run stops at its next boundary (PAUSED, INTERRUPTED)
+    // or, outside the run's handlers, dies of the signal; resume then finishes it.
+    name: 'run (SIGINT)',
+    ci: false,
+    signal: 'SIGINT',
+    setup: steps(...toApproved(FILE_PLAN())),
+    command: ['run', ID],
+    recover: finishRun('filed.txt'),
+    outbox: ['filed.txt'],
+  },
+  {
     name: 'resume',
     ci: true,
     // The run stops at the impactful step for its confirmation (exit 3): resume answers it.

@@ -54,8 +54,9 @@ describe.each(cases)('crash harness: $name', (c) => {
       expect(prof.ops.filter(([op]) => op.startsWith('async:')), 'asynchronous writes under .kair/ cannot be killed at a precise point').toEqual([]);
 
       const rng = seeded(SEED ^ [...c.name].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7));
-      const points: KillPoint[] = prof.killOps.map((op, i) => ({ point: `op ${i + 1}`, op, env: { KAIR_CRASH_AT: String(i + 1) } }));
-      for (let i = 0; i < RANDOM_KILLS; i++) {
+      const points: KillPoint[] = prof.killOps.map((op, i) => ({ point: `op ${i + 1}`, op, env: { KAIR_CRASH_AT: String(i + 1), ...(c.signal ? { KAIR_CRASH_SIGNAL: c.signal } : {}) } }));
+      // Random instants are SIGKILLs from a worker thread: the signal cases are about the signal.
+      for (let i = 0; i < (c.signal ? 0 : RANDOM_KILLS); i++) {
         const ms = Math.floor(rng() * (prof.durationMs + 1));
         points.push({ point: `random ${ms}ms`, op: null, env: { KAIR_CRASH_AFTER_MS: String(ms) } });
       }

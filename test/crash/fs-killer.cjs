@@ -6,6 +6,8 @@
 // these wrappers) are all seen; the harness checks that each kind appears in the counted list.
 //
 //   KAIR_CRASH_AT=N            SIGKILL right after the Nth counted operation
+//   KAIR_CRASH_SIGNAL=SIGINT   send that signal there instead of SIGKILL (an interrupt, which a
+//                              run handles at its next step boundary)
 //   KAIR_CRASH_AFTER_MS=T      SIGKILL T ms after the first operation under .kair/ (random
 //                              instants: covers SQLite, whose writes are native and invisible here)
 //   KAIR_CRASH_COUNT_FILE=F    at exit, write {total, duration_ms (from the first operation under
@@ -20,6 +22,7 @@
 const fs = require('node:fs');
 
 const crashAt = Number(process.env.KAIR_CRASH_AT || 0);
+const crashSignal = process.env.KAIR_CRASH_SIGNAL || 'SIGKILL';
 const countFile = process.env.KAIR_CRASH_COUNT_FILE || '';
 const afterMs = process.env.KAIR_CRASH_AFTER_MS;
 const MARK = `${require('node:path').sep}.kair`;
@@ -56,7 +59,7 @@ function count(op, target) {
   ops.push([op, target]);
   if (SAME_FILES_AS_BEFORE.has(op)) return;
   killPoints += 1;
-  if (killPoints === crashAt) process.kill(process.pid, 'SIGKILL');
+  if (killPoints === crashAt) process.kill(process.pid, crashSignal);
 }
 
 const WRITE_FLAGS = /[wa+]/;

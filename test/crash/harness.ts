@@ -88,6 +88,11 @@ export interface CrashCase {
   sqliteOnly?: boolean;
   /** Files under .kair/outbox/ that the case's side effect writes (at most one each). */
   outbox?: string[];
+  /**
+   * Send this signal at each kill point instead of SIGKILL: the command must then end promptly,
+   * either handling it (exit 130, INTERRUPTED) or, outside a run's handlers, dying of it.
+   */
+  signal?: 'SIGINT';
 }
 
 export interface KillPoint {
@@ -230,7 +235,10 @@ export async function checkKillPoint(
   const ws = copyTemplate(template);
   try {
     const killed = await kairJson(ws, c.command, { preload: true, env: kp.env });
-    if (kp.point.startsWith('op ') && killed.signal !== 'SIGKILL') v('killed', `the command was not killed at ${kp.point}: ${describeOutcome(killed)}`);
+    if (c.signal) {
+      const handled = killed.code === 130 && killed.json?.error?.code === 'INTERRUPTED' && killed.json?.state === 'PAUSED';
+      if (!handled && killed.signal !== c.signal) v('killed', `the command did not stop for ${c.signal} at ${kp.point}: ${describeOutcome(killed)}`);
+    } else if (kp.point.startsWith('op ') && killed.signal !== 'SIGKILL') v('killed', `the command was not killed at ${kp.point}: ${describeOutcome(killed)}`);
 
     const afterKill = await kairJson(ws, ['verify']);
     if (afterKill.code !== 0) v('verify_after_kill', `verify ${describeOutcome(afterKill)} problems=${JSON.stringify(afterKill.json?.problems ?? []).slice(0, 600)}`);
@@ -271,7 +279,7 @@ export async function checkKillPoint(
     for (const [key, n] of succeededPerKey(ws)) if (n > 1) v('single_side_effect', `${n} SUCCEEDED ledger rows for idempotency key ${key}`);
 
     for (const orphan of files.filter(isOrphan)) v('no_orphans', `left after the next writer: ${orphan}`);
-    return { violations, killed: killed.signal === 'SIGKILL' };
+    return { violations, killed: killed.signal === 'SIGKILL' || (c.signal !== undefined && (killed.code === 130 || killed.signal === c.signal)) };
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }

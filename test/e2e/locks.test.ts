@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Json, RunResult } from '../helpers/cli.js';
-import { BIN, NOW, baseEnv, history, kairAsync, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
+import { BIN, NOW, baseEnv, history, kairAsync, kairPath, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -367,9 +367,33 @@ describe('a holder on another host, and kair unlock', () => {
     expect(again.stdout).toContain('nothing to remove');
   });
 
+  it("unlock --propose --force removes propose's remote lock (its LOCK_BUSY names that command); a live local holder is refused", () => {
+    const ws = makeWorkspace();
+    plantLock(ws, '_propose', remote());
+    // Only a propose without --id takes it (it picks a free slug under it).
+    const busy = kj(ws, ['propose', 'Blocked', '--lock-timeout', '300']);
+    expect(busy.code).toBe(6);
+    expect(busy.json.error.message).toContain('kair unlock --propose --force');
+    expect(existsSync(kairPath(ws, 'contracts', 'blocked'))).toBe(false);
+    const r = kj(ws, ['unlock', '--propose', '--force']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json).toEqual({ ok: true, lock: '_propose', removed: remote() });
+    expect(existsSync(lockDir(ws, '_propose'))).toBe(false);
+    ok(ws, ['propose', 'Blocked']);
+
+    plantLock(ws, '_propose', holder({}));
+    const live = kj(ws, ['unlock', '--propose', '--force']);
+    expect(live.code).toBe(6);
+    expect(live.json.error).toMatchObject({ code: 'LOCK_BUSY', details: { lock: '_propose' } });
+    expect(existsSync(holderFile(ws, '_propose'))).toBe(true);
+  });
+
   it.each([
     [['unlock', '--force'], 2, 'USAGE_ERROR'],
     [['unlock', 'c1', '--index', '--force'], 2, 'USAGE_ERROR'],
+    [['unlock', 'c1', '--propose', '--force'], 2, 'USAGE_ERROR'],
+    [['unlock', '--index', '--propose', '--force'], 2, 'USAGE_ERROR'],
+    [['unlock', '--propose'], 2, 'USAGE_ERROR'],
     [['unlock', '../x', '--force'], 2, 'INVALID_ID'],
     [['unlock', 'nope', '--force'], 4, 'CONTRACT_NOT_FOUND'],
   ])('kair %j → exit %i %s, nothing written', (args, exit, code) => {

@@ -8,7 +8,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../helpers/cli.js';
-import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kair, kairPath, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
+import { bring, cloneWorkspace, contractDir, fixture, history, historyFile, kair, kairPath, kj, makeWorkspace, ok, removeWorkspaces, snapshotFile } from '../helpers/cli.js';
+import { canonicalJson, sha256Hex } from '../../src/domain/canonical.js';
 import { approveContract, asAlice, ledgerRows, setUpCatalog, simPlan } from '../helpers/aec.js';
 
 const ID = 'mixed';
@@ -131,6 +132,29 @@ const CASES: Case[] = [
       withDb(ws, (db) => {
         db.prepare("INSERT INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES ('mallory', 'invoice:send', 'allow', '2026-01-30T12:00:00.000Z', 'alice')").run();
       }),
+  },
+  {
+    name: 'an access_policy_versions row edited (what policy snapshots are rebuilt from)',
+    kind: 'ledger_chain_broken',
+    tamper: (ws) =>
+      withDb(ws, (db) =>
+        behindTrigger(db, 'access_policy_versions_append_only_update', () => {
+          expect(db.prepare("UPDATE access_policy_versions SET actor = 'mallory' WHERE version = 1").run().changes).toBe(1);
+        }),
+      ),
+  },
+  {
+    name: 'a dev_intake row edited',
+    kind: 'ledger_chain_broken',
+    tamper: (ws) => {
+      approveContract(ws, 'lost', simPlan([{ id: 'x', utterance: 'paint the fence purple' }]));
+      expect(kj(ws, ['run', 'lost'], asAlice).json.error.code).toBe('SIM_FINDER_MISSING_SIMULATION');
+      withDb(ws, (db) =>
+        behindTrigger(db, 'dev_intake_no_update', () => {
+          expect(db.prepare("UPDATE dev_intake SET utterance = 'something harmless'").run().changes).toBe(1);
+        }),
+      );
+    },
   },
   {
     name: 'kair.db deleted',
@@ -263,5 +287,71 @@ describe('run refuses to act on a catalog or policy changed outside kair', () =>
     expect(r.json.error.message).toMatch(/changed outside kair/);
     expect(history(ws, PENDING)).toHaveLength(events);
     expect(ledgerRows(ws)).toHaveLength(rows);
+  });
+});
+
+describe('the per-contract Kimi spend cap trusts only rows history vouches for', () => {
+  /** The completed contract rewound and approved again: its next run checks the cap over every attempt. */
+  function approvedAgain(ws: string): void {
+    ok(ws, ['rewind', ID, 'run it again'], asAlice);
+    ok(ws, ['plan', ID, '--file', fixture('mixed-lanes.json')], asAlice);
+    ok(ws, ['request-approval', ID], asAlice);
+    ok(ws, ['approve', ID], asAlice);
+  }
+  const envelopes = (ws: string) => withDb(ws, (db) => (db.prepare('SELECT count(*) AS n FROM execution_envelopes').get() as { n: number }).n);
+
+  it('untouched: the second run of the contract runs', () => {
+    const ws = cloneWorkspace(base);
+    approvedAgain(ws);
+    expect(kj(ws, ['run', ID, '--confirm', 'yes'], asAlice).code).toBe(0);
+  });
+
+  it.each([
+    {
+      name: "a COMPLETED Kimi run's cost lowered to 0",
+      tamper: (db: Database.Database) => behindTrigger(db, 'kimi_execution_runs_update', () => expect(db.prepare("UPDATE kimi_execution_runs SET cost_micros = 0 WHERE status = 'COMPLETED'").run().changes).toBe(1)),
+      message: /kimi_execution_runs row .* differs from what event \d+ recorded/,
+    },
+    {
+      name: 'the Kimi run row deleted',
+      tamper: (db: Database.Database) => behindTrigger(db, 'kimi_execution_runs_no_delete', () => expect(db.prepare('DELETE FROM kimi_execution_runs').run().changes).toBe(1)),
+      message: /kimi_execution_runs row .* is missing/,
+    },
+  ])('$name → run and its dry run exit 7 INTEGRITY_FAILED, nothing written or spent', ({ tamper, message }) => {
+    const ws = cloneWorkspace(base);
+    approvedAgain(ws);
+    withDb(ws, tamper);
+    const events = history(ws, ID).length;
+    const before = envelopes(ws);
+    const dry = kj(ws, ['run', ID, '--dry-run'], asAlice);
+    expect(dry.code, dry.stdout + dry.stderr).toBe(7);
+    const r = kj(ws, ['run', ID, '--confirm', 'yes'], asAlice);
+    expect(r.code, r.stdout + r.stderr).toBe(7);
+    expect(r.json.error.code).toBe('INTEGRITY_FAILED');
+    expect(r.json.error.message).toMatch(message);
+    expect(history(ws, ID)).toHaveLength(events);
+    expect(envelopes(ws)).toBe(before);
+  });
+});
+
+describe('rows named only the way an older kair named them (before rows were anchored)', () => {
+  it('verify passes with one unanchored_row warning for the contract: they have no hash to check', () => {
+    const ws = cloneWorkspace(base);
+    // What an older kair wrote: the same events without `rows`, chained again.
+    let prev = '0'.repeat(64);
+    const lines = readFileSync(historyFile(ws, ID), 'utf8').split('\n').filter(Boolean).map((l) => {
+      const { hash: _old, ...e } = JSON.parse(l) as Json;
+      if (e.data && 'rows' in e.data) delete e.data.rows;
+      e.prev = prev;
+      prev = sha256Hex(prev + canonicalJson(e));
+      return JSON.stringify({ ...e, hash: prev });
+    });
+    writeFileSync(historyFile(ws, ID), lines.map((l) => `${l}\n`).join(''));
+    const snap = JSON.parse(readFileSync(snapshotFile(ws, ID), 'utf8')) as Json;
+    writeFileSync(snapshotFile(ws, ID), JSON.stringify({ ...snap, history_head: prev }, null, 2) + '\n');
+    const r = kj(ws, ['verify']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.warnings).toEqual([expect.objectContaining({ contract_id: ID, kind: 'unanchored_row' })]);
+    expect(r.json.warnings[0].message).toMatch(/^\d+ execution row\(s\) of mixed are named only by events written before/);
   });
 });

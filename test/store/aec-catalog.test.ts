@@ -48,7 +48,7 @@ const sim = (id: string, over: Partial<SimulationDefinition> = {}): SimulationDe
   });
 
 describe('migration 2 (aec_catalog_access)', () => {
-  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log)', () => {
+  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log, 5 two more chains)', () => {
     openTracked({ now: () => NOW }).close();
     const db = openTracked({ now: () => LATER });
     expect(appliedMigrations(db)).toEqual([
@@ -57,6 +57,7 @@ describe('migration 2 (aec_catalog_access)', () => {
       { id: 3, name: 'aec_ledgers', applied_at: NOW },
       { id: 4, name: 'cross_anchoring', applied_at: NOW },
       { id: 5, name: 'slo_waivers', applied_at: NOW },
+      { id: 6, name: 'chain_intake_policy_versions', applied_at: NOW },
     ]);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
@@ -80,7 +81,6 @@ describe('migration 2 (aec_catalog_access)', () => {
   it('migration 5 rebuilds the change log with every row and hash as it was: the chain and the catalog still check out, and waivers can be logged', () => {
     const v4 = openTracked({ now: () => NOW, migrations: MIGRATIONS.slice(0, 4) });
     catalogRepo(v4).registerSimulation(parseSimulation({ id: 'ping', title: 'Ping', examples: ['ping'], required_fields: [], impact: 'none', access_action: 'system:ping', executor: { kind: 'builtin', name: 'noop' } }), { ...BY, tenant: 't' });
-    accessRepo(v4).setRule('alice', 'system:ping', 'allow', { ...BY, tenant: 't' });
     const before = v4.prepare('SELECT * FROM change_log ORDER BY id').all();
     v4.close();
     const db = openTracked({ now: () => LATER });

@@ -170,3 +170,33 @@ describe('migration 4 (cross_anchoring) on an existing database', () => {
     expect(() => db.prepare('UPDATE aec_refs SET kind = 1').run()).toThrow(/append-only/);
   });
 });
+
+describe('migration 6 (chain_intake_policy_versions) on an existing database', () => {
+  it('chains the dev_intake and access_policy_versions rows as found; later appends extend the chains; an edit breaks them', () => {
+    const v4 = open(MIGRATIONS.slice(0, 4));
+    v4.prepare("INSERT INTO access_policy_versions (changed_at, actor, action, decision) VALUES (?, 'alice', 'system:ping', 'allow'), (?, 'bob', 'x:y', 'deny')").run(NOW, NOW);
+    v4.prepare("INSERT INTO dev_intake VALUES ('intake-1', 'ws-1', 'c', 'c:v1', 'c-run-1', 's', 'do \"it\"\n', '{}', 'en', 'packet:x', 'alice', ?)").run(NOW);
+    v4.close();
+
+    const db = open();
+    expect(checkChainTable(db, CHAINS.dev_intake)).toEqual([]);
+    expect(checkChainTable(db, CHAINS.access_policy_versions)).toEqual([]);
+    const versions = () => db.prepare('SELECT * FROM access_policy_versions ORDER BY version').all() as Record<string, unknown>[];
+    expect(versions().map((r) => r.prev_hash)).toEqual([GENESIS, versions()[0]!.row_hash]);
+    // The triggers are back, byte for byte.
+    expect(() => db.prepare('UPDATE access_policy_versions SET actor = 1').run()).toThrow(/append-only/);
+    expect(() => db.prepare('UPDATE dev_intake SET actor = 1').run()).toThrow(/append-only/);
+
+    expect(accessRepo(db).setRule('carol', 'a:b', 'allow', { actor: 'root', now: NOW, tenant: 'ws-1' }).policy_snapshot_version).toBe(3);
+    ledgerRepo(db).addIntake({ tenant_id: 'ws-1', contract_id: 'c', correlation_id: 'c:v1', run_id: 'c-run-1', step_id: 't', utterance: 'more', fields: { a: '1' }, lang: 'en', finder_packet_ref: 'packet:x', actor: 'alice', created_at: NOW });
+    expect(checkChainTable(db, CHAINS.access_policy_versions)).toEqual([]);
+    expect(checkChainTable(db, CHAINS.dev_intake)).toEqual([]);
+    expect(versions()[2]!.prev_hash).toBe(versions()[1]!.row_hash);
+
+    const { sql } = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'access_policy_versions_append_only_update'").get() as { sql: string };
+    db.exec('DROP TRIGGER access_policy_versions_append_only_update');
+    db.prepare("UPDATE access_policy_versions SET decision = 'allow' WHERE version = 2").run();
+    db.exec(sql);
+    expect(checkChainTable(db, CHAINS.access_policy_versions).map((b) => b.id)).toEqual([2]);
+  });
+});

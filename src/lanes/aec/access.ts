@@ -5,6 +5,7 @@
 import { kairError } from '../../domain/errors.js';
 import type { Db } from '../../store/sqlite/db.js';
 import { logChange } from './change-log.js';
+import { CHAINS, insertChained } from '../../store/sqlite/chain.js';
 
 export const ACCESS_DECISIONS = ['allow', 'deny', 'require-ap'] as const;
 export type AccessDecisionKind = (typeof ACCESS_DECISIONS)[number];
@@ -56,7 +57,6 @@ function makeAccessRepo(db: Db): AccessRepo {
   const upsert = db.prepare(
     'INSERT INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (actor, action) DO UPDATE SET decision = excluded.decision, updated_at = excluded.updated_at, updated_by = excluded.updated_by',
   );
-  const appendVersion = db.prepare('INSERT INTO access_policy_versions (changed_at, actor, action, decision) VALUES (?, ?, ?, ?)');
   const all = db.prepare<[], AccessRuleRow>('SELECT actor, action, decision, updated_at, updated_by FROM access_policy ORDER BY actor, action');
   const one = db.prepare<[string, string], AccessRule>('SELECT actor, action, decision FROM access_policy WHERE actor = ? AND action = ?');
   const version = db.prepare<[], { v: number }>('SELECT coalesce(max(version), 0) AS v FROM access_policy_versions');
@@ -69,7 +69,7 @@ function makeAccessRepo(db: Db): AccessRepo {
         .transaction(() => {
           const before = one.get(actor, action);
           upsert.run(actor, action, decision, by.now, by.actor);
-          const v = Number(appendVersion.run(by.now, actor, action, decision).lastInsertRowid);
+          const v = Number(insertChained(db, CHAINS.access_policy_versions, { changed_at: by.now, actor, action, decision }));
           logChange(db, { tenant: by.tenant ?? '', table: 'access_policy', action: decision, actor: by.actor, at: by.now, change: { decision: { from: before?.decision ?? null, to: decision }, policy_snapshot_version: v } }, { actor, action });
           return { rule: { actor, action, decision }, policy_snapshot_version: v };
         })

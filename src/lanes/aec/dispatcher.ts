@@ -56,6 +56,8 @@ export interface StepRequest {
   rollback?: { of_key: string; simulation_id: string };
   /** Decide only: the verdict on the facts as they are now; nothing is written or run. */
   precheck?: boolean;
+  /** Aborted on SIGINT/SIGTERM: a running command is killed and the step is left in doubt. */
+  signal?: AbortSignal;
 }
 
 export interface StepOutcome {
@@ -101,7 +103,26 @@ export interface DecisionRecord {
 
 const CLARIFY = /^SIM_FINDER_CLARIFY_/;
 
-export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
+export async function dispatchStep(db: Db, ws: Workspace, req: StepRequest): Promise<StepOutcome> {
+  const r = decideAndClaim(db, ws, req);
+  return typeof r === 'function' ? r() : r;
+}
+
+/**
+ * A precheck (`req.precheck`) decides without writing or running anything, synchronously, so a
+ * caller may run it inside a locked history decision.
+ */
+export function precheckStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
+  const r = decideAndClaim(db, ws, { ...req, precheck: true });
+  if (typeof r === 'function') throw new Error('internal: a precheck reached the executor');
+  return r;
+}
+
+/**
+ * Everything up to and including the claim runs synchronously (one SQLite decision); what runs
+ * the executor and records its outcome is returned as a function, awaited by dispatchStep.
+ */
+function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | (() => Promise<StepOutcome>) {
   const ledger = ledgerRepo(db);
   const access = accessRepo(db);
   const now = req.now();
@@ -348,41 +369,59 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   // Lets a test stall a dispatch after its claim and see the stall counted in its latency.
   stoppoint('aec.claimed');
 
-  const res = executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now });
-  failpoint('aec.executed');
-  const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us: null, created_at: req.now(), outcome: null };
-  let proof_refs: string[] = [];
-  const row_id = db
-    .transaction(() => {
-      outcomeRow.access_decision_id = ledger.appendAccessDecision(res.access_decision);
-      proof_refs = proofRefs(claim.row, [`access_decision:${outcomeRow.access_decision_id}`, ...res.proof_refs]);
-      outcomeRow.outcome = {
-        step_id: req.step_id,
-        simulation_outcome: res.outcome,
-        // The audit event this outcome answers: the claim row committed before the executor ran.
-        audit_event_id: `agent_execution_ledger:${claim.claim_row_id}`,
-        reason_code: res.reason_code,
-        proof_refs,
-        dispatch_decision_hash: claim.row.dispatch_decision_hash,
-        next_step: null,
-        user_visible_text: res.message,
+  return async () => {
+
+    const res = await executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now, ...(req.signal ? { signal: req.signal } : {}) });
+    failpoint('aec.executed');
+    if (res.event === 'INTERRUPTED') {
+      // No outcome row: the command was killed part-way, so the claim stays without an outcome,
+      // which is what "in doubt" means to the next resume (AEC_IN_DOUBT, or --retry-in-doubt).
+      return {
+        status: 'PAUSED',
+        reason_code: 'INTERRUPTED',
+        message: `${res.message}; the step is in doubt`,
+        simulation_id: match!.simulation_id,
+        idempotency_key: key,
+        proof_refs: proofRefs(claim.row),
+        details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, in_doubt: true },
+        confirmation_used,
+        row_id: claim.claim_row_id,
       };
-      outcomeRow.latency_us = Number((process.hrtime.bigint() - claimStart) / 1000n);
-      return ledger.appendRow(outcomeRow);
-    })
-    .immediate();
-  const status: StepOutcome['status'] = res.event === 'SUCCEEDED' ? 'COMPLETED' : res.event === 'REJECTED' ? 'REFUSED' : 'FAILED';
-  return {
-    status,
-    reason_code: res.reason_code,
-    message: res.message,
-    simulation_id: match!.simulation_id,
-    outcome: outcomeRow.outcome,
-    idempotency_key: key,
-    proof_refs,
-    details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, ...(status === 'COMPLETED' ? {} : { outcome: res.outcome, ...(typeof res.outcome.reason === 'string' ? { reason: res.outcome.reason } : {}) }) },
-    confirmation_used,
-    row_id,
+    }
+    const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us: null, created_at: req.now(), outcome: null };
+    let proof_refs: string[] = [];
+    const row_id = db
+      .transaction(() => {
+        outcomeRow.access_decision_id = ledger.appendAccessDecision(res.access_decision);
+        proof_refs = proofRefs(claim.row, [`access_decision:${outcomeRow.access_decision_id}`, ...res.proof_refs]);
+        outcomeRow.outcome = {
+          step_id: req.step_id,
+          simulation_outcome: res.outcome,
+          // The audit event this outcome answers: the claim row committed before the executor ran.
+          audit_event_id: `agent_execution_ledger:${claim.claim_row_id}`,
+          reason_code: res.reason_code,
+          proof_refs,
+          dispatch_decision_hash: claim.row.dispatch_decision_hash,
+          next_step: null,
+          user_visible_text: res.message,
+        };
+        outcomeRow.latency_us = Number((process.hrtime.bigint() - claimStart) / 1000n);
+        return ledger.appendRow(outcomeRow);
+      })
+      .immediate();
+    const status: StepOutcome['status'] = res.event === 'SUCCEEDED' ? 'COMPLETED' : res.event === 'REJECTED' ? 'REFUSED' : 'FAILED';
+    return {
+      status,
+      reason_code: res.reason_code,
+      message: res.message,
+      simulation_id: match!.simulation_id,
+      outcome: outcomeRow.outcome,
+      idempotency_key: key,
+      proof_refs,
+      details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, ...(status === 'COMPLETED' ? {} : { outcome: res.outcome, ...(typeof res.outcome.reason === 'string' ? { reason: res.outcome.reason } : {}) }) },
+      confirmation_used,
+      row_id,
+    };
   };
 }
 

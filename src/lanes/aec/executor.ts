@@ -46,7 +46,8 @@ export type ExecutorReason =
   | 'CONTROLS_MISSING';
 
 export interface ExecutorResult {
-  event: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'REJECTED';
+  /** INTERRUPTED: kair was told to stop (SIGINT/SIGTERM) while a command ran; its group was killed, its effect is unknown. */
+  event: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'REJECTED' | 'INTERRUPTED';
   reason_code: ExecutorReason;
   /** The deterministic simulation outcome payload. */
   outcome: Record<string, unknown>;
@@ -68,12 +69,18 @@ export interface ExecutorDeps {
   now: () => string;
   /** kair's own environment, which a `command` sees only through the allow-list (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Aborted when kair is interrupted: a running command's process group is killed at once. */
+  signal?: AbortSignal;
 }
 
 const OUTPUT_LIMIT = 4096;
 const clip = (s: string | undefined) => (s === undefined ? '' : s.length > OUTPUT_LIMIT ? `${s.slice(0, OUTPUT_LIMIT)}…` : s);
 
-export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): ExecutorResult {
+/**
+ * Synchronous for every executor but `command`, which runs asynchronously (a Promise) so that kair
+ * stays able to react to SIGINT/SIGTERM while the command runs.
+ */
+export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): ExecutorResult | Promise<ExecutorResult> {
   const access = accessRepo(deps.db).decide(env.user_id, env.access_action);
   const access_decision: ExecutorResult['access_decision'] = {
     tenant_id: env.tenant_id,
@@ -105,7 +112,8 @@ export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): Ex
   if (sim.executor.kind === 'command' && !deps.controls_granted.includes('local:exec')) {
     return rejected('CONTROLS_MISSING', `simulation ${env.simulation_id} runs a command and needs control local:exec`);
   }
-  return { ...run(sim.executor, env, deps, sim.env_allow ?? []), access_decision };
+  const r = run(sim.executor, env, deps, sim.env_allow ?? []);
+  return r instanceof Promise ? r.then((x) => ({ ...x, access_decision })) : { ...r, access_decision };
 }
 
 type RunResult = Omit<ExecutorResult, 'access_decision'>;
@@ -119,7 +127,7 @@ const failed = (reason: string, message: string, extra: Record<string, unknown> 
   proof_refs: [],
 });
 
-function run(executor: ExecutorDef, env: DispatchEnvelope, deps: ExecutorDeps, envAllow: readonly string[]): RunResult {
+function run(executor: ExecutorDef, env: DispatchEnvelope, deps: ExecutorDeps, envAllow: readonly string[]): RunResult | Promise<RunResult> {
   if (executor.kind === 'command') return runCommand(executor, env, deps, envAllow);
   switch (executor.name) {
     case 'noop':
@@ -247,9 +255,8 @@ const OUTPUT_MAX_BYTES = 16 * 1024 * 1024;
 export const KILL_GRACE_MS = 2000;
 
 /**
- * The supervisor (run by `node -e`) between kair and a command. kair's run loop is synchronous and
- * spawnSync can only signal its direct child, so the supervisor starts the command in its own
- * process group and owns it: at the timeout, on SIGINT/SIGTERM/SIGHUP, and when the command exits
+ * The supervisor (run by `node -e`) between kair and a command. It starts the command in its own
+ * process group and owns it, awake whatever kair is doing (a synchronous write, a lock wait): at the timeout, on SIGINT/SIGTERM/SIGHUP, and when the command exits
  * leaving processes behind, it sends SIGTERM to the whole group, then SIGKILL after the grace.
  * It reports `{exit_code, signal, timed_out, error}` on fd 3; the command's stdout and stderr are
  * the supervisor's own.
@@ -273,12 +280,14 @@ const killGroup = () => {
     if (result) finish();
   }, 25);
 };
+// Before the spawn: a signal from here on is handled after this synchronous start, when the group
+// exists; one that comes earlier kills the supervisor before it has started anything.
+for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { result = result || { exit_code: null, signal: s, interrupted: true }; killGroup(); });
 try { child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'] }); } catch (e) { result = { error: e.code || String(e.message) }; finish(); }
 pgid = child.pid;
 if (pgid) writeSync(3, JSON.stringify({ pgid }) + '\\n');
 child.on('error', (e) => { result = { error: e.code || String(e.message) }; finish(); });
 const timer = setTimeout(() => { timedOut = true; killGroup(); }, Number(timeoutMs));
-for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => { result = result || { exit_code: null, signal: s, interrupted: true }; killGroup(); });
 // kair killed (kill -TERM, a crash): the supervisor is re-parented; nothing kair started survives it.
 const parent = process.ppid;
 setInterval(() => { if (process.ppid !== parent) { result = result || { exit_code: null, signal: 'SIGTERM', interrupted: true }; killGroup(); } }, 100).unref();
@@ -291,7 +300,7 @@ child.on('exit', (code, signal) => {
 `;
 
 /** `command`: argv without a shell, `{field}` replaced inside each element, its process group killed at `timeout_ms`. */
-function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: DispatchEnvelope, deps: ExecutorDeps, envAllow: readonly string[]): RunResult {
+function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: DispatchEnvelope, deps: ExecutorDeps, envAllow: readonly string[]): RunResult | Promise<RunResult> {
   const unknown = new Set<string>();
   const argv = executor.argv.map((a) =>
     a.replace(PLACEHOLDER, (m, name: string) => {
@@ -303,27 +312,142 @@ function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: Di
   if (unknown.size > 0) {
     return failed('FIELD_MISSING', `the command names field(s) the step does not give: ${[...unknown].join(', ')}; nothing was run`, { executor: 'command', missing: [...unknown] });
   }
-  // Loaded here, not at the top: node:child_process brings net and dgram, ~3 ms of every run's start.
-  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const childEnv = commandEnv(deps.env ?? process.env, envAllow, {
     KAIR_CORRELATION_ID: env.correlation_id,
     KAIR_STEP_ID: env.step_id,
     KAIR_SIMULATION_ID: env.simulation_id,
     KAIR_IDEMPOTENCY_KEY: env.idempotency_key,
   });
-  const r = spawnSync(process.execPath, ['-e', SUPERVISOR, String(executor.timeout_ms), String(KILL_GRACE_MS), ...argv], {
-    cwd: deps.ws.root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    // A backstop only: the supervisor ends itself within the grace after the timeout.
-    timeout: executor.timeout_ms + KILL_GRACE_MS + 10_000,
-    killSignal: 'SIGKILL',
-    shell: false,
-    maxBuffer: OUTPUT_MAX_BYTES,
-    env: childEnv,
+  return superviseCommand(argv, executor.timeout_ms, childEnv, deps).then((r) => commandResult(argv, executor.timeout_ms, r, env));
+}
+
+interface Supervised {
+  stdout: string;
+  stderr: string;
+  /** The supervisor's report lines on fd 3. */
+  report: string;
+  /** Why kair ended the supervisor itself, if it did. */
+  error?: 'ETIMEDOUT' | 'ENOBUFS' | 'SPAWN' | 'INTERRUPTED';
+  /** kair was interrupted while the supervisor ran. */
+  aborted: boolean;
+  message?: string;
+  status: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs the supervisor asynchronously (spawn, not spawnSync), so that the event loop stays free
+ * and kair's SIGINT/SIGTERM handler can run during a long command. On `deps.signal` the
+ * supervisor gets SIGTERM: it kills the command's process group (SIGKILL after the grace) and
+ * reports `interrupted`. The backstops (timeout + grace + 10 s, and the grace + 5 s after an
+ * interrupt) SIGKILL the supervisor and the command's group if the supervisor does not end.
+ */
+function superviseCommand(argv: string[], timeoutMs: number, childEnv: Record<string, string>, deps: ExecutorDeps): Promise<Supervised> {
+  // Loaded here, not at the top: node:child_process brings net and dgram, ~3 ms of every run's start.
+  const { spawn } = process.getBuiltinModule('node:child_process');
+  return new Promise((resolve) => {
+    const out: Buffer[] = [];
+    const errs: Buffer[] = [];
+    const rep: Buffer[] = [];
+    let bytes = 0;
+    let error: Supervised['error'];
+    let message: string | undefined;
+    const child = spawn(process.execPath, ['-e', SUPERVISOR, String(timeoutMs), String(KILL_GRACE_MS), ...argv], {
+      cwd: deps.ws.root,
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      shell: false,
+      env: childEnv,
+    });
+    const pgidOf = (): number | undefined => {
+      const first = Buffer.concat(rep).toString('utf8').split('\n')[0];
+      try {
+        return (JSON.parse(first ?? '') as { pgid?: number }).pgid;
+      } catch {
+        return undefined;
+      }
+    };
+    // The supervisor is killed without its cleanup: kair kills the command's group itself.
+    const killAll = (why: NonNullable<Supervised['error']>) => {
+      error ??= why;
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+      const pgid = pgidOf();
+      if (pgid !== undefined) {
+        try {
+          process.kill(-pgid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    };
+    const take = (into: Buffer[]) => (d: Buffer) => {
+      bytes += d.length;
+      if (bytes > OUTPUT_MAX_BYTES) killAll('ENOBUFS');
+      else into.push(d);
+    };
+    child.stdout!.on('data', take(out));
+    child.stderr!.on('data', take(errs));
+    (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => rep.push(d));
+    const backstop = setTimeout(() => killAll('ETIMEDOUT'), timeoutMs + KILL_GRACE_MS + 10_000);
+    let afterInterrupt: NodeJS.Timeout | undefined;
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      try {
+        child.kill('SIGTERM');
+      } catch {
+        // already gone
+      }
+      afterInterrupt = setTimeout(() => killAll('INTERRUPTED'), KILL_GRACE_MS + 5000);
+    };
+    if (deps.signal?.aborted) onAbort();
+    else deps.signal?.addEventListener('abort', onAbort, { once: true });
+    let settled = false;
+    const settle = (status: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(backstop);
+      clearTimeout(afterInterrupt);
+      deps.signal?.removeEventListener('abort', onAbort);
+      resolve({
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(errs).toString('utf8'),
+        report: Buffer.concat(rep).toString('utf8'),
+        ...(error === undefined ? {} : { error }),
+        ...(message === undefined ? {} : { message }),
+        aborted,
+        status,
+        signal,
+      });
+    };
+    child.on('error', (e) => {
+      error ??= 'SPAWN';
+      message = e.message;
+      // A supervisor that never started has no `close` to wait for.
+      if (child.pid === undefined) settle(null, null);
+    });
+    // A process that left the group (setsid) may hold the output pipes after the supervisor is
+    // gone: its output is not the command's, and kair does not wait for it.
+    let drain: NodeJS.Timeout | undefined;
+    child.on('exit', (status, signal) => {
+      drain = setTimeout(() => {
+        for (const s of [child.stdout, child.stderr, child.stdio[3]]) (s as NodeJS.ReadableStream & { destroy(): void } | null)?.destroy();
+        settle(status, signal);
+      }, 2000);
+    });
+    child.on('close', (status, signal) => {
+      clearTimeout(drain);
+      settle(status, signal);
+    });
   });
+}
+
+function commandResult(argv: string[], timeoutMs: number, r: Supervised, env: DispatchEnvelope): RunResult {
   type Report = { pgid?: number; exit_code?: number | null; signal?: string | null; timed_out?: boolean; error?: string; interrupted?: boolean };
-  const lines = ((r.output?.[3] as string | null) ?? '').split('\n').filter(Boolean);
+  const lines = r.report.split('\n').filter(Boolean);
   const parse = (line: string | undefined): Report => {
     try {
       return JSON.parse(line ?? '{}') as Report;
@@ -332,29 +456,24 @@ function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: Di
     }
   };
   // First line: the command's process group, as soon as it exists; last line: the outcome.
-  const pgid = parse(lines[0]).pgid;
   const last = parse(lines[lines.length - 1]);
   const report: Report = last.pgid === undefined ? last : {};
-  // The supervisor itself was killed (the backstop timeout, or output over maxBuffer): its group
-  // cleanup never ran, so kair kills the command's group itself.
-  if (r.error && pgid !== undefined && report.exit_code === undefined) {
-    try {
-      process.kill(-pgid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
   const base = { executor: 'command', argv };
-  if (report.timed_out || (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT') {
-    return { event: 'TIMED_OUT', reason_code: 'AEC_STEP_TIMEOUT', outcome: { ...base, reason: 'TIMEOUT', timeout_ms: executor.timeout_ms }, message: `${argv[0]} did not finish within ${executor.timeout_ms} ms; its process group was killed`, proof_refs: [] };
+  // A command that ended on its own just before the interrupt keeps its real outcome.
+  if (report.interrupted || r.error === 'INTERRUPTED' || (r.aborted && report.exit_code === undefined)) {
+    // kair was interrupted: the command was killed part-way, so its effect is unknown (in doubt).
+    return { event: 'INTERRUPTED', reason_code: 'AEC_EXECUTOR_FAILED', outcome: { ...base, reason: 'INTERRUPTED' }, message: `${argv[0]} was stopped by an interrupt; its process group was killed`, proof_refs: [] };
   }
-  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOBUFS') {
+  if (report.timed_out || r.error === 'ETIMEDOUT') {
+    return { event: 'TIMED_OUT', reason_code: 'AEC_STEP_TIMEOUT', outcome: { ...base, reason: 'TIMEOUT', timeout_ms: timeoutMs }, message: `${argv[0]} did not finish within ${timeoutMs} ms; its process group was killed`, proof_refs: [] };
+  }
+  if (r.error === 'ENOBUFS') {
     return failed('OUTPUT_TOO_LARGE', `${argv[0]} wrote more than ${OUTPUT_MAX_BYTES} bytes of output; its process group was killed`, base);
   }
   if (report.error !== undefined) return failed('SPAWN_FAILED', `could not run ${argv[0]}: ${report.error}`, { ...base, error: report.error });
-  if (r.error || report.exit_code === undefined) return failed('SPAWN_FAILED', `could not run ${argv[0]}: ${r.error?.message ?? `the supervisor ended without a report (status ${r.status ?? r.signal})`}`, { ...base, error: r.error?.message ?? 'NO_REPORT' });
+  if (r.error || report.exit_code === undefined) return failed('SPAWN_FAILED', `could not run ${argv[0]}: ${r.message ?? `the supervisor ended without a report (status ${r.status ?? r.signal})`}`, { ...base, error: r.message ?? 'NO_REPORT' });
   // Redacted before the outcome exists: it goes to the ledger, history, run-result and refs.
-  const out = { ...base, exit_code: report.exit_code, signal: report.signal ?? null, stdout: clip(redactSecrets(r.stdout ?? '')), stderr: clip(redactSecrets(r.stderr ?? '')) };
+  const out = { ...base, exit_code: report.exit_code, signal: report.signal ?? null, stdout: clip(redactSecrets(r.stdout)), stderr: clip(redactSecrets(r.stderr)) };
   if (report.exit_code !== 0) return failed('NONZERO_EXIT', `${argv[0]} exited ${report.exit_code ?? report.signal}`, out);
   return ok(out, `${env.simulation_id}: ${argv[0]} exited 0`);
 }

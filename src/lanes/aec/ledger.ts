@@ -184,9 +184,6 @@ function makeLedgerRepo(db: Db) {
   const getConfirmation = db.prepare<[number], ConfirmationRow>('SELECT * FROM agent_execution_confirmation_ledger WHERE id = ?');
   const project = db.prepare(`INSERT OR REPLACE INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', 'WHERE tenant_id = ? AND correlation_id = ? AND step_id = ?')}`);
   const stepRows = db.prepare<[string, string, string], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger WHERE ${GROUP.replaceAll(',', ' = ? AND')} = ? ORDER BY row_id`);
-  const insertIntake = db.prepare(
-    'INSERT INTO dev_intake (id, tenant_id, contract_id, correlation_id, run_id, step_id, utterance, fields, lang, finder_packet_ref, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, correlation_id, step_id, utterance) DO NOTHING',
-  );
   const intakeByStep = db.prepare<[string, string, string, string], { id: string }>('SELECT id FROM dev_intake WHERE tenant_id = ? AND correlation_id = ? AND step_id = ? AND utterance = ?');
   const intakeCount = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dev_intake');
   const successes = db.prepare<[string, string], SuccessFact & { row_id: number }>(
@@ -264,7 +261,7 @@ function makeLedgerRepo(db: Db) {
       const existing = intakeByStep.get(r.tenant_id, r.correlation_id, r.step_id, r.utterance);
       if (existing) return existing.id;
       const id = `intake-${intakeCount.get()!.n + 1}`;
-      insertIntake.run(id, r.tenant_id, r.contract_id, r.correlation_id, r.run_id, r.step_id, r.utterance, JSON.stringify(r.fields), r.lang, r.finder_packet_ref, r.actor, r.created_at);
+      insertChained(db, CHAINS.dev_intake, { id, tenant_id: r.tenant_id, contract_id: r.contract_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, utterance: r.utterance, fields: JSON.stringify(r.fields), lang: r.lang, finder_packet_ref: r.finder_packet_ref, actor: r.actor, created_at: r.created_at });
       return id;
     },
     listIntake(): IntakeRow[] {

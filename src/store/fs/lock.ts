@@ -290,6 +290,7 @@ function describeHolder(name: string, holder: Holder | null, verdict: Verdict | 
 function unlockHint(name: string): string {
   if (name === INDEX_LOCK) return 'kair unlock --index --force';
   if (name.startsWith('contract-')) return `kair unlock ${name.slice('contract-'.length)} --force`;
+  if (name === PROPOSE_LOCK) return 'kair unlock --propose --force';
   return `rm -r .kair/locks/${name}.lock`;
 }
 

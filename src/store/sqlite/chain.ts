@@ -30,6 +30,9 @@ export const CHAINS = {
   // aec_refs has no tenant column; its refs are shared by every contract of the workspace.
   aec_refs: { table: 'aec_refs', id: 'ref', key: [], integerId: false },
   change_log: { table: 'change_log', id: 'id', key: ['tenant_id'], integerId: true },
+  // Migration 5. dev_intake ids are text (`intake-<n>`): chained in rowid order. access_policy_versions has no tenant column.
+  dev_intake: { table: 'dev_intake', id: 'id', key: ['tenant_id'], integerId: false },
+  access_policy_versions: { table: 'access_policy_versions', id: 'version', key: [], integerId: true },
 } as const satisfies Record<string, ChainSpec>;
 
 export type ChainedTable = keyof typeof CHAINS;
