@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { kairError } from '../../domain/errors.js';
 import { crossAnchoring } from './anchoring-migration.js';
+import { configInChangeLog } from './config-log-migration.js';
 
 export type Db = Database.Database;
 
@@ -279,6 +280,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 2, name: 'aec_catalog_access', up: (db) => db.exec(AEC_CATALOG_ACCESS_SQL) },
   { id: 3, name: 'aec_ledgers', up: (db) => db.exec(AEC_LEDGERS_SQL) },
   { id: 4, name: 'cross_anchoring', up: crossAnchoring },
+  { id: 5, name: 'config_in_change_log', up: configInChangeLog },
 ];
 
 const MIGRATIONS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
