@@ -86,13 +86,16 @@ export interface DecisionRecord {
 
 const CLARIFY = /^SIM_FINDER_CLARIFY_/;
 
-export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
+/**
+ * Everything the gates look at for one step, read from SQLite and nothing written: the Finder's
+ * packet, the idempotency view, access, the catalog. The dispatcher and the dry run
+ * (`predictStep`) both decide on it, so a dry run cannot drift from the real gates.
+ */
+export function gatherStepFacts(db: Db, req: StepRequest) {
   const ledger = ledgerRepo(db);
   const access = accessRepo(db);
-  const now = req.now();
   const correlation_id = correlationId(req.contract_id, req.contract_version);
   const plan_id = `${correlation_id}/${req.step_id}`;
-  const scope: StepScope = { tenant_id: req.tenant_id, correlation_id, run_id: req.run_id, step_id: req.step_id, actor: req.actor };
   const rowsBefore = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
   const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
 
@@ -133,6 +136,33 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
   };
   const fingerprints = match ? fingerprintBundle(match, req.plan_sha256) : null;
   if (fingerprints) facts.artifact_fingerprint_bundle_ref = `fingerprints:${canonicalHash(fingerprints)}`;
+  return { ledger, access, correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, impactful, rollbackId, idem, accessNow, facts, fingerprints };
+}
+
+export interface StepPrediction {
+  packet: FinderPacket;
+  facts: GateFacts;
+  verdict: Verdict;
+  /** The run's --confirm answer would be used up by this step. */
+  confirmation_used: boolean;
+}
+
+/** What `dispatchStep` would decide for this step now, with the answer given (no prompt); reads only. */
+export function predictStep(db: Db, req: StepRequest): StepPrediction {
+  const g = gatherStepFacts(db, req);
+  let used = false;
+  if (g.impactful && req.confirm) {
+    g.facts.confirmation = parseConfirmation(req.confirm.token, req.confirm.lang ?? req.lang).result;
+    used = true;
+  }
+  const verdict = decideGates(g.facts);
+  return { packet: g.packet, facts: g.facts, verdict, confirmation_used: used && verdict.reached.includes('confirmation') };
+}
+
+export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
+  const now = req.now();
+  const scope: StepScope = { tenant_id: req.tenant_id, correlation_id: correlationId(req.contract_id, req.contract_version), run_id: req.run_id, step_id: req.step_id, actor: req.actor };
+  const { ledger, access, correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, impactful, rollbackId, idem, accessNow, facts, fingerprints } = gatherStepFacts(db, req);
 
   // Confirmation: the run's --confirm answer, else a terminal prompt, asked only when every gate
   // before it has passed (no question for a step that would be refused anyway).
@@ -141,7 +171,7 @@ export function dispatchStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
     const lang = req.confirm?.lang ?? req.lang;
     if (req.confirm) parse = { ...parseConfirmation(req.confirm.token, lang), source: 'flag' };
     else if (req.ask && blockedAt(decideGates(facts)) === 'AEC_CONFIRM_REQUIRED') {
-      const answer = req.ask(confirmQuestion(sim, req, lang));
+      const answer = req.ask(confirmQuestion(sim!, req, lang));
       if (answer !== null) parse = { ...parseConfirmation(answer, lang), source: 'prompt' };
     }
     facts.confirmation = parse?.result ?? null;
@@ -453,7 +483,7 @@ function noDispatchOutcome(
   };
 }
 
-function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string): string {
+export function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string): string {
   const sim = packet.type === 'SimulationMatchPacket' ? `${packet.simulation.title} (${packet.simulation_id})` : '';
   switch (code) {
     case 'AEC_CONFIRM_REQUIRED':
