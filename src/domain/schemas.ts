@@ -97,6 +97,12 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-artifacts': out.ArtifactsOutputSchema,
   'output-dpc': out.DpcOutputSchema,
   'output-unlock': out.UnlockOutputSchema,
+  'output-config-get': out.ConfigGetOutputSchema,
+  'output-config-set': out.ConfigSetOutputSchema,
+  'output-access-apply': out.AccessApplyOutputSchema,
+  'output-unrequire': out.UnrequireOutputSchema,
+  'output-close': out.CloseOutputSchema,
+  'output-doctor': out.DoctorOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {
