@@ -76,7 +76,7 @@ describe('close', () => {
   it('needs a reason (exit 2, nothing written)', () => {
     const ws = cloneWorkspace(base);
     const r = kj(ws, ['close', 'draft', '  ']);
-    expect({ code: r.code, err: r.json.error.code }).toEqual({ code: 2, err: 'USAGE_ERROR' });
+    expect({ code: r.code, err: r.json.error.code, arg: r.json.error.details.argument }).toEqual({ code: 2, err: 'USAGE_ERROR', arg: 'reason' });
     expect(snapshot(ws, 'draft').state).toBe('DRAFT');
   });
 });
