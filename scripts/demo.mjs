@@ -18,11 +18,13 @@ const shorten = (p) => p.replace(root, '').replace(ws + '/', '');
 
 const steps = (doc) => doc.steps.map((s) => `${s.id}=${s.reason_code ?? s.status}`).join(', ');
 
+const dryRun = (doc) => `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}; ${doc.steps.map((s) => `${s.id}=${s.status}`).join(', ')}`;
+
 function summary(doc) {
   if (!doc) return 'no JSON document';
-  if (!doc.ok) return `${doc.error?.code}: ${doc.error?.message}${doc.run_id ? `\n    ${doc.run_id} ${doc.status}: ${steps(doc)}` : ''}`;
+  if (!doc.ok) return `${doc.error?.code}: ${doc.error?.message}${doc.run_id ? `\n    ${doc.run_id} ${doc.status}: ${steps(doc)}` : ''}${doc.dry_run ? `\n    ${dryRun(doc)}` : ''}`;
   if (doc.contract) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`;
-  if (doc.dry_run) return `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`;
+  if (doc.dry_run) return dryRun(doc);
   if (doc.run_id && doc.steps) return `${doc.run_id} ${doc.status}: ${steps(doc)}${doc.kimi ? `\n    kimi: ${doc.kimi.result.summary}` : ''}`;
   if (doc.problems) return `verified: ${doc.problems.length} problem(s), ${doc.warnings.length} warning(s)`;
   if (doc.simulation) return `${doc.simulation.id} ${doc.simulation.status} (${doc.simulation.impact})`;
@@ -87,7 +89,8 @@ writeFileSync(editedFile, edited);
 kair(['plan', 'chat', '--file', editedFile]);
 kair(['request-approval', 'chat']);
 kair(['approve', 'chat'], 0, alice);
-kair(['run', 'chat', '--dry-run']);
+// Every gate of every step, writing nothing: it exits as the real run below will (3, a confirmation).
+kair(['run', 'chat', '--dry-run'], 3, alice);
 
 say('Run: the Kimi envelope, then an impactful simulation step that waits for confirmation');
 kair(['run', 'chat'], 3, alice);
