@@ -45,7 +45,7 @@ const sim = (id: string, over: Partial<SimulationDefinition> = {}): SimulationDe
   });
 
 describe('migration 2 (aec_catalog_access)', () => {
-  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log)', () => {
+  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log, 5 widens it)', () => {
     openTracked({ now: () => NOW }).close();
     const db = openTracked({ now: () => LATER });
     expect(appliedMigrations(db)).toEqual([
@@ -53,6 +53,7 @@ describe('migration 2 (aec_catalog_access)', () => {
       { id: 2, name: 'aec_catalog_access', applied_at: NOW },
       { id: 3, name: 'aec_ledgers', applied_at: NOW },
       { id: 4, name: 'cross_anchoring', applied_at: NOW },
+      { id: 5, name: 'config_in_change_log', applied_at: NOW },
     ]);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([
