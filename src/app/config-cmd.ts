@@ -2,11 +2,13 @@
  * `kair config get <key>` / `kair config set <key> <value>`. Both read the file itself, never
  * ctx.config, so they work on an invalid config: they are how one is fixed.
  */
+import { existsSync, statSync } from 'node:fs';
 import { sha256Hex } from '../domain/canonical.js';
 import type { Problem } from '../domain/config.js';
 import { configDefaults, validateConfig } from '../domain/config.js';
 import { kairError } from '../domain/errors.js';
-import { parseJsonInput } from '../domain/json-input.js';
+import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
+import { readInputFile } from '../store/fs/input.js';
 import { lastConfigSha, logConfigChange } from '../lanes/aec/change-log.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readTextFile } from '../store/fs/contracts.js';
@@ -26,16 +28,26 @@ const ADMIN_KEYS = ['approvals', 'run', 'policy', 'slo'];
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** Names that would reach an object's prototype instead of a key of the file. */
+const FORBIDDEN_PARTS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function assertKey(key: string): string[] {
-  if (!KEY.test(key)) throw kairError('USAGE_ERROR', `<key> must be a dotted config key such as approvals.min, got ${JSON.stringify(key.slice(0, 80))}`, { argument: 'key', hint: 'kair config get approvals' });
+  if (!KEY.test(key) || key.split('.').some((p) => FORBIDDEN_PARTS.has(p))) throw kairError('USAGE_ERROR', `<key> must be a dotted config key such as approvals.min, got ${JSON.stringify(key.slice(0, 80))}`, { argument: 'key', hint: 'kair config get approvals' });
   return key.split('.');
 }
 
 /** The file's parsed JSON; a file that is not JSON cannot be edited key by key. */
 function readRaw(ctx: Ctx): { text: string | null; value: Obj } {
   const file = paths.config(ctx.ws);
-  const text = readTextFile(file);
-  if (text === null) return { text: null, value: {} };
+  if (!existsSync(file)) return { text: null, value: {} };
+  let text: string;
+  try {
+    // Regular files only, bounded: a FIFO or a device in its place must not hang or flood us.
+    text = readInputFile(file, { flag: '', shown: '.kair/config.json', limit: DEFAULT_MAX_INPUT_BYTES, tooLarge: (max) => kairError('CONFIG_INVALID', `.kair/config.json is larger than ${max} bytes`, { path: '.kair/config.json' }) });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'USAGE_ERROR') throw kairError('CONFIG_INVALID', (e as Error).message, { path: '.kair/config.json', hint: 'replace .kair/config.json with a regular JSON file' });
+    throw e;
+  }
   const parsed = parseJsonInput(text);
   if (!parsed.ok || !isObj(parsed.value)) {
     throw kairError('CONFIG_INVALID', `.kair/config.json: ${parsed.ok ? 'expected a JSON object' : parsed.message}`, {
@@ -150,7 +162,13 @@ function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; pr
 export function configDrift(ctx: Ctx, db: Db): string | null {
   const logged = lastConfigSha(db);
   if (logged === null) return null;
-  const text = readTextFile(paths.config(ctx.ws));
+  const file = paths.config(ctx.ws);
+  let text: string | null = null;
+  try {
+    if (statSync(file).isFile()) text = readTextFile(file);
+  } catch {
+    // missing: reported as drift below
+  }
   const sha = text === null ? null : sha256Hex(text);
   return sha === logged ? null : `.kair/config.json (sha256 ${sha?.slice(0, 12) ?? 'missing'}) differs from the config the change log last recorded (sha256 ${logged.slice(0, 12)}): it was edited outside \`kair config set\``;
 }

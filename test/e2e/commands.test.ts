@@ -3,7 +3,8 @@
  * get/set (on a valid and an invalid config, admin-only policy keys, the change log and
  * config_drift), access apply (a diff, change-logged per rule, admin-only), and doctor.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, POLICY, tableRows } from '../helpers/aec.js';
@@ -149,6 +150,22 @@ describe('config get / set', () => {
     expect(kj(ws, ['config', 'get', 'approvals.min']).json.value).toBe(-1);
     expect(kj(ws, ['config', 'set', 'approvals.min', '1']).code).toBe(0);
     expect(kj(ws, ['status', 'draft']).code).toBe(0);
+  });
+
+  it('hostile keys and a FIFO in place of the config are refused cleanly (no hang, nothing written)', () => {
+    const ws = cloneWorkspace(base);
+    const before = readFileSync(configFile(ws), 'utf8');
+    for (const key of ['__proto__.x', 'approvals.constructor', '../x', 'a..b', '']) {
+      const r = kj(ws, ['config', 'set', key, '1']);
+      expect({ key, code: r.code, err: r.json.error.code }).toEqual({ key, code: 2, err: 'USAGE_ERROR' });
+    }
+    expect(readFileSync(configFile(ws), 'utf8')).toBe(before);
+    rmSync(configFile(ws));
+    expect(spawnSync('mkfifo', [configFile(ws)]).status).toBe(0);
+    for (const args of [['config', 'get', 'approvals.min'], ['config', 'set', 'approvals.min', '2']]) {
+      const r = kj(ws, args);
+      expect({ args, code: r.code, err: r.json.error.code }).toEqual({ args, code: 2, err: 'CONFIG_INVALID' });
+    }
   });
 
   it('policy keys are admin-only (NOT_ADMIN, exit 3, nothing written); other keys are not', () => {

@@ -213,7 +213,7 @@ describe('run: routing', () => {
     expect(readJson(snapshotFile(ws, 'approved')).runs).toEqual([]);
   });
 
-  it('--dry-run of mixed-lanes routes to both lanes and, with no catalog, predicts the Finder's refusal (exit 3)', () => {
+  it('--dry-run of mixed-lanes routes to both lanes and, with no catalog, predicts the Finder refusal (exit 3)', () => {
     const r = kj(ws, ['run', 'mixed', '--dry-run']);
     expect(r.code, r.stdout).toBe(3);
     expect(r.json.dry_run).toBe(true);
