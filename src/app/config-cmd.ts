@@ -9,6 +9,7 @@ import { configDefaults, validateConfig } from '../domain/config.js';
 import { kairError } from '../domain/errors.js';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
 import { readInputFile } from '../store/fs/input.js';
+import { failpoint } from '../store/failpoint.js';
 import { lastConfigSha, logConfigChange } from '../lanes/aec/change-log.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readTextFile } from '../store/fs/contracts.js';
@@ -143,6 +144,7 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
     // The database first (the log names the sha of the file about to be written), then the file:
     // a kill in between leaves the old file, which verify reports as config_drift until the next set.
     logToChangeLog(ctx, next, { actor, key, previous: previous.found ? previous.value : null, value, sha });
+    failpoint('config.logged');
     writeFileAtomicSync(paths.config(ws), text);
     return { key, value, previous: previous.found ? previous.value : null, config_sha256: sha, problems: after };
   });

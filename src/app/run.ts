@@ -246,7 +246,7 @@ function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
       if (v.dispatch) return void steps.push({ id: step.id, lane, status: 'ok', reason_code: 'AEC_DISPATCH_OK', ...simulation_id });
       if (v.replay) return void steps.push({ id: step.id, lane, status: 'replay', reason_code: 'AEC_IDEMPOTENT_REPLAY', ...simulation_id });
       // The halt messages speak to a paused run (`kair resume …`); before a run the next step is `kair run …`.
-      const message = p.packet.type === 'ClarifyPacket' ? p.packet.question : haltMessage(v.reason_code, p.packet, p.facts.idempotency, '', id).replace(`\`kair resume ${id} `, `\`kair run ${id} `);
+      const message = p.packet.type === 'ClarifyPacket' ? p.packet.question : haltMessage(v.reason_code, p.packet, p.facts.idempotency, '', id).replace(`\`kair resume ${id} `, `\`kair run ${id} `).replace('It was sent to dev intake.', 'A real run would send it to dev intake (`kair sim register` adds a simulation).');
       if (v.reason_code === 'AEC_CONFIRM_REQUIRED') {
         const after = decideGates({ ...p.facts, confirmation: 'affirmative' });
         steps.push({ id: step.id, lane, status: 'needs_confirmation', reason_code: v.reason_code, ...simulation_id, message, after_confirmation: after.dispatch ? 'AEC_DISPATCH_OK' : after.reason_code });

@@ -168,6 +168,21 @@ describe('config get / set', () => {
     }
   });
 
+  it('a kill after the change log, before the file: the old file stays, verify warns config_drift, the next set clears it', () => {
+    const ws = cloneWorkspace(base);
+    ok(ws, ['config', 'set', 'approvals.min', '1']);
+    const before = readFileSync(configFile(ws), 'utf8');
+    const killed = kj(ws, ['config', 'set', 'approvals.min', '3'], { env: { KAIR_FAILPOINT: 'config.logged' } });
+    expect(killed.code).not.toBe(0);
+    expect(readFileSync(configFile(ws), 'utf8')).toBe(before);
+    const v = kj(ws, ['verify']);
+    expect(v.code).toBe(0);
+    expect(v.json.warnings.map((w: Json) => w.kind)).toContain('config_drift');
+    expect(kj(ws, ['config', 'get', 'approvals.min']).json.value).toBe(1);
+    ok(ws, ['config', 'set', 'approvals.min', '2']);
+    expect(kj(ws, ['verify']).json.warnings.map((w: Json) => w.kind)).not.toContain('config_drift');
+  });
+
   it('policy keys are admin-only (NOT_ADMIN, exit 3, nothing written); other keys are not', () => {
     const ws = cloneWorkspace(base);
     ok(ws, ['config', 'set', 'policy.admins', '["alice"]']);

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, catalogWorkspace, counterSimulation, registerSimulation, simPlan } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
-import { cloneWorkspace, fixture, kairPath, kj, makeTempDir, okAsync, planFile, removeWorkspaces } from '../helpers/cli.js';
+import { cloneWorkspace, fixture, kair, kairPath, kj, makeTempDir, okAsync, planFile, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -134,6 +134,14 @@ describe('run --dry-run predicts the real run, gate by gate', () => {
       ['s2', 'refused', 'SIM_FINDER_MISSING_SIMULATION'],
     ]);
     expect(d.json.error.details).toMatchObject({ step_id: 's2', dry_run: true });
+  });
+
+  it('without --json it prints every step and its prediction on stdout, the first stop on stderr', () => {
+    const r = kair(dry, ['run', 'second', '--dry-run'], { env: ALICE });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/ping\s+aec\s+ok\s+AEC_DISPATCH_OK/);
+    expect(r.stdout).toMatch(/s2\s+aec\s+refused\s+SIM_FINDER_MISSING_SIMULATION/);
+    expect(r.stderr).toContain('A real run would send it to dev intake');
   });
 
   it('--dry-run --confirm maybe is a usage error (exit 2), nothing written', () => {
