@@ -18,12 +18,14 @@ const shorten = (p) => p.replace(root, '').replace(ws + '/', '');
 
 const steps = (doc) => doc.steps.map((s) => `${s.id}=${s.reason_code ?? s.status}`).join(', ');
 
+const dryRun = (doc) => `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}; ${doc.steps.map((s) => `${s.id}=${s.status}`).join(', ')}`;
+
 function summary(doc) {
   if (!doc) return 'no JSON document';
-  if (!doc.ok) return `${doc.error?.code}: ${doc.error?.message}${doc.run_id ? `\n    ${doc.run_id} ${doc.status}: ${steps(doc)}` : ''}`;
+  if (!doc.ok) return `${doc.error?.code}: ${doc.error?.message}${doc.run_id ? `\n    ${doc.run_id} ${doc.status}: ${steps(doc)}` : ''}${doc.dry_run ? `\n    ${dryRun(doc)}` : ''}`;
   if (doc.planner) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}, planned by ${doc.planner.provider} (${doc.planner.tokens_in} tokens in, ${doc.planner.tokens_out} out, prompt ${doc.planner.prompt_sha256.slice(0, 12)})`;
   if (doc.contract) return `${doc.contract.id} ${doc.contract.state} v${doc.contract.version}`;
-  if (doc.dry_run) return `dry run: lanes ${doc.lanes.join('+')}${doc.kimi_estimate ? `, estimate $${doc.kimi_estimate.costUSD} / ${doc.kimi_estimate.runtimeSec}s` : ''}`;
+  if (doc.dry_run) return dryRun(doc);
   if (doc.run_id && doc.steps?.every((s) => s.rollback_of)) return `rollback of ${doc.run_id} ${doc.status}: ${doc.steps.map((s) => `${s.step_id}←${s.rollback_simulation_id}=${s.reason_code}`).join(', ')}; ${doc.contract_id} stays ${doc.state}`;
   if (doc.run_id && doc.steps) return `${doc.run_id} ${doc.status}: ${steps(doc)}${doc.kimi ? `\n    kimi: ${doc.kimi.result.summary}` : ''}`;
   if (doc.problems) return `verified: ${doc.problems.length} problem(s), ${doc.warnings.length} warning(s)`;
@@ -96,7 +98,8 @@ kair(['plan', 'gen', '--generate']);
 debugRun(['plan', 'gen', '--refine', 'Drop tell-sales-team. Void the invoice customer=acme', '--debug']);
 kair(['request-approval', 'gen']);
 kair(['approve', 'gen'], 0, alice);
-kair(['run', 'gen', '--dry-run']);
+// The dry run predicts the real run's first stop: the invoice waits for a confirmation (exit 3).
+kair(['run', 'gen', '--dry-run'], 3, alice);
 
 say('chat gets a hand-written plan instead');
 kair(['plan', 'chat', '--file', join(plans, 'mixed-lanes.json')]);
@@ -117,7 +120,8 @@ writeFileSync(editedFile, edited);
 kair(['plan', 'chat', '--file', editedFile]);
 kair(['request-approval', 'chat']);
 kair(['approve', 'chat'], 0, alice);
-kair(['run', 'chat', '--dry-run']);
+// Every gate of every step, writing nothing: it exits as the real run below will (3, a confirmation).
+kair(['run', 'chat', '--dry-run'], 3, alice);
 
 say('What alice approved: the plan by its sha, and what changed since the plan before it');
 kair(['show', 'chat']);

@@ -33,6 +33,10 @@ import { assertContract } from '../store/fs/contracts.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import type { Interrupts } from './interrupt.js';
 import { assertSpendVouched } from './spend-vouch.js';
+import type { ErrorCode } from '../domain/errors.js';
+import { CONFIRM_LEXICON, parseConfirmation } from '../domain/aec/confirm.js';
+import { decideGates } from '../domain/aec/gates.js';
+import { haltMessage, predictStep } from '../lanes/aec/dispatcher.js';
 
 export interface RunOptions {
   confirm?: string;
@@ -79,7 +83,19 @@ export function route(c: Contract, plan: Plan): Routing {
   return { eligible, lanes, steps };
 }
 
-export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; steps: Routing['steps']; kimi_estimate: { tokens: number; costUSD: number; runtimeSec: number } | null }) | (RunOutcome & { dry_run?: false });
+export interface DryRunStep {
+  id: string;
+  lane: 'kimi' | 'aec' | 'manual';
+  /** What the real run would do at this step now (every step is evaluated, even after a stop). */
+  status: 'ok' | 'replay' | 'needs_confirmation' | 'refused' | 'failed';
+  reason_code: string;
+  simulation_id?: string;
+  message?: string;
+  /** For needs_confirmation: what the gates after the confirmation decide once it is answered yes. */
+  after_confirmation?: string;
+}
+
+export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; steps: DryRunStep[]; kimi_estimate: { tokens: number; costUSD: number; runtimeSec: number } | null }) | (RunOutcome & { dry_run?: false });
 
 /** Gates after the state check, in §14 order; returns the plan and its routing. */
 /**
@@ -153,28 +169,7 @@ function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
 export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult> {
   assertId(id);
   if (opts.pauseAt !== undefined) assertId(opts.pauseAt, 'step');
-  if (opts.dryRun) {
-    // A dry run writes nothing, gate refusals included; it exits as the real run would.
-    // The gates decide on history, never on contract.json, in a dry run too.
-    assertContract(ctx.ws, id);
-    const c = loadForWrite(ctx.ws, id).contract;
-    assertTransition(c, 'run');
-    const slot: DbSlot = {};
-    let plan: Plan;
-    let routing: Routing;
-    try {
-      ({ plan, routing } = gates(ctx, c, opts, slot));
-    } finally {
-      slot.db?.close();
-    }
-    const kimi_estimate = estimate(ctx, plan, routing);
-    if (kimi_estimate) {
-      const caps = effectiveCaps(plan, ctx.config);
-      const pre = preflight({ costMicros: usdToMicros(kimi_estimate.costUSD), runtimeSec: kimi_estimate.runtimeSec }, caps, spentMicros(ctx, id), usdToMicros(ctx.config.kimi.max_cost_usd_per_contract));
-      if (!pre.ok) throw kairError(pre.code, pre.summary, { dry_run: true, ...pre.details });
-    }
-    return { dry_run: true, contract_id: id, lanes: routing.lanes, steps: routing.steps, kimi_estimate };
-  }
+  if (opts.dryRun) return dryRun(ctx, id, opts);
   let started!: { plan: Plan; routing: Routing; runId: string; at: string; request: ArtifactRecord & { text: string } };
   const slot: DbSlot = {};
   const m = withSlot(slot, () => mutate(ctx, id, 'run', (c) => {
@@ -200,6 +195,104 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
     done: [],
     aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.confirmAll ? { confirmAll: true } : {}), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false, allowRepeat: opts.allowRepeat === true },
     ...(opts.interrupts ? { interrupts: opts.interrupts } : {}),
+  });
+}
+
+/**
+ * `run --dry-run`: the real run's gates for every step, AEC gates included (the dispatcher's own
+ * `predictStep`), with nothing written: no intake, access-decision or ledger row, no history
+ * event. It throws the first stop the real run would meet given the flags passed (its exit code),
+ * carrying the whole prediction; without one it returns it.
+ */
+function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
+  if (opts.confirm !== undefined) assertDryRunAnswer(opts.confirm, opts.lang);
+  // The gates decide on history, never on contract.json, in a dry run too.
+  assertContract(ctx.ws, id);
+  const c = loadForWrite(ctx.ws, id).contract;
+  assertTransition(c, 'run');
+  const slot: DbSlot = {};
+  try {
+    const { plan, routing } = gates(ctx, c, opts, slot);
+    const kimi_estimate = estimate(ctx, plan, routing);
+    let kimiStop: { code: ErrorCode; message: string; details: Record<string, unknown> } | null = null;
+    if (kimi_estimate) {
+      const caps = effectiveCaps(plan, ctx.config);
+      const pre = preflight({ costMicros: usdToMicros(kimi_estimate.costUSD), runtimeSec: kimi_estimate.runtimeSec }, caps, spentMicros(ctx, id), usdToMicros(ctx.config.kimi.max_cost_usd_per_contract));
+      if (!pre.ok) kimiStop = { code: pre.code, message: pre.summary, details: { ...pre.details } };
+    }
+    // A workspace without a database is an empty catalog and policy: decided on an empty
+    // in-memory database rather than by creating kair.db.
+    const db = slot.db ?? (existsSync(paths.db(ctx.ws)) ? (slot.db = openDb(paths.db(ctx.ws))) : (slot.db = openDb(':memory:')));
+    const kimiAt = routing.eligible ? Math.max(0, plan.steps.findIndex((s) => stepLane(s) === 'kimi')) : -1;
+    let confirm = opts.confirm === undefined ? null : { token: opts.confirm, ...(opts.lang === undefined ? {} : { lang: opts.lang }) };
+    const steps: DryRunStep[] = [];
+    let stop: { code: ErrorCode; message: string; details: Record<string, unknown> } | null = null;
+    let reachable = true;
+    const stopAt = (code: ErrorCode, message: string, details: Record<string, unknown>) => {
+      if (reachable && !stop) stop = { code, message, details };
+    };
+    plan.steps.forEach((step, i) => {
+      // --pause-at ends the real run (exit 0) before this step: nothing after it is reached.
+      if (opts.pauseAt === step.id) reachable = false;
+      const lane = stepLane(step);
+      if (i === kimiAt && kimiStop) stopAt(kimiStop.code, kimiStop.message, { step_id: step.id, ...kimiStop.details });
+      if (lane === 'manual') return void steps.push({ id: step.id, lane, status: 'ok', reason_code: 'MANUAL_RECORDED' });
+      if (lane === 'kimi') {
+        return void steps.push(kimiStop ? { id: step.id, lane, status: 'failed', reason_code: kimiStop.code, message: kimiStop.message } : { id: step.id, lane, status: 'ok', reason_code: 'KIMI_OK' });
+      }
+      const sim = step.simulation!;
+      const p = predictStep(db, {
+        tenant_id: ctx.config.workspace_id,
+        contract_id: id,
+        contract_version: c.version,
+        run_id: `${id}-run-${c.runs.length + 1}`,
+        step_id: step.id,
+        actor: ctx.actor(),
+        plan_sha256: c.plan_sha256 ?? '',
+        utterance: sim.utterance,
+        fields: sim.fields ?? {},
+        lang: sim.lang ?? 'en',
+        ...(sim.attempt === undefined ? {} : { finder_attempt: sim.attempt }),
+        confirm,
+        retry_in_doubt: false,
+        controls_granted: c.controls.granted,
+        now: ctx.now,
+      });
+      if (p.confirmation_used && !opts.confirmAll) confirm = null;
+      const simulation_id = p.packet.type === 'SimulationMatchPacket' ? { simulation_id: p.packet.simulation_id } : {};
+      const v = p.verdict;
+      if (v.dispatch) return void steps.push({ id: step.id, lane, status: 'ok', reason_code: 'AEC_DISPATCH_OK', ...simulation_id });
+      if (v.replay) return void steps.push({ id: step.id, lane, status: 'replay', reason_code: 'AEC_IDEMPOTENT_REPLAY', ...simulation_id });
+      // The halt messages speak to a paused run (`kair resume …`); before a run the next step is `kair run …`.
+      const message = p.packet.type === 'ClarifyPacket' ? p.packet.question : haltMessage(v.reason_code, p.packet, p.facts.idempotency, '', id).replace(`\`kair resume ${id} `, `\`kair run ${id} `).replace('It was sent to dev intake.', 'A real run would send it to dev intake (`kair sim register` adds a simulation).');
+      if (v.reason_code === 'AEC_CONFIRM_REQUIRED') {
+        const after = decideGates({ ...p.facts, confirmation: 'affirmative' });
+        steps.push({ id: step.id, lane, status: 'needs_confirmation', reason_code: v.reason_code, ...simulation_id, message, after_confirmation: after.dispatch ? 'AEC_DISPATCH_OK' : after.reason_code });
+      } else {
+        steps.push({ id: step.id, lane, status: 'refused', reason_code: v.reason_code, ...simulation_id, message });
+      }
+      stopAt(v.reason_code, message, { step_id: step.id, ...simulation_id });
+    });
+    const doc = { dry_run: true as const, contract_id: id, lanes: routing.lanes, steps, kimi_estimate };
+    const first = stop as { code: ErrorCode; message: string; details: Record<string, unknown> } | null;
+    if (first) {
+      const e = kairError(first.code, `dry run: ${first.message}`, { dry_run: true, ...first.details, hint: first.code === 'AEC_CONFIRM_REQUIRED' ? `kair run ${id} --confirm yes` : `the real run would stop here; \`kair run ${id} --dry-run\` again once it is fixed` });
+      e.payload = doc;
+      throw e;
+    }
+    return doc;
+  } finally {
+    slot.db?.close();
+  }
+}
+
+/** With --dry-run, --confirm must be a yes or a no: an answer the real run would reject is a usage error. */
+function assertDryRunAnswer(token: string, lang: string | undefined): void {
+  const langs = lang !== undefined ? [lang] : Object.keys(CONFIRM_LEXICON);
+  if (langs.some((l) => parseConfirmation(token, l).result !== 'ambiguous')) return;
+  throw kairError('USAGE_ERROR', `--confirm ${JSON.stringify(token.slice(0, 80))} is not a yes or a no${lang !== undefined ? ` in ${lang}` : ''}: a dry run predicts an answer, not an ambiguous one`, {
+    flag: '--confirm',
+    hint: 'use --confirm yes (or no), or leave --confirm out to see which steps need confirmation',
   });
 }
 

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { canonicalJson, sha256Hex } from '../domain/canonical.js';
 import { ledgerRepo } from '../lanes/aec/ledger.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
+import { configDrift } from './config-cmd.js';
 import { listContractIds } from '../store/fs/contracts.js';
 import { paths } from '../store/fs/workspace.js';
 import type { AnchoredTable, RowAnchor } from '../store/sqlite/chain.js';
@@ -111,6 +112,8 @@ export function verifyDb(ctx: Ctx, out: VerifyResult, id?: string): void {
     if (id === undefined) {
       checkChangeLog(db, problem);
       checkRefs(db, problem);
+      const drift = configDrift(ctx, db);
+      if (drift) warning('config_drift', drift);
     }
   });
 }

@@ -262,14 +262,20 @@ export async function head(_p: Parsed, ctx: Ctx): Promise<Output> {
   };
 }
 
+function dryRunText(r: Extract<runApp.RunResult, { dry_run: true }>): string {
+  return [
+    `dry run of ${r.contract_id}: lanes ${r.lanes.join(', ')}; nothing was written`,
+    ...r.steps.map((s) => `  ${s.id.padEnd(16)} ${s.lane.padEnd(7)} ${s.status.padEnd(18)} ${s.reason_code}${s.after_confirmation ? ` (then ${s.after_confirmation})` : ''}`),
+    r.kimi_estimate ? `  kimi estimate: ${r.kimi_estimate.tokens} tokens, $${r.kimi_estimate.costUSD}, ${r.kimi_estimate.runtimeSec}s` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
+}
+
 /** §8 step 5/6: the run document, and its exit status (0 ok or user pause, 3 gate, 5 failure). */
 function runOutput(r: runApp.RunResult): Output {
   if (r.dry_run) {
-    return {
-      json: { ...r },
-      text: () =>
-        [`dry run of ${r.contract_id}: lanes ${r.lanes.join(', ')}`, ...r.steps.map((s) => `  ${s.id}  ${s.lane}`), r.kimi_estimate ? `  kimi estimate: ${r.kimi_estimate.tokens} tokens, $${r.kimi_estimate.costUSD}, ${r.kimi_estimate.runtimeSec}s` : ''].filter(Boolean).join('\n'),
-    };
+    return { json: { ...r }, text: () => dryRunText(r) };
   }
   const doc = {
     contract_id: r.contract.id,
@@ -317,8 +323,17 @@ export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
     regenerate: p.opts.regenerate === true,
     allowRepeat: p.opts.allowRepeat === true,
   };
-  // A dry run writes nothing: a signal keeps its default action there.
-  if (opts.dryRun) return runOutput(await runApp.runCommand(ctx, p.args[0]!, opts));
+  if (opts.dryRun) {
+    // A dry run writes nothing: a signal keeps its default action there.
+    try {
+      return runOutput(await runApp.runCommand(ctx, p.args[0]!, opts));
+    } catch (e) {
+      // A predicted stop carries the whole prediction: show it, not only the first stop.
+      const payload = (e as { payload?: { dry_run?: boolean } }).payload;
+      if (payload?.dry_run === true) (e as { text?: string }).text = dryRunText(payload as Extract<runApp.RunResult, { dry_run: true }>);
+      throw e;
+    }
+  }
   return runOutput(await withInterrupts((interrupts) => runApp.runCommand(ctx, p.args[0]!, { ...opts, interrupts })));
 }
 

@@ -6,3 +6,4 @@ export * as handlers from './handlers.js';
 export { helpText } from './help.js';
 export { completion } from './completion.js';
 export * as aecHandlers from './aec-handlers.js';
+export * as commandsHandlers from './commands-handlers.js';

@@ -62,6 +62,7 @@ const o = (long: string, key: string, description: string, value?: string, repea
 
 const H = async () => (await loadLazy()).handlers;
 const AEC = async () => (await loadLazy()).aecHandlers;
+const CMD = async () => (await loadLazy()).commandsHandlers;
 
 export const COMMANDS: CommandDef[] = [
   { name: 'init', args: [], options: [], summary: 'create a .kair/ workspace here (idempotent)', example: 'kair init', noWorkspace: true, handler: async (p, c) => (await H()).init(p, c) },
@@ -209,8 +210,14 @@ export const COMMANDS: CommandDef[] = [
   },
   { name: 'aec waiver list', args: [], options: [], summary: 'list SLO waivers and which is active', example: 'kair aec waiver list --json', handler: async (p, c) => (await AEC()).aecWaiverList(p, c) },
   { name: 'intake list', args: [], options: [], summary: 'list dev intake (steps no simulation matched)', example: 'kair intake list', exactWords: true, handler: async (p, c) => (await AEC()).intakeList(p, c) },
+  { name: 'unrequire', args: [a('id'), a('control', true, true)], options: [], summary: 'remove required controls (voids approvals)', example: 'kair unrequire chat local:write', handler: async (p, c) => (await CMD()).unrequire(p, c) },
+  { name: 'close', args: [a('id'), a('reason')], options: [], summary: 'abandon a contract (→ CLOSED; rewind reopens it as a new version)', example: 'kair close chat "superseded by the billing project"', handler: async (p, c) => (await CMD()).close(p, c) },
+  { name: 'config get', args: [a('key')], options: [], summary: 'print one config value (dotted key; works on an invalid config)', example: 'kair config get approvals.min', handler: async (p, c) => (await CMD()).configGetCmd(p, c) },
+  { name: 'config set', args: [a('key'), a('value')], options: [], summary: 'set one config value (JSON or a string), validated; policy keys are admin-only', example: 'kair config set approvals.min 2', handler: async (p, c) => (await CMD()).configSetCmd(p, c) },
+  { name: 'access apply', args: [], options: [o('--file', 'file', 'the whole policy: {"rules": [{actor, action, decision}]}', 'path'), o('--dry-run', 'dryRun', 'print the difference; change nothing')], summary: 'replace the access policy with a file and print the difference (admin-only)', example: 'kair access apply --file fixtures/access/policy.json --dry-run', handler: async (p, c) => (await CMD()).accessApply(p, c) },
+  { name: 'doctor', args: [], options: [], summary: 'check Node, SQLite, the workspace, the config, the actor and PATH; say how to fix each', example: 'kair doctor', noWorkspace: true, handler: async (p, c) => (await CMD()).doctor(p, c) },
   // A bare group word (`kair sim`, `kair access frob`) names the subcommands instead of failing as an unknown command.
-  ...(['sim', 'access', 'aec', 'intake'] as const).map(
+  ...(['sim', 'access', 'aec', 'intake', 'config'] as const).map(
     (group): CommandDef => ({
       name: group,
       args: [a('subcommand', false, true)],

@@ -128,14 +128,21 @@ export function applyEvent(c: Contract | null, e: HistoryEvent): Contract {
       break;
     }
     case 'require':
+    case 'unrequire':
       n.controls = { ...n.controls, required: d.required as string[] };
       n.approvals = voidApprovals(n.approvals);
+      break;
+    case 'close':
+      n.approvals = voidApprovals(n.approvals);
+      delete n.pause;
       break;
     case 'grant':
     case 'revoke':
       n.controls = { ...n.controls, granted: d.granted as string[] };
       break;
     case 'approve':
+      // A repeat approval that only moves the state (a lowered minimum) adds no approval.
+      if (d.repeat === true) break;
       n.approvals = [
         ...n.approvals,
         { actor: e.actor, at: e.at, plan_sha256: d.plan_sha256 as string, valid: true },

@@ -73,6 +73,23 @@ export function decideRequire(c: Contract, controls: string[]): EventDraft {
   };
 }
 
+export function decideUnrequire(c: Contract, controls: string[]): EventDraft {
+  assertTransition(c, 'unrequire');
+  const removed = controls.filter((n) => c.controls.required.includes(n));
+  return {
+    type: 'unrequire',
+    state: simpleTarget('unrequire', c.state),
+    data: { controls, removed, required: c.controls.required.filter((n) => !controls.includes(n)), voided_approvals: countValid(c) },
+  };
+}
+
+/** null: the contract is CLOSED already (exit 0, nothing recorded). */
+export function decideClose(c: Contract, reason: string): EventDraft | null {
+  if (c.state === 'CLOSED') return null;
+  assertTransition(c, 'close');
+  return { type: 'close', state: 'CLOSED', data: { reason, from_state: c.state, voided_approvals: countValid(c) } };
+}
+
 export function decideGrant(c: Contract, kind: 'grant' | 'revoke', controls: string[]): EventDraft {
   assertTransition(c, kind);
   const granted = new Set(c.controls.granted);
@@ -100,12 +117,17 @@ export function decideApprove(
   c: Contract,
   args: { actor: string; proposer: string; diskPlanSha: string | null; config: Config; signing?: boolean; signedApprovers?: string[]; expectSha?: string },
 ): EventDraft | null {
-  const repeat = validApprovers(c).includes(args.actor);
+  const min = args.config.approvals.min;
+  const approvers = validApprovers(c);
+  const repeat = approvers.includes(args.actor);
   const addsSignature = args.signing === true && !(args.signedApprovers ?? []).includes(args.actor);
   // A repeat approval of the same plan by the same actor is a no-op even once the quorum moved
   // the contract to APPROVED (docs/decisions/003); one that adds a signature is recorded.
   const repeatApproved = c.state === 'APPROVED' && repeat;
-  if (!repeatApproved) assertTransition(c, 'approve');
+  // `approvals.min` is read as configured now: an APPROVED contract that a raised minimum left
+  // short takes more approvals instead of being stuck (docs/decisions/022).
+  const belowMin = c.state === 'APPROVED' && approvers.length < min;
+  if (!repeatApproved && !belowMin) assertTransition(c, 'approve');
   if (args.config.approvals.require_signed && !args.signing) {
     throw kairError('SIGNATURE_REQUIRED', `approvals of ${c.id} must be signed (approvals.require_signed); nothing was approved`, {
       contract_id: c.id,
@@ -124,10 +146,17 @@ export function decideApprove(
   }
   assertExpectedSha(c, args.expectSha);
   assertPlanFresh(c, args.diskPlanSha);
-  if (repeat && !addsSignature) return null;
-  const approvers = validApprovers(c).length + (repeat ? 0 : 1);
-  const state: State = approvers >= args.config.approvals.min ? 'APPROVED' : c.state === 'APPROVED' ? 'APPROVED' : 'AWAITING_APPROVAL';
-  return { type: 'approve', state, data: { plan_sha256: c.plan_sha256, approvers, min: args.config.approvals.min } };
+  if (repeat && !addsSignature) {
+    // A lowered minimum: the approvals already there suffice, and this repeat says so.
+    if (c.state === 'AWAITING_APPROVAL' && approvers.length >= min) {
+      return { type: 'approve', state: 'APPROVED', data: { plan_sha256: c.plan_sha256, approvers: approvers.length, min, repeat: true } };
+    }
+    return null;
+  }
+  const count = approvers.length + (repeat ? 0 : 1);
+  // An APPROVED contract stays APPROVED while it collects the approvals a raised minimum wants.
+  const state: State = count >= min || c.state === 'APPROVED' ? 'APPROVED' : 'AWAITING_APPROVAL';
+  return { type: 'approve', state, data: { plan_sha256: c.plan_sha256, approvers: count, min } };
 }
 
 /**

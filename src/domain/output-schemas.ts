@@ -554,6 +554,24 @@ const runDocument = {
   artifacts: z.strictObject({ run_request: relPath, run_result: relPath, run_result_sealed: relPath }),
 };
 
+const dryRunDocument = {
+  dry_run: z.literal(true),
+  contract_id: id,
+  lanes: z.array(executionLane),
+  steps: z.array(
+    z.strictObject({
+      id,
+      lane,
+      status: z.enum(['ok', 'replay', 'needs_confirmation', 'refused', 'failed']),
+      reason_code: reasonCode,
+      simulation_id: z.string().optional(),
+      message: z.string().optional(),
+      after_confirmation: reasonCode.optional(),
+    }),
+  ),
+  kimi_estimate: z.strictObject({ tokens: z.int().nonnegative(), costUSD: z.number().nonnegative(), runtimeSec: z.int().nonnegative() }).nullable(),
+};
+
 /**
  * run and resume: the run document (ok when COMPLETED or paused by the user, else with `error`)
  * or the dry run. A refusal before the run starts is a plain error document.
@@ -561,14 +579,9 @@ const runDocument = {
 export const RunOutputSchema = z.union([
   z.strictObject({ ok, ...runDocument }),
   z.strictObject({ ok: z.literal(false), ...runDocument, error: ErrorSchema }),
-  z.strictObject({
-    ok,
-    dry_run: z.literal(true),
-    contract_id: id,
-    lanes: z.array(executionLane),
-    steps: z.array(z.strictObject({ id, lane })),
-    kimi_estimate: z.strictObject({ tokens: z.int().nonnegative(), costUSD: z.number().nonnegative(), runtimeSec: z.int().nonnegative() }).nullable(),
-  }),
+  z.strictObject({ ok, ...dryRunDocument }),
+  // A dry run that predicts a stop: the whole prediction and the stop as `error` (its exit code).
+  z.strictObject({ ok: z.literal(false), ...dryRunDocument, error: ErrorSchema }),
 ]);
 
 export const ReviewOutputSchema = z.strictObject({
@@ -603,3 +616,33 @@ export const LockHolderSchema = z.strictObject({
 });
 
 export const UnlockOutputSchema = z.strictObject({ ok, lock: z.string().regex(/^(contract-[a-z0-9][a-z0-9_-]*|_index|_propose)$/), removed: LockHolderSchema.nullable(), contract: ContractSchema.optional() });
+
+// ---- config, access apply, unrequire, close, doctor ------------------------------------------
+
+const configProblem = z.strictObject({ path: z.string(), message: z.string() });
+
+export const ConfigGetOutputSchema = z.strictObject({ ok, key: z.string(), value: z.unknown(), source: z.enum(['file', 'default']) });
+
+export const ConfigSetOutputSchema = z.strictObject({ ok, key: z.string(), value: z.unknown(), previous: z.unknown(), config_sha256: sha, problems: z.array(configProblem) });
+
+export const AccessApplyOutputSchema = z.strictObject({
+  ok,
+  dry_run: z.boolean(),
+  added: z.array(accessRule),
+  removed: z.array(accessRule),
+  changed: z.array(z.strictObject({ actor: z.string(), action: z.string(), from: z.enum(['allow', 'deny', 'require-ap']), to: z.enum(['allow', 'deny', 'require-ap']) })),
+  unchanged: z.int().nonnegative(),
+  policy_snapshot_version: z.int().nonnegative(),
+});
+
+export const UnrequireOutputSchema = z.strictObject({ ok, contract: ContractSchema, removed: z.array(control) });
+
+export const CloseOutputSchema = z.strictObject({ ok, contract: ContractSchema, recorded: z.boolean(), cancelled_envelopes: z.array(z.string()) });
+
+const doctorFinding = z.strictObject({ check: z.string(), status: z.enum(['pass', 'warn', 'fail']), message: z.string(), hint: z.string() });
+
+/** doctor: the findings; when one fails, also `error` (DOCTOR_FAILED, exit 3). */
+export const DoctorOutputSchema = z.union([
+  z.strictObject({ ok, findings: z.array(doctorFinding) }),
+  z.strictObject({ ok: z.literal(false), findings: z.array(doctorFinding), error: ErrorSchema }),
+]);

@@ -113,6 +113,12 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-show': out.ShowOutputSchema,
   'output-diff': out.DiffOutputSchema,
   'output-rollback': out.RollbackOutputSchema,
+  'output-config-get': out.ConfigGetOutputSchema,
+  'output-config-set': out.ConfigSetOutputSchema,
+  'output-access-apply': out.AccessApplyOutputSchema,
+  'output-unrequire': out.UnrequireOutputSchema,
+  'output-close': out.CloseOutputSchema,
+  'output-doctor': out.DoctorOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {

@@ -11,6 +11,8 @@ export const STATES = [
   'FAILED',
   'ACCEPTED',
   'REWOUND',
+  // Terminal, like ACCEPTED, but for work that is abandoned rather than done; rewind reopens it.
+  'CLOSED',
 ] as const;
 export type State = (typeof STATES)[number];
 
@@ -27,10 +29,13 @@ export const LIFECYCLE_COMMANDS = [
   'review',
   'accept',
   'rewind',
+  'unrequire',
+  'close',
 ] as const;
 export type LifecycleCommand = (typeof LIFECYCLE_COMMANDS)[number];
 
-const ALL_BUT_ACCEPTED = STATES.filter((s) => s !== 'ACCEPTED');
+// CLOSED, like ACCEPTED, allows nothing that changes the contract but rewind (and rollback).
+const ALL_BUT_ACCEPTED = STATES.filter((s) => s !== 'ACCEPTED' && s !== 'CLOSED');
 
 /** From which states each lifecycle command may run (`propose` creates, so it has none). */
 export const ALLOWED_FROM: Record<LifecycleCommand, readonly State[]> = {
@@ -45,7 +50,10 @@ export const ALLOWED_FROM: Record<LifecycleCommand, readonly State[]> = {
   resume: ['PAUSED'],
   review: ['COMPLETED'],
   accept: ['COMPLETED'],
-  rewind: ['PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED'],
+  rewind: ['PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED', 'CLOSED'],
+  unrequire: ['DRAFT', 'PLANNED', 'AWAITING_APPROVAL', 'APPROVED'],
+  // CLOSED is listed so that closing twice is a quiet no-op rather than a refusal.
+  close: STATES.filter((s) => s !== 'RUNNING' && s !== 'ACCEPTED'),
 };
 
 export function isAllowed(command: LifecycleCommand, state: State): boolean {
@@ -66,7 +74,10 @@ export function simpleTarget(command: LifecycleCommand, from: State): State {
     case 'plan':
       return 'PLANNED';
     case 'require':
+    case 'unrequire':
       return from === 'DRAFT' ? 'DRAFT' : 'PLANNED';
+    case 'close':
+      return 'CLOSED';
     case 'grant':
     case 'revoke':
     case 'review':
@@ -126,5 +137,7 @@ export const EVENT_TYPES = [
   'unlock',
   'rollback.started',
   'rollback.finished',
+  'unrequire',
+  'close',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

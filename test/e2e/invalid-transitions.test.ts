@@ -5,13 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, history, historyFile, kairAsync, kj, makeStandardWorkspace, removeWorkspaces, snapshot, snapshotFile } from '../helpers/cli.js';
+import { fixture, history, historyFile, kairAsync, kj, makeStandardWorkspace, ok, removeWorkspaces, snapshot, snapshotFile } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
-const STATES = ['DRAFT', 'PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED', 'REWOUND'] as const;
+const STATES = ['DRAFT', 'PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED', 'REWOUND', 'CLOSED'] as const;
 type State = (typeof STATES)[number];
-const ALL_BUT_ACCEPTED = STATES.filter((s) => s !== 'ACCEPTED');
+// CLOSED allows only reads, rewind (and close again, a no-op).
+const ALL_BUT_ACCEPTED = STATES.filter((s) => s !== 'ACCEPTED' && s !== 'CLOSED');
 
 /** §4: the states each lifecycle command may run from. */
 const ALLOWED_FROM: Record<string, readonly State[]> = {
@@ -26,7 +27,9 @@ const ALLOWED_FROM: Record<string, readonly State[]> = {
   resume: ['PAUSED'],
   review: ['COMPLETED'],
   accept: ['COMPLETED'],
-  rewind: ['PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED'],
+  rewind: ['PLANNED', 'AWAITING_APPROVAL', 'APPROVED', 'PAUSED', 'COMPLETED', 'FAILED', 'ACCEPTED', 'CLOSED'],
+  unrequire: ['DRAFT', 'PLANNED', 'AWAITING_APPROVAL', 'APPROVED'],
+  close: STATES.filter((s) => s !== 'RUNNING' && s !== 'ACCEPTED'),
 };
 
 /** Well-formed arguments for each command, so only the state can refuse it. */
@@ -45,6 +48,8 @@ const ARGS: Record<string, (id: string) => string[]> = {
   review: (id) => ['review', id],
   accept: (id) => ['accept', id],
   rewind: (id) => ['rewind', id, 'a good reason'],
+  unrequire: (id) => ['unrequire', id, 'local:read'],
+  close: (id) => ['close', id, 'a good reason'],
 };
 
 /** Contracts of the standard workspace, by state. */
@@ -54,6 +59,7 @@ const CONTRACT: Partial<Record<State, string>> = {
   AWAITING_APPROVAL: 'awaiting',
   APPROVED: 'approved',
   REWOUND: 'rewound',
+  CLOSED: 'closed',
 };
 
 const cases: [State, string][] = [];
@@ -75,11 +81,13 @@ function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
 let ws: string;
 beforeAll(async () => {
   ws = await makeStandardWorkspace();
+  ok(ws, ['propose', 'Intent of closed', '--id', 'closed']);
+  ok(ws, ['close', 'closed', 'abandoned']);
 });
 
 describe('INVALID_TRANSITION for every refused (state, command) pair', () => {
   it('covers the expected pairs', () => {
-    expect(cases.length).toBe(35);
+    expect(cases.length).toBe(48);
   });
 
   // Pairs run concurrently across contracts (each spawn costs 100+ ms) but one at a time per

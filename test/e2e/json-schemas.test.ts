@@ -171,10 +171,10 @@ describe('run outcomes: a pause and its resume, a failed run', () => {
     expectSchema('contract', readJson(snapshotFile(W, 'c2')), 'contract.json of a resumed run');
   });
 
-  it('a Kimi budget abort prints the run document with ok false and error (exit 5); its dry run a plain error document', () => {
+  it('a Kimi budget abort prints the run document with ok false and error (exit 5); its dry run the prediction with that error', () => {
     bring(W, 'c3', 'APPROVED', 'run-budget-low.json');
-    const dry = check('output-error', W, ['run', 'c3', '--dry-run'], 5);
-    expect(dry.error.code).toBe('BUDGET_EXCEEDED');
+    const dry = check('output-run', W, ['run', 'c3', '--dry-run'], 5);
+    expect(dry).toMatchObject({ ok: false, dry_run: true, error: { code: 'BUDGET_EXCEEDED' } });
     const d = check('output-run', W, ['run', 'c3'], 5);
     expect(d).toMatchObject({ ok: false, status: 'FAILED', kimi: { status: 'FAILED' }, error: { code: 'BUDGET_EXCEEDED' } });
     const result = readJson(join(runsDir(W, 'c3'), 'run-result.json'));
@@ -184,6 +184,19 @@ describe('run outcomes: a pause and its resume, a failed run', () => {
     // A FAILED contract: status and show carry the last run (reason, failed step) and the next commands.
     expect(check('output-status', W, ['status', 'c3']).last_run).toMatchObject({ status: 'FAILED', reason: { code: 'BUDGET_EXCEEDED' } });
     expect(check('output-show', W, ['show', 'c3']).last_run.status).toBe('FAILED');
+  });
+});
+
+describe('config, access apply, unrequire, close, doctor', () => {
+  it('each prints its published document', () => {
+    expect(check('output-config-get', W, ['config', 'get', 'approvals.min'], 0).value).toBe(1);
+    expect(check('output-config-set', W, ['config', 'set', 'kimi.max_cost_usd_per_contract', '90'], 0).value).toBe(90);
+    expect(check('output-access-apply', W, ['access', 'apply', '--file', join(ROOT, 'fixtures', 'access', 'policy.json'), '--dry-run'], 0).dry_run).toBe(true);
+    bring(W, 'cu', 'DRAFT');
+    expect(check('output-unrequire', W, ['unrequire', 'cu', 'local:read'], 0).removed).toEqual([]);
+    expect(check('output-close', W, ['close', 'cu', 'not needed'], 0).recorded).toBe(true);
+    const doc = check('output-doctor', W, ['doctor'], 0);
+    expect(doc.findings.length).toBeGreaterThan(5);
   });
 });
 

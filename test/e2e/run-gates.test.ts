@@ -205,22 +205,23 @@ describe('run: routing', () => {
     expect(r.json).toMatchObject({ ok: true, dry_run: true });
     expect(r.json.lanes).toEqual(['kimi']);
     expect(r.json.steps).toEqual([
-      { id: 'generate', lane: 'kimi' },
-      { id: 'review-delta', lane: 'manual' },
+      { id: 'generate', lane: 'kimi', status: 'ok', reason_code: 'KIMI_OK' },
+      { id: 'review-delta', lane: 'manual', status: 'ok', reason_code: 'MANUAL_RECORDED' },
     ]);
     expect(frozen(ws, 'approved')).toEqual(before);
     expect(existsSync(runDir(ws, 'approved'))).toBe(false);
     expect(readJson(snapshotFile(ws, 'approved')).runs).toEqual([]);
   });
 
-  it('--dry-run of mixed-lanes routes to both lanes', () => {
+  it('--dry-run of mixed-lanes routes to both lanes and, with no catalog, predicts the Finder refusal (exit 3)', () => {
     const r = kj(ws, ['run', 'mixed', '--dry-run']);
-    expect(r.code, r.stdout).toBe(0);
+    expect(r.code, r.stdout).toBe(3);
     expect(r.json.dry_run).toBe(true);
+    expect(r.json.error.code).toBe('SIM_FINDER_MISSING_SIMULATION');
     expect([...r.json.lanes].sort()).toEqual(['aec', 'kimi']);
-    expect(r.json.steps).toEqual([
-      { id: 'generate', lane: 'kimi' },
-      { id: 'send-invoice', lane: 'aec' },
+    expect(r.json.steps.map((s: { id: string; lane: string; status: string }) => [s.id, s.lane, s.status])).toEqual([
+      ['generate', 'kimi', 'ok'],
+      ['send-invoice', 'aec', 'refused'],
     ]);
   });
 

@@ -268,7 +268,7 @@ describe('a FAILED contract: status explains, show has the last run, review summ
     // A command simulation whose executor fails: the run FAILS at its AEC step.
     registerSimulation(
       F,
-      { id: 'boom', title: 'Explode', examples: ['explode now'], required_fields: [], impact: 'none', access_action: 'boom:run', executor: { kind: 'command', argv: ['node', '-e', 'process.exit(3)'], timeout_ms: 20_000 } },
+      { id: 'boom', title: 'Explode', examples: ['explode now'], required_fields: [], impact: 'side_effecting', access_action: 'boom:run', executor: { kind: 'command', argv: ['node', '-e', 'process.exit(3)'], timeout_ms: 20_000 } },
       { allow: 'alice' },
     );
     ok(F, ['propose', 'Fails', '--id', 'f', '--requires', 'local:exec'], { env: ALICE });
@@ -276,7 +276,7 @@ describe('a FAILED contract: status explains, show has the last run, review summ
     ok(F, ['grant', 'f', 'local:exec'], { env: ALICE });
     ok(F, ['request-approval', 'f'], { env: ALICE });
     ok(F, ['approve', 'f'], { env: ALICE });
-    const r = kj(F, ['run', 'f'], { env: ALICE });
+    const r = kj(F, ['run', 'f', '--confirm', 'yes'], { env: ALICE });
     expect(r.code, r.stdout + r.stderr).toBe(5);
   });
 

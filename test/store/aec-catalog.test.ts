@@ -48,7 +48,7 @@ const sim = (id: string, over: Partial<SimulationDefinition> = {}): SimulationDe
   });
 
 describe('migration 2 (aec_catalog_access)', () => {
-  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log, 5 two more chains)', () => {
+  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log, 5 widens it, 6 and 7 two more chains)', () => {
     openTracked({ now: () => NOW }).close();
     const db = openTracked({ now: () => LATER });
     expect(appliedMigrations(db)).toEqual([
@@ -57,7 +57,8 @@ describe('migration 2 (aec_catalog_access)', () => {
       { id: 3, name: 'aec_ledgers', applied_at: NOW },
       { id: 4, name: 'cross_anchoring', applied_at: NOW },
       { id: 5, name: 'slo_waivers', applied_at: NOW },
-      { id: 6, name: 'chain_intake_policy_versions', applied_at: NOW },
+      { id: 6, name: 'access_policy_removed', applied_at: NOW },
+      { id: 7, name: 'chain_intake_policy_versions', applied_at: NOW },
     ]);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
     expect(tables).toEqual([

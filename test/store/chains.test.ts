@@ -171,7 +171,7 @@ describe('migration 4 (cross_anchoring) on an existing database', () => {
   });
 });
 
-describe('migration 6 (chain_intake_policy_versions) on an existing database', () => {
+describe('migration 7 (chain_intake_policy_versions) on an existing database', () => {
   it('chains the dev_intake and access_policy_versions rows as found; later appends extend the chains; an edit breaks them', () => {
     const v4 = open(MIGRATIONS.slice(0, 4));
     v4.prepare("INSERT INTO access_policy_versions (changed_at, actor, action, decision) VALUES (?, 'alice', 'system:ping', 'allow'), (?, 'bob', 'x:y', 'deny')").run(NOW, NOW);

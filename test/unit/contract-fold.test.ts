@@ -276,7 +276,7 @@ describe('fold: the whole lifecycle', () => {
     expect(b.contract.pause).toBeUndefined();
     const e = caught(() => decideRewind(b.contract, 'again'));
     expect(e.code).toBe('INVALID_TRANSITION');
-    expect(e.details.allowed).toEqual(['plan', 'grant', 'revoke']);
+    expect(e.details.allowed).toEqual(['plan', 'grant', 'revoke', 'close']);
   });
 
   it('two rewinds make versions 1→2→3', () => {
@@ -311,7 +311,7 @@ describe('gates', () => {
     expect(e.code).toBe('INVALID_TRANSITION');
     expect(e.details.state).toBe('DRAFT');
     expect(e.details.command).toBe(command);
-    expect(e.details.allowed).toEqual(['plan', 'require', 'grant', 'revoke']);
+    expect(e.details.allowed).toEqual(['plan', 'require', 'grant', 'revoke', 'unrequire', 'close']);
     expect(e.message).toContain('DRAFT');
   });
 
@@ -401,7 +401,7 @@ describe('gates', () => {
     expect(decideApprove(b.contract, { actor: 'bob', proposer: 'alice', diskPlanSha: SHA1, config: config() })).toBeNull();
     const e = caught(() => decideApprove(b.contract, { actor: 'carol', proposer: 'alice', diskPlanSha: SHA1, config: config() }));
     expect(e.code).toBe('INVALID_TRANSITION');
-    expect(e.details).toMatchObject({ state: 'APPROVED', allowed: ['plan', 'require', 'grant', 'revoke', 'run', 'rewind'] });
+    expect(e.details).toMatchObject({ state: 'APPROVED', allowed: ['plan', 'require', 'grant', 'revoke', 'run', 'rewind', 'unrequire', 'close'] });
   });
 
   it('an approval voided by a re-plan does not count towards min', () => {

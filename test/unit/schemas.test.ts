@@ -81,7 +81,7 @@ describe('a real snapshot satisfies ContractSchema', () => {
 type Out<S extends z.ZodType> = z.infer<S>;
 type RunDoc = Extract<RunResult, { dry_run?: false }>;
 type DryRun = Extract<RunResult, { dry_run: true }>;
-type RunDocOut = Extract<Out<typeof out.RunOutputSchema>, { ok: false }>;
+type RunDocOut = Exclude<Extract<Out<typeof out.RunOutputSchema>, { ok: false }>, { dry_run: true }>;
 type DryRunOut = Extract<Out<typeof out.RunOutputSchema>, { dry_run: true }>;
 type EnvelopeOut = Out<typeof out.EnvelopesOutputSchema>['envelopes'][number];
 type MatchOut = Extract<Out<typeof out.FinderPacketSchema>, { type: 'SimulationMatchPacket' }>;
@@ -156,7 +156,7 @@ describe('strict shapes: a renamed, extra or missing key is rejected', () => {
     ['run-result step', out.RunStepSchema, step, 'reason_code'],
     ['kimi object', out.KimiObjectSchema, kimi, 'executionRunId'],
     ['error document', out.ErrorOutputSchema, { ok: false, error: { code: 'CONTRACT_NOT_FOUND', message: 'm', details: {} } }, 'error'],
-    ['dry run', out.RunOutputSchema, { ok: true, dry_run: true, contract_id: 'c1', lanes: ['kimi'], steps: [{ id: 'generate', lane: 'kimi' }], kimi_estimate: { tokens: 10000, costUSD: 0.02, runtimeSec: 8 } }, 'kimi_estimate'],
+    ['dry run', out.RunOutputSchema, { ok: true, dry_run: true, contract_id: 'c1', lanes: ['kimi'], steps: [{ id: 'generate', lane: 'kimi', status: 'ok', reason_code: 'KIMI_OK' }], kimi_estimate: { tokens: 10000, costUSD: 0.02, runtimeSec: 8 } }, 'kimi_estimate'],
     ['status', out.StatusOutputSchema, { ok: true, contract: { id: 'c1', intent: 'x', state: 'DRAFT', version: 1, versions: [{ version: 1, plan_sha256: null, created_at: 't' }], plan_sha256: null, controls: { required: [], granted: [] }, approvals: [], runs: [], created_at: 't', updated_at: 't', history_seq: 1, history_head: sha }, plan_sha256: null, next: [] }, 'contract'],
   ];
   it.each(cases)('%s', (_name, schema, doc, key) => {

@@ -15,7 +15,7 @@ import {
  *
  * Columns, in STATES order:
  *   DR = DRAFT, PL = PLANNED, AA = AWAITING_APPROVAL, AP = APPROVED, RU = RUNNING,
- *   PA = PAUSED, CO = COMPLETED, FA = FAILED, AC = ACCEPTED, RW = REWOUND
+ *   PA = PAUSED, CO = COMPLETED, FA = FAILED, AC = ACCEPTED, RW = REWOUND, CL = CLOSED
  *   'x' = allowed, '.' = INVALID_TRANSITION
  */
 const COLUMNS: State[] = [
@@ -29,23 +29,27 @@ const COLUMNS: State[] = [
   'FAILED',
   'ACCEPTED',
   'REWOUND',
+  'CLOSED',
 ];
 
-//                                        DR PL AA AP RU PA CO FA AC RW
+//                                        DR PL AA AP RU PA CO FA AC RW CL
 const TABLE: Record<LifecycleCommand, string> = {
-  plan: /*                            */ 'x  x  x  x  .  .  .  x  .  x',
-  require: /*                         */ 'x  x  x  x  .  .  .  .  .  .',
-  grant: /*                           */ 'x  x  x  x  x  x  x  x  .  x',
-  revoke: /*                          */ 'x  x  x  x  x  x  x  x  .  x',
-  'request-approval': /*              */ '.  x  .  .  .  .  .  .  .  .',
-  approve: /*                         */ '.  .  x  .  .  .  .  .  .  .',
-  run: /*                             */ '.  .  .  x  .  .  .  x  .  .',
-  pause: /*                           */ '.  .  .  .  x  .  .  .  .  .',
-  resume: /*                          */ '.  .  .  .  .  x  .  .  .  .',
-  review: /*                          */ '.  .  .  .  .  .  x  .  .  .',
-  accept: /*                          */ '.  .  .  .  .  .  x  .  .  .',
+  plan: /*                            */ 'x  x  x  x  .  .  .  x  .  x  .',
+  require: /*                         */ 'x  x  x  x  .  .  .  .  .  .  .',
+  grant: /*                           */ 'x  x  x  x  x  x  x  x  .  x  .',
+  revoke: /*                          */ 'x  x  x  x  x  x  x  x  .  x  .',
+  'request-approval': /*              */ '.  x  .  .  .  .  .  .  .  .  .',
+  approve: /*                         */ '.  .  x  .  .  .  .  .  .  .  .',
+  run: /*                             */ '.  .  .  x  .  .  .  x  .  .  .',
+  pause: /*                           */ '.  .  .  .  x  .  .  .  .  .  .',
+  resume: /*                          */ '.  .  .  .  .  x  .  .  .  .  .',
+  review: /*                          */ '.  .  .  .  .  .  x  .  .  .  .',
+  accept: /*                          */ '.  .  .  .  .  .  x  .  .  .  .',
   // "PLANNED..ACCEPTED except RUNNING"
-  rewind: /*                          */ '.  x  x  x  .  x  x  x  x  .',
+  rewind: /*                          */ '.  x  x  x  .  x  x  x  x  .  x',
+  unrequire: /*                       */ 'x  x  x  x  .  .  .  .  .  .  .',
+  // every state but RUNNING and ACCEPTED; CLOSED → CLOSED is a quiet no-op
+  close: /*                           */ 'x  x  x  x  .  x  x  x  .  x  x',
 };
 
 function expected(command: LifecycleCommand, state: State): boolean {
@@ -55,7 +59,7 @@ function expected(command: LifecycleCommand, state: State): boolean {
 }
 
 describe('states: vocabulary', () => {
-  it('STATES are exactly the ten SPEC §4 states, in order', () => {
+  it('STATES are exactly the SPEC §4 states plus CLOSED, in order', () => {
     expect([...STATES]).toEqual(COLUMNS);
   });
 
@@ -68,8 +72,8 @@ describe('states: isAllowed for every (command, state) pair', () => {
   const pairs: Array<[LifecycleCommand, State]> = [];
   for (const c of LIFECYCLE_COMMANDS) for (const s of STATES) pairs.push([c, s]);
 
-  it('covers all 12 × 10 pairs', () => {
-    expect(pairs).toHaveLength(120);
+  it('covers all 14 × 11 pairs', () => {
+    expect(pairs).toHaveLength(154);
   });
 
   it.each(pairs)('%s in %s', (command, state) => {
@@ -79,16 +83,17 @@ describe('states: isAllowed for every (command, state) pair', () => {
 
 describe('states: allowedCommands', () => {
   const cases: Array<[State, LifecycleCommand[]]> = [
-    ['DRAFT', ['plan', 'require', 'grant', 'revoke']],
-    ['PLANNED', ['plan', 'require', 'grant', 'revoke', 'request-approval', 'rewind']],
-    ['AWAITING_APPROVAL', ['plan', 'require', 'grant', 'revoke', 'approve', 'rewind']],
-    ['APPROVED', ['plan', 'require', 'grant', 'revoke', 'run', 'rewind']],
+    ['DRAFT', ['plan', 'require', 'grant', 'revoke', 'unrequire', 'close']],
+    ['PLANNED', ['plan', 'require', 'grant', 'revoke', 'request-approval', 'rewind', 'unrequire', 'close']],
+    ['AWAITING_APPROVAL', ['plan', 'require', 'grant', 'revoke', 'approve', 'rewind', 'unrequire', 'close']],
+    ['APPROVED', ['plan', 'require', 'grant', 'revoke', 'run', 'rewind', 'unrequire', 'close']],
     ['RUNNING', ['grant', 'revoke', 'pause']],
-    ['PAUSED', ['grant', 'revoke', 'resume', 'rewind']],
-    ['COMPLETED', ['grant', 'revoke', 'review', 'accept', 'rewind']],
-    ['FAILED', ['plan', 'grant', 'revoke', 'run', 'rewind']],
+    ['PAUSED', ['grant', 'revoke', 'resume', 'rewind', 'close']],
+    ['COMPLETED', ['grant', 'revoke', 'review', 'accept', 'rewind', 'close']],
+    ['FAILED', ['plan', 'grant', 'revoke', 'run', 'rewind', 'close']],
     ['ACCEPTED', ['rewind']],
-    ['REWOUND', ['plan', 'grant', 'revoke']],
+    ['REWOUND', ['plan', 'grant', 'revoke', 'close']],
+    ['CLOSED', ['rewind', 'close']],
   ];
 
   it('has one case per state', () => {

@@ -16,6 +16,8 @@ export function stateColor(state: string, p: Paint): string {
     case 'PAUSED':
     case 'REWOUND':
       return p.yellow(state);
+    case 'CLOSED':
+      return p.dim(state);
     default:
       return p.bold(state);
   }

@@ -31,6 +31,8 @@ export interface AccessDecision {
 export interface AccessRepo {
   /** Upserts the rule and appends a version row (even when the decision is unchanged). */
   setRule(actor: string, action: string, decision: AccessDecisionKind, by: { actor: string; now: string; tenant?: string }): { rule: AccessRule; policy_snapshot_version: number };
+  /** Deletes the rule and appends a `removed` version row; false when there was none. */
+  removeRule(actor: string, action: string, by: { actor: string; now: string; tenant?: string }): boolean;
   /** Sorted by actor, then action. */
   listRules(): AccessRuleRow[];
   policyVersion(): number;
@@ -60,7 +62,8 @@ function makeAccessRepo(db: Db): AccessRepo {
   const all = db.prepare<[], AccessRuleRow>('SELECT actor, action, decision, updated_at, updated_by FROM access_policy ORDER BY actor, action');
   const one = db.prepare<[string, string], AccessRule>('SELECT actor, action, decision FROM access_policy WHERE actor = ? AND action = ?');
   const version = db.prepare<[], { v: number }>('SELECT coalesce(max(version), 0) AS v FROM access_policy_versions');
-  const upTo = db.prepare<[number], AccessRule>('SELECT actor, action, decision FROM access_policy_versions WHERE version <= ? ORDER BY version');
+  const del = db.prepare('DELETE FROM access_policy WHERE actor = ? AND action = ?');
+  const upTo = db.prepare<[number], { actor: string; action: string; decision: AccessDecisionKind | 'removed' }>('SELECT actor, action, decision FROM access_policy_versions WHERE version <= ? ORDER BY version');
 
   return {
     setRule(actor, action, decision, by) {
@@ -72,6 +75,18 @@ function makeAccessRepo(db: Db): AccessRepo {
           const v = Number(insertChained(db, CHAINS.access_policy_versions, { changed_at: by.now, actor, action, decision }));
           logChange(db, { tenant: by.tenant ?? '', table: 'access_policy', action: decision, actor: by.actor, at: by.now, change: { decision: { from: before?.decision ?? null, to: decision }, policy_snapshot_version: v } }, { actor, action });
           return { rule: { actor, action, decision }, policy_snapshot_version: v };
+        })
+        .immediate();
+    },
+    removeRule(actor, action, by) {
+      return db
+        .transaction(() => {
+          const before = one.get(actor, action);
+          if (!before) return false;
+          del.run(actor, action);
+          const v = Number(insertChained(db, CHAINS.access_policy_versions, { changed_at: by.now, actor, action, decision: 'removed' }));
+          logChange(db, { tenant: by.tenant ?? '', table: 'access_policy', action: 'remove', actor: by.actor, at: by.now, change: { decision: { from: before.decision, to: null }, policy_snapshot_version: v } }, { actor, action });
+          return true;
         })
         .immediate();
     },
@@ -91,7 +106,11 @@ function makeAccessRepo(db: Db): AccessRepo {
     },
     snapshot(v) {
       const rules = new Map<string, AccessRule>();
-      for (const r of upTo.all(v)) rules.set(`${r.actor}\u0000${r.action}`, { actor: r.actor, action: r.action, decision: r.decision });
+      for (const r of upTo.all(v)) {
+        const k = `${r.actor}\u0000${r.action}`;
+        if (r.decision === 'removed') rules.delete(k);
+        else rules.set(k, { actor: r.actor, action: r.action, decision: r.decision });
+      }
       return [...rules.values()].sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : a.action < b.action ? -1 : a.action > b.action ? 1 : 0));
     },
   };

@@ -43,7 +43,7 @@ export interface Change {
 /** Appends the change of `table`'s row identified by `key`, reading the row as it now is (in the caller's transaction). */
 export function logChange(db: Db, c: Change, key: Record<string, unknown>): void {
   const cols = PRIMARY_KEYS[c.table];
-  const row = db.prepare(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`).get(...cols.map((k) => key[k])) as Record<string, unknown>;
+  const row = db.prepare(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`).get(...cols.map((k) => key[k])) as Record<string, unknown> | undefined;
   insertChained(db, CHAINS.change_log, {
     tenant_id: c.tenant,
     table_name: c.table,
@@ -52,8 +52,34 @@ export function logChange(db: Db, c: Change, key: Record<string, unknown>): void
     actor: c.actor,
     changed_at: c.at,
     change: canonicalJson(c.change),
-    row_sha256: rowSha(row),
+    // A removed row (access apply) is recorded as gone: the sha of nothing.
+    row_sha256: row ? rowSha(row) : REMOVED_SHA,
   });
+}
+
+export const REMOVED_SHA = 'removed';
+
+/** The change log's key of the workspace config. */
+const CONFIG_KEY = canonicalJson({ file: 'config.json' });
+
+/** Records a config change with the sha256 of the config file's bytes after it. */
+export function logConfigChange(db: Db, c: { tenant: string; actor: string; at: string; change: Record<string, unknown>; sha256: string }): void {
+  insertChained(db, CHAINS.change_log, {
+    tenant_id: c.tenant,
+    table_name: 'config',
+    row_key: CONFIG_KEY,
+    action: 'set',
+    actor: c.actor,
+    changed_at: c.at,
+    change: canonicalJson(c.change),
+    row_sha256: c.sha256,
+  });
+}
+
+/** The config sha the change log last recorded (null: kair never changed the config). */
+export function lastConfigSha(db: Db): string | null {
+  const r = db.prepare<[string], { row_sha256: string }>("SELECT row_sha256 FROM change_log WHERE table_name = 'config' AND row_key = ? ORDER BY id DESC LIMIT 1").get(CONFIG_KEY);
+  return r?.row_sha256 ?? null;
 }
 
 export interface LogMismatch {
@@ -70,6 +96,10 @@ export function changeLogMismatches(db: Db, tables: readonly LoggedTable[] = Obj
   const out: LogMismatch[] = [];
   const latest = new Map<string, { sha: string; id: number }>();
   for (const e of db.prepare('SELECT id, table_name, row_key, row_sha256 FROM change_log ORDER BY id').iterate() as IterableIterator<{ id: number; table_name: string; row_key: string; row_sha256: string }>) {
+    if (e.row_sha256 === REMOVED_SHA) {
+      latest.delete(`${e.table_name}\u0000${e.row_key}`);
+      continue;
+    }
     latest.set(`${e.table_name}\u0000${e.row_key}`, { sha: e.row_sha256, id: e.id });
   }
   for (const table of tables) {

@@ -122,13 +122,17 @@ export function precheckStep(db: Db, ws: Workspace, req: StepRequest): StepOutco
  * Everything up to and including the claim runs synchronously (one SQLite decision); what runs
  * the executor and records its outcome is returned as a function, awaited by dispatchStep.
  */
-function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | (() => Promise<StepOutcome>) {
+/**
+ * Everything the gates look at for one step, read from SQLite and nothing written: the Finder's
+ * packet, the idempotency view, access, the catalog, an earlier version's success. The
+ * dispatcher and the dry run (`predictStep`) both decide on it, so a dry run cannot drift from
+ * the real gates.
+ */
+export function gatherStepFacts(db: Db, req: StepRequest) {
   const ledger = ledgerRepo(db);
   const access = accessRepo(db);
-  const now = req.now();
   const correlation_id = correlationId(req.contract_id, req.contract_version);
   const plan_id = `${correlation_id}/${req.step_id}`;
-  const scope: StepScope = { tenant_id: req.tenant_id, correlation_id, run_id: req.run_id, step_id: req.step_id, actor: req.actor };
   const rowsBefore = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
   const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
 
@@ -176,6 +180,34 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
   }
   const fingerprints = match ? fingerprintBundle(match, req.plan_sha256) : null;
   if (fingerprints) facts.artifact_fingerprint_bundle_ref = `fingerprints:${canonicalHash(fingerprints)}`;
+  return { ledger, access, correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, impact, confirmable, rollbackId, idem, accessNow, facts, fingerprints };
+}
+
+export interface StepPrediction {
+  packet: FinderPacket;
+  facts: GateFacts;
+  verdict: Verdict;
+  /** The run's --confirm answer would be used up by this step. */
+  confirmation_used: boolean;
+}
+
+/** What `dispatchStep` would decide for this step now, with the answer given (no prompt); reads only. */
+export function predictStep(db: Db, req: StepRequest): StepPrediction {
+  const g = gatherStepFacts(db, req);
+  let used = false;
+  if (g.sim && g.confirmable && req.confirm) {
+    g.facts.confirmation = parseConfirmation(req.confirm.token, req.confirm.lang ?? req.lang).result;
+    used = true;
+  }
+  const verdict = decideGates(g.facts);
+  return { packet: g.packet, facts: g.facts, verdict, confirmation_used: used && verdict.reached.includes('confirmation') };
+}
+
+function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | (() => Promise<StepOutcome>) {
+  const now = req.now();
+  const correlation = correlationId(req.contract_id, req.contract_version);
+  const scope: StepScope = { tenant_id: req.tenant_id, correlation_id: correlation, run_id: req.run_id, step_id: req.step_id, actor: req.actor };
+  const { ledger, access, correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, confirmable, rollbackId, idem, accessNow, facts, fingerprints } = gatherStepFacts(db, req);
 
   // Confirmation: the run's --confirm answer, else a terminal prompt, asked only when every gate
   // before it has passed (no question for a step that would be refused anyway).
@@ -539,7 +571,7 @@ function noDispatchOutcome(
   };
 }
 
-function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string): string {
+export function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string): string {
   const sim = packet.type === 'SimulationMatchPacket' ? `${packet.simulation.title} (${packet.simulation_id})` : '';
   switch (code) {
     case 'AEC_CONFIRM_REQUIRED':

@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 import { kairError } from '../../domain/errors.js';
 import { crossAnchoring } from './anchoring-migration.js';
 import { sloWaivers } from './slo-migration.js';
+import { accessPolicyRemoved } from './config-log-migration.js';
 import { chainIntakeAndPolicyVersions } from './intake-policy-chains-migration.js';
 
 export type Db = Database.Database;
@@ -282,7 +283,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 3, name: 'aec_ledgers', up: (db) => db.exec(AEC_LEDGERS_SQL) },
   { id: 4, name: 'cross_anchoring', up: crossAnchoring },
   { id: 5, name: 'slo_waivers', up: sloWaivers },
-  { id: 6, name: 'chain_intake_policy_versions', up: chainIntakeAndPolicyVersions },
+  { id: 6, name: 'access_policy_removed', up: accessPolicyRemoved },
+  { id: 7, name: 'chain_intake_policy_versions', up: chainIntakeAndPolicyVersions },
 ];
 
 const MIGRATIONS_TABLE_SQL = 'CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)';
