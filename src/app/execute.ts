@@ -131,6 +131,8 @@ export interface AecOptions {
   /** Answers the first confirmation the run reaches, then is used up. */
   confirm?: string;
   lang?: string;
+  /** --confirm-all: `confirm` answers every confirmation of this invocation, not only the first. */
+  confirmAll?: boolean;
   retryInDoubt: boolean;
 }
 
@@ -259,7 +261,7 @@ export function executeSteps(
           controls_granted: c.controls.granted,
           now: ctx.now,
         });
-        if (o.confirmation_used) confirm = null;
+        if (o.confirmation_used && run.aec.confirmAll !== true) confirm = null;
         Object.assign(result, {
           status: o.status,
           reason_code: o.reason_code,

@@ -31,6 +31,7 @@ import { loadForWrite } from '../store/fs/writer-load.js';
 
 export interface RunOptions {
   confirm?: string;
+  confirmAll?: boolean;
   lang?: string;
   pauseAt?: string;
   dryRun: boolean;
@@ -181,7 +182,7 @@ export function runCommand(ctx: Ctx, id: string, opts: RunOptions): RunResult {
     pauseAt: opts.pauseAt,
     resumedAt: null,
     done: [],
-    aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false },
+    aec: { ...(opts.confirm === undefined ? {} : { confirm: opts.confirm }), ...(opts.confirmAll ? { confirmAll: true } : {}), ...(opts.lang === undefined ? {} : { lang: opts.lang }), retryInDoubt: false },
   });
 }
 

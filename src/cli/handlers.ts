@@ -10,9 +10,10 @@ import { verify as verifyApp } from '../app/verify.js';
 import { head as headApp } from '../app/head.js';
 import { init as initApp } from '../app/init.js';
 import type { Contract } from '../domain/contract.js';
-import { kairError } from '../domain/errors.js';
+import { isKairError, kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
 import type { Parsed } from './parse.js';
+import { confirmOptions } from './parse.js';
 import { contractSummary, table } from './render/text.js';
 import type { Paint } from './io.js';
 
@@ -24,7 +25,14 @@ const contractOut = (c: Contract, headline: string, extra: Record<string, unknow
 export async function init(_p: Parsed, ctx: Ctx): Promise<Output> {
   const { root: _root, ...r } = initApp({ dir: ctx.dirFlag, cwd: ctx.cwd, env: ctx.env });
   const root = _root; // shown to the person at the terminal; --json carries relative paths only (§2)
-  return { json: r, text: () => (r.created ? `Initialized a kair workspace in ${root}/.kair` : `Workspace already initialized in ${root}/.kair (config kept)`) };
+  const next = [
+    'Next steps:',
+    '  kair propose "<what you want done>" --id <id>',
+    '  kair plan <id> --file plan.json',
+    '  kair request-approval <id> && kair approve <id>',
+    '  kair run <id>',
+  ].join('\n');
+  return { json: r, text: () => `${r.created ? `Initialized a kair workspace in ${root}/.kair` : `Workspace already initialized in ${root}/.kair (config kept)`}\n${next}` };
 }
 
 function splitControls(values: string[] | undefined): string[] {
@@ -33,7 +41,7 @@ function splitControls(values: string[] | undefined): string[] {
 
 export async function propose(p: Parsed, ctx: Ctx): Promise<Output> {
   const r = life.propose(ctx, p.args[0]!, { id: p.opts.id as string | undefined, requires: splitControls(p.opts.requires as string[] | undefined) });
-  return contractOut(r.contract, `Proposed ${r.contract.id}`);
+  return { ...contractOut(r.contract, `Proposed ${r.contract.id}`), primary: r.contract.id };
 }
 
 export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
@@ -61,7 +69,7 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
   const checked = validatePlan(input, caps);
   const r = life.planContract(ctx, id, input, () => checked);
   life.writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan!, r.plan_sha256));
-  return contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 });
+  return { ...contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 }), primary: r.plan_sha256 };
 }
 
 export async function require(p: Parsed, ctx: Ctx): Promise<Output> {
@@ -73,7 +81,12 @@ export async function require(p: Parsed, ctx: Ctx): Promise<Output> {
 export async function grant(p: Parsed, ctx: Ctx, kind: 'grant' | 'revoke'): Promise<Output> {
   const [id, ...controls] = p.args as [string, ...string[]];
   const r = life.grantOrRevoke(ctx, kind, id, controls);
-  return contractOut(r.contract, `${kind === 'grant' ? 'Granted' : 'Revoked'} ${controls.join(', ')} ${kind === 'grant' ? 'to' : 'from'} ${id}`);
+  // A name outside the registry is granted (a registry may lag a new integration) but flagged:
+  // `local:reed` is more likely a typo than a new control.
+  const registry = kind === 'grant' ? ctx.config.controls.registry : null;
+  const warnings = registry ? controls.filter((c) => !registry.includes(c)).map((c) => `${c} is not in controls.registry (see \`kair grant list\`); granted anyway`) : [];
+  for (const w of warnings) ctx.warn(w);
+  return contractOut(r.contract, `${kind === 'grant' ? 'Granted' : 'Revoked'} ${controls.join(', ')} ${kind === 'grant' ? 'to' : 'from'} ${id}`, warnings.length ? { warnings } : {});
 }
 
 export async function grantList(_p: Parsed, ctx: Ctx): Promise<Output> {
@@ -178,7 +191,7 @@ function runOutput(r: runApp.RunResult): Output {
     ]
       .filter(Boolean)
       .join('\n');
-  if (r.status === 'COMPLETED' || userPause) return { json: doc, text };
+  if (r.status === 'COMPLETED' || userPause) return { json: doc, text, primary: r.run_id };
   const err = r.error ?? { code: 'INTERNAL_ERROR' as const, message: `run ended ${r.status}`, details: {} };
   const e = kairError(err.code, err.message, err.details);
   e.payload = doc;
@@ -187,20 +200,21 @@ function runOutput(r: runApp.RunResult): Output {
 }
 
 export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.runCommand(ctx, p.args[0]!, {
-    confirm: p.opts.confirm as string | undefined,
-    lang: p.opts.lang as string | undefined,
-    pauseAt: p.opts.pauseAt as string | undefined,
-    dryRun: p.opts.dryRun === true,
-  }));
+  const dryRun = p.opts.dryRun === true;
+  const confirm = confirmOptions(p.opts, dryRun);
+  try {
+    return runOutput(runApp.runCommand(ctx, p.args[0]!, { ...confirm, pauseAt: p.opts.pauseAt as string | undefined, dryRun }));
+  } catch (e) {
+    // A pipeline that runs whatever is approved may count "nothing to execute" as success.
+    if (p.opts.allowNoop === true && isKairError(e) && e.code === 'NO_EXECUTION_REQUIRED') {
+      return { json: { contract_id: p.args[0]!, no_execution_required: true, message: e.message }, text: () => `${p.args[0]}: ${e.message}; nothing executed` };
+    }
+    throw e;
+  }
 }
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, {
-    confirm: p.opts.confirm as string | undefined,
-    lang: p.opts.lang as string | undefined,
-    retryInDoubt: p.opts.retryInDoubt === true,
-  }));
+  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, { ...confirmOptions(p.opts, false), retryInDoubt: p.opts.retryInDoubt === true }));
 }
 
 export { readContract };

@@ -156,7 +156,7 @@ export const RunResultSchema = z.strictObject({
 export const ErrorOutputSchema = z.strictObject({ ok: z.literal(false), error: ErrorSchema });
 
 /** propose, plan (+ plan_sha256), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind. */
-export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional() });
+export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), warnings: z.array(z.string()).optional() });
 
 export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
 
@@ -450,6 +450,8 @@ export const RunOutputSchema = z.union([
     steps: z.array(z.strictObject({ id, lane })),
     kimi_estimate: z.strictObject({ tokens: z.int().nonnegative(), costUSD: z.number().nonnegative(), runtimeSec: z.int().nonnegative() }).nullable(),
   }),
+  // run --allow-noop when nothing needed executing: exit 0, nothing written.
+  z.strictObject({ ok, contract_id: id, no_execution_required: z.literal(true), message: z.string() }),
 ]);
 
 export const ReviewOutputSchema = z.strictObject({
