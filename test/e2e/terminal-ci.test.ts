@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALICE, approveContract, setUpCatalog, simPlan } from '../helpers/aec.js';
 import { BIN, ROOT, baseEnv, bring, fixture, kair, kj, makeTempDir, makeWorkspace, removeWorkspaces } from '../helpers/cli.js';
@@ -149,9 +149,10 @@ describe('code cache', () => {
   it('a rebuilt bundle of the same length but different content is not served from the old cache', () => {
     // A copy of the build: bin/ and dist/ with node_modules linked, so the real dist is untouched.
     const dir = makeTempDir('kair-cache-');
-    cpSync(join(ROOT, 'bin'), join(dir, 'bin'), { recursive: true });
+    const build = join(dirname(BIN), '..');
+    cpSync(join(build, 'bin'), join(dir, 'bin'), { recursive: true });
     mkdirSync(join(dir, 'dist'));
-    for (const f of readdirSync(join(ROOT, 'dist'))) if (f.endsWith('.cjs')) cpSync(join(ROOT, 'dist', f), join(dir, 'dist', f));
+    for (const f of readdirSync(join(build, 'dist'))) if (f.endsWith('.cjs')) cpSync(join(build, 'dist', f), join(dir, 'dist', f));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
     const bin = join(dir, 'bin', 'kair.js');
     const version = () => spawnSync(process.execPath, [bin, '--version'], { env: baseEnv(), encoding: 'utf8' }).stdout.trim();
