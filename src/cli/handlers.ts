@@ -84,7 +84,10 @@ export async function grant(p: Parsed, ctx: Ctx, kind: 'grant' | 'revoke'): Prom
   // A name outside the registry is granted (a registry may lag a new integration) but flagged:
   // `local:reed` is more likely a typo than a new control.
   const registry = kind === 'grant' ? ctx.config.controls.registry : null;
-  const warnings = registry ? controls.filter((c) => !registry.includes(c)).map((c) => `${c} is not in controls.registry (see \`kair grant list\`); granted anyway`) : [];
+  const outside = registry ? [...new Set(controls.filter((c) => !registry.includes(c)))] : [];
+  // One warning, names capped: a grant of thousands of names must not print thousands of lines.
+  const names = outside.length > 10 ? `${outside.slice(0, 10).join(', ')} and ${outside.length - 10} more` : outside.join(', ');
+  const warnings = outside.length ? [`${names} ${outside.length === 1 ? 'is' : 'are'} not in controls.registry (see \`kair grant list\`); granted anyway`] : [];
   for (const w of warnings) ctx.warn(w);
   return contractOut(r.contract, `${kind === 'grant' ? 'Granted' : 'Revoked'} ${controls.join(', ')} ${kind === 'grant' ? 'to' : 'from'} ${id}`, warnings.length ? { warnings } : {});
 }
