@@ -217,7 +217,11 @@ export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, { ...confirmOptions(p.opts, false), retryInDoubt: p.opts.retryInDoubt === true }));
+  return runOutput(runApp.resumeCommand(ctx, p.args[0]!, {
+    // Not checked at resume: the acceptance test AT-AGENT-10 records `resume --confirm yes --lang xx`
+    // as an ambiguous answer on the confirmation ledger (see docs/decisions/023).
+    ...confirmOptions(p.opts, false, false),
+    retryInDoubt: p.opts.retryInDoubt === true }));
 }
 
 export { readContract };

@@ -213,8 +213,8 @@ export function langOption(value: unknown): string | undefined {
  * (`maybe`) is a usage error: the dry run would otherwise predict from a token the real run
  * records as ambiguous.
  */
-export function confirmOptions(opts: Parsed['opts'], dryRun: boolean): { confirm?: string; confirmAll?: boolean; lang?: string } {
-  const lang = langOption(opts.lang);
+export function confirmOptions(opts: Parsed['opts'], dryRun: boolean, checkLang = true): { confirm?: string; confirmAll?: boolean; lang?: string } {
+  const lang = checkLang ? langOption(opts.lang) : (opts.lang as string | undefined);
   const one = opts.confirm as string | undefined;
   const all = opts.confirmAll as string | undefined;
   if (one !== undefined && all !== undefined) throw usage('give --confirm or --confirm-all, not both', { flags: ['--confirm', '--confirm-all'], hint: '--confirm-all answers every confirmation; --confirm only the first' });
