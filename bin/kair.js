@@ -10,15 +10,24 @@ const vm = require('node:vm');
 const Module = require('node:module');
 const { isAscii } = require('node:buffer');
 
+// The build writes the bundle's content hash on its first line. V8 checks a cache against its
+// source by length (and flags), not content, so a cache named by V8 version alone served a
+// rebuilt bundle of the same length its old compiled code. Named by the content hash, a rebuilt
+// bundle never finds a cache of another build, and nothing is hashed here at start-up.
+const HASH_LINE = /^\/\/ kair-bundle-sha256 ([0-9a-f]{64})$/;
+
 function loadCached(file) {
-  const cacheFile = `${file}.${process.versions.v8}.cache`;
   // An ASCII bundle (kair.cjs and kair-lifecycle.cjs are; test/e2e/write-path.test.ts checks)
   // becomes a string without UTF-8 decoding: half the time of reading it as 'utf8'.
   const bytes = fs.readFileSync(file);
   const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8');
+  const nl = source.indexOf('\n');
+  const hash = HASH_LINE.exec(nl === -1 ? '' : source.slice(0, nl));
+  // A bundle without the line (not built by scripts/build.mjs) runs without a cache.
+  const cacheFile = hash ? `${file}.${hash[1].slice(0, 32)}.${process.versions.v8}.cache` : null;
   let cachedData;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    cachedData = cacheFile ? fs.readFileSync(cacheFile) : undefined;
   } catch {
     cachedData = undefined;
   }
@@ -28,7 +37,7 @@ function loadCached(file) {
   mod.paths = Module._nodeModulePaths(path.dirname(file));
   // The build sets KAIR_EXTEND_CODE_CACHE to write back a cache that was accepted, so one cache
   // holds what several commands compiled (the cache of an accepted script keeps what it had).
-  if (cachedData === undefined || script.cachedDataRejected || process.env.KAIR_EXTEND_CODE_CACHE === '1') {
+  if (cacheFile && (cachedData === undefined || script.cachedDataRejected || process.env.KAIR_EXTEND_CODE_CACHE === '1')) {
     process.once('exit', () => {
       try {
         const tmp = `${cacheFile}.${process.pid}`;

@@ -3,7 +3,8 @@
 // better-sqlite3's JavaScript is bundled; its native addon is loaded from the installed package
 // by path (src/store/sqlite/db.ts), so `bindings`, which only searches for it, stays out.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
@@ -64,6 +65,13 @@ await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'd
 await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kair-plan.cjs' });
 await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy, leanDeps] });
 
+// The launcher names a bundle's code cache by the hash on the bundle's first line (bin/kair.js):
+// computed once here, so start-up reads it instead of hashing the bundle.
+for (const f of ['kair.cjs', 'kair-lifecycle.cjs', 'kair-plan.cjs', 'kair-cmd.cjs']) {
+  const body = readFileSync(`dist/${f}`, 'utf8');
+  writeFileSync(`dist/${f}`, `// kair-bundle-sha256 ${createHash('sha256').update(body).digest('hex')}\n${body}`);
+}
+
 // Warm the V8 code caches the launcher keeps next to the bundles (rebuilt on any bundle change).
 // A cache holds what the command that wrote it had compiled, so each bundle is warmed by the
 // commands it matters most for: `status` then `run` and `grant` (dist/kair.cjs), `run` of an
@@ -76,6 +84,8 @@ import { join } from 'node:path';
 const clearCache = () => {
   for (const f of readdirSync('dist')) if (f.endsWith('.cache')) rmSync(`dist/${f}`);
 };
+// Old caches go first: the warm-up commands below must not run (or extend) another build's cache.
+clearCache();
 const ws = mkdtempSync(join(tmpdir(), 'kair-build-'));
 const kair = (...args) => execFileSync(process.execPath, ['bin/kair.js', ...args, '--dir', ws], { stdio: 'ignore', env: { ...process.env, KAIR_ACTOR: 'build' } });
 const extend = (...args) => execFileSync(process.execPath, ['bin/kair.js', ...args, '--dir', ws], { stdio: 'ignore', env: { ...process.env, KAIR_ACTOR: 'build', KAIR_EXTEND_CODE_CACHE: '1' } });

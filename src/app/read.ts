@@ -34,6 +34,8 @@ export function status(ctx: Ctx, id: string) {
 }
 
 export function list(ctx: Ctx, opts: { state?: string }) {
+  // `--state approved` means APPROVED: states are upper case, people type lower.
+  if (opts.state !== undefined) opts = { ...opts, state: opts.state.toUpperCase() };
   if (opts.state !== undefined && !(STATES as readonly string[]).includes(opts.state)) {
     throw kairError('USAGE_ERROR', `--state ${opts.state}: expected one of ${STATES.join(', ')}`, { flag: '--state', value: opts.state });
   }

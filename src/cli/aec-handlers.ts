@@ -13,7 +13,7 @@ import type { AccessDecisionKind } from '../lanes/aec/access.js';
 import type { SimulationView } from '../lanes/aec/catalog.js';
 import type { ChangeLogEntry } from '../lanes/aec/change-log.js';
 import type { Paint } from './io.js';
-import { intOption, type Parsed } from './parse.js';
+import { intOption, langOption, type Parsed } from './parse.js';
 import type { Output } from './registry.js';
 import { table } from './render/text.js';
 
@@ -154,7 +154,7 @@ function packetText(k: FinderPacket): string {
 export async function find(p: Parsed, ctx: Ctx): Promise<Output> {
   const fields = parseFields(p.opts.field as string[] | undefined);
   const attempt = intOption(p.opts.attempt, '--attempt', 1);
-  const lang = p.opts.lang as string | undefined;
+  const lang = langOption(p.opts.lang);
   const packet = admin.findSimulation(ctx, p.args[0]!, { fields, ...(lang === undefined ? {} : { lang }), ...(attempt === undefined ? {} : { attempt }) });
   return { json: { packet }, text: () => packetText(packet) };
 }

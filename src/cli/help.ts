@@ -9,7 +9,7 @@ function globalFlags(o: (typeof GLOBAL_OPTIONS)[number]) {
 
 const TRAILER = `
 Example:
-  $ kair propose "Add chat" --id chat && kair plan chat --file plan.json && kair approve chat && kair run chat --json
+  $ kair propose "Add chat" --id chat && kair plan chat --file plan.json && kair request-approval chat && kair approve chat && kair run chat --json
 
 Exit status: 0 ok · 1 bug · 2 usage/validation · 3 refused by a gate · 4 not found · 5 execution failed · 6 busy · 7 integrity
 Every command takes --json: one JSON document on stdout, {"ok": true, ...} or {"ok": false, "error": {...}}.

@@ -50,7 +50,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       command: p.command.name,
       env,
       cwd: process.cwd(),
-      interactive: () => process.stdin.isTTY === true && process.stderr.isTTY === true,
+      interactive: () => promptsAllowed(env, json, p.opts.noInput === true) && process.stdin.isTTY === true && process.stderr.isTTY === true,
       ask: askLine,
       // Not with --json (a script is reading), and evaluated only when a run asks: process.stderr
       // loads Node's stream stack, which the read path never pays for.
@@ -62,7 +62,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const result = await p.command.handler(p, ctx);
     const exit = result.exit ?? EXIT.OK;
     if (json) out(JSON.stringify({ ok: exit === EXIT.OK, ...result.json }));
-    else {
+    else if (quiet()) {
+      // Only the primary value, so `ID=$(kair propose "x" -q)` captures exactly the id.
+      if (result.primary !== undefined) out(escapeControls(result.primary, false));
+    } else {
       const level = colour();
       const text = result.text(painter(level));
       if (text) out(escapeControls(text, level === 1));
@@ -76,8 +79,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (json) out(JSON.stringify(errorDoc(ke)));
       else {
         const text = (ke as { text?: string }).text;
-        if (text) out(escapeControls(text, false));
+        if (text && !quiet()) out(escapeControls(text, false));
         if (!quiet() || code !== EXIT.OK) err(escapeControls(`kair: ${ke.code}: ${ke.message}`, false));
+        // What to do next: the hint --json carries in details.
+        const hint = typeof ke.details?.hint === 'string' && ke.details.hint !== '' ? ke.details.hint : fallbackHint(ke.code, parsed);
+        if (hint) err(escapeControls(`hint: ${hint}`, false));
         if (ke.code === 'INTERNAL_ERROR') err('Set KAIR_DEBUG=1 to see the stack trace.');
       }
     } catch (e2) {
@@ -87,6 +93,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (env.KAIR_DEBUG && !isKairError(e)) err(String((e as Error)?.stack ?? e));
     return code;
   }
+}
+
+/**
+ * A script never gets a question: not with --json (a program reads stdout), --no-input,
+ * KAIR_NO_INPUT=1, or CI set to anything but empty, 0 or false (CI services set CI=true).
+ */
+export function promptsAllowed(env: NodeJS.ProcessEnv, json: boolean, noInput: boolean): boolean {
+  if (json || noInput || env.KAIR_NO_INPUT === '1') return false;
+  const ci = (env.CI ?? '').trim().toLowerCase();
+  return ci === '' || ci === '0' || ci === 'false';
+}
+
+/** When an error carries no hint of its own: where to read more. */
+function fallbackHint(code: string, p: Parsed | undefined): string | null {
+  if (code === 'INTERNAL_ERROR') return null;
+  if (code === 'USAGE_ERROR') return p?.command ? `run \`kair ${p.command.name} --help\` for its arguments and options` : 'run `kair --help`';
+  return `see docs/errors/${code}.md`;
 }
 
 function internal(e: unknown): KairError {
@@ -109,9 +132,13 @@ export function runMain(): void {
 /** One line from the terminal, read synchronously (the run loop is synchronous); null at end of input. */
 function askLine(question: string): string | null {
   return withDefaultSignals(() => {
-    // The question quotes simulation titles and fields: user-supplied, so escaped like all output.
-    writeSync(2, `\r\x1b[K${escapeControls(question, false)} `);
-    return readLine();
+    for (;;) {
+      // The question quotes simulation titles and fields: user-supplied, so escaped like all output.
+      writeSync(2, `\r\x1b[K${escapeControls(question, false)} `);
+      const line = readLine();
+      // Enter alone is no answer: ask again rather than record it as ambiguous.
+      if (line === null || line.trim() !== '') return line;
+    }
   });
 }
 

@@ -2,6 +2,7 @@
  * argv parsing from the declarative registry, without loading commander (it is loaded only to
  * render help). Options may appear before or after the command words; `--x=v` and `--` work.
  */
+import { CONFIRM_LEXICON, isConfirmLang, normalizeLang, parseConfirmation } from '../domain/aec/confirm.js';
 import { kairError } from '../domain/errors.js';
 import type { CommandDef, OptionDef } from './registry.js';
 import { COMMANDS, GLOBAL_OPTIONS } from './registry.js';
@@ -84,14 +85,14 @@ export function parseArgv(argv: string[]): Parsed {
   const version = opts.version === true;
   const command = matchCommand(pending);
   if (!command) {
-    if (words.length === 0 || help) return { command: null, args: [], opts, help: true, version };
-    const first = words[0]!;
-    const names = [...new Set(COMMANDS.filter((c) => !c.hidden).map((c) => c.name.split(' ')[0]!))];
-    const hint = suggest(first, names);
-    throw usage(`unknown command ${JSON.stringify(first)}${hint ? `; did you mean \`kair ${hint}\`?` : '; see `kair --help`'}`, {
-      command: first,
-      ...(hint ? { suggestion: hint } : {}),
-    });
+    // `kair help nosuch` is as unknown as `kair nosuch`: full help with exit 0 hid the typo.
+    if (words.length === 0) return { command: null, args: [], opts, help: true, version };
+    throw unknownCommand(words);
+  }
+  // A group matched by its bare word (`kair sim lst`): suggest among its subcommands.
+  if (command.hidden && words.length > 1 && !help && COMMANDS.some((c) => c.name.startsWith(`${command.name} `))) {
+    const subs = COMMANDS.filter((c) => !c.hidden && c.name.startsWith(`${command.name} `)).map((c) => c.name);
+    if (!subs.includes(`${words[0]} ${words[1]}`)) throw unknownCommand(words, { subcommand: words[1], subcommands: subs.map((n) => n.slice(command.name.length + 1)) });
   }
   // Second pass: the command's own options and positionals.
   const nameWords = command.name.split(' ').length;
@@ -133,6 +134,25 @@ export function parseArgv(argv: string[]): Parsed {
   return { command, args, opts, help, version };
 }
 
+function unknownCommand(words: string[], extra: Record<string, unknown> = {}) {
+  const names = [...new Set(COMMANDS.filter((c) => !c.hidden).map((c) => c.name))];
+  const groups = new Set(names.filter((n) => n.includes(' ')).map((n) => n.split(' ')[0]!));
+  // Two words are compared with the two-word names (`sim lst` → `sim list`), one with the rest.
+  const typed = groups.has(words[0]!) && words[1] !== undefined ? `${words[0]} ${words[1]}` : words[0]!;
+  const pool = typed.includes(' ') ? names.filter((n) => n.startsWith(`${words[0]} `)) : [...new Set(names.map((n) => n.split(' ')[0]!))];
+  const hint = suggest(typed, pool);
+  const seeHelp = typed.includes(' ') ? `kair ${words[0]} --help` : 'kair --help';
+  // Nothing close: the nearest few still beat a bare refusal.
+  const nearest = [...pool].sort((x, y) => distance(typed, x) - distance(typed, y)).slice(0, 3);
+  const mean = hint ? `\`${hint}\`` : `one of ${nearest.map((n) => `\`${n}\``).join(', ')}`;
+  return usage(`unknown command ${JSON.stringify(typed.slice(0, 80))}; did you mean ${mean}?`, {
+    command: typed,
+    ...extra,
+    ...(hint ? { suggestion: hint } : {}),
+    hint: hint ? `run \`kair ${hint} --help\`` : `run \`${seeHelp}\` for the commands`,
+  });
+}
+
 function matchCommand(tokens: string[]): CommandDef | null {
   const words = tokens.filter((t) => !t.startsWith('-') || t === '-');
   // Longest name first: `grant list` before `grant`, `sim register` before a bare group.
@@ -170,4 +190,46 @@ export function intOption(value: unknown, flag: string, min = 0): number | undef
     throw usage(`${flag} expects a whole number${min > 0 ? ` ≥ ${min}` : ''}, got ${JSON.stringify(value)}`, { flag, value });
   }
   return n;
+}
+
+/** `--lang` names a language of the confirmation lexicon; anything else is a typo, not "ambiguous". */
+export function langOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const l = normalizeLang(String(value));
+  if (!isConfirmLang(l)) {
+    const langs = Object.keys(CONFIRM_LEXICON);
+    throw usage(`--lang ${JSON.stringify(String(value).slice(0, 80))} is not a language of the confirmation lexicon: one of ${langs.join(', ')}`, {
+      flag: '--lang',
+      value,
+      languages: langs,
+      hint: `pass one of ${langs.join(', ')}`,
+    });
+  }
+  return l;
+}
+
+/**
+ * --confirm / --confirm-all of run and resume. With --dry-run an answer the lexicon cannot read
+ * (`maybe`) is a usage error: the dry run would otherwise predict from a token the real run
+ * records as ambiguous.
+ */
+export function confirmOptions(opts: Parsed['opts'], dryRun: boolean, checkLang = true): { confirm?: string; confirmAll?: boolean; lang?: string } {
+  const lang = checkLang ? langOption(opts.lang) : (opts.lang as string | undefined);
+  const one = opts.confirm as string | undefined;
+  const all = opts.confirmAll as string | undefined;
+  if (one !== undefined && all !== undefined) throw usage('give --confirm or --confirm-all, not both', { flags: ['--confirm', '--confirm-all'], hint: '--confirm-all answers every confirmation; --confirm only the first' });
+  const token = one ?? all;
+  const flag = one !== undefined ? '--confirm' : '--confirm-all';
+  if (token !== undefined && dryRun) {
+    const l = lang ?? 'en';
+    const lex = CONFIRM_LEXICON[l as keyof typeof CONFIRM_LEXICON];
+    if (parseConfirmation(token, l).result === 'ambiguous') {
+      throw usage(`${flag} ${JSON.stringify(token.slice(0, 80))} is not an answer in ${l}: one of ${[...lex.affirmative, ...lex.negative].join(', ')}`, {
+        flag,
+        value: token,
+        hint: `answer with one of ${[...lex.affirmative, ...lex.negative].join(', ')}`,
+      });
+    }
+  }
+  return { ...(token === undefined ? {} : { confirm: token }), ...(all !== undefined ? { confirmAll: true } : {}), ...(lang === undefined ? {} : { lang }) };
 }

@@ -30,7 +30,9 @@ export async function list(p: Parsed, ctx: Ctx): Promise<Output> {
     json: r,
     text: (paint) =>
       r.contracts.length === 0
-        ? 'no contracts yet — start with `kair propose "<intent>"`'
+        ? p.opts.state !== undefined
+          ? `no contracts in state ${String(p.opts.state).toUpperCase()} (\`kair list\` shows all)`
+          : 'no contracts yet — start with `kair propose "<intent>"`'
         : table(
             r.contracts.map((c) => [c.id, stateColor(c.state, paint), `v${c.version}`, c.updated_at, c.intent]),
             ['ID', 'STATE', 'VER', 'UPDATED', 'INTENT'],

@@ -30,6 +30,8 @@ export interface Output {
   text: (paint: Paint) => string;
   /** Exit status for a handled outcome that is not an error (defaults to 0). */
   exit?: number;
+  /** What `-q` prints (an id, a run id, a plan sha); without it `-q` prints nothing. */
+  primary?: string;
 }
 
 export interface CommandDef {
@@ -51,7 +53,8 @@ export const GLOBAL_OPTIONS: OptionDef[] = [
   { long: '--actor', aliases: ['--by'], key: 'actor', value: 'name', description: 'who is acting (default: KAIR_ACTOR, git user.name, $USER)' },
   { long: '--dir', key: 'dir', value: 'path', description: 'workspace root (the folder containing .kair/)' },
   { long: '--no-color', key: 'noColor', description: 'disable colour' },
-  { long: '--quiet', short: '-q', key: 'quiet', description: 'print only results and errors' },
+  { long: '--quiet', short: '-q', key: 'quiet', description: 'print only the primary value (an id, a run id, a plan sha) or nothing; errors still go to stderr' },
+  { long: '--no-input', key: 'noInput', description: 'never prompt (also KAIR_NO_INPUT=1 or CI set); a needed answer fails naming its flag' },
   { long: '--lock-timeout', key: 'lockTimeout', value: 'ms', description: 'how long to wait for a busy contract (default 10000)' },
   { long: '--help', short: '-h', key: 'help', description: 'show help' },
   { long: '--version', short: '-V', key: 'version', description: 'print the version' },
@@ -106,7 +109,16 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'run',
     args: [a('id')],
-    options: [o('--confirm', 'confirm', 'answer the first confirmation the run reaches', 'token'), o('--confirm-all', 'confirmAll', 'answer every confirmation of this run with the token (CI)', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--pause-at', 'pauseAt', 'pause before this step', 'step'), o('--dry-run', 'dryRun', 'check and show the routing; write and spend nothing'), o('--regenerate', 'regenerate', 'ask for a new Kimi envelope instead of reusing an earlier run\'s'), o('--allow-repeat', 'allowRepeat', 'dispatch steps an earlier version of the contract already ran')],
+    options: [
+      o('--confirm', 'confirm', 'answer the first confirmation the run reaches', 'token'),
+      o('--confirm-all', 'confirmAll', 'answer every confirmation of this invocation (CI)', 'token'),
+      o('--lang', 'lang', 'language of --confirm (en, es, fr, de, pt, zh, ja)', 'lang'),
+      o('--pause-at', 'pauseAt', 'pause before this step', 'step'),
+      o('--dry-run', 'dryRun', 'check and show the routing; write and spend nothing'),
+      o('--regenerate', 'regenerate', 'ask for a new Kimi envelope instead of reusing an earlier run\'s'),
+      o('--allow-repeat', 'allowRepeat', 'dispatch steps an earlier version of the contract already ran'),
+      o('--allow-noop', 'allowNoop', 'exit 0 when the plan needs no execution (NO_EXECUTION_REQUIRED)'),
+    ],
     summary: 'run the approved plan through the Kimi and AEC lanes',
     example: 'kair run chat --json',
     handler: async (p, c) => (await H()).run(p, c),
@@ -115,7 +127,7 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'resume',
     args: [a('id')],
-    options: [o('--confirm', 'confirm', 'answer the pending confirmation', 'token'), o('--confirm-all', 'confirmAll', 'answer every confirmation until the run stops (CI)', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a step whose outcome is unknown'), o('--allow-repeat', 'allowRepeat', 'dispatch steps an earlier version of the contract already ran')],
+    options: [o('--confirm', 'confirm', 'answer the pending confirmation', 'token'), o('--confirm-all', 'confirmAll', 'answer every confirmation of this invocation (CI)', 'token'), o('--lang', 'lang', 'language of --confirm (en, es, fr, de, pt, zh, ja)', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a step whose outcome is unknown'), o('--allow-repeat', 'allowRepeat', 'dispatch steps an earlier version of the contract already ran')],
     summary: 'continue a paused run from the ledger',
     example: 'kair resume chat --confirm yes',
     handler: async (p, c) => (await H()).resume(p, c),

@@ -187,8 +187,8 @@ const rollbackDocument = { contract_id: id, run_id: runId, state, status: z.enum
  */
 export const RollbackOutputSchema = z.union([z.strictObject({ ok, ...rollbackDocument }), z.strictObject({ ok: z.literal(false), ...rollbackDocument, error: ErrorSchema })]);
 
-/** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind (+ rollback with --rollback). */
-export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional(), rollback: z.strictObject(rollbackDocument).nullable().optional() });
+/** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind (+ rollback with --rollback), grant (+ warnings). */
+export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional(), warnings: z.array(z.string()).optional(), rollback: z.strictObject(rollbackDocument).nullable().optional() });
 
 export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
 
@@ -582,6 +582,8 @@ export const RunOutputSchema = z.union([
   z.strictObject({ ok, ...dryRunDocument }),
   // A dry run that predicts a stop: the whole prediction and the stop as `error` (its exit code).
   z.strictObject({ ok: z.literal(false), ...dryRunDocument, error: ErrorSchema }),
+  // run --allow-noop when nothing needed executing: exit 0, nothing written.
+  z.strictObject({ ok, contract_id: id, no_execution_required: z.literal(true), message: z.string() }),
 ]);
 
 export const ReviewOutputSchema = z.strictObject({

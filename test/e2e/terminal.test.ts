@@ -14,9 +14,9 @@ const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).statu
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Runs kair under a pseudo-terminal; `input` is typed at it. Returns everything the terminal showed. */
-function onTty(ws: string, args: string[], input = '', env: Record<string, string> = {}): { code: number; screen: string } {
+function onTty(ws: string, args: string[], input = '', env: Record<string, string | undefined> = {}): { code: number; screen: string } {
   const cmd = [process.execPath, BIN, ...args].map(quote).join(' ');
-  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: ws, env: baseEnv({ ...ALICE, ...env }), input, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: ws, env: baseEnv({ ...ALICE, CI: undefined, KAIR_NO_INPUT: undefined, ...env }), input, encoding: 'utf8', timeout: 30_000 });
   return { code: r.status ?? -1, screen: r.stdout };
 }
 
@@ -55,7 +55,7 @@ describe.skipIf(!hasScript)('on a terminal', () => {
     const plan = simPlan([{ id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } }]);
     approveContract(ws, 'yes', plan);
     const r = onTty(ws, ['run', 'yes'], 'yes\n');
-    expect(r.screen).toMatch(/Step send runs "Send an invoice" \(send-invoice, impactful\) with customer=acme, amount=120\. Confirm\? \[en\]/);
+    expect(r.screen).toMatch(/Step send runs "Send an invoice" \(send-invoice, impactful\) with customer=acme, amount=120\. Confirm\? \[yes \| confirm \| i confirm \/ no \| cancel\]/);
     expect(r.code, r.screen).toBe(0);
     const confirmations = ledgerRows(ws, "event = 'CLAIMED'");
     expect(confirmations).toHaveLength(1);
@@ -65,6 +65,43 @@ describe.skipIf(!hasScript)('on a terminal', () => {
     const ambiguous = onTty(ws, ['run', 'maybe'], 'okay\n');
     expect(ambiguous.code, ambiguous.screen).toBe(3);
     expect(ambiguous.screen).toContain('AEC_CONFIRM_AMBIGUOUS_REJECTED');
+  });
+
+  it('Enter alone asks again (it is no answer) until a real answer comes', () => {
+    const ws = makeWorkspace();
+    setUpCatalog(ws, ['send-invoice', 'void-invoice']);
+    approveContract(ws, 'c', simPlan([{ id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } }]));
+    const r = onTty(ws, ['run', 'c'], '\n\nyes\n');
+    expect(r.code, r.screen).toBe(0);
+    expect(r.screen.match(/Confirm\?/g)).toHaveLength(3);
+    expect(ledgerRows(ws, "event = 'CLAIMED'")[0].confirmation_proof_ref).toBe('confirm_parse:kair.confirm.v1:en:yes:affirmative');
+  });
+
+  it('never prompts with --json, --no-input, KAIR_NO_INPUT=1 or CI=true; CI=false/0/empty still prompt', () => {
+    const ws = makeWorkspace();
+    setUpCatalog(ws, ['send-invoice', 'void-invoice']);
+    const plan = simPlan([{ id: 'send', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } }]);
+    const cases: [string, string[], Record<string, string>][] = [
+      ['json', ['--json'], {}],
+      ['noinput', ['--no-input'], {}],
+      ['envnoinput', [], { KAIR_NO_INPUT: '1' }],
+      ['citrue', [], { CI: 'true' }],
+      ['ci1', [], { CI: '1' }],
+    ];
+    for (const [id, flags, env] of cases) {
+      approveContract(ws, id, plan);
+      const r = onTty(ws, ['run', id, ...flags], 'yes\n', env);
+      expect(r.screen, id).not.toContain('Confirm?');
+      expect(r.code, id).toBe(3);
+      expect(r.screen, id).toContain('AEC_CONFIRM_REQUIRED');
+    }
+    for (const ci of ['false', '0', '']) {
+      const id = `ci-off-${ci || 'empty'}`;
+      approveContract(ws, id, plan);
+      const r = onTty(ws, ['run', id], 'yes\n', { CI: ci });
+      expect(r.screen, id).toContain('Confirm?');
+      expect(r.code, id).toBe(0);
+    }
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import { canonicalHash } from '../../domain/canonical.js';
 import type { ConfirmationParse } from '../../domain/aec/confirm.js';
-import { CONFIRM_LEXICON_VERSION, parseConfirmation } from '../../domain/aec/confirm.js';
+import { CONFIRM_LEXICON, CONFIRM_LEXICON_VERSION, isConfirmLang, normalizeLang, parseConfirmation } from '../../domain/aec/confirm.js';
 import type { CatalogEntry, FinderPacket, SimulationMatchPacket } from '../../domain/aec/finder.js';
 import { catalogSnapshot, find, isValidPacket, rollbackPacket } from '../../domain/aec/finder.js';
 import type { GateFacts, IdempotencyView, Verdict } from '../../domain/aec/gates.js';
@@ -344,7 +344,7 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
       latency_us: null,
     };
     const row_id = ledger.appendRow(row);
-    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id, f);
+    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id, f, accessNow?.rule?.decision === 'deny' ? accessNow.rule : null);
   };
 
   if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem, rowsBefore)).immediate();
@@ -479,7 +479,9 @@ function blockedAt(v: Verdict): string | null {
 
 function confirmQuestion(sim: CatalogEntry, req: StepRequest, lang: string): string {
   const fields = Object.entries(req.fields).map(([k, v]) => `${k}=${v}`).join(', ');
-  return `Step ${req.step_id} runs "${sim.title}" (${sim.id}, ${effectiveImpact(sim)})${fields ? ` with ${fields}` : ''}. Confirm? [${lang}]`;
+  const l = normalizeLang(lang);
+  const lex = isConfirmLang(l) ? CONFIRM_LEXICON[l] : CONFIRM_LEXICON.en;
+  return `Step ${req.step_id} runs "${sim.title}" (${sim.id}, ${sim.impact})${fields ? ` with ${fields}` : ''}. Confirm? [${lex.affirmative.join(' | ')} / ${lex.negative.join(' | ')}]`;
 }
 
 /** Seed 001 §4's records for this cycle: the goal request, the single-step plan and its step. */
@@ -547,6 +549,7 @@ function noDispatchOutcome(
   confirmation_used: boolean,
   contractId: string,
   facts?: GateFacts,
+  denyRule: { actor: string; action: string } | null = null,
 ): StepOutcome {
   const simulation_id = 'simulation_id' in packet && packet.simulation_id !== undefined ? packet.simulation_id : undefined;
   const common = { idempotency_key: key, proof_refs, row_id, confirmation_used, ...(simulation_id ? { simulation_id } : {}) };
@@ -555,7 +558,7 @@ function noDispatchOutcome(
   }
   const code = v.reason_code;
   const question = packet.type === 'ClarifyPacket' ? packet.question : undefined;
-  const message = question ?? haltMessage(code, packet, idem, key, contractId);
+  const message = question ?? haltMessage(code, packet, idem, key, contractId, denyRule);
   return {
     ...common,
     status: PAUSING_HALTS.includes(code) ? 'PAUSED' : 'REFUSED',
@@ -571,7 +574,7 @@ function noDispatchOutcome(
   };
 }
 
-export function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string): string {
+export function haltMessage(code: ErrorCode, packet: FinderPacket, idem: IdempotencyView | null, key: string, contractId: string, denyRule: { actor: string; action: string } | null = null): string {
   const sim = packet.type === 'SimulationMatchPacket' ? `${packet.simulation.title} (${packet.simulation_id})` : '';
   switch (code) {
     case 'AEC_CONFIRM_REQUIRED':
@@ -589,6 +592,8 @@ export function haltMessage(code: ErrorCode, packet: FinderPacket, idem: Idempot
     case 'CONTROLS_MISSING':
       return `${sim} runs a command and needs control local:exec granted on the contract`;
     case 'ACCESS_SCOPE_VIOLATION':
+      // An explicit deny is someone's decision, not a missing rule: say which.
+      if (denyRule) return `access denied: a deny rule forbids ${denyRule.actor} ${denyRule.action} (\`kair access list\`)`;
       return `access denied: no allow rule for this actor and ${packet.type === 'SimulationMatchPacket' ? packet.simulation.access_action : 'action'}`;
     case 'ACCESS_AP_REQUIRED':
       return `access requires an approval (AP) for ${packet.type === 'SimulationMatchPacket' ? packet.simulation.access_action : 'this action'}`;
