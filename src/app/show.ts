@@ -4,6 +4,7 @@
  * content hashes to the sha it is filed under: a tampered plan is INTEGRITY_FAILED, never shown
  * as the plan someone approved.
  */
+import { verifyApprovalSignatures } from './signatures.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalHash, sha256Hex } from '../domain/canonical.js';
@@ -210,13 +211,17 @@ export function stepView(s: PlanStep): ShowStep {
   return { id: s.id, lane, summary: s.summary, ...(lane === 'aec' && s.simulation ? { simulation: s.simulation.utterance } : {}) };
 }
 
-/** The approve events in order; the snapshot's approvals are folded from them one for one. */
-function approvalViews(c: Contract, events: HistoryEvent[]): ApprovalView[] {
-  const approves = events.filter((e) => e.type === 'approve');
-  return c.approvals.map((a, i) => {
-    const signature = approves[i]?.data.signature;
-    const signed = typeof signature === 'string' ? signature.length > 0 : signature !== undefined && signature !== null;
-    return { actor: a.actor, at: a.at, plan_sha256: a.plan_sha256, valid: a.valid, current: a.plan_sha256 === c.plan_sha256, signed, verified: null };
+/**
+ * Each approval with its signature state. A repeat approve that adds a signature is a second
+ * event for the same approval, so events are matched by actor and plan sha, not by position;
+ * signatures are checked with ssh-keygen only when one was recorded (docs/decisions/019).
+ */
+function approvalViews(ctx: Ctx, c: Contract, events: HistoryEvent[]): ApprovalView[] {
+  const checks = events.some((e) => e.type === 'approve' && e.data.signature !== undefined) ? verifyApprovalSignatures(ctx, c.id, events) : [];
+  return c.approvals.map((a) => {
+    const mine = checks.filter((k) => k.actor === a.actor && k.plan_sha256 === a.plan_sha256);
+    const signed = mine.some((k) => k.signed);
+    return { actor: a.actor, at: a.at, plan_sha256: a.plan_sha256, valid: a.valid, current: a.plan_sha256 === c.plan_sha256, signed, verified: signed ? mine.some((k) => k.signed && k.verified) : null };
   });
 }
 
@@ -242,7 +247,7 @@ export function show(ctx: Ctx, id: string): ShowResult {
         }
       : null,
     controls: { required: c.controls.required, granted: c.controls.granted, missing: missingControls(c) },
-    approvals: approvalViews(c, events),
+    approvals: approvalViews(ctx, c, events),
     approvers: { valid: validApprovers(c).length, min },
     last_run: run,
     next: nextSteps(c, { min, lastRun: run }),

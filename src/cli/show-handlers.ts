@@ -64,8 +64,7 @@ export async function show(p: Parsed, ctx: Ctx): Promise<Output> {
   const r = showApp.show(ctx, p.args[0]!);
   const doc = { ...r };
   // -q: the primary value is the sha an approver passes to `approve --expect-sha`.
-  if (p.opts.quiet === true) return { json: doc, text: () => r.plan_sha256 ?? '' };
-  return { json: doc, text: (paint) => renderShow(r, paint) };
+  return { json: doc, text: (paint) => renderShow(r, paint), ...(r.plan_sha256 ? { primary: r.plan_sha256 } : {}) };
 }
 
 const value = (v: unknown) => oneLine(JSON.stringify(v));
@@ -101,7 +100,6 @@ function renderDiff(r: DiffResult, paint: Paint): string {
 
 export async function diff(p: Parsed, ctx: Ctx): Promise<Output> {
   const r = showApp.diff(ctx, p.args[0]!, { from: p.opts.from as string | undefined, to: p.opts.to as string | undefined });
-  // -q: a diff has no single primary value; the exit status is 0 whatever it finds, so nothing.
-  if (p.opts.quiet === true) return { json: { ...r }, text: () => '' };
+  // -q: a diff has no single primary value (exit 0 whatever it finds), so -q prints nothing.
   return { json: { ...r }, text: (paint) => renderDiff(r, paint) };
 }

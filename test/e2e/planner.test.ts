@@ -79,14 +79,19 @@ describe('plan --generate with the stub', () => {
     ok(w, ['grant', 'inv', 'local:read']);
     ok(w, ['request-approval', 'inv']);
     ok(w, ['approve', 'inv']);
-    const dry = ok(w, ['run', 'inv', '--dry-run']);
+    // The dry run predicts the real run's first stop: the impactful invoice waits for a confirmation.
+    const d = kj(w, ['run', 'inv', '--dry-run']);
+    expect(d.code, d.stdout + d.stderr).toBe(3);
+    const dry = d.json;
+    expect(dry.error.code).toBe('AEC_CONFIRM_REQUIRED');
     expect(dry.lanes).toEqual(['kimi', 'aec']);
-    expect(dry.steps).toEqual([
+    expect(dry.steps.map((x: Json) => ({ id: x.id, lane: x.lane }))).toEqual([
       { id: 'generate', lane: 'kimi' },
       { id: 'send-invoice', lane: 'aec' },
       { id: 'tell-sales-team', lane: 'manual' },
       { id: 'review', lane: 'manual' },
     ]);
+    expect(dry.steps[1]).toMatchObject({ status: 'needs_confirmation', simulation_id: 'send-invoice' });
     const r = ok(w, ['plan', 'inv', '--refine', 'Drop tell-sales-team. Void the invoice customer=acme']);
     expect(r.contract.state).toBe('PLANNED');
     expect(r.contract.approvals.every((x: Json) => !x.valid)).toBe(true);

@@ -68,7 +68,7 @@ describe('side effects are declared', () => {
     const once = kj(ws, ['run', 'two', '--confirm', 'yes'], asAlice);
     expect(once.code).toBe(3);
     expect(once.json.steps.map((x: Json) => x.status)).toEqual(['COMPLETED', 'PAUSED']);
-    expect(kj(ws, ['run', 'both', '--confirm', 'yes', '--confirm-all', 'yes'], asAlice).json.error).toMatchObject({ code: 'USAGE_ERROR', details: { flag: '--confirm-all' } });
+    expect(kj(ws, ['run', 'both', '--confirm', 'yes', '--confirm-all', 'yes'], asAlice).json.error).toMatchObject({ code: 'USAGE_ERROR', details: { flags: ['--confirm', '--confirm-all'] } });
     const all = kj(ws, ['run', 'both', '--confirm-all', 'yes'], asAlice);
     expect(all.code, all.stdout + all.stderr).toBe(0);
     expect(all.json.steps.map((x: Json) => x.status)).toEqual(['COMPLETED', 'COMPLETED']);

@@ -234,6 +234,20 @@ describe('approve --sign', () => {
   });
 });
 
+describe('kair show: signed and verified', () => {
+  it('an unsigned approval is signed false, verified null; a signed one verified true; after its key is removed, verified false', () => {
+    const ws = cloneWorkspace(T);
+    ok(ws, ['config', 'set', 'approvals.min', '2']);
+    ok(ws, ['approve', 'c1', '--actor', 'bob']);
+    expect(ok(ws, ['show', 'c1']).approvals).toEqual([expect.objectContaining({ actor: 'bob', signed: false, verified: null })]);
+    ok(ws, ['approve', 'c1', '--sign', '--key', key('alice'), '--actor', 'alice']);
+    const shown = ok(ws, ['show', 'c1']).approvals;
+    expect(shown.find((a: Json) => a.actor === 'alice')).toMatchObject({ signed: true, verified: true });
+    writeSigners(ws, [`bob ${pub('bob')}`]);
+    expect(ok(ws, ['show', 'c1']).approvals.find((a: Json) => a.actor === 'alice')).toMatchObject({ signed: true, verified: false });
+  });
+});
+
 describe('approvals.allowed_signers_file', () => {
   it('is read relative to the workspace root, may be a symlink to a regular file, and is refused (not blocked on) as a FIFO or above the input limit', () => {
     const ws = cloneWorkspace(T);
