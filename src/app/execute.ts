@@ -11,12 +11,13 @@ import { missingControls } from '../domain/contract.js';
 import type { ErrorCode, ErrorDetails } from '../domain/errors.js';
 import { exitCodeOf } from '../domain/errors.js';
 import { effectiveCaps, usdToMicros } from '../domain/kimi.js';
-import type { Plan } from '../domain/plan.js';
+import type { Plan, PlanStep } from '../domain/plan.js';
 import { stepLane } from '../domain/plan-routing.js';
 import type { PauseReason } from '../domain/states.js';
 import type { KimiRunObject } from '../lanes/kimi/envelopes.js';
 import { envelopeRepo, runKimiLane } from '../lanes/kimi/envelopes.js';
 import { providerFor } from '../lanes/kimi/provider.js';
+import type { StepRequest } from '../lanes/aec/dispatcher.js';
 import { dispatchStep } from '../lanes/aec/dispatcher.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { sha256Hex } from '../domain/canonical.js';
@@ -141,6 +142,26 @@ export interface AecOptions {
   retryInDoubt: boolean;
   /** Dispatch a step even though an earlier version of the contract already succeeded with it. */
   allowRepeat?: boolean;
+}
+
+/** What a dispatch request of an AEC step takes from the contract and its plan step (the run, its dry run). */
+export function stepRequest(ctx: Ctx, c: Contract, runId: string, step: PlanStep): Omit<StepRequest, 'confirm' | 'retry_in_doubt'> {
+  const sim = step.simulation!;
+  return {
+    tenant_id: ctx.config.workspace_id,
+    contract_id: c.id,
+    contract_version: c.version,
+    run_id: runId,
+    step_id: step.id,
+    actor: ctx.actor(),
+    plan_sha256: c.plan_sha256 ?? '',
+    utterance: sim.utterance,
+    fields: sim.fields ?? {},
+    lang: sim.lang ?? 'en',
+    ...(sim.attempt === undefined ? {} : { finder_attempt: sim.attempt }),
+    controls_granted: c.controls.granted,
+    now: ctx.now,
+  };
 }
 
 /**
@@ -269,26 +290,13 @@ export async function executeSteps(
       } else {
         db ??= openWorkspaceDb(ctx);
         const c = boundary.contract;
-        const sim = step.simulation!;
         const o = await dispatchStep(db, ctx.ws, {
-          tenant_id: ctx.config.workspace_id,
-          contract_id: id,
-          contract_version: c.version,
-          run_id: run.runId,
-          step_id: step.id,
-          actor: ctx.actor(),
-          plan_sha256: c.plan_sha256 ?? '',
-          utterance: sim.utterance,
-          fields: sim.fields ?? {},
-          lang: sim.lang ?? 'en',
-          ...(sim.attempt === undefined ? {} : { finder_attempt: sim.attempt }),
+          ...stepRequest(ctx, c, run.runId, step),
           confirm,
           // Asked only when a step needs an answer: whether stdin is a terminal is not free to learn.
           ...(confirm === null ? { ask: (question: string) => ctx.ask?.(question) ?? null } : {}),
           retry_in_doubt: run.aec.retryInDoubt,
           allow_repeat: run.aec.allowRepeat === true,
-          controls_granted: c.controls.granted,
-          now: ctx.now,
           ...(run.interrupts ? { signal: run.interrupts.signal } : {}),
         });
         if (o.confirmation_used && run.aec.confirmAll !== true) confirm = null;

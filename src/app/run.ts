@@ -20,7 +20,7 @@ import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
 import { verifiedApprovers } from './signatures.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
-import { executeSteps, runDir, writeLatestRequest, writeRunRequest } from './execute.js';
+import { executeSteps, runDir, stepRequest, writeLatestRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
@@ -240,24 +240,7 @@ function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
       if (lane === 'kimi') {
         return void steps.push(kimiStop ? { id: step.id, lane, status: 'failed', reason_code: kimiStop.code, message: kimiStop.message } : { id: step.id, lane, status: 'ok', reason_code: 'KIMI_OK' });
       }
-      const sim = step.simulation!;
-      const p = predictStep(db, {
-        tenant_id: ctx.config.workspace_id,
-        contract_id: id,
-        contract_version: c.version,
-        run_id: `${id}-run-${c.runs.length + 1}`,
-        step_id: step.id,
-        actor: ctx.actor(),
-        plan_sha256: c.plan_sha256 ?? '',
-        utterance: sim.utterance,
-        fields: sim.fields ?? {},
-        lang: sim.lang ?? 'en',
-        ...(sim.attempt === undefined ? {} : { finder_attempt: sim.attempt }),
-        confirm,
-        retry_in_doubt: false,
-        controls_granted: c.controls.granted,
-        now: ctx.now,
-      });
+      const p = predictStep(db, { ...stepRequest(ctx, c, `${id}-run-${c.runs.length + 1}`, step), confirm, retry_in_doubt: false, allow_repeat: opts.allowRepeat === true });
       if (p.confirmation_used && !opts.confirmAll) confirm = null;
       const simulation_id = p.packet.type === 'SimulationMatchPacket' ? { simulation_id: p.packet.simulation_id } : {};
       const v = p.verdict;
