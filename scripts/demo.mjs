@@ -3,12 +3,15 @@
 // unexpected exit status fails the demo loudly. KAIR_NOW is fixed, so the output is the same on
 // every run (test/e2e/demo.test.ts compares it with test/e2e/demo.golden.txt).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const ws = mkdtempSync(join(tmpdir(), 'kair-demo-'));
+// The workspace goes when the demo ends, failed or not; KAIR_DEMO_KEEP=1 keeps it to look around.
+const keep = process.env.KAIR_DEMO_KEEP === '1';
+if (!keep) process.on('exit', () => rmSync(ws, { recursive: true, force: true }));
 const env = { ...process.env, KAIR_NOW: '2026-01-30T12:00:00.000Z', NO_COLOR: '1', KAIR_ACTOR: 'dev' };
 delete env.KAIR_DIR;
 delete env.KAIR_FAILPOINT;
@@ -154,7 +157,7 @@ say("Undo what a run did: each step's rollback simulation, in reverse order, exa
 kair(['rollback', 'chat-run-1'], 0, alice);
 kair(['rollback', 'chat-run-1'], 0, alice);
 
-console.log(`\nartifacts (under ${ws}):`);
+console.log(`\nartifacts (under ${ws}${keep ? '' : '; removed when the demo ends, KAIR_DEMO_KEEP=1 keeps it'}):`);
 for (const f of ['.kair/contracts/chat/plan/PLAN.md', '.kair/contracts/chat/artifacts/run/chat-run-1/run-request.json', '.kair/contracts/chat/artifacts/run/chat-run-1/run-result.json', '.kair/contracts/chat/history.jsonl', '.kair/contracts/chat/dpc/dpc_v1.json', '.kair/kair.db']) {
   console.log(`  ${f}`);
 }

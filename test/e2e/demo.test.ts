@@ -3,7 +3,9 @@
  * output is fixed (KAIR_NOW) and compared with demo.golden.txt; UPDATE_GOLDEN=1 rewrites it.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -11,7 +13,15 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const golden = fileURLToPath(new URL('./demo.golden.txt', import.meta.url));
 
 describe('npm run demo', () => {
-  const r = spawnSync(process.execPath, ['scripts/demo.mjs'], { cwd: root, encoding: 'utf8', env: { ...process.env, FORCE_COLOR: undefined, KAIR_ACTOR: undefined } });
+  // Its own system temp folder, to see that the demo leaves nothing behind in it.
+  const tmp = mkdtempSync(join(tmpdir(), 'kair-demo-tmp-'));
+  const r = spawnSync(process.execPath, ['scripts/demo.mjs'], { cwd: root, encoding: 'utf8', env: { ...process.env, TMPDIR: tmp, FORCE_COLOR: undefined, KAIR_ACTOR: undefined, KAIR_DEMO_KEEP: undefined } });
+  const left = readdirSync(tmp);
+  rmSync(tmp, { recursive: true, force: true });
+
+  it('removes the temporary workspace it made', () => {
+    expect(left).toEqual([]);
+  });
   const out = r.stdout.replace(/\/[^\s]*kair-demo-[A-Za-z0-9]+/g, '<workspace>');
 
   it('exits 0 with nothing on stderr', () => {
