@@ -39,7 +39,7 @@ function summary(doc) {
   if (doc.rows) return `${doc.rows.length} ledger row(s): ${doc.rows.map((r) => `${r.step_id}/${r.event}`).join(', ')}`;
   if (doc.decisions) return `${doc.decisions.length} decision(s) replay the same`;
   if (doc.events) return doc.events.map((e) => `#${e.seq} ${e.type}`).join(', ');
-  if (doc.plan && doc.next) return `plan ${doc.plan.sha256.slice(0, 12)}: ${doc.plan.steps.map((s) => `${s.id}(${s.lane})`).join(', ')}; ${doc.approvers.valid}/${doc.approvers.min} approval(s); next: ${doc.next.map((n) => n.command).join(' | ')}`;
+  if (doc.plan && doc.next) return `plan ${doc.plan.sha256.slice(0, 12)}: ${doc.plan.steps.map((s) => `${s.id}(${s.lane})`).join(', ')}; ${doc.approvers.valid}/${doc.approvers.min} approval(s) (${doc.approvals.filter((a) => a.verified).length} signed and verified); next: ${doc.next.map((n) => n.command).join(' | ')}`;
   if (doc.identical !== undefined) return `${doc.from.slice(0, 12)} → ${doc.to.slice(0, 12)}: ${[...doc.steps.changed, ...doc.other].map((c) => `${c.id ? `${c.id}.` : ''}${c.path} ${JSON.stringify(c.from)} → ${JSON.stringify(c.to)}`).join(', ') || 'identical'}`;
   return 'ok';
 }
@@ -117,12 +117,20 @@ const edited = readFileSync(planFile, 'utf8').replace('"maxCostUSD": 25', '"maxC
 writeFileSync(planFile, edited);
 kair(['run', 'chat'], 3);
 
-say('The edit is recorded as a new plan and approved again');
+say('The edit is recorded as a new plan and approved again, this time signed with an SSH key listed in .kair/allowed_signers');
 const editedFile = join(ws, 'edited-plan.json');
 writeFileSync(editedFile, edited);
 kair(['plan', 'chat', '--file', editedFile]);
 kair(['request-approval', 'chat']);
-kair(['approve', 'chat'], 0, alice);
+// A throwaway key for alice (git's allowed_signers format: `<actor> <public key>`).
+const aliceKey = join(ws, 'alice_ed25519');
+const made = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice', '-f', aliceKey], { encoding: 'utf8' });
+if (made.status !== 0) {
+  console.error(`demo FAILED: ssh-keygen (OpenSSH) is needed to show a signed approval: ${made.error?.message ?? made.stderr}`);
+  process.exit(1);
+}
+writeFileSync(join(ws, '.kair', 'allowed_signers'), `alice ${readFileSync(`${aliceKey}.pub`, 'utf8').trim()}\n`);
+kair(['approve', 'chat', '--sign', '--key', aliceKey], 0, alice);
 // Every gate of every step, writing nothing: it exits as the real run below will (3, a confirmation).
 kair(['run', 'chat', '--dry-run'], 3, alice);
 

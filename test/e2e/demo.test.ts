@@ -40,6 +40,11 @@ describe('npm run demo', () => {
     expect(out.indexOf('kair plan gen --generate')).toBeLessThan(out.indexOf('kair plan chat --file'));
   });
 
+  it('shows a signed approval that verifies against .kair/allowed_signers', () => {
+    expect(out).toMatch(/\$ kair approve chat --sign --key alice_ed25519 {3}\(as alice\)\n {2}→ exit 0: chat APPROVED v1/);
+    expect(out).toContain('1/1 approval(s) (1 signed and verified)');
+  });
+
   it('shows the gates refusing before anything is spent, and both lanes running', () => {
     expect(out).toMatch(/\$ kair request-approval chat\n {2}→ exit 3: CONTROLS_MISSING/);
     expect(out).toMatch(/\$ kair run chat\n {2}→ exit 3: APPROVAL_STALE/);
