@@ -46,11 +46,21 @@ first_line() {
 
 # ---- (a) no dispatch outside the executor module ---------------------------------------------
 # Only the SimulationExecutor may start processes, and only the dispatcher may call it.
-spawners="$(grep -rlE "from ['\"](node:)?child_process['\"]|require\(['\"](node:)?child_process['\"]|\b(spawnSync|execFileSync|execFile|execSync|spawn|fork)\(" src --include='*.ts' | grep -vxF "$EXECUTOR" || true)"
+# One other module runs a fixed tool that is not agent work: OpenSSH's ssh-keygen (and git, for
+# user.signingKey) to sign and verify approvals. It may be used by the signature code only, never
+# by an execution lane, so no plan step can reach it.
+SIGNING_TOOL="src/store/ssh-keygen.ts"
+spawners="$(grep -rlE "from ['\"](node:)?child_process['\"]|require\(['\"](node:)?child_process['\"]|getBuiltinModule\(['\"](node:)?child_process['\"]|\b(spawnSync|execFileSync|execFile|execSync|spawn|fork)\(" src --include='*.ts' | grep -vxF -e "$EXECUTOR" -e "$SIGNING_TOOL" || true)"
 if [[ -n "$spawners" ]]; then
-  fail "(a) only $EXECUTOR may use node:child_process / spawn / execFile; also: $(echo "$spawners" | tr '\n' ' ')"
+  fail "(a) only $EXECUTOR (and $SIGNING_TOOL, for ssh-keygen) may use node:child_process / spawn / execFile; also: $(echo "$spawners" | tr '\n' ' ')"
 else
-  pass "(a) only $EXECUTOR starts processes"
+  pass "(a) only $EXECUTOR starts processes for agent work ($SIGNING_TOOL runs ssh-keygen for signatures)"
+fi
+tool_users="$(grep -rlE "store/ssh-keygen\.js" src --include='*.ts' | grep -vxF "src/app/signatures.ts" || true)"
+if [[ -n "$tool_users" ]]; then
+  fail "(a) only src/app/signatures.ts may use $SIGNING_TOOL; also: $(echo "$tool_users" | tr '\n' ' ')"
+else
+  pass "(a) $SIGNING_TOOL is used by the signature code only, never by a lane"
 fi
 
 callers="$(grep -rnE "\bexecuteSimulation\(" src --include='*.ts' | grep -vE "function executeSimulation\(" || true)"
