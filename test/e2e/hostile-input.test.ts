@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALICE, SIMULATIONS, approveContract, ledgerRows, registerSimulation, simPlan } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
-import { BIN, baseEnv, bring, cloneWorkspace, editConfig, fixture, history, kair, kj, kairPath, makeTempDir, makeWorkspace, ok, planFile, removeWorkspaces } from '../helpers/cli.js';
+import { BIN, baseEnv, gone, bring, cloneWorkspace, editConfig, fixture, history, kair, kj, kairPath, makeTempDir, makeWorkspace, ok, planFile, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -20,20 +20,6 @@ const asAlice = { env: ALICE };
 /** Every file under `dir`, recursively. */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
-}
-
-/** The process is gone (a zombie waiting for its reaper counts as gone: it runs nothing). */
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
-  } catch {
-    return false;
-  }
 }
 
 /** A contract whose history holds only its `propose` event, and no plan: what "nothing written" compares with. */

@@ -11,27 +11,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, registerSimulation, simPlan } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
-import { BIN, baseEnv, history, kj, makeTempDir, makeWorkspace, removeWorkspaces } from '../helpers/cli.js';
+import { BIN, baseEnv, gone, history, kj, makeTempDir, makeWorkspace, removeWorkspaces } from '../helpers/cli.js';
 import { RunOutputSchema } from '../../src/domain/output-schemas.js';
 
 afterAll(removeWorkspaces);
 
 const asAlice = { env: ALICE };
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-
-/** The process is gone (a zombie waiting for its reaper counts as gone: it runs nothing). */
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return true;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 /** The process is stopped (SIGSTOP at a KAIR_STOPPOINT). */
 function stopped(pid: number): boolean {

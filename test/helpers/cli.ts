@@ -256,3 +256,17 @@ export function reverseKeys(v: unknown): unknown {
   }
   return v;
 }
+
+/** The process is gone (a zombie waiting for its reaper counts as gone: it runs nothing). */
+export function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+  } catch {
+    return false;
+  }
+}
