@@ -17,7 +17,7 @@ import { withLock } from '../store/fs/lock.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
 import { paths } from '../store/fs/workspace.js';
-import { assertAdminOf } from './admin.js';
+import { assertAdminIn } from '../domain/actors.js';
 import type { Ctx } from './context.js';
 import { lockWho } from './mutate.js';
 
@@ -116,7 +116,7 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
     const raw = readRaw(ctx);
     if (ADMIN_KEYS.includes(parts[0]!)) {
       const admins = lookup(raw.value, ['policy', 'admins']);
-      assertAdminOf(admins.found ? admins.value : configDefaults().policy.admins, actor, `set ${key}`);
+      assertAdminIn(admins.found ? admins.value : configDefaults().policy.admins, actor, `set ${key}`);
     }
     const before = validateConfig(raw.value);
     const next = structuredClone(raw.value);

@@ -46,12 +46,27 @@ export type AdminAction = string;
 
 /** Throws NOT_ADMIN (exit 3) unless `policy.admins` has `*` or names `actor`. */
 export function assertAdmin(config: Config, actor: string, what: AdminAction): void {
-  const admins = config.policy.admins;
-  if (admins.includes(ANY_ACTOR) || admins.includes(actor)) return;
+  assertAdminIn(config.policy.admins, actor, what);
+}
+
+/**
+ * The same rule on an admin list read from a config file that may be invalid (`config set` must
+ * work on one). A list that is not a list of names lets nobody in (fail closed); the file can
+ * still be fixed by hand.
+ */
+export function assertAdminIn(admins: unknown, actor: string, what: AdminAction): void {
+  const list = Array.isArray(admins) && admins.every((a) => typeof a === 'string') ? (admins as string[]) : null;
+  if (list && (list.includes(ANY_ACTOR) || list.includes(actor))) return;
+  const shown = list ? JSON.stringify(list) : 'not a list of names';
   throw kairError(
     'NOT_ADMIN',
-    `${q(actor)} is not an admin and may not ${what}: policy.admins is ${JSON.stringify(admins)}; ask one of them, or act as one (--actor)`,
-    { actor, action: what, admins, hint: `ask an actor policy.admins names (${admins.join(', ') || 'none'}) to do it` },
+    `${q(actor)} is not an admin and may not ${what}: policy.admins is ${shown}; ask one of them, or act as one (--actor)`,
+    {
+      actor,
+      action: what,
+      admins: list,
+      hint: list ? `ask an actor policy.admins names (${list.join(', ') || 'none'}) to do it` : 'fix policy.admins in .kair/config.json by hand',
+    },
   );
 }
 
