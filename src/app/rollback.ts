@@ -163,7 +163,7 @@ const stepView = (t: Target, o: Pick<StepOutcome, 'status' | 'reason_code' | 'id
   ...(o.outcome === undefined || o.outcome === null || status === 'PENDING' ? {} : { outcome: (o.outcome as { simulation_outcome?: unknown }).simulation_outcome ?? o.outcome }),
 });
 
-/** What a rollback would do, decided on the facts as they are (nothing written); throws its first refusal. */
+/** The steps a rollback undoes (in its order) and each one's pre-check. */
 interface RollbackPlan {
   targets: Target[];
   checks: StepOutcome[];
@@ -172,8 +172,8 @@ interface RollbackPlan {
 /**
  * The rollback's refusals before any dispatch, in order: the state, the actor, a step without a
  * rollback simulation, a rollback that needs a field the step did not have, then the pre-check of
- * every step's gates (in reverse step order). The same function decides under the contract's lock
- * (a refusal is recorded as gate.blocked) and before it, for the prompt.
+ * every step's gates (in reverse step order). Decided under the contract's lock, so a refusal is
+ * recorded as gate.blocked; nothing else is written.
  */
 function planRollback(ctx: Ctx, c: Contract, runId: string, database: Db, opts: RollbackOptions, answers: Answers): RollbackPlan {
   const id = c.id;
@@ -379,9 +379,12 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
     const targets = targetsOf(ledgerRepo(db), ctx.config.workspace_id, runId).reverse();
     const catalog = catalogRepo(db).catalogEntries();
     const confirm = opts.confirm === undefined ? null : { token: opts.confirm, ...(opts.lang === undefined ? {} : { lang: opts.lang }) };
-    const stops: ReturnType<typeof kairError>[] = [];
+    // The real rollback refuses in tiers — no rollback declared, then a missing field, then an
+    // unregistered rollback simulation, then the first gate refusal in its order — so the first
+    // predicted stop is the lowest tier's first.
+    const stops: { tier: number; e: ReturnType<typeof kairError> }[] = [];
     const unavailable = unavailableError(targets, runId);
-    if (unavailable) stops.push(unavailable);
+    if (unavailable) stops.push({ tier: 0, e: unavailable });
     const steps = targets.map((t): RollbackDryRunStep => {
       const base = { step_id: t.success.step_id, simulation_id: t.success.simulation_id ?? '', rollback_simulation_id: t.rollbackSimulationId ?? '', fields: t.fields, rollback_of: t.success.idempotency_key };
       if (!t.rollbackSimulationId) return { ...base, status: 'refused', reason_code: 'ROLLBACK_UNAVAILABLE', idempotency_key: null, message: `${t.success.simulation_id} declares no rollback simulation` };
@@ -389,7 +392,7 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
       const missing = missingFields(catalog, t);
       if (missing.length) {
         const e = missingFieldsError(t, missing, runId, id);
-        stops.push(e);
+        stops.push({ tier: 1, e });
         return { ...base, status: 'refused', reason_code: 'ROLLBACK_UNAVAILABLE', idempotency_key: key, message: e.message };
       }
       let p: ReturnType<typeof predictStep>;
@@ -397,14 +400,14 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
         p = predictStep(db, { ...requestFor(ctx, c, runId, t, opts, true), confirm });
       } catch (e) {
         if (!isKairError(e)) throw e;
-        stops.push(e);
+        stops.push({ tier: 2, e });
         return { ...base, status: 'refused', reason_code: e.code, idempotency_key: key, message: e.message };
       }
       const v = p.verdict;
       if (v.dispatch) return { ...base, status: 'ok', reason_code: 'AEC_DISPATCH_OK', idempotency_key: key };
       if (v.replay) return { ...base, status: 'replay', reason_code: 'AEC_IDEMPOTENT_REPLAY', idempotency_key: key };
       const message = haltMessage(v.reason_code, p.packet, p.facts.idempotency, key, id).replaceAll(`kair resume ${id}`, `kair rollback ${runId}`);
-      stops.push(precheckRefusal({ reason_code: v.reason_code, message, details: { idempotency_key: key } }, t.success.step_id, runId, id));
+      stops.push({ tier: 3, e: precheckRefusal({ reason_code: v.reason_code, message, details: { idempotency_key: key } }, t.success.step_id, runId, id) });
       if (v.reason_code === 'AEC_CONFIRM_REQUIRED') {
         const after = decideGates({ ...p.facts, confirmation: 'affirmative' });
         return { ...base, status: 'needs_confirmation', reason_code: v.reason_code, idempotency_key: key, message, after_confirmation: after.dispatch || after.replay ? 'AEC_DISPATCH_OK' : after.reason_code };
@@ -412,7 +415,7 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
       return { ...base, status: 'refused', reason_code: v.reason_code, idempotency_key: key, message };
     });
     const doc: RollbackDryRun = { dry_run: true, contract_id: id, run_id: runId, steps };
-    const first = stops[0];
+    const first = stops.sort((a, b) => a.tier - b.tier)[0]?.e;
     if (first) {
       const e = kairError(first.code, `dry run: ${first.message}`, { dry_run: true, ...first.details });
       e.payload = { ...doc };

@@ -160,6 +160,28 @@ describe('rollback --dry-run', () => {
   });
 });
 
+describe('rollback --dry-run, the order of refusals', () => {
+  it('the first stop is the one the real rollback meets: a missing field of a later step before an access refusal of an earlier one', () => {
+    const ws = catalogWorkspace();
+    registerSimulation(ws, { id: 'void-by-id', title: 'Void by id', examples: ['void by id'], required_fields: ['invoice_id', 'customer'], impact: 'none', access_action: 'invoice:void', executor: { kind: 'builtin', name: 'echo' } });
+    registerSimulation(ws, { id: 'make', title: 'Make an invoice', examples: ['make an invoice'], required_fields: ['customer'], impact: 'impactful', rollback_simulation_id: 'void-by-id', access_action: 'invoice:send', executor: { kind: 'builtin', name: 'echo' } });
+    approveContract(ws, 'ord', simPlan([{ id: 'x', utterance: 'make an invoice', fields: { customer: 'acme' } }, { id: 'y', utterance: 'send invoice', fields: { customer: 'acme', amount: '120' } }]));
+    expect(kj(ws, ['run', 'ord', '--confirm-all', 'yes'], asAlice).code).toBe(0);
+    const twin = cloneWorkspace(ws);
+    // Rolled back in the order y, x: bob may not void (y), and x's rollback needs invoice_id.
+    const before = fingerprint(ws);
+    const d = kj(ws, ['rollback', 'ord-run-1', '--dry-run', '--confirm', 'yes', '--actor', 'bob']);
+    expect(fingerprint(ws)).toEqual(before);
+    expect(d.json.steps.map((s: Json) => [s.step_id, s.status, s.reason_code])).toEqual([
+      ['y', 'refused', 'ACCESS_SCOPE_VIOLATION'],
+      ['x', 'refused', 'ROLLBACK_UNAVAILABLE'],
+    ]);
+    const real = kj(twin, ['rollback', 'ord-run-1', '--confirm', 'yes', '--actor', 'bob']);
+    expect([real.code, real.json.error.code]).toEqual([3, 'ROLLBACK_UNAVAILABLE']);
+    expect([d.code, d.json.error.code, d.json.error.details.steps]).toEqual([3, 'ROLLBACK_UNAVAILABLE', real.json.error.details.steps]);
+  });
+});
+
 function ok3(ws: string, args: string[], check: (d: { code: number; json: Json }) => void): void {
   const before = fingerprint(ws);
   const d = kj(ws, args);
