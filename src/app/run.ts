@@ -24,7 +24,7 @@ import { executeSteps, runDir, stepRequest, writeLatestRequest, writeRunRequest 
 import { readDb } from './db.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
-import { envelopeRepo } from '../lanes/kimi/envelopes.js';
+import { envelopeRepo, findReusable } from '../lanes/kimi/envelopes.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
@@ -106,7 +106,7 @@ interface DbSlot {
   db?: Db;
 }
 
-function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): { plan: Plan; routing: Routing } {
+function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseFrom?: () => readonly string[] }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): { plan: Plan; routing: Routing } {
   const onDisk = readDiskPlan(ctx, c.id);
   // Signatures are checked only when required: with require_signed false no ssh-keygen runs here.
   assertRunnable(c, onDisk.sha256, ctx.config, ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c) : undefined);
@@ -117,7 +117,9 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
   if (routing.eligible) {
     const caps = effectiveCaps(plan, ctx.config); // SCOPE_NOT_ALLOWED
     const over = planBudgetOverCaps(plan, ctx.config.kimi.defaults);
-    if (over.length) {
+    // A run that will reuse an earlier run's envelope spends nothing, so no money gate applies to
+    // it (scopes, just above, still do). Looked up only when the gate would refuse.
+    if (over.length && !willReuseKimi(ctx, c, slot, opts.kimiReuseFrom)) {
       const o = over[0]!;
       throw kairError('BUDGET_EXCEEDED', `the plan's budget.${o.key} ${o.value} is above the workspace cap ${o.cap} now in force (kimi.defaults.${o.key}); nothing was spent`, { over, caps });
     }
@@ -128,6 +130,15 @@ function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string }, slot: DbSlot =
   if (routing.lanes.includes('aec')) assertCatalogIntact(ctx, slot);
   if (routing.eligible && (slot.db || existsSync(paths.db(ctx.ws)))) assertSpendVouched(ctx, c.id, c.runs.length, (slot.db ??= openDb(paths.db(ctx.ws))));
   return { plan, routing };
+}
+
+/** Whether the Kimi lane will reuse one of these runs' COMPLETED envelope (the lane's own rule). */
+function willReuseKimi(ctx: Ctx, c: Contract, slot: DbSlot, candidates: (() => readonly string[]) | undefined): boolean {
+  if (!candidates || (!slot.db && !existsSync(paths.db(ctx.ws)))) return false;
+  const runs = candidates();
+  if (runs.length === 0) return false;
+  slot.db ??= openDb(paths.db(ctx.ws));
+  return findReusable(envelopeRepo(slot.db), c.id, c.plan_sha256 ?? '', runs) !== undefined;
 }
 
 /**
@@ -174,8 +185,8 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
   const slot: DbSlot = {};
   const m = withSlot(slot, () => mutate(ctx, id, 'run', (c) => {
     assertTransition(c, 'run');
-    const { plan, routing } = gates(ctx, c, opts, slot);
     const runId = `${id}-run-${c.runs.length + 1}`;
+    const { plan, routing } = gates(ctx, c, { ...opts, kimiReuseFrom: () => kimiCandidates(ctx, c, runId, opts) }, slot);
     const request = writeRunRequest(ctx, c, runId, plan, routing.lanes);
     started = { plan, routing, runId, at: ctx.now(), request };
     return {
@@ -185,7 +196,7 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
   }));
   return executeSteps(ctx, m.contract, started.plan, {
     ...(slot.db ? { db: slot.db } : {}),
-    kimiReuseFrom: started.routing.eligible && opts.regenerate !== true ? earlierRunsOfPlan(ctx, m.contract, started.runId) : [],
+    kimiReuseFrom: started.routing.eligible ? kimiCandidates(ctx, m.contract, started.runId, opts) : [],
     runId: started.runId,
     startedAt: started.at,
     request: started.request,
@@ -212,10 +223,13 @@ function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
   assertTransition(c, 'run');
   const slot: DbSlot = {};
   try {
-    const { plan, routing } = gates(ctx, c, opts, slot);
+    const reuseFrom = () => kimiCandidates(ctx, c, `${id}-run-${c.runs.length + 1}`, opts);
+    const { plan, routing } = gates(ctx, c, { ...opts, kimiReuseFrom: reuseFrom }, slot);
     const kimi_estimate = estimate(ctx, plan, routing);
+    // The real run would reuse an earlier envelope: nothing spent, so no cost/runtime/cap stop.
+    const reuses = routing.eligible && willReuseKimi(ctx, c, slot, reuseFrom);
     let kimiStop: { code: ErrorCode; message: string; details: Record<string, unknown> } | null = null;
-    if (kimi_estimate) {
+    if (kimi_estimate && !reuses) {
       const caps = effectiveCaps(plan, ctx.config);
       const pre = preflight({ costMicros: usdToMicros(kimi_estimate.costUSD), runtimeSec: kimi_estimate.runtimeSec }, caps, spentMicros(ctx, id), usdToMicros(ctx.config.kimi.max_cost_usd_per_contract));
       if (!pre.ok) kimiStop = { code: pre.code, message: pre.summary, details: { ...pre.details } };
@@ -238,7 +252,7 @@ function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
       if (i === kimiAt && kimiStop) stopAt(kimiStop.code, kimiStop.message, { step_id: step.id, ...kimiStop.details });
       if (lane === 'manual') return void steps.push({ id: step.id, lane, status: 'ok', reason_code: 'MANUAL_RECORDED' });
       if (lane === 'kimi') {
-        return void steps.push(kimiStop ? { id: step.id, lane, status: 'failed', reason_code: kimiStop.code, message: kimiStop.message } : { id: step.id, lane, status: 'ok', reason_code: 'KIMI_OK' });
+        return void steps.push(kimiStop ? { id: step.id, lane, status: 'failed', reason_code: kimiStop.code, message: kimiStop.message } : { id: step.id, lane, status: 'ok', reason_code: reuses ? 'KIMI_REUSED' : 'KIMI_OK' });
       }
       const p = predictStep(db, { ...stepRequest(ctx, c, `${id}-run-${c.runs.length + 1}`, step), confirm, retry_in_doubt: false, allow_repeat: opts.allowRepeat === true });
       if (p.confirmation_used && !opts.confirmAll) confirm = null;
@@ -270,7 +284,7 @@ function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
 }
 
 /** With --dry-run, --confirm must be a yes or a no: an answer the real run would reject is a usage error. */
-function assertDryRunAnswer(token: string, lang: string | undefined): void {
+export function assertDryRunAnswer(token: string, lang: string | undefined): void {
   const langs = lang !== undefined ? [lang] : Object.keys(CONFIRM_LEXICON);
   if (langs.some((l) => parseConfirmation(token, l).result !== 'ambiguous')) return;
   throw kairError('USAGE_ERROR', `--confirm ${JSON.stringify(token.slice(0, 80))} is not a yes or a no${lang !== undefined ? ` in ${lang}` : ''}: a dry run predicts an answer, not an ambiguous one`, {
@@ -286,8 +300,9 @@ export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { i
   const m = withSlot(slot, () => mutate(ctx, id, 'resume', (c) => {
     assertTransition(c, 'resume');
     assertNoLiveRunner(c);
-    const { plan, routing } = gates(ctx, c, {}, slot, 'resume');
     const runId = c.runs[c.runs.length - 1]!;
+    // A resumed run first finds its own envelope again, then an earlier run's.
+    const { plan, routing } = gates(ctx, c, { kimiReuseFrom: () => [runId, ...earlierRunsOfPlan(ctx, c, runId)] }, slot, 'resume');
     const stepId = c.pause?.step_id ?? null;
     resumed = { plan, routing, runId, stepId };
     return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: stepId } }] };
@@ -297,6 +312,11 @@ export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { i
   // A resumed run that reused an earlier envelope before its pause finds the same one again.
   const kimiReuseFrom = resumed.routing.eligible ? earlierRunsOfPlan(ctx, m.contract, resumed.runId) : [];
   return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), kimiReuseFrom, runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts, ...(opts.interrupts ? { interrupts: opts.interrupts } : {}) });
+}
+
+/** The runs whose envelope a new run may reuse: none with --regenerate. */
+function kimiCandidates(ctx: Ctx, c: Contract, runId: string, opts: { regenerate?: boolean }): string[] {
+  return opts.regenerate === true ? [] : earlierRunsOfPlan(ctx, c, runId);
 }
 
 /**

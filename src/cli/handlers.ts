@@ -236,7 +236,26 @@ function rollbackError(r: rollbackApp.RollbackResult, prefix = '') {
   return e;
 }
 
+function rollbackDryRunText(r: rollbackApp.RollbackDryRun): string {
+  const fields = (f: Record<string, string>) => Object.entries(f).map(([k, v]) => `${k}=${v}`).join(', ');
+  return [
+    r.steps.length === 0 ? `dry run of rollback ${r.run_id}: no AEC step succeeded; nothing would be dispatched` : `dry run of rollback ${r.run_id} (in this order); nothing was written`,
+    ...r.steps.map((s) => `  ${s.step_id.padEnd(16)} ${(s.rollback_simulation_id || '-').padEnd(16)} ${s.status.padEnd(18)} ${s.reason_code}${s.after_confirmation ? ` (then ${s.after_confirmation})` : ''}${Object.keys(s.fields).length ? `  ${fields(s.fields)}` : ''}`),
+  ].join('\n');
+}
+
 export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
+  if (p.opts.dryRun === true) {
+    try {
+      const d = rollbackApp.rollbackDryRun(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
+      return { json: { ...d }, text: () => rollbackDryRunText(d) };
+    } catch (e) {
+      // A predicted stop carries the whole prediction: show it, not only the first stop.
+      const payload = (e as { payload?: { dry_run?: boolean } }).payload;
+      if (payload?.dry_run === true) (e as { text?: string }).text = rollbackDryRunText(payload as unknown as rollbackApp.RollbackDryRun);
+      throw e;
+    }
+  }
   const r = await rollbackApp.rollbackCommand(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
   if (r.error) throw rollbackError(r);
   return { json: rollbackDoc(r), text: () => rollbackText(r) };

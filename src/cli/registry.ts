@@ -145,7 +145,7 @@ export const COMMANDS: CommandDef[] = [
   {
     name: 'rollback',
     args: [a('run_id')],
-    options: [o('--confirm', 'confirm', 'answers every confirmation of this rollback', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a rollback whose outcome is unknown')],
+    options: [o('--confirm', 'confirm', 'answers every confirmation of this rollback', 'token'), o('--lang', 'lang', 'language of --confirm', 'lang'), o('--retry-in-doubt', 'retryInDoubt', 're-execute a rollback whose outcome is unknown'), o('--dry-run', 'dryRun', 'check every gate of every step and show what would be dispatched; write nothing')],
     summary: "undo a run's AEC effects: each succeeded step's rollback simulation, in reverse order, exactly once",
     example: 'kair rollback chat-run-1 --confirm yes',
     handler: async (p, c) => (await H()).rollback(p, c),

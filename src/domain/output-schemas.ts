@@ -185,7 +185,33 @@ const rollbackDocument = { contract_id: id, run_id: runId, state, status: z.enum
  * rollback: the document (ok), or, once a dispatch has failed, the same with `error`. A refusal
  * before anything was dispatched is a plain error document.
  */
-export const RollbackOutputSchema = z.union([z.strictObject({ ok, ...rollbackDocument }), z.strictObject({ ok: z.literal(false), ...rollbackDocument, error: ErrorSchema })]);
+const rollbackDryRunDocument = {
+  dry_run: z.literal(true),
+  contract_id: id,
+  run_id: runId,
+  steps: z.array(
+    z.strictObject({
+      step_id: id,
+      simulation_id: id,
+      rollback_simulation_id: z.union([id, z.literal('')]),
+      status: z.enum(['ok', 'replay', 'needs_confirmation', 'refused']),
+      reason_code: reasonCode,
+      fields: z.record(z.string(), z.string()),
+      idempotency_key: sha.nullable(),
+      rollback_of: sha,
+      message: z.string().optional(),
+      after_confirmation: reasonCode.optional(),
+    }),
+  ),
+};
+
+/** The dry run (`--dry-run`): the prediction, and with a predicted stop the stop as `error` (its exit code). */
+export const RollbackOutputSchema = z.union([
+  z.strictObject({ ok, ...rollbackDocument }),
+  z.strictObject({ ok: z.literal(false), ...rollbackDocument, error: ErrorSchema }),
+  z.strictObject({ ok, ...rollbackDryRunDocument }),
+  z.strictObject({ ok: z.literal(false), ...rollbackDryRunDocument, error: ErrorSchema }),
+]);
 
 /** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind (+ rollback with --rollback), grant (+ warnings). */
 export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional(), warnings: z.array(z.string()).optional(), rollback: z.strictObject(rollbackDocument).nullable().optional() });

@@ -358,6 +358,35 @@ describe('approvals.require_signed', () => {
   });
 });
 
+describe('signature checks stay off the path when require_signed is false', () => {
+  it('with a signed approval on record, run, status and an unsigned approve never start ssh-keygen; with require_signed true run starts it once per signed approval', () => {
+    const log = join(makeTempDir(), 'calls.log');
+    const spy = { env: { PATH: `${spyKeygen(log)}:${process.env.PATH}` } };
+    const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('CALL ')) : []);
+
+    // Two approvals needed; alice's is signed (before the spy: signing itself runs ssh-keygen).
+    const ws = cloneWorkspace(T);
+    editConfig(ws, (c) => (c.approvals = { ...c.approvals, min: 2 }));
+    const on = cloneWorkspace(T);
+    for (const w of [ws, on]) ok(w, ['approve', 'c1', '--sign', '--key', key('alice'), '--actor', 'alice']);
+    ok(ws, ['status', 'c1'], spy);
+    ok(ws, ['approve', 'c1', '--actor', 'bob'], spy);
+    expect(ok(ws, ['status', 'c1'], spy).contract.state).toBe('APPROVED');
+    expect(kj(ws, ['run', 'c1', '--dry-run'], spy).code).toBe(0);
+    const r = kj(ws, ['run', 'c1'], spy);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(ok(ws, ['status', 'c1'], spy).contract.state).toBe('COMPLETED');
+    expect(calls()).toEqual([]);
+
+    editConfig(on, (c) => (c.approvals = { ...c.approvals, require_signed: true }));
+    expect(ok(on, ['status', 'c1'], spy).contract.state).toBe('APPROVED');
+    expect(calls()).toEqual([]);
+    const signed = kj(on, ['run', 'c1'], spy);
+    expect(signed.code, signed.stdout + signed.stderr).toBe(0);
+    expect(calls()).toEqual([expect.stringMatching(/^CALL -Y verify -f \S+ -I alice -n kair-approval -s \S+ -O verify-time=\d{14}Z$/)]);
+  });
+});
+
 describe('verify: signature_invalid', () => {
   /** c1 approved by alice with a good signature. */
   let S: string;

@@ -4,7 +4,8 @@
  * re-checks access, ACTIVE and `local:exec` itself as the final gate, then runs the executor the
  * catalog (not the envelope) defines. scripts/check_agent_execution_core.sh keeps it that way.
  */
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { SimulationExecutor as ExecutorDef } from '../../domain/aec/simulation.js';
 import { sha256Hex } from '../../domain/canonical.js';
@@ -312,13 +313,101 @@ function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: Di
   if (unknown.size > 0) {
     return failed('FIELD_MISSING', `the command names field(s) the step does not give: ${[...unknown].join(', ')}; nothing was run`, { executor: 'command', missing: [...unknown] });
   }
+  let outputs: ReturnType<typeof outputsFile>;
+  try {
+    outputs = outputsFile();
+  } catch (e) {
+    return failed('SPAWN_FAILED', `could not prepare KAIR_OUTPUT for ${argv[0]}: ${(e as NodeJS.ErrnoException).code ?? 'error'}; nothing was run`, { executor: 'command', argv, error: (e as NodeJS.ErrnoException).code ?? 'error' });
+  }
   const childEnv = commandEnv(deps.env ?? process.env, envAllow, {
     KAIR_CORRELATION_ID: env.correlation_id,
     KAIR_STEP_ID: env.step_id,
     KAIR_SIMULATION_ID: env.simulation_id,
     KAIR_IDEMPOTENCY_KEY: env.idempotency_key,
+    KAIR_OUTPUT: outputs.file,
   });
-  return superviseCommand(argv, executor.timeout_ms, childEnv, deps).then((r) => commandResult(argv, executor.timeout_ms, r, env));
+  return superviseCommand(argv, executor.timeout_ms, childEnv, deps)
+    .then((r) => commandResult(argv, executor.timeout_ms, r, env, outputs.file))
+    .finally(outputs.remove);
+}
+
+/**
+ * Where a command reports values a rollback may need (e.g. the id of the invoice it created):
+ * `name=value` lines appended to the file named by KAIR_OUTPUT, as GitHub Actions' GITHUB_OUTPUT.
+ * A file, not marked lines on stdout: a command that prints something it was given (a customer
+ * name, a remote error) could otherwise forge an output. The file lives in a private temp folder
+ * (0700), created empty before the command starts and removed after it ends.
+ */
+function outputsFile(): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'kair-out-'));
+  const file = join(dir, 'outputs');
+  closeSync(openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export const OUTPUTS_MAX_BYTES = 64 * 1024;
+const OUTPUTS_MAX = 64;
+const OUTPUT_VALUE_MAX = 1024;
+const OUTPUT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * The outputs a command reported, or why none are recorded. Never a reason to fail the step: the
+ * command has acted, and a FAILED step invites a retry that would act again. Read without
+ * following a link and without blocking (a FIFO put in its place is refused, not waited on).
+ */
+export function readOutputs(file: string): { outputs?: Record<string, string>; outputs_error?: string } {
+  let text: string;
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? {} : { outputs_error: `KAIR_OUTPUT could not be read (${code ?? 'error'})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { outputs_error: 'KAIR_OUTPUT is not a regular file' };
+    if (st.size === 0) return {};
+    if (st.size > OUTPUTS_MAX_BYTES) return { outputs_error: `KAIR_OUTPUT holds more than ${OUTPUTS_MAX_BYTES} bytes` };
+    const buf = Buffer.alloc(st.size);
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break;
+      off += n;
+    }
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(0, off));
+  } catch (e) {
+    return { outputs_error: e instanceof TypeError ? 'KAIR_OUTPUT is not UTF-8 text' : `KAIR_OUTPUT could not be read (${(e as NodeJS.ErrnoException).code ?? 'error'})` };
+  } finally {
+    closeSync(fd);
+  }
+  return parseOutputs(text);
+}
+
+/** `name=value` lines (blank lines skipped); any malformed, duplicate or oversized entry voids them all. */
+export function parseOutputs(text: string): { outputs?: Record<string, string>; outputs_error?: string } {
+  const outputs: Record<string, string> = {};
+  let n = 0;
+  for (const [i, raw] of text.split('\n').entries()) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') continue;
+    const eq = line.indexOf('=');
+    const name = eq < 0 ? line : line.slice(0, eq);
+    const bad = (why: string) => ({ outputs_error: `KAIR_OUTPUT line ${i + 1}: ${why}; no output was recorded` });
+    if (eq < 0) return bad('expected name=value');
+    // Names are field names: a `{name}` placeholder must be able to use them; never an object's own machinery.
+    if (!OUTPUT_NAME.test(name) || name === '__proto__' || name === 'constructor' || name === 'prototype') return bad(`${JSON.stringify(name.slice(0, 80))} is not an output name ([A-Za-z_][A-Za-z0-9_.-]*, at most 64 characters)`);
+    if (Object.hasOwn(outputs, name)) return bad(`${name} is given twice`);
+    const value = line.slice(eq + 1);
+    if (value.length > OUTPUT_VALUE_MAX) return bad(`the value of ${name} is longer than ${OUTPUT_VALUE_MAX} characters`);
+    // eslint-disable-next-line no-control-regex -- C0, DEL and C1 controls are what is refused
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) return bad(`the value of ${name} has control characters`);
+    if (++n > OUTPUTS_MAX) return bad(`more than ${OUTPUTS_MAX} outputs`);
+    // Recorded in the ledger like stdout: a secret is redacted, never stored.
+    outputs[name] = redactSecrets(value);
+  }
+  return n === 0 ? {} : { outputs };
 }
 
 interface Supervised {
@@ -445,7 +534,7 @@ function superviseCommand(argv: string[], timeoutMs: number, childEnv: Record<st
   });
 }
 
-function commandResult(argv: string[], timeoutMs: number, r: Supervised, env: DispatchEnvelope): RunResult {
+function commandResult(argv: string[], timeoutMs: number, r: Supervised, env: DispatchEnvelope, outputsFile: string): RunResult {
   type Report = { pgid?: number; exit_code?: number | null; signal?: string | null; timed_out?: boolean; error?: string; interrupted?: boolean };
   const lines = r.report.split('\n').filter(Boolean);
   const parse = (line: string | undefined): Report => {
@@ -475,5 +564,5 @@ function commandResult(argv: string[], timeoutMs: number, r: Supervised, env: Di
   // Redacted before the outcome exists: it goes to the ledger, history, run-result and refs.
   const out = { ...base, exit_code: report.exit_code, signal: report.signal ?? null, stdout: clip(redactSecrets(r.stdout)), stderr: clip(redactSecrets(r.stderr)) };
   if (report.exit_code !== 0) return failed('NONZERO_EXIT', `${argv[0]} exited ${report.exit_code ?? report.signal}`, out);
-  return ok(out, `${env.simulation_id}: ${argv[0]} exited 0`);
+  return ok({ ...out, ...readOutputs(outputsFile) }, `${env.simulation_id}: ${argv[0]} exited 0`);
 }

@@ -350,6 +350,19 @@ export interface KimiLaneResult {
 }
 
 /**
+ * The COMPLETED envelope a retry reuses: that of the first candidate run (newest first) whose
+ * envelope row also names this contract and plan sha. `run`'s gates ask the same question before
+ * the run starts (a reusing run skips the money gates), so both use this one rule.
+ */
+export function findReusable(repo: EnvelopeRepo, contractId: string, planSha256: string, candidates: readonly string[]): { runId: string; record: KimiRecord } | undefined {
+  for (const runId of candidates) {
+    const record = repo.findCompletedForRun(runId);
+    if (record && record.envelope.plan_sha256 === planSha256 && record.envelope.contract_id === contractId) return { runId, record };
+  }
+  return undefined;
+}
+
+/**
  * Runs the Kimi envelope for one run: creates the envelope PENDING, checks cost → runtime →
  * per-contract cap before anything is spent, and either records the abort (envelope FAILED +
  * a FAILED run row with 0 tokens, $0) or moves to RUNNING, executes the provider and records
@@ -368,12 +381,8 @@ export function runKimiLane(db: Db, provider: KimiProvider, input: KimiLaneInput
   const reuse = repo.findCompletedForRun(input.runId);
   if (reuse) return { ok: true, reused: true, kimi: reuse.kimi, messages: [], events: [] };
   // Neither the cost, runtime nor per-contract checks apply: nothing is spent, no row is written.
-  for (const earlier of input.reuseFrom ?? []) {
-    const hit = repo.findCompletedForRun(earlier);
-    if (hit && hit.envelope.plan_sha256 === input.planSha256 && hit.envelope.contract_id === input.contractId) {
-      return { ok: true, reused: true, reused_from: earlier, kimi: hit.kimi, messages: [], events: [] };
-    }
-  }
+  const hit = findReusable(repo, input.contractId, input.planSha256, input.reuseFrom ?? []);
+  if (hit) return { ok: true, reused: true, reused_from: hit.runId, kimi: hit.record.kimi, messages: [], events: [] };
 
   const estimate = provider.estimate(req);
 
