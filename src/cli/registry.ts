@@ -261,7 +261,7 @@ export const COMMANDS: CommandDef[] = [
     handler: async (p, c) => (await AEC()).find(p, c),
   },
   { name: 'version', args: [], options: [], summary: 'print version information', example: 'kair version --json', noWorkspace: true, handler: async () => (await import('./read-handlers.js')).version() },
-  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'kair completion bash > /etc/bash_completion.d/kair', noWorkspace: true, handler: async (p, c) => (await loadLazy()).completion(p, c) },
+  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'source <(kair completion bash)', noWorkspace: true, handler: async (p, c) => (await loadLazy()).completion(p, c) },
   { name: '__ids', args: [], options: [], summary: 'contract ids, one a line (for completion)', example: 'kair __ids', hidden: true, handler: async (p, c) => (await import('./read-handlers.js')).ids(p, c) },
 ];
 
