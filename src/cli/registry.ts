@@ -189,7 +189,7 @@ export const COMMANDS: CommandDef[] = [
   },
   { name: 'artifacts', args: [a('id')], options: [], summary: 'list the files of a contract', example: 'kair artifacts chat', handler: async (p, c) => (await import('./read-handlers.js')).artifacts(p, c) },
   { name: 'envelopes', args: [], options: [o('--contract', 'contract', 'only this contract', 'id')], summary: 'list Kimi execution envelopes', example: 'kair envelopes --contract chat --json', handler: async (p, c) => (await H()).envelopes(p, c) },
-  { name: 'sim register', args: [], options: [o('--file', 'file', 'the simulation definition (JSON, §9.1)', 'path')], summary: 'register a simulation in the AEC catalog (status Draft)', example: 'kair sim register --file fixtures/simulations/ping.json', handler: async (p, c) => (await AEC()).simRegister(p, c) },
+  { name: 'sim register', args: [], options: [o('--file', 'file', 'the simulation definition (JSON; schema: docs/schemas/simulation.json)', 'path')], summary: 'register a simulation in the AEC catalog (status Draft)', example: 'kair sim register --file fixtures/simulations/ping.json', handler: async (p, c) => (await AEC()).simRegister(p, c) },
   { name: 'sim list', args: [], options: [], summary: 'list the simulation catalog', example: 'kair sim list --json', exactWords: true, handler: async (p, c) => (await AEC()).simList(p, c) },
   { name: 'sim show', args: [a('id')], options: [], summary: 'show one simulation', example: 'kair sim show ping', handler: async (p, c) => (await AEC()).simShow(p, c) },
   { name: 'sim activate', args: [a('id')], options: [], summary: 'make a simulation usable (→ Active)', example: 'kair sim activate ping', handler: async (p, c) => (await AEC()).simStatus(p, c, 'activate') },
