@@ -135,7 +135,7 @@ const EXAMPLES: Record<string, Example> = {
 
 /** Examples shown to users that this test cannot run, with the reason. */
 const NOT_RUNNABLE: Record<string, string> = {
-  'kair pause chat': 'needs a run in progress in another process; test/e2e/lifecycle.test.ts pauses a running contract',
+  'kair pause chat': 'needs a run in progress in another process (a contract that is not RUNNING refuses pause with exit 3)',
 };
 
 // ---- collecting the examples
@@ -263,6 +263,12 @@ describe('every example runs', () => {
         if (line.trimStart().startsWith('#')) continue;
         const r = bash(dir, line, spec.env);
         const want = spec.exit ?? documentedExit(line);
+        // A console block that shows `exit N` after `echo "exit $?"` documents the status too.
+        const shown = b.console && line.includes('echo "exit $?"') ? /^exit \d+$/m.exec(b.text)?.[0] : undefined;
+        if (shown !== undefined && !r.stdout.split('\n').includes(shown)) {
+          failures.push(`${line}\n  printed no "${shown}" line, as the README shows\n  ${r.stdout.trim()}`);
+          break;
+        }
         if (r.code !== want) {
           failures.push(`${line}\n  exit ${r.code}, expected ${want} (block "${b.first}")\n  ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join('\n  ')}`);
           break;
