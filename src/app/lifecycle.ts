@@ -151,13 +151,16 @@ export interface PlanExtras {
   beforeEvent?: () => void;
 }
 
-export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): ContractResult & { plan_sha256: string } {
+export function planContract(ctx: Ctx, id: string, given: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): ContractResult & { plan_sha256: string } {
   assertId(id);
-  const { plan, problems } = validate(input);
+  const { plan, problems } = validate(given);
   if (!plan) {
     const head = problems.slice(0, 5).map((p) => `${p.path}: ${p.message}`).join('; ');
     throw kairError('PLAN_INVALID', `the plan has ${problems.length} problem(s): ${head}${problems.length > 5 ? '; …' : ''}`, { problems });
   }
+  // `$schema` (an editor's pointer to docs/schemas/plan.json) is not part of the plan: it is
+  // neither hashed nor kept, so adding it changes no sha and voids no approval.
+  const input = withoutSchemaKey(given);
   const sha = canonicalHash(input);
   const r = mutate(ctx, id, 'plan', (c) => {
     const decided = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
@@ -180,6 +183,12 @@ export function planContract(ctx: Ctx, id: string, input: unknown, validate: (v:
     };
   }, extras.expectTail ? { expectTail: extras.expectTail } : {});
   return { contract: r.contract, plan_sha256: sha };
+}
+
+function withoutSchemaKey(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, '$schema')) return v;
+  const { $schema: _schema, ...rest } = v as Record<string, unknown>;
+  return rest;
 }
 
 /** Renders PLAN.md for the plan on disk (kept out of planContract so zod-free paths can call it). */

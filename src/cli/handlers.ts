@@ -13,6 +13,7 @@ import { head as headApp } from '../app/head.js';
 import { init as initApp } from '../app/init.js';
 import { withInterrupts } from '../app/interrupt.js';
 import type { Contract } from '../domain/contract.js';
+import { CONFIRM_LEXICON, isConfirmLang, normalizeLang } from '../domain/aec/confirm.js';
 import { isKairError, kairError } from '../domain/errors.js';
 import type { Output } from './registry.js';
 import type { Parsed } from './parse.js';
@@ -374,14 +375,28 @@ export async function run(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
-  return runOutput(await withInterrupts((interrupts) => runApp.resumeCommand(ctx, p.args[0]!, {
-    // Not checked at resume: the acceptance test AT-AGENT-10 records `resume --confirm yes --lang xx`
-    // as an ambiguous answer on the confirmation ledger (see docs/decisions/023).
-    ...confirmOptions(p.opts, false, false),
-    retryInDoubt: p.opts.retryInDoubt === true,
-    allowRepeat: p.opts.allowRepeat === true,
-    interrupts,
-  })));
+  // `--confirm TOKEN --lang xx` is an answer: recorded on the confirmation ledger as ambiguous, as
+  // the acceptance test AT-AGENT-10 requires, and the refusal then names the unknown language.
+  // Without --confirm there is no answer to record, so an unknown --lang is the usage error it is
+  // at run and find (docs/decisions/027).
+  const answered = p.opts.confirm !== undefined;
+  const unknownLang = answered && p.opts.lang !== undefined && !isConfirmLang(normalizeLang(String(p.opts.lang)));
+  try {
+    return runOutput(await withInterrupts((interrupts) => runApp.resumeCommand(ctx, p.args[0]!, {
+      ...confirmOptions(p.opts, false, !answered),
+      retryInDoubt: p.opts.retryInDoubt === true,
+      allowRepeat: p.opts.allowRepeat === true,
+      interrupts,
+    })));
+  } catch (e) {
+    if (unknownLang && isKairError(e) && e.code === 'AEC_CONFIRM_AMBIGUOUS_REJECTED') {
+      const langs = Object.keys(CONFIRM_LEXICON);
+      const given = String(p.opts.lang).slice(0, 80);
+      e.message = `${e.message}: --lang ${JSON.stringify(given)} is not a language of the confirmation lexicon (one of ${langs.join(', ')})`;
+      Object.assign(e.details, { flag: '--lang', lang: given, languages: langs, hint: `answer again in a language of the lexicon: kair resume ${p.args[0]} --confirm yes --lang en (languages: ${langs.join(', ')})` });
+    }
+    throw e;
+  }
 }
 
 export { readContract };

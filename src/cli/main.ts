@@ -4,6 +4,7 @@
  */
 import { readSync, writeSync } from 'node:fs';
 import { createCtx } from '../app/context.js';
+import { hintFor } from '../domain/error-hints.js';
 import { EXIT, exitForError, isKairError, kairError } from '../domain/errors.js';
 import type { KairError } from '../domain/errors.js';
 import { VERSION } from '../version.js';
@@ -18,8 +19,9 @@ function wantsJson(argv: string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
 }
 
-function errorDoc(e: KairError) {
-  return { ok: false, ...(e.payload ?? {}), error: { code: e.code, message: e.message, details: e.details } };
+function errorDoc(e: KairError, hint: string | null) {
+  const details = hint !== null && e.details.hint === undefined ? { ...e.details, hint } : e.details;
+  return { ok: false, ...(e.payload ?? {}), error: { code: e.code, message: e.message, details } };
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -75,16 +77,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (e instanceof StdoutClosed) return EXIT.OK;
     const ke = isKairError(e) ? e : internal(e);
     const code = exitForError(ke);
+    // What to do next: the error's own hint, else its code's; text and --json say the same.
+    const hint = typeof ke.details?.hint === 'string' && ke.details.hint !== '' ? ke.details.hint : fallbackHint(ke, parsed);
     try {
-      if (json) out(JSON.stringify(errorDoc(ke)));
+      if (json) out(JSON.stringify(errorDoc(ke, hint)));
       else {
         const text = (ke as { text?: string }).text;
         if (text && !quiet()) out(escapeControls(text, false));
         if (!quiet() || code !== EXIT.OK) err(escapeControls(`kair: ${ke.code}: ${ke.message}`, false));
-        // What to do next: the hint --json carries in details.
-        const hint = typeof ke.details?.hint === 'string' && ke.details.hint !== '' ? ke.details.hint : fallbackHint(ke.code, parsed);
         if (hint) err(escapeControls(`hint: ${hint}`, false));
-        if (ke.code === 'INTERNAL_ERROR') err('Set KAIR_DEBUG=1 to see the stack trace.');
       }
     } catch (e2) {
       if (!(e2 instanceof StdoutClosed)) throw e2;
@@ -105,11 +106,10 @@ export function promptsAllowed(env: NodeJS.ProcessEnv, json: boolean, noInput: b
   return ci === '' || ci === '0' || ci === 'false';
 }
 
-/** When an error carries no hint of its own: where to read more. */
-function fallbackHint(code: string, p: Parsed | undefined): string | null {
-  if (code === 'INTERNAL_ERROR') return null;
-  if (code === 'USAGE_ERROR') return p?.command ? `run \`kair ${p.command.name} --help\` for its arguments and options` : 'run `kair --help`';
-  return `see docs/errors/${code}.md`;
+/** When an error carries no hint of its own: its code's (a usage error names the command's help). */
+function fallbackHint(e: KairError, p: Parsed | undefined): string | null {
+  if (e.code === 'USAGE_ERROR') return p?.command ? `run \`kair ${p.command.name} --help\` for its arguments and options` : 'run `kair --help`';
+  return hintFor(e.code, e.details);
 }
 
 function internal(e: unknown): KairError {

@@ -189,7 +189,7 @@ export const COMMANDS: CommandDef[] = [
   },
   { name: 'artifacts', args: [a('id')], options: [], summary: 'list the files of a contract', example: 'kair artifacts chat', handler: async (p, c) => (await import('./read-handlers.js')).artifacts(p, c) },
   { name: 'envelopes', args: [], options: [o('--contract', 'contract', 'only this contract', 'id')], summary: 'list Kimi execution envelopes', example: 'kair envelopes --contract chat --json', handler: async (p, c) => (await H()).envelopes(p, c) },
-  { name: 'sim register', args: [], options: [o('--file', 'file', 'the simulation definition (JSON, §9.1)', 'path')], summary: 'register a simulation in the AEC catalog (status Draft)', example: 'kair sim register --file fixtures/simulations/ping.json', handler: async (p, c) => (await AEC()).simRegister(p, c) },
+  { name: 'sim register', args: [], options: [o('--file', 'file', 'the simulation definition (JSON; schema: docs/schemas/simulation.json)', 'path')], summary: 'register a simulation in the AEC catalog (status Draft)', example: 'kair sim register --file fixtures/simulations/ping.json', handler: async (p, c) => (await AEC()).simRegister(p, c) },
   { name: 'sim list', args: [], options: [], summary: 'list the simulation catalog', example: 'kair sim list --json', exactWords: true, handler: async (p, c) => (await AEC()).simList(p, c) },
   { name: 'sim show', args: [a('id')], options: [], summary: 'show one simulation', example: 'kair sim show ping', handler: async (p, c) => (await AEC()).simShow(p, c) },
   { name: 'sim activate', args: [a('id')], options: [], summary: 'make a simulation usable (→ Active)', example: 'kair sim activate ping', handler: async (p, c) => (await AEC()).simStatus(p, c, 'activate') },
@@ -261,7 +261,7 @@ export const COMMANDS: CommandDef[] = [
     handler: async (p, c) => (await AEC()).find(p, c),
   },
   { name: 'version', args: [], options: [], summary: 'print version information', example: 'kair version --json', noWorkspace: true, handler: async () => (await import('./read-handlers.js')).version() },
-  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'kair completion bash > /etc/bash_completion.d/kair', noWorkspace: true, handler: async (p, c) => (await loadLazy()).completion(p, c) },
+  { name: 'completion', args: [a('shell')], options: [], summary: 'print a completion script (bash, zsh, fish)', example: 'source <(kair completion bash)', noWorkspace: true, handler: async (p, c) => (await loadLazy()).completion(p, c) },
   { name: '__ids', args: [], options: [], summary: 'contract ids, one a line (for completion)', example: 'kair __ids', hidden: true, handler: async (p, c) => (await import('./read-handlers.js')).ids(p, c) },
 ];
 

@@ -35,6 +35,9 @@ export const StepSchema = z
   });
 
 export const PlanSchema = z.strictObject({
+  // Lets an editor validate the file against docs/schemas/plan.json; dropped at validation, so
+  // the plan's sha is the same with or without it.
+  $schema: z.string().optional(),
   version: z.literal('kair.plan.v1'),
   title: z.string().min(1),
   strategy: z.enum(['INVENTORY', 'INVENTORY_PLUS_OSS', 'OSS', 'CUSTOM']).optional(),
@@ -83,7 +86,9 @@ export function validatePlan(input: unknown, caps: KimiCaps): { plan?: Plan; pro
     }
   }
   sortProblems(problems);
-  return problems.length === 0 && parsed.success ? { plan: parsed.data, problems } : { problems };
+  if (problems.length > 0 || !parsed.success) return { problems };
+  const { $schema: _schema, ...plan } = parsed.data;
+  return { plan, problems };
 }
 
 export function renderPlanMarkdown(plan: Plan, sha: string): string {

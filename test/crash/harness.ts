@@ -5,12 +5,12 @@
  * leave behind. One table (cases.ts) drives it; see docs/decisions/017-crash-harness.md.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Json } from '../helpers/cli.js';
 import { BIN, ROOT, baseEnv } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 export const KILLER = join(ROOT, 'test', 'crash', 'fs-killer.cjs');
 
@@ -126,8 +126,9 @@ export function isKillPoint(op: string): boolean {
   return !SAME_FILES_AS_BEFORE.has(op);
 }
 
+/** Registered like every test's temporary folder: removed when the test file ends, even when a kill point's own clean-up never ran. */
 export function makeTemp(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  return makeTempDir(prefix);
 }
 
 /** A copy of the template workspace (cpSync of `.kair/` is far cheaper than replaying its setup). */

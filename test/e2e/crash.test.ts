@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { makeTempDir } from '../helpers/temp.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = join(root, 'bin', 'kair.js');
@@ -25,7 +25,7 @@ function kair(ws: string, args: string[], env: Record<string, string> = {}) {
 }
 
 function approvedWorkspace(): string {
-  const ws = mkdtempSync(join(tmpdir(), 'kair-crash-'));
+  const ws = makeTempDir('kair-crash-');
   for (const args of [['init'], ['propose', 'crash me', '--id', 'c1'], ['plan', 'c1', '--file', plan], ['request-approval', 'c1'], ['approve', 'c1']]) {
     expect(kair(ws, args).code).toBe(0);
   }

@@ -4,10 +4,10 @@
  * `node scripts/build.mjs` yourself when calling vitest directly.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeTempDir, removeTempDirs } from './temp.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The launcher under test; KAIR_E2E_BIN points the suite at another build (e.g. a release). */
@@ -103,14 +103,8 @@ export function ok(ws: string, args: string[], opts: RunOptions = {}): Json {
   return r.json;
 }
 
-const created: string[] = [];
-
-/** A fresh temporary folder (no workspace). */
-export function makeTempDir(prefix = 'kair-e2e-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  created.push(dir);
-  return dir;
-}
+/** A fresh temporary folder (no workspace), removed when the test file ends. */
+export { makeTempDir };
 
 /** A fresh temporary folder with `kair init` run in it. Returns the workspace root. */
 export function makeWorkspace(): string {
@@ -130,9 +124,9 @@ export function cloneWorkspace(src: string): string {
   return dir;
 }
 
-/** Removes every folder made by makeTempDir/makeWorkspace in this test file. */
+/** Removes every folder made by makeTempDir/makeWorkspace in this test file (also done after every file). */
 export function removeWorkspaces(): void {
-  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
+  removeTempDirs();
 }
 
 // ---- reading what the CLI left on disk

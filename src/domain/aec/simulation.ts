@@ -30,6 +30,8 @@ export const ExecutorSchema = z.discriminatedUnion('kind', [
 ]);
 
 export const SimulationSchema = z.strictObject({
+  // An editor's pointer to docs/schemas/simulation.json; dropped at validation, never stored.
+  $schema: z.string().optional(),
   id,
   title: text,
   examples: z.array(text).min(1, { error: 'needs at least one example utterance' }),
@@ -67,7 +69,9 @@ export function validateSimulation(input: unknown): { simulation?: SimulationDef
     problems.push({ path: 'impact', message: `"none" is not allowed with ${what}, which has side effects: declare "side_effecting" (or "impactful"/"irreversible" with a rollback_simulation_id)` });
   }
   sortProblems(problems);
-  return problems.length === 0 && parsed.success ? { simulation: parsed.data, problems } : { problems };
+  if (problems.length > 0 || !parsed.success) return { problems };
+  const { $schema: _schema, ...simulation } = parsed.data;
+  return { simulation, problems };
 }
 
 /** The definition, or SIMULATION_INVALID (exit 2) with `details.problems`. */
