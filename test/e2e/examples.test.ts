@@ -126,7 +126,7 @@ const EXAMPLES: Record<string, Example> = {
     setup: `${CHAT_DRAFT}\nkair plan -q chat --file fixtures/plans/mixed-lanes.json\nkair plan -q chat --file fixtures/plans/custom-kimi.json\nkair grant -q chat local:read local:write\nkair request-approval -q chat`,
   },
   'kair propose "Build a chat widget. Send the invoice customer=acme amount=120" --id gen': { setup: INIT },
-  'kair rollback chat-run-1 --confirm yes     # b then a, each once; exit 0 again when rerun': { setup: AEC_COMPLETED },
+  'kair rollback chat-run-1 --dry-run         # what would be dispatched, nothing written': { setup: AEC_COMPLETED },
   '$ kair request-approval chat --json; echo "exit $?"': {
     setup: `${INIT}\nkair propose -q "Add chat" --id chat --requires local:read\nkair plan -q chat --file fixtures/plans/custom-kimi.json`,
   },
