@@ -98,5 +98,10 @@ describe('write path', () => {
     for (const [args, env] of [[['run', 'k'], {}], [['run', 'a'], asAlice.env], [['grant', 'k', 'x:y'], {}]] as const) {
       expect(loaded([...args], env).filter((m) => unwanted.includes(m)), args.join(' ')).toEqual([]);
     }
+    // status reads a snapshot: no hashing, no atomic writer, no signature checks (decision 029;
+    // a merge once made it load show's modules, +17M instructions).
+    const readOnly = [...unwanted, 'crypto', 'stream', 'internal/worker'].map((m) => (m.startsWith('NativeModule') ? m : `NativeModule ${m}`));
+    expect(loaded(['status', 'k', '--json']).filter((m) => readOnly.includes(m)), 'status --json').toEqual([]);
+    expect(loaded(['status', 'k']).filter((m) => readOnly.includes(m)), 'status').toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 // Counts the fsyncs a kair process makes from JavaScript, for the fsync budget test and
 // `npm run bench`. Load it with NODE_OPTIONS="--require /abs/path/fsync-count.cjs" and set
 // KAIR_FSYNC_COUNT_FILE: on exit the process appends one JSON line
-// {pid, argv, file, dir, fdatasync} to that file (appendFileSync: no fsync of its own).
+// {pid, argv (script and arguments), file, dir, fdatasync} to that file (appendFileSync: no fsync of its own).
 //
 // Counted: fs.fsyncSync / fs.fsync (split into file and directory descriptors by an fstat) and
 // fs.fdatasyncSync / fs.fdatasync. kair and write-file-atomic call them as properties of the
@@ -44,7 +44,7 @@ fs.fdatasync = function () {
 if (out) {
   process.on('exit', () => {
     try {
-      fs.appendFileSync(out, JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), ...counts }) + '\n');
+      fs.appendFileSync(out, JSON.stringify({ pid: process.pid, argv: process.argv.slice(1), ...counts }) + '\n');
     } catch {
       // a count that cannot be written is missing, which the reader reports
     }
