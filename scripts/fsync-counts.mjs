@@ -57,9 +57,9 @@ export function countFsyncs({ strace = hasStrace(), steps = STEPS } = {}) {
         ? spawnSync('strace', ['-f', '-c', '-o', traceFile, '-e', 'trace=fsync,fdatasync', process.execPath, ...argv], { env: { ...env, KAIR_FSYNC_COUNT_FILE: countFile }, encoding: 'utf8' })
         : spawnSync(process.execPath, argv, { env: { ...env, KAIR_FSYNC_COUNT_FILE: countFile }, encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`kair ${args.join(' ')} exited ${r.status}: ${r.stdout}${r.stderr}`);
-      // Only kair's own process: an AEC `command` step's child loads no preload of ours.
-      const lines = readFileSync(countFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-      const own = lines.find((l) => l.argv.includes(args[0])) ?? lines[0];
+      // Only kair's own process (an AEC `command` step's child is not kair).
+      const lines = readFileSync(countFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.argv[0] === bin);
+      const own = lines.reduce((n, l) => ({ file: n.file + l.file, dir: n.dir + l.dir, fdatasync: n.fdatasync + l.fdatasync }), { file: 0, dir: 0, fdatasync: 0 });
       let kernel = null;
       if (strace) {
         const t = readFileSync(traceFile, 'utf8');
