@@ -1,6 +1,6 @@
 #!/bin/bash
 # Needs valgrind (apt-get install valgrind); usage: scripts/icount.sh <a kair checkout with a fresh build>. Counts are stable to ~0.5% run to run, unlike wall-clock ratios on a busy VM.
-# instruction counts minus Node's random start-up prime search (detail::sprp): grant, run (Kimi), mixed, node -e 0
+# instruction counts minus Node's random start-up prime search (detail::sprp): status, grant, run (Kimi), mixed, node -e 0
 T=$1
 export KAIR_ACTOR=bench NO_COLOR=1; unset NODE_EXTRA_CA_CERTS
 W=$(mktemp -d)
@@ -22,6 +22,7 @@ for l in sys.stdin:
   elif 'sprp' in m.group(2): sp+=n
 print(round((tot-sp)/1e6,1))"; rm -f $f; }
 for i in 1 2 3; do
+  echo "status $(ic node $T/bin/kair.js status b --json --dir $W)"
   echo "grant $(ic node $T/bin/kair.js grant b ns:q$i --dir $W)"
   echo "run $(ic node $T/bin/kair.js run r$i --json --dir $W)"
   echo "mixed $(ic node $T/bin/kair.js run m$i --json --confirm yes --dir $W)"

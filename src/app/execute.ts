@@ -106,7 +106,7 @@ function nextSegment(ctx: Ctx, id: string, runId: string): number {
   return n + 1;
 }
 
-/** The latest copy of run-request.json, once run.started is durable. */
+/** The latest copy of run-request.json, written with the run's other checkpoints at its end. */
 export function writeLatestRequest(ctx: Ctx, id: string, text: string): void {
   writeCopy(join(paths.runs(ctx.ws, id), 'run-request.json'), text);
 }
@@ -181,7 +181,7 @@ export async function executeSteps(
     done: StepResult[];
     aec: AecOptions;
     /** The run-request.json this process wrote (a resumed run reads it back for its hash). */
-    request?: ArtifactRecord;
+    request?: ArtifactRecord & { text?: string };
     /** A connection the gates already opened; the steps use it and close it at the end. */
     db?: Db;
     /** Earlier runs whose COMPLETED Kimi envelope this run may reuse, newest first. */
@@ -376,7 +376,7 @@ function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean,
       b = { kind: 'pause', reason: 'PAUSE_AT', pause: { requested_by: ctx.actor(), reason: 'PAUSE_AT', step_id: stepId } };
     }
     return { drafts };
-  }, { indexLater: true });
+  }, { checkpointsLater: true });
   return b;
 }
 
@@ -386,7 +386,7 @@ function finishRun(
   r: {
     runId: string;
     startedAt: string;
-    request?: ArtifactRecord;
+    request?: ArtifactRecord & { text?: string };
     status: RunOutcome['status'];
     results: StepResult[];
     kimi?: KimiRunObject;
@@ -429,6 +429,8 @@ function finishRun(
     return {
       drafts,
       after: () => {
+        // The latest copies are checkpoints too: written once, after the run's last append.
+        if (r.request?.text !== undefined) writeLatestRequest(ctx, id, r.request.text);
         writeCopy(pointer, result.text);
         writeCopy(join(paths.runs(ctx.ws, id), 'run-result.json'), result.text);
         dpc.write();

@@ -24,7 +24,7 @@ import {
 import type { Plan } from '../domain/plan.js';
 import { assertContract, contractExists, indexEntry, readJsonFile, readTextFile } from '../store/fs/contracts.js';
 import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
-import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
+import { fsyncDir, jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
 import { PROPOSE_LOCK, contractLock, withLock } from '../store/fs/lock.js';
 import { paths, rel } from '../store/fs/workspace.js';
@@ -80,7 +80,9 @@ export function dpcChange(ctx: Ctx, c: Contract, add: DpcAddition): { draft: Eve
   const text = jsonText(applyDpc(found.dpc, added, at));
   return {
     draft: { type: 'dpc', state: c.state, data: { added, at, dpc_sha256: sha256Hex(text) } },
-    write: () => writeFileAtomicSync(paths.dpc(ctx.ws, c.id), text),
+    // Derived from the event that records its sha: a power cut that loses the rename brings back
+    // the previous DPC, a state history recorded (behind), which the next DPC change rewrites.
+    write: () => writeFileAtomicSync(paths.dpc(ctx.ws, c.id), text, { derived: true }),
   };
 }
 
@@ -168,11 +170,14 @@ export function planContract(ctx: Ctx, id: string, given: unknown, validate: (v:
     extras.beforeEvent?.();
     // Kept by sha before the event names it (a kill here leaves an orphan no event names);
     // plan_v1.json is the current plan's derived copy, written once the event is durable.
-    writeText(paths.planBySha(ctx.ws, id, sha), canonicalJson(input) + '\n');
-    const writeCopy = () => writeText(paths.plan(ctx.ws, id), JSON.stringify(input, null, 2) + '\n');
+    // Both names live in plan/: one fsync of the folder, before the event, makes both durable.
+    writeText(paths.planBySha(ctx.ws, id, sha), canonicalJson(input) + '\n', { derived: true });
+    const writeCopy = () => writeText(paths.plan(ctx.ws, id), JSON.stringify(input, null, 2) + '\n', { derived: true });
     // A first plan's copy may go first (no event names a plan yet, so it is an orphan until
-    // then), which makes a missing plan_v1.json always a tamper, never a kill.
+    // then), which makes a missing plan_v1.json always a tamper, never a kill. A later plan's
+    // copy is derived (repaired from plan/<sha>.json by the next writer).
     if (c.plan_sha256 === null) writeCopy();
+    fsyncDir(`${paths.contract(ctx.ws, id)}/plan`);
     const dpc = withDpc(ctx, c, draft, { evidence: [...(extras.evidence ?? []), { kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
     return {
       ...dpc,
@@ -193,7 +198,8 @@ function withoutSchemaKey(v: unknown): unknown {
 
 /** Renders PLAN.md for the plan on disk (kept out of planContract so zod-free paths can call it). */
 export function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): void {
-  writeText(paths.planMd(ctx.ws, id), markdown);
+  // A rendering of plan_v1.json for people: nothing reads it back or records its hash.
+  writeText(paths.planMd(ctx.ws, id), markdown, { derived: true });
 }
 
 /**

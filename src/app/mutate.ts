@@ -35,12 +35,14 @@ export interface Decision<T> {
 
 export interface MutateOptions {
   /**
-   * This command locks the contract again and the later mutate writes the index (a run's step
-   * boundary: the run's end always records events). The entry is then written here only when it
-   * would show a new state, so `list` follows the run while updated_at-only changes wait for the
-   * end; a crash in between leaves the entry lagging, a verify warning the next command repairs.
+   * This command appends again under a later mutate (a run's start and step boundaries, a
+   * rollback's start): history is the commit log, and the snapshot and the index entry are
+   * checkpoints written once, after the command's last append (decision 029). Until then a
+   * reader rolls the snapshot forward from history; a kill in between leaves them behind, which
+   * the next writer repairs and `verify` reports as a warning. Saves a snapshot and an index
+   * write (two fsyncs, an index lock) per boundary.
    */
-  indexLater?: boolean;
+  checkpointsLater?: boolean;
   /**
    * The history tail the command decided on before it took the lock (a plan provider is asked
    * outside the lock): anything appended since is CONCURRENT_WRITE, reported at once (deciding
@@ -215,11 +217,11 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
     const events = commit(decision.drafts);
     // The commit point is passed: nothing below may change the outcome.
     if (decision.after) derived(ctx, 'a derived file', () => decision.after!(c, events));
+    if (opts.checkpointsLater) return { contract: c, events: allEvents, result: decision.result };
     if (allEvents.length || loaded.snapshot !== 'current') writeSnapshotIfOurs(ctx, c, loaded.snapshot);
-    // Nothing recorded (a repeat approve, a run's boundary check): the index is already right.
-    const stateChanged = c.state !== loaded.contract.state || c.version !== loaded.contract.version;
-    if (allEvents.length > 0 && (!opts.indexLater || stateChanged)) finishIndex(ctx, c);
-    else if (allEvents.length === 0) tidyIndex(ctx, c);
+    // Nothing recorded (a repeat approve): the index is already right.
+    if (allEvents.length > 0) finishIndex(ctx, c);
+    else tidyIndex(ctx, c);
     return { contract: c, events: allEvents, result: decision.result };
   } finally {
     try {

@@ -20,7 +20,7 @@ import { readDiskPlan } from './lifecycle.js';
 import { mutate } from './mutate.js';
 import { verifiedApprovers } from './signatures.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
-import { executeSteps, runDir, stepRequest, writeLatestRequest, writeRunRequest } from './execute.js';
+import { executeSteps, runDir, stepRequest, writeRunRequest } from './execute.js';
 import { readDb } from './db.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
@@ -191,9 +191,8 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
     started = { plan, routing, runId, at: ctx.now(), request };
     return {
       drafts: [{ type: 'run.started', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: plan.steps[0]!.id, plan_sha256: c.plan_sha256, lanes: routing.lanes, artifacts: [{ path: request.path, sha256: request.sha256 }] } }],
-      after: () => writeLatestRequest(ctx, id, request.text),
     };
-  }));
+  }, { checkpointsLater: true }));
   return executeSteps(ctx, m.contract, started.plan, {
     ...(slot.db ? { db: slot.db } : {}),
     kimiReuseFrom: started.routing.eligible ? kimiCandidates(ctx, m.contract, started.runId, opts) : [],
@@ -306,7 +305,7 @@ export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { i
     const stepId = c.pause?.step_id ?? null;
     resumed = { plan, routing, runId, stepId };
     return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: stepId } }] };
-  }));
+  }, { checkpointsLater: true }));
   const done = finishedSteps(ctx, id, resumed.runId);
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
   // A resumed run that reused an earlier envelope before its pause finds the same one again.

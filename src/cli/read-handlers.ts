@@ -10,8 +10,8 @@ import { VERSION, SCHEMA_VERSIONS } from '../version.js';
 
 export async function status(p: Parsed, ctx: Ctx): Promise<Output> {
   const r = read.status(ctx, p.args[0]!);
-  const { statusExtras } = await import('../app/show.js');
-  const { nextLines, runHeadline, runLines } = await import('./show-handlers.js');
+  const { statusExtras } = await import('../app/status-extras.js');
+  const { nextLines, runHeadline, runLines } = await import('./run-lines.js');
   const x = statusExtras(ctx, r.contract as Contract);
   return {
     json: { contract: r.contract, ...x },

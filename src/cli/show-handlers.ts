@@ -1,8 +1,7 @@
 /** `kair show` and `kair diff`: read-only, like read-handlers (no zod, no SQLite, no lock). */
 import type { Ctx } from '../app/context.js';
-import type { DiffResult, LastRun, ShowResult } from '../app/show.js';
+import type { DiffResult, ShowResult } from '../app/show.js';
 import * as showApp from '../app/show.js';
-import type { NextStep } from '../domain/next-steps.js';
 import type { PathChange } from '../domain/plan-diff.js';
 import type { Paint } from './io.js';
 import type { Output } from './registry.js';
@@ -11,20 +10,9 @@ import { oneLine, stateColor, table } from './render/text.js';
 
 const indent = (text: string, by = '            ') => text.split('\n').map((l, i) => (i === 0 ? l : by + l)).join('\n');
 
-/** A step's run line: `send  aec  FAILED  AEC_EXECUTOR_FAILED`. */
-export function runLines(run: LastRun, paint: Paint): string {
-  const rows = run.steps.map((s) => [s.id, s.lane, s.status === 'FAILED' || s.status === 'REFUSED' ? paint.red(s.status) : s.status, s.reason_code ?? '']);
-  return rows.length ? table(rows, ['STEP', 'LANE', 'STATUS', 'REASON'], paint) : '(no step finished)';
-}
-
-export function runHeadline(run: LastRun): string {
-  const why = run.reason ? `: ${run.reason.code}${run.reason.message ? ` — ${oneLine(run.reason.message)}` : ''}` : '';
-  return `${run.run_id} ${run.status}${run.failed_step ? ` at step ${run.failed_step}` : ''}${why}`;
-}
-
-export function nextLines(next: NextStep[], paint: Paint): string {
-  return next.map((n) => `${paint.bold(oneLine(n.command))}  ${paint.dim(`# ${oneLine(n.why)}`)}`).join('\n');
-}
+// Shared with `status`, which must not load show's modules (decision 029).
+export { nextLines, runHeadline, runLines } from './run-lines.js';
+import { nextLines, runHeadline, runLines } from './run-lines.js';
 
 function renderShow(r: ShowResult, paint: Paint): string {
   const lines = [`${paint.bold(r.contract_id)}  ${stateColor(r.state, paint)}  v${r.version}  ${oneLine(r.intent)}`];

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import type { createHash as CreateHash } from 'node:crypto';
 
 /**
  * Canonical JSON (RFC 8785 / JCS for the values kair writes): object keys sorted by UTF-16
@@ -20,7 +20,12 @@ export function canonicalJson(value: unknown): string {
   return '{' + keys.map((k) => JSON.stringify(k) + ':' + canonicalJson(obj[k])).join(',') + '}';
 }
 
+// node:crypto is loaded at the first hash, not when a module imports this one: its first use
+// starts OpenSSL (~13M instructions), which a read such as `status` never needs (decision 029).
+let createHash: typeof CreateHash | undefined;
+
 export function sha256Hex(data: string | Uint8Array): string {
+  createHash ??= process.getBuiltinModule('node:crypto').createHash;
   return createHash('sha256').update(data).digest('hex');
 }
 

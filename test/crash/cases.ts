@@ -224,7 +224,8 @@ export const CASES: CrashCase[] = [
     ci: false,
     signal: 'SIGINT',
     setup: steps(...toApproved(FILE_PLAN())),
-    command: ['run', ID],
+    // The file step is side-effecting: like the `run` case, the run answers its confirmation.
+    command: ['run', ID, '--confirm', 'yes'],
     recover: finishRun('filed.txt'),
     outbox: ['filed.txt'],
   },

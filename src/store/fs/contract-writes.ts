@@ -9,6 +9,7 @@ import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.j
 import { applyEvent, fold } from '../../domain/contract.js';
 import type { Dpc } from '../../domain/dpc.js';
 import { kairError } from '../../domain/errors.js';
+import type { AtomicWriteOptions } from './atomic.js';
 import { fsyncDir, jsonText, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
 import { remember } from './writer-load.js';
 import { CHECKPOINT_EVERY, appendEvents, appendSealed, passFence, sealEvent } from './chain.js';
@@ -145,7 +146,8 @@ export function createContract(
     const drafts = dpcEvent ? [draft, dpcEvent] : [draft];
     const events = appendEvents(join(tmp, 'history.jsonl'), { seq: 0, hash: GENESIS_HASH }, drafts, meta);
     const contract = fold(events) as Contract;
-    writeJsonAtomic(join(tmp, 'contract.json'), contract);
+    // The folder's own fsync below makes this name durable; dpc/ needs its own for dpc_v1.json.
+    writeJsonAtomic(join(tmp, 'contract.json'), contract, { derived: true });
     writeJsonAtomic(join(tmp, 'dpc', 'dpc_v1.json'), dpc);
     fsyncDir(tmp);
     try {
@@ -164,7 +166,7 @@ export function createContract(
   }
 }
 
-export function writeText(file: string, text: string): void {
-  writeFileAtomicSync(file, text);
+export function writeText(file: string, text: string, opts: AtomicWriteOptions = {}): void {
+  writeFileAtomicSync(file, text, opts);
 }
 

@@ -278,7 +278,7 @@ export function lockHolder(locksDir: string, name: string): { exists: boolean; h
  * taken synchronously (scripts/build.mjs leaves it out of the bundle), and not node:fs whole,
  * which proper-lockfile copies on every lock, loading node:fs's stream classes on the way.
  */
-const lockFs = { mkdirSync, realpathSync, rmdirSync, statSync, utimesSync };
+export const lockFs = { mkdirSync, realpathSync, rmdirSync, statSync, utimesSync };
 
 function describeHolder(name: string, holder: Holder | null, verdict: Verdict | 'recovering' | null): string {
   if (verdict === 'recovering') return `${name} is being recovered by another process`;

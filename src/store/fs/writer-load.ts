@@ -48,8 +48,13 @@ export function checkpointSeqs(ws: Workspace, id: string): number[] {
  */
 const known = new Map<string, { contract: Contract; snapshotText?: string }>();
 
-export function remember(ws: Workspace, c: Contract, snapshotText?: string): void {
-  known.set(paths.history(ws, c.id), { contract: c, ...(snapshotText === undefined ? {} : { snapshotText }) });
+/** snapshotText: undefined keeps what this process knew of the snapshot, null forgets it. */
+export function remember(ws: Workspace, c: Contract, snapshotText?: string | null): void {
+  const file = paths.history(ws, c.id);
+  // An append keeps the snapshot text this process last found to be a recorded state: a run's
+  // boundaries write no snapshot (decision 029), and the next one still takes the fast path.
+  const text = snapshotText === null ? undefined : (snapshotText ?? known.get(file)?.snapshotText);
+  known.set(file, { contract: c, ...(text === undefined ? {} : { snapshotText: text }) });
 }
 
 /**
@@ -65,8 +70,8 @@ export function loadForWrite(ws: Workspace, id: string): WriterLoad {
     const fast = fromKnown(ws, file, k);
     if (fast) return fast;
   }
-  const loaded = loadChecked(ws, id, file);
-  remember(ws, loaded.contract);
+  const { snapshotText, ...loaded } = loadChecked(ws, id, file);
+  remember(ws, loaded.contract, snapshotText ?? null);
   return loaded;
 }
 
@@ -91,7 +96,8 @@ function fromKnown(ws: Workspace, file: string, k: { contract: Contract; snapsho
   return { contract: c, tornBytes: last.tornBytes, snapshot: current ? 'current' : 'behind' };
 }
 
-function loadChecked(ws: Workspace, id: string, file: string): WriterLoad {
+/** snapshotText: the snapshot's text when it is current or behind (a state history recorded). */
+function loadChecked(ws: Workspace, id: string, file: string): WriterLoad & { snapshotText?: string } {
   let base: Contract | null = null;
   let tail: HistoryRead | null = null;
   const checkpoints = checkpointSeqs(ws, id);
@@ -138,7 +144,7 @@ function loadChecked(ws: Workspace, id: string, file: string): WriterLoad {
     else if (base && snap.history_seq < base.history_seq) snapshot = snapshotBehindCheckpoint(file, snap) ? 'behind' : 'foreign';
     else snapshot = 'foreign';
   }
-  return { contract: c, tornBytes: tail.tornBytes, snapshot };
+  return { contract: c, tornBytes: tail.tornBytes, snapshot, ...(text !== null && (snapshot === 'current' || snapshot === 'behind') ? { snapshotText: text } : {}) };
 }
 
 /** A snapshot older than the newest checkpoint: compare it with a full fold (rare: a writer skipped a whole checkpoint span). */
