@@ -111,12 +111,16 @@ export function verifyContract(ctx: Ctx, id: string, out: VerifyResult, scanned?
 
 /** Each checkpoint event must vouch for the fold through its seq, and each checkpoint file for its event. */
 function checkCheckpoints(ctx: Ctx, id: string, events: HistoryEvent[], states: Map<number, Contract>, tail: number, problem: Report): void {
+  // The checkpoint events whose state_sha256 is the fold's: a file hashing to it is that fold's canonical text.
+  const vouched = new Set<HistoryEvent>();
   for (const e of events) {
     if (e.type !== 'checkpoint') continue;
     const d = e.data as { through_seq?: number; state_sha256?: string };
     const at = states.get(d.through_seq ?? -1);
     if (d.through_seq !== e.seq - 1 || !at || sha256Hex(canonicalJson(at)) !== d.state_sha256) {
       problem('chain_broken', `checkpoint event ${e.seq} does not match the state folded through event ${e.seq - 1}`);
+    } else {
+      vouched.add(e);
     }
   }
   for (const k of checkpointSeqs(ctx.ws, id)) {
@@ -125,8 +129,19 @@ function checkCheckpoints(ctx: Ctx, id: string, events: HistoryEvent[], states: 
       continue;
     }
     const cp = events[k];
-    const state = readJsonFile<unknown>(join(paths.checkpoints(ctx.ws, id), `${k}.json`));
-    if (cp?.type === 'checkpoint' && (state === null || sha256Hex(canonicalJson(state)) !== (cp.data as { state_sha256?: string }).state_sha256)) {
+    if (cp?.type !== 'checkpoint') continue;
+    const expected = (cp.data as { state_sha256?: string }).state_sha256;
+    const text = readTextFile(join(paths.checkpoints(ctx.ws, id), `${k}.json`));
+    // Text that hashes to the fold's canonical JSON is that JSON, which re-canonicalises to
+    // itself: the parse below would find it equal, so it is skipped (1,600 files per 100,000 events).
+    if (text !== null && vouched.has(cp) && sha256Hex(text) === expected) continue;
+    let state: unknown;
+    try {
+      state = text === null ? null : JSON.parse(text);
+    } catch {
+      state = null;
+    }
+    if (state === null || sha256Hex(canonicalJson(state)) !== expected) {
       problem('snapshot_mismatch', `checkpoints/${k}.json differs from the state its checkpoint event recorded`);
     }
   }
