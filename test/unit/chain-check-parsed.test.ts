@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { GENESIS_HASH, canonicalJson } from '../../src/domain/canonical.js';
-import type { HistoryEvent } from '../../src/domain/contract.js';
+import type { Contract, HistoryEvent } from '../../src/domain/contract.js';
+import { decideGrant } from '../../src/domain/lifecycle.js';
 import { checkChain, checkLinks, sealEvent } from '../../src/store/fs/chain.js';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -25,6 +26,13 @@ const reparse = (lines: string[]) => lines.map((l) => JSON.parse(l) as HistoryEv
 const written = () => chain().map((e) => JSON.stringify(e));
 
 describe('chain checks of parsed lines', () => {
+  it('kair writes a grant line as canonical JSON with the hash member appended last', () => {
+    const data = decideGrant({ id: 'c1', state: 'DRAFT', controls: { required: [], granted: [] } } as unknown as Contract, 'grant', ['a:b']).data;
+    const e = sealEvent({ type: 'grant', state: 'DRAFT', data }, { seq: 2, at: AT, actor: 'alice', prev: GENESIS_HASH });
+    const { hash, ...rest } = e;
+    expect(JSON.stringify(e)).toBe(canonicalJson(rest).slice(0, -1) + `,"hash":"${hash}"}`);
+  });
+
   it('lines as kair writes them, and the same events with keys sorted, whitespace and escapes, all pass', () => {
     const lines = written();
     expect(checkChain(reparse(lines))).toEqual([]);

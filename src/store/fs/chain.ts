@@ -22,14 +22,17 @@ export function sealEvent(
   draft: EventDraft,
   meta: { seq: number; at: string; actor: string; prev: string },
 ): HistoryEvent {
+  // Keys in canonical order (the hash is appended last): an event whose data is in order too is
+  // then re-derived by verify with one JSON.stringify (canonicalJsonOfParsed). Only the order of
+  // the top-level keys is chosen here; data is written as the command built it.
   const unsealed = {
-    seq: meta.seq,
-    at: meta.at,
-    type: draft.type,
     actor: meta.actor,
-    state: draft.state,
+    at: meta.at,
     data: draft.data,
     prev: meta.prev,
+    seq: meta.seq,
+    state: draft.state,
+    type: draft.type,
   };
   return { ...unsealed, hash: hashEvent(unsealed) };
 }
