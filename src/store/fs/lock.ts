@@ -305,11 +305,11 @@ export function lockBusy(name: string, holder: Holder | null, verdict: Verdict |
 /**
  * How waiters wait. A waiter sleeps 2 ms, then twice as long each round up to 20 ms, each sleep
  * jittered over its upper half so that waiters do not wake in step. A lock released while every
- * waiter sleeps stands idle until the first wakes: with 100 ms rounds that idle time, at every
- * hand-over near the end of a burst of writers, was most of what 32 concurrent grants spent above
- * 32 grants' own work. A round costs a failed mkdir and a stat; the holder's record is read and
- * judged again only every JUDGE_AGAIN_MS while the same live holder keeps the same lock folder.
- * decisions 013 and 030 have the figures.
+ * waiter sleeps stands idle until the first wakes: with 5-100 ms rounds that idle time, summed
+ * over the hand-overs of 32 concurrent grants, was 0.6-1 s. While the holder judged live keeps
+ * the same lock folder (same inode) a round is one stat; its record is read and judged again
+ * every `judgeAgainMs`, so a holder that dies meanwhile is recovered that much later at most.
+ * docs/decisions/030-verify-and-contention.md has the figures.
  */
 export const LOCK_WAIT = { firstMs: 2, maxMs: 20, judgeAgainMs: 100 };
 
@@ -330,9 +330,21 @@ export function acquireLock(locksDir: string, name: string, who: LockWho, timeou
   const opts = { ...LOCK_LIBRARY_OPTIONS, lockfilePath: lockDir, fs: lockFs };
   const deadline = Date.now() + timeoutMs;
   let wait = LOCK_WAIT.firstMs;
-  // The last judgment of a live holder: while its folder (same inode) stays, rounds skip re-reading it.
-  let live: { ino: number; at: number; holder: Holder | null } | null = null;
+  const nap = () => {
+    sleepMs(Math.max(1, Math.min(Math.round(wait / 2 + Math.random() * (wait / 2)), deadline - Date.now())));
+    wait = Math.min(wait * 2, LOCK_WAIT.maxMs);
+  };
+  // The last judgment of a live holder: while its folder (same inode) stays, a round is one stat.
+  let live: { ino: number; at: number } | null = null;
   for (;;) {
+    if (live) {
+      const now = Date.now();
+      if (inoOf(lockDir) === live.ino && now - live.at < LOCK_WAIT.judgeAgainMs && now < deadline) {
+        nap();
+        continue;
+      }
+      live = null;
+    }
     let unlock: (() => void) | undefined;
     try {
       unlock = lockfile.lockSync(target, opts);
@@ -361,32 +373,21 @@ export function acquireLock(locksDir: string, name: string, who: LockWho, timeou
         },
       };
     }
-    let verdict: Verdict | 'recovering';
-    let holder: Holder | null;
-    const ino = live ? inoOf(lockDir) : null;
-    if (live && ino === live.ino && Date.now() - live.at < LOCK_WAIT.judgeAgainMs && Date.now() < deadline) {
-      verdict = 'live';
-      holder = live.holder;
-    } else {
-      live = null;
-      const seen = look(lockDir, holderFile);
-      if (!seen) continue;
+    const seen = look(lockDir, holderFile);
+    if (!seen) continue;
+    testDelay();
+    let verdict: Verdict | 'recovering' = judge(seen.holder, seen.ageMs);
+    let holder = seen.holder;
+    if (verdict === 'dead') {
       testDelay();
-      verdict = judge(seen.holder, seen.ageMs);
-      holder = seen.holder;
-      if (verdict === 'dead') {
-        testDelay();
-        const r = breakLock(locksDir, name, who);
-        if (r.removed || r.reason === 'gone') continue;
-        verdict = r.verdict;
-        holder = r.holder;
-      }
-      if (verdict === 'live') live = { ino: seen.ino, at: Date.now(), holder };
+      const r = breakLock(locksDir, name, who);
+      if (r.removed || r.reason === 'gone') continue;
+      verdict = r.verdict;
+      holder = r.holder;
     }
     if (Date.now() >= deadline) throw lockBusy(name, holder, verdict, timeoutMs);
-    const nap = wait / 2 + Math.random() * (wait / 2);
-    sleepMs(Math.max(1, Math.min(Math.round(nap), deadline - Date.now())));
-    wait = Math.min(wait * 2, LOCK_WAIT.maxMs);
+    if (verdict === 'live') live = { ino: seen.ino, at: Date.now() };
+    nap();
   }
 }
 
