@@ -8,10 +8,11 @@
 //   - 8 processes × 4 grants each, on 8 different contracts against all on one contract.
 // Writes bench/verify-results.json.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { buildSync } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -90,6 +91,28 @@ async function burst(ids, procs, per) {
   );
   return seconds(t);
 }
+/**
+ * `burst` on one contract, timing with fs.watch how long its lock stood free between one
+ * holder's release and the next holder's mkdir (what waiters asleep in a long round cost).
+ */
+async function watchedBurst(id, procs) {
+  const lockDir = join(ws, '.kair', 'locks', `contract-${id}.lock`);
+  let free = 0;
+  let releasedAt = null;
+  const w = watch(join(ws, '.kair', 'locks'), (_, f) => {
+    if (f !== `contract-${id}.lock`) return;
+    const now = performance.now();
+    if (!existsSync(lockDir)) releasedAt = now;
+    else if (releasedAt !== null) {
+      free += now - releasedAt;
+      releasedAt = null;
+    }
+  });
+  const seconds = await burst([id], procs, 1);
+  w.close();
+  return { seconds, lockFreeSeconds: free / 1000 };
+}
+
 /** Every grant landed, the chain is contiguous and verify finds nothing wrong. */
 function check(id, want) {
   const c = k.loadContract(w, id).contract;
@@ -102,6 +125,7 @@ if (only.includes('concurrent')) {
   const single = [];
   const seq = [];
   const conc = [];
+  const idle = [];
   for (let r = 0; r < rounds; r++) {
     const a = propose();
     single.push(await burst([a.id], 1, 1));
@@ -109,7 +133,9 @@ if (only.includes('concurrent')) {
     seq.push(await burst([b.id], 1, 32));
     check(b.id, 32);
     const c = propose();
-    conc.push(await burst([c.id], 32, 1));
+    const watched = await watchedBurst(c.id, 32);
+    conc.push(watched.seconds);
+    idle.push(watched.lockFreeSeconds);
     check(c.id, 32);
   }
   results.concurrent_grants = {
@@ -119,10 +145,11 @@ if (only.includes('concurrent')) {
     sequential_32_seconds: +median(seq).toFixed(3),
     concurrent_32_seconds: +median(conc).toFixed(3),
     concurrent_32_all: conc.map((x) => +x.toFixed(3)),
+    lock_free_between_holders_seconds: +median(idle).toFixed(3),
   };
   const g = results.concurrent_grants;
   console.log(`one grant: ${g.one_grant_seconds} s (32 × = ${g.floor_32x_one_seconds} s); 32 in a row: ${g.sequential_32_seconds} s`);
-  console.log(`32 concurrent grants on one contract: all recorded, median ${g.concurrent_32_seconds} s [${g.concurrent_32_all.join(', ')}]`);
+  console.log(`32 concurrent grants on one contract: all recorded, median ${g.concurrent_32_seconds} s [${g.concurrent_32_all.join(', ')}]; lock free between holders ${g.lock_free_between_holders_seconds} s (median)`);
 }
 
 if (only.includes('spread')) {
