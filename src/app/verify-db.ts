@@ -9,6 +9,7 @@ import { ledgerRepo } from '../lanes/aec/ledger.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { configDrift } from './config-cmd.js';
 import { listContractIds } from '../store/fs/contracts.js';
+import type { HistoryText } from '../store/fs/history.js';
 import { paths } from '../store/fs/workspace.js';
 import type { AnchoredTable, RowAnchor } from '../store/sqlite/chain.js';
 import { ANCHORED_TABLES, CHAINS, checkChainTable, rowSha } from '../store/sqlite/chain.js';
@@ -21,7 +22,7 @@ import type { VerifyResult } from './verify.js';
 type Report = (kind: string, message: string, contractId?: string) => void;
 
 /** What one contract's committed history says about SQLite. */
-interface HistoryRefs {
+export interface HistoryRefs {
   exists: boolean;
   /** `table\0id` → the anchor of its latest naming and the event's seq. */
   named: Map<string, { anchor: RowAnchor; seq: number }>;
@@ -40,36 +41,74 @@ const keyOf = (table: string, id: unknown) => `${table}\u0000${String(id)}`;
  * acknowledged and names nothing.
  */
 function scanHistory(file: string): HistoryRefs {
-  const refs: HistoryRefs = { exists: false, named: new Map(), legacyEnvelopes: new Set(), legacySteps: new Set(), runsStarted: new Set() };
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    return refs;
+    return emptyRefs(false);
   }
-  refs.exists = true;
-  const lines = text.slice(0, text.lastIndexOf('\n') + 1).split('\n');
+  return scanHistoryLines(text.slice(0, text.lastIndexOf('\n') + 1).split('\n'));
+}
+
+type Scanned = { seq?: number; type?: string; data?: Record<string, unknown> };
+
+/** The text test that decides which lines are parsed for what they name. */
+const mayNameText = (line: string): boolean => line.includes('"rows":') || line.includes('envelope') || line.includes('"run.started"') || line.includes('"step.finished"');
+
+/** Whether addRefs could record anything for this parsed event (false means it adds nothing, whatever its text). */
+function mayNameEvent(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const { type, data } = e as Scanned;
+  if (type === 'run.started' || type === 'step.finished') return true;
+  const d = (data ?? {}) as Record<string, unknown>;
+  return typeof d.envelope_id === 'string' || Array.isArray(d.cancelled_envelopes) || Array.isArray(d.rows);
+}
+
+function addRefs(refs: HistoryRefs, e: Scanned): void {
+  const data = e.data ?? {};
+  if (e.type === 'run.started' && typeof data.run_id === 'string') refs.runsStarted.add(data.run_id);
+  if (typeof data.envelope_id === 'string') refs.legacyEnvelopes.add(data.envelope_id);
+  if (Array.isArray(data.cancelled_envelopes)) for (const id of data.cancelled_envelopes) refs.legacyEnvelopes.add(String(id));
+  const step = data.step as { id?: unknown; lane?: unknown } | undefined;
+  if (e.type === 'step.finished' && !('rows' in data) && step?.lane === 'aec') refs.legacySteps.add(`${String(data.run_id)}\u0000${String(step.id)}`);
+  if (Array.isArray(data.rows)) {
+    for (const a of data.rows as RowAnchor[]) {
+      if (a && typeof a.table === 'string' && (typeof a.id === 'string' || typeof a.id === 'number') && typeof a.sha256 === 'string') {
+        refs.named.set(keyOf(a.table, a.id), { anchor: a, seq: e.seq ?? 0 });
+      }
+    }
+  }
+}
+
+const emptyRefs = (exists: boolean): HistoryRefs => ({ exists, named: new Map(), legacyEnvelopes: new Set(), legacySteps: new Set(), runsStarted: new Set() });
+
+function scanHistoryLines(lines: readonly string[]): HistoryRefs {
+  const refs = emptyRefs(true);
   for (const line of lines) {
-    if (!line.includes('"rows":') && !line.includes('envelope') && !line.includes('"run.started"') && !line.includes('"step.finished"')) continue;
-    let e: { seq?: number; type?: string; data?: Record<string, unknown> };
+    if (!mayNameText(line)) continue;
+    let e: Scanned;
     try {
-      e = JSON.parse(line) as typeof e;
+      e = JSON.parse(line) as Scanned;
     } catch {
       continue; // the file-side checks report unparsable lines
     }
-    const data = e.data ?? {};
-    if (e.type === 'run.started' && typeof data.run_id === 'string') refs.runsStarted.add(data.run_id);
-    if (typeof data.envelope_id === 'string') refs.legacyEnvelopes.add(data.envelope_id);
-    if (Array.isArray(data.cancelled_envelopes)) for (const id of data.cancelled_envelopes) refs.legacyEnvelopes.add(String(id));
-    const step = data.step as { id?: unknown; lane?: unknown } | undefined;
-    if (e.type === 'step.finished' && !('rows' in data) && step?.lane === 'aec') refs.legacySteps.add(`${String(data.run_id)}\u0000${String(step.id)}`);
-    if (Array.isArray(data.rows)) {
-      for (const a of data.rows as RowAnchor[]) {
-        if (a && typeof a.table === 'string' && (typeof a.id === 'string' || typeof a.id === 'number') && typeof a.sha256 === 'string') {
-          refs.named.set(keyOf(a.table, a.id), { anchor: a, seq: e.seq ?? 0 });
-        }
-      }
-    }
+    addRefs(refs, e);
+  }
+  return refs;
+}
+
+/**
+ * scanHistory of a history verify has already read and parsed: the same refs, from the same
+ * bytes. An event that could name nothing is skipped before its text is searched (most events),
+ * which is what searching its text first and then parsing it would conclude too.
+ */
+export function scanHistoryRead(read: HistoryText): HistoryRefs {
+  const refs = emptyRefs(true);
+  for (let j = 0; j < read.events.length; j++) {
+    const e = read.events[j];
+    if (!mayNameEvent(e)) continue;
+    const s = read.starts[j]!;
+    if (mayNameText(read.text.slice(s, read.text.indexOf('\n', s)))) addRefs(refs, e as Scanned);
   }
   return refs;
 }
@@ -92,11 +131,11 @@ function triggersOfSchema(): Map<string, string> {
 
 const triggerMap = (db: Db) => new Map((db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all() as { name: string; sql: string }[]).map((t) => [t.name, t.sql]));
 
-export function verifyDb(ctx: Ctx, out: VerifyResult, id?: string): void {
+export function verifyDb(ctx: Ctx, out: VerifyResult, id?: string, scanned?: ReadonlyMap<string, HistoryRefs>): void {
   const problem: Report = (kind, message, contract_id) => out.problems.push({ ...(contract_id === undefined ? {} : { contract_id }), kind, message });
   const warning: Report = (kind, message, contract_id) => out.warnings.push({ ...(contract_id === undefined ? {} : { contract_id }), kind, message });
   const ids = id !== undefined ? [id] : listContractIds(ctx.ws);
-  const histories = new Map(ids.map((cid) => [cid, scanHistory(paths.history(ctx.ws, cid))]));
+  const histories = new Map(ids.map((cid) => [cid, scanned?.get(cid) ?? scanHistory(paths.history(ctx.ws, cid))]));
   if (!existsSync(paths.db(ctx.ws))) {
     for (const [cid, h] of histories) {
       const n = h.named.size + h.legacyEnvelopes.size;

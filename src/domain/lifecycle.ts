@@ -98,7 +98,7 @@ export function decideGrant(c: Contract, kind: 'grant' | 'revoke', controls: str
     else granted.delete(name);
   }
   const changed = kind === 'grant' ? controls.filter((n) => !c.controls.granted.includes(n)) : controls.filter((n) => c.controls.granted.includes(n));
-  return { type: kind, state: c.state, data: { controls, changed, granted: sortedSet(granted) } };
+  return { type: kind, state: c.state, data: { changed, controls, granted: sortedSet(granted) } };
 }
 
 export function decideRequestApproval(c: Contract): EventDraft {

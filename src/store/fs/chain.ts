@@ -2,7 +2,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
+import { GENESIS_HASH, canonicalJson, canonicalJsonOfParsed, sha256Hex } from '../../domain/canonical.js';
 import type { EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { kairError } from '../../domain/errors.js';
 import { lastLine } from './history.js';
@@ -13,18 +13,26 @@ export function hashEvent(e: Omit<HistoryEvent, 'hash'>): string {
   return sha256Hex(e.prev + canonicalJson(e));
 }
 
+/** hashEvent of an event read back with JSON.parse: the same digest, cheaper (see canonicalJsonOfParsed). */
+function hashParsedEvent(e: Omit<HistoryEvent, 'hash'>): string {
+  return sha256Hex(e.prev + canonicalJsonOfParsed(e));
+}
+
 export function sealEvent(
   draft: EventDraft,
   meta: { seq: number; at: string; actor: string; prev: string },
 ): HistoryEvent {
+  // Keys in canonical order (the hash is appended last): an event whose data is in order too is
+  // then re-derived by verify with one JSON.stringify (canonicalJsonOfParsed). Only the order of
+  // the top-level keys is chosen here; data is written as the command built it.
   const unsealed = {
-    seq: meta.seq,
-    at: meta.at,
-    type: draft.type,
     actor: meta.actor,
-    state: draft.state,
+    at: meta.at,
     data: draft.data,
     prev: meta.prev,
+    seq: meta.seq,
+    state: draft.state,
+    type: draft.type,
   };
   return { ...unsealed, hash: hashEvent(unsealed) };
 }
@@ -61,7 +69,7 @@ export function checkChain(events: HistoryEvent[]): ChainProblem[] {
     if (e.seq !== i + 1) problems.push({ seq: e.seq, message: `line ${i + 1} has seq ${e.seq}, expected ${i + 1}` });
     if (e.prev !== prev) problems.push({ seq: e.seq, message: `event ${e.seq}: prev does not match the hash of event ${i}` });
     const { hash, ...rest } = e;
-    if (hashEvent(rest) !== hash) problems.push({ seq: e.seq, message: `event ${e.seq}: hash does not match its content` });
+    if (hashParsedEvent(rest) !== hash) problems.push({ seq: e.seq, message: `event ${e.seq}: hash does not match its content` });
     prev = hash;
   });
   return problems;
@@ -80,7 +88,7 @@ export function checkLinks(events: HistoryEvent[], head: { seq: number; hash: st
     if (e.seq !== seq + 1) return `history event after ${seq} has seq ${e.seq}`;
     if (e.prev !== prev) return `history event ${e.seq} does not link to event ${seq}`;
     const { hash, ...rest } = e;
-    if (hashEvent(rest) !== hash) return `history event ${e.seq} does not match its hash`;
+    if (hashParsedEvent(rest) !== hash) return `history event ${e.seq} does not match its hash`;
     seq = e.seq;
     prev = hash;
   }

@@ -16,25 +16,43 @@ export interface HistoryRead {
 
 /** Splits raw bytes: a torn tail is measured in bytes, before decoding (it may end mid-character). */
 function parseLines(buf: Buffer): HistoryRead {
+  const { events, tornBytes, badLines } = parseLinesKept(buf);
+  return { events, tornBytes, badLines };
+}
+
+/** A history read with where each event's line starts in its text (verify scans a few lines again). */
+export interface HistoryText extends HistoryRead {
+  text: string;
+  /** Offset in `text` of the line of events[j]. */
+  starts: number[];
+}
+
+function parseLinesKept(buf: Buffer): HistoryText {
   const lastNl = buf.lastIndexOf(0x0a);
-  const whole = buf.subarray(0, lastNl + 1).toString('utf8');
+  const text = buf.subarray(0, lastNl + 1).toString('utf8');
   const tornBytes = buf.length - (lastNl + 1);
   const events: HistoryEvent[] = [];
+  const starts: number[] = [];
   const badLines: number[] = [];
-  const lines = whole.split('\n');
-  lines.pop();
-  lines.forEach((line, i) => {
+  // One pass over the text without an array of every line: the lines die young, the events are kept.
+  for (let s = 0, n = 1, nl = text.indexOf('\n'); nl !== -1; s = nl + 1, n++, nl = text.indexOf('\n', s)) {
     try {
-      events.push(JSON.parse(line) as HistoryEvent);
+      events.push(JSON.parse(text.slice(s, nl)) as HistoryEvent);
+      starts.push(s);
     } catch {
-      badLines.push(i + 1);
+      badLines.push(n);
     }
-  });
-  return { events, tornBytes, badLines };
+  }
+  return { events, tornBytes, badLines, text, starts };
 }
 
 export function readHistory(file: string): HistoryRead {
   return parseLines(readFileSync(file));
+}
+
+/** readHistory plus the text it was parsed from (verify scans lines for what they name in SQLite without reading the file twice). */
+export function readHistoryText(file: string): HistoryText {
+  return parseLinesKept(readFileSync(file));
 }
 
 /**
