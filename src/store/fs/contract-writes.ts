@@ -17,7 +17,8 @@ import { indexEntry, loadContract, readTextFile, rebuildIndexEntries } from './c
 import type { StoredEntry } from './index-read.js';
 import { CHECKPOINT_HEAD, folderExists, indexFiles, parseEntryLine, plainEntry, readCheckpoint } from './index-read.js';
 import { INDEX_LOCK, PROPOSE_LOCK, contractLock, withLock } from './lock.js';
-import { sweepTemps } from './temp.js';
+import { listDir, sweepTemps } from './temp.js';
+import { isPidAlive } from './pid.js';
 import type { Workspace } from './workspace.js';
 import { paths } from './workspace.js';
 
@@ -54,7 +55,15 @@ export function settleIndex(ws: Workspace, who: LockWho, size?: number): void {
       n = 0;
     }
   }
-  if (n > compactBytes() || !existsSync(indexFiles.checkpoint(ws))) compactIndex(ws, who);
+  if (n > compactBytes() || !existsSync(indexFiles.checkpoint(ws)) || stagingLeftovers(ws)) compactIndex(ws, who);
+}
+
+/** What a killed writer left in .kair/tmp/ (a live propose's folder is not a leftover): the compaction sweeps it. */
+function stagingLeftovers(ws: Workspace): boolean {
+  return listDir(paths.staging(ws)).some((n) => {
+    const staged = /^propose-[a-z0-9_-]+-(\d+)-\d+$/.exec(n);
+    return !staged || !isPidAlive(Number(staged[1]));
+  });
 }
 
 /**
