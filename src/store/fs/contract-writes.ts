@@ -116,7 +116,8 @@ export function compactIndex(ws: Workspace, who: LockWho): boolean {
  */
 export function compactLocked(ws: Workspace, stopAfter = 3): void {
   const compacting = indexFiles.compacting(ws);
-  if (!existsSync(compacting)) {
+  const leftover = existsSync(compacting);
+  if (!leftover) {
     try {
       renameSync(indexFiles.log(ws), compacting);
     } catch (e) {
@@ -154,6 +155,8 @@ export function compactLocked(ws: Workspace, stopAfter = 3): void {
   } catch {
     // not there (nothing was set aside)
   }
+  // A killed compaction's log is folded first; then the log written since, once.
+  if (leftover && existsSync(indexFiles.log(ws))) compactLocked(ws);
 }
 
 /**
