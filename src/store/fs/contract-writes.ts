@@ -55,7 +55,9 @@ export function settleIndex(ws: Workspace, who: LockWho, size?: number): void {
       n = 0;
     }
   }
-  if (n > compactBytes() || !existsSync(indexFiles.checkpoint(ws)) || stagingLeftovers(ws)) compactIndex(ws, who);
+  // Also when a killed holder left the `_index` lock or files in .kair/tmp/: only the lock's
+  // next holder recovers and sweeps them, and writers no longer take it on every write.
+  if (n > compactBytes() || !existsSync(indexFiles.checkpoint(ws)) || existsSync(`${paths.locks(ws)}/${INDEX_LOCK}.lock`) || stagingLeftovers(ws)) compactIndex(ws, who);
 }
 
 /** What a killed writer left in .kair/tmp/ (a live propose's folder is not a leftover): the compaction sweeps it. */
