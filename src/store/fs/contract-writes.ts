@@ -8,7 +8,7 @@ import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.j
 import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { applyEvent, fold } from '../../domain/contract.js';
 import type { Dpc } from '../../domain/dpc.js';
-import { kairError } from '../../domain/errors.js';
+import { isKairError, kairError } from '../../domain/errors.js';
 import { fsyncDir, jsonText, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
 import { remember } from './writer-load.js';
 import { CHECKPOINT_EVERY, appendEvents, appendSealed, passFence, sealEvent } from './chain.js';
@@ -16,7 +16,8 @@ import type { IndexEntry } from './contracts.js';
 import { indexEntry, loadContract, readTextFile, rebuildIndexEntries } from './contracts.js';
 import type { StoredEntry } from './index-read.js';
 import { CHECKPOINT_HEAD, folderExists, indexFiles, parseEntryLine, plainEntry, readCheckpoint } from './index-read.js';
-import { INDEX_LOCK, PROPOSE_LOCK, contractLock, withLock } from './lock.js';
+import type { Holder } from './lock.js';
+import { INDEX_LOCK, PROPOSE_LOCK, contractLock, judge, withLock } from './lock.js';
 import { listDir, sweepTemps } from './temp.js';
 import { isPidAlive } from './pid.js';
 import type { Workspace } from './workspace.js';
@@ -103,7 +104,11 @@ export function compactIndex(ws: Workspace, who: LockWho): boolean {
   try {
     withLock(paths.locks(ws), INDEX_LOCK, who, 0, () => compactLocked(ws));
     return true;
-  } catch {
+  } catch (e) {
+    // A holder on another host is never recovered automatically and blocks every compaction
+    // until someone removes it: the writer says so (the command's outcome is unchanged).
+    const holder = isKairError(e) && e.code === 'LOCK_BUSY' ? ((e.details as { holder?: Holder | null }).holder ?? null) : null;
+    if (holder && judge(holder, 0) === 'remote') throw kairError('LOCK_BUSY', `the index log was not folded into index.json: ${(e as Error).message}`, (e as { details: Record<string, unknown> }).details);
     return false; // busy or failing: the index stays readable as it is, and the next writer tries
   }
 }
