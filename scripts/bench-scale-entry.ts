@@ -4,3 +4,4 @@ export { newDpc } from '../src/domain/dpc.js';
 export { commitEvents, createContract, writeIndex } from '../src/store/fs/contract-writes.js';
 export { indexEntry, loadContract } from '../src/store/fs/contracts.js';
 export { paths, workspaceAt } from '../src/store/fs/workspace.js';
+export { indexFiles, readIndexMerged } from '../src/store/fs/index-read.js';

@@ -23,7 +23,7 @@ import {
 } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
 import { assertContract, contractExists, indexEntry, readJsonFile, readTextFile } from '../store/fs/contracts.js';
-import { createContract, updateIndex, writeText } from '../store/fs/contract-writes.js';
+import { appendPendingEntry, createContract, settleIndex, updateIndex, writeText } from '../store/fs/contract-writes.js';
 import { fsyncDir, jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readHistory } from '../store/fs/history.js';
 import { PROPOSE_LOCK, contractLock, withLock } from '../store/fs/lock.js';
@@ -33,7 +33,7 @@ import { readContract } from './read.js';
 import type { SigningKey } from './signatures.js';
 import { readAllowedSigners, resolveSigningKey, signApproval, signedApprovers, verifiedApprovers } from './signatures.js';
 import type { Decision } from './mutate.js';
-import { lockWho, mutate } from './mutate.js';
+import { derived, lockWho, mutate } from './mutate.js';
 import type { Dpc } from '../domain/dpc.js';
 
 export interface ContractResult {
@@ -104,10 +104,20 @@ export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?
   const at = ctx.now();
   const actor = ctx.actor();
   const locks = paths.locks(ws);
+  // The index entry goes in before the folder is renamed into place, marked pending (decision
+  // 028): a propose killed after its rename is still listed, one killed before is not.
+  let pendingWritten = false;
   const create = (id: string) => {
     const dpc = newDpc(intent, at);
     const draft = decidePropose(id, intent, [...new Set(requires)].sort());
-    return createContract(ws, id, draft, { at, actor }, dpc, null);
+    return createContract(ws, id, draft, { at, actor }, dpc, null, (c) => {
+      try {
+        appendPendingEntry(ws, c);
+        pendingWritten = true;
+      } catch {
+        // derived: written again after the rename below
+      }
+    });
   };
   let created;
   if (opts.id) {
@@ -120,8 +130,9 @@ export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?
       return create(id);
     });
   }
-  updateIndex(ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(created.contract)]);
-  return { contract: created.contract };
+  const c = created.contract;
+  derived(ctx, `the index entry of ${c.id}`, () => (pendingWritten ? settleIndex(ws, lockWho(ctx)) : updateIndex(ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(c)])));
+  return { contract: c };
 }
 
 // ---- plan

@@ -11,7 +11,7 @@ import { exitCodeOf, isKairError, kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { gateBlocked } from '../domain/lifecycle.js';
 import { assertContract, indexEntry, readJsonFile } from '../store/fs/contracts.js';
-import { appendToHistory, updateIndex, writeSnapshot } from '../store/fs/contract-writes.js';
+import { appendToHistory, compactIndex, updateIndex, writeSnapshot } from '../store/fs/contract-writes.js';
 import { truncateTorn } from '../store/fs/history.js';
 import { INDEX_LOCK, acquireLock, contractLock, sleepMs } from '../store/fs/lock.js';
 import { runnerVerdict } from '../store/fs/pid.js';
@@ -235,16 +235,12 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
 /**
  * A command that recorded nothing writes no index, so it would never meet what a killed index
  * writer left (a staged temp file, a lock folder of a dead holder). When there is such a thing,
- * it takes the index lock briefly (never waiting on a live holder) and rewrites its own entry,
- * which recovers the lock and sweeps the staging folder.
+ * it takes the index lock briefly (never waiting on a live holder) and compacts the index, which
+ * recovers the lock and sweeps the staging folder.
  */
-function tidyIndex(ctx: Ctx, c: Contract): void {
+function tidyIndex(ctx: Ctx, _c: Contract): void {
   if (listDir(paths.staging(ctx.ws)).length === 0 && !existsSync(`${paths.locks(ctx.ws)}/${INDEX_LOCK}.lock`)) return;
-  try {
-    updateIndex(ctx.ws, lockWho(ctx), 0, [indexEntry(c)]);
-  } catch {
-    // busy or failing: the next index writer does it
-  }
+  compactIndex(ctx.ws, lockWho(ctx)); // never waits; busy or failing, the next index writer does it
 }
 
 /** The index entry after a commit: a cache, so a busy or failed index update is only a warning. */

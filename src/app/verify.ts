@@ -5,7 +5,8 @@ import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js'
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { applyEvent } from '../domain/contract.js';
 import { assertId } from '../domain/ids.js';
-import { assertContract, indexEntry, listContractIds, readIndex, readJsonFile, readTextFile } from '../store/fs/contracts.js';
+import { assertContract, indexEntry, listContractIds, readJsonFile, readTextFile } from '../store/fs/contracts.js';
+import { plainEntry, readIndexMerged } from '../store/fs/index-read.js';
 import { checkChain } from '../store/fs/chain.js';
 import { readHistoryText } from '../store/fs/history.js';
 import { isTempName, listDir } from '../store/fs/temp.js';
@@ -271,21 +272,29 @@ export function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {})
     const c = verifyContract(ctx, cid, out, scanned);
     if (c) folded.set(cid, c);
   }
-  const index = readIndex(ws);
-  if (!index) {
+  const merged = readIndexMerged(ws);
+  if (!merged.checkpoint) {
     out.warnings.push({ kind: 'index_behind', message: 'contracts/index.json is missing or unreadable; the next command rebuilds it' });
-  } else {
-    const byId = new Map(index.map((e) => [e.id, e]));
+  }
+  if (merged.badLines > 0) {
+    out.warnings.push({ kind: 'index_behind', message: `${merged.badLines} line(s) of the index (contracts/index.json, index.log) are not index entries; they are ignored and the next compaction drops them` });
+  }
+  {
+    const byId = new Map(merged.entries.map((e) => [e.id, e]));
     for (const [cid, c] of folded) {
       const entry = byId.get(cid);
-      if (!entry) out.warnings.push({ contract_id: cid, kind: 'index_behind', message: `${cid} is not in the index yet; the next command adds it` });
-      else if (canonicalJson(entry) !== canonicalJson(indexEntry(c))) {
+      if (!entry) {
+        if (merged.checkpoint) out.warnings.push({ contract_id: cid, kind: 'index_behind', message: `${cid} is not in the index yet; the next command adds it` });
+      } else if (canonicalJson(plainEntry(entry)) !== canonicalJson(indexEntry(c))) {
         out.warnings.push({ contract_id: cid, kind: 'index_behind', message: `the index entry of ${cid} is out of date; the next command on it rewrites it` });
       }
     }
     const known = new Set(listContractIds(ws));
-    for (const e of index) {
-      if ((id === undefined || e.id === id) && !known.has(e.id)) out.problems.push({ contract_id: e.id, kind: 'contract_missing', message: `the index lists ${e.id}, but its folder is missing` });
+    for (const e of merged.entries) {
+      if ((id !== undefined && e.id !== id) || known.has(e.id)) continue;
+      // A pending entry is a propose's that never renamed its folder into place: an orphan.
+      if (e.pending) out.warnings.push({ contract_id: e.id, kind: 'index_behind', message: `the index holds the entry of a propose of ${e.id} that did not finish; the next compaction drops it` });
+      else out.problems.push({ contract_id: e.id, kind: 'contract_missing', message: `the index lists ${e.id}, but its folder is missing` });
     }
   }
   if (id === undefined) findTemps(ctx, out);

@@ -25,11 +25,13 @@ export async function status(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function list(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = read.list(ctx, { state: p.opts.state as string | undefined });
+  const limit = intOption(p.opts.limit, '--limit', 1);
+  const r = read.list(ctx, { state: p.opts.state as string | undefined, limit, after: p.opts.after as string | undefined });
+  const more = r.next_after ? `\n(more: kair list --limit ${limit} --after ${r.next_after})` : '';
   return {
     json: r,
     text: (paint) =>
-      r.contracts.length === 0
+      (r.contracts.length === 0
         ? p.opts.state !== undefined
           ? `no contracts in state ${String(p.opts.state).toUpperCase()} (\`kair list\` shows all)`
           : 'no contracts yet — start with `kair propose "<intent>"`'
@@ -37,7 +39,7 @@ export async function list(p: Parsed, ctx: Ctx): Promise<Output> {
             r.contracts.map((c) => [c.id, stateColor(c.state, paint), `v${c.version}`, c.updated_at, c.intent]),
             ['ID', 'STATE', 'VER', 'UPDATED', 'INTENT'],
             paint,
-          ),
+          )) + more,
   };
 }
 

@@ -168,7 +168,7 @@ export const COMMANDS: CommandDef[] = [
     handler: async (p, c) => (await import('./show-handlers.js')).diff(p, c),
   },
   { name: 'status', args: [a('id')], options: [], summary: 'show a contract', example: 'kair status chat --json', handler: async (p, c) => (await import('./read-handlers.js')).status(p, c) },
-  { name: 'list', args: [], options: [o('--state', 'state', 'only contracts in this state', 'state')], summary: 'list contracts', example: 'kair list --state APPROVED', handler: async (p, c) => (await import('./read-handlers.js')).list(p, c) },
+  { name: 'list', args: [], options: [o('--state', 'state', 'only contracts in this state', 'state'), o('--limit', 'limit', 'at most N contracts (JSON adds next_after, the cursor of the next page)', 'n'), o('--after', 'after', 'only contracts whose id sorts after ID (next_after of the previous page)', 'id')], summary: 'list contracts', example: 'kair list --state APPROVED', handler: async (p, c) => (await import('./read-handlers.js')).list(p, c) },
   { name: 'history', args: [a('id')], options: [o('--limit', 'limit', 'only the last N events', 'n')], summary: 'show the hash-chained history', example: 'kair history chat --limit 5', handler: async (p, c) => (await import('./read-handlers.js')).history(p, c) },
   {
     name: 'verify',

@@ -283,6 +283,8 @@ export const DiffOutputSchema = z.strictObject({
 export const ListOutputSchema = z.strictObject({
   ok,
   contracts: z.array(z.strictObject({ id, intent: z.string(), state, version: z.int().positive(), updated_at: z.string() })),
+  /** With --limit: the id to pass as --after for the next page, null on the last page. */
+  next_after: id.nullable().optional(),
 });
 
 export const HistoryOutputSchema = z.strictObject({ ok, events: z.array(HistoryEventSchema) });

@@ -148,6 +148,36 @@ const finishRun = (outbox: string) => async ({ ws }: KillContext) => {
   return { problems, acknowledged };
 };
 
+/**
+ * After the recovery, `list` (whole and paged) holds exactly the entries rebuilt from each
+ * contract's history (`status` rolls the snapshot forward from it), and no index file is torn.
+ */
+const indexMatches =
+  (recover: CrashCase['recover']): CrashCase['recover'] =>
+  async (ctx) => {
+    const r = await recover(ctx);
+    const list = await kairJson(ctx.ws, ['list']);
+    const rebuilt: Json[] = [];
+    for (const id of historyLines(ctx.ws).keys()) {
+      const c = (await kairJson(ctx.ws, ['status', id])).json?.contract;
+      if (c) rebuilt.push({ id: c.id, intent: c.intent, state: c.state, version: c.version, updated_at: c.updated_at });
+    }
+    rebuilt.sort((a, b) => (a.id < b.id ? -1 : 1));
+    if (JSON.stringify(list.json?.contracts) !== JSON.stringify(rebuilt)) r.problems.push(`list ${JSON.stringify(list.json?.contracts)} differs from the entries rebuilt from history ${JSON.stringify(rebuilt)}`);
+    const paged: Json[] = [];
+    for (let after: string | undefined, i = 0; i < 10; i++) {
+      const p = await kairJson(ctx.ws, ['list', '--limit', '1', ...(after ? ['--after', after] : [])]);
+      paged.push(...(p.json?.contracts ?? []));
+      after = p.json?.next_after ?? undefined;
+      if (!after) break;
+    }
+    if (JSON.stringify(paged) !== JSON.stringify(rebuilt)) r.problems.push(`list --limit 1 pages ${JSON.stringify(paged)} differ from the entries rebuilt from history`);
+    return r;
+  };
+
+/** Three contracts and enough index lines that the killed command's write also compacts (threshold 1 byte). */
+const indexed = steps(proposed, ['propose', 'Second', '--id', 'c2'], ['propose', 'Third', '--id', 'c0'], ['grant', 'c2', 'local:read'], ['grant', ID, 'local:write']);
+
 /** Every mutating command of issue 11, in the order of the lifecycle. */
 export const CASES: CrashCase[] = [
   {
@@ -157,11 +187,31 @@ export const CASES: CrashCase[] = [
     command: proposed,
     // The same id again (done already if the killed propose committed), then another contract:
     // the next writer of the index and of contracts/.
-    recover: async (ctx) => {
+    recover: indexMatches(async (ctx) => {
       const r = await again(proposed, 'DRAFT', { accept: [{ code: 3, error: 'CONTRACT_EXISTS' }] })(ctx);
       await next(ctx.ws, ['propose', 'Crash me too', '--id', 'c2'], r.problems, r.acknowledged);
       return r;
-    },
+    }),
+  },
+  {
+    name: 'grant (index compaction)',
+    ci: true,
+    setup: indexed,
+    env: { KAIR_INDEX_COMPACT_BYTES: '1' },
+    command: ['grant', ID, 'local:read'],
+    recover: indexMatches(again(['grant', ID, 'local:exec'], 'DRAFT')),
+  },
+  {
+    name: 'propose (index compaction)',
+    ci: false,
+    setup: steps(['propose', 'Second', '--id', 'c2'], ['grant', 'c2', 'local:read']),
+    env: { KAIR_INDEX_COMPACT_BYTES: '1' },
+    command: proposed,
+    recover: indexMatches(async (ctx) => {
+      const r = await again(proposed, 'DRAFT', { accept: [{ code: 3, error: 'CONTRACT_EXISTS' }] })(ctx);
+      await next(ctx.ws, ['propose', 'Crash me too', '--id', 'c3'], r.problems, r.acknowledged);
+      return r;
+    }),
   },
   {
     name: 'plan',

@@ -82,6 +82,8 @@ export interface CrashCase {
    * contract documents the successful commands printed, which must not be lost.
    */
   recover: (ctx: KillContext) => Promise<{ problems: Problems; acknowledged: Json[] }>;
+  /** Environment of the killed (and profiled) command, e.g. a tiny index compaction threshold. */
+  env?: Record<string, string>;
   /** The exit code of the command when nothing kills it (default 0). */
   expectExit?: number;
   /** Writes only to SQLite (native, unseen by the preload): random instants are its coverage. */
@@ -235,7 +237,7 @@ export async function checkKillPoint(
   const v = (invariant: Invariant, detail: string) => violations.push({ command: c.name, point: kp.point, op: kp.op, invariant, detail });
   const ws = copyTemplate(template);
   try {
-    const killed = await kairJson(ws, c.command, { preload: true, env: kp.env });
+    const killed = await kairJson(ws, c.command, { preload: true, env: { ...c.env, ...kp.env } });
     if (c.signal) {
       const handled = killed.code === 130 && killed.json?.error?.code === 'INTERRUPTED' && killed.json?.state === 'PAUSED';
       if (!handled && killed.signal !== c.signal) v('killed', `the command did not stop for ${c.signal} at ${kp.point}: ${describeOutcome(killed)}`);
@@ -291,7 +293,7 @@ export async function profile(c: CrashCase, template: string): Promise<Profile> 
   const ws = copyTemplate(template);
   const countFile = join(ws, 'count.json');
   try {
-    const r = await kairJson(ws, c.command, { preload: true, env: { KAIR_CRASH_COUNT_FILE: countFile } });
+    const r = await kairJson(ws, c.command, { preload: true, env: { ...c.env, KAIR_CRASH_COUNT_FILE: countFile } });
     if (r.code !== (c.expectExit ?? 0)) throw new Error(`${c.name}: the unkilled command failed: ${describeOutcome(r)}`);
     const counted = JSON.parse(readFileSync(countFile, 'utf8')) as { total: number; duration_ms: number; ops: [string, string][] };
     const killOps = counted.ops.filter(([op]) => isKillPoint(op)).map(([op, p]) => `${op} ${p}`);

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { NOW, history, historyFile, indexFile, kairAsync, kj, makeWorkspace, ok, readJson, removeWorkspaces, snapshotFile } from '../helpers/cli.js';
+import { NOW, history, historyFile, kairAsync, readIndex, kj, makeWorkspace, ok, readJson, removeWorkspaces, snapshotFile } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -40,7 +40,7 @@ describe('concurrent writers', () => {
     const ids = results.map((r) => r.json.contract.id as string);
     expect(new Set(ids).size).toBe(5);
     for (const id of ids) expect(id.startsWith('same-intent')).toBe(true);
-    const indexed = readJson(indexFile(ws)).map((e: { id: string }) => e.id);
+    const indexed = readIndex(ws).map((e: { id: string }) => e.id);
     for (const id of ids) expect(indexed).toContain(id);
     expect(kj(ws, ['verify']).json).toMatchObject({ ok: true, problems: [], warnings: [] });
   });

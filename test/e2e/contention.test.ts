@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../helpers/cli.js';
-import { history, kairAsync, kj, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
+import { history, kairAsync, kj, makeWorkspace, ok, readIndex, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -45,7 +45,7 @@ describe('writers in a crowd', () => {
     ok(ws, ['propose', 'Crowded', '--id', 'c1']);
     await burst(ws, ['c1'], 32, 1);
     expectAllRecorded(ws, 'c1', Array.from({ length: 32 }, (_, i) => `ns:p${i}g0`));
-    const entry = (readJson(join(ws, '.kair', 'contracts', 'index.json')) as { id: string; history_seq?: number }[]).find((e) => e.id === 'c1');
+    const entry = (readIndex(ws) as { id: string; history_seq?: number }[]).find((e) => e.id === 'c1');
     expect(entry).toBeDefined();
     const v = kj(ws, ['verify']);
     expect(v.code, v.stdout).toBe(0);

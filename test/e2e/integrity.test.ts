@@ -12,6 +12,8 @@ import {
   history,
   historyFile,
   indexFile,
+  readIndex,
+  writeIndexWhole,
   kair,
   kj,
   makeWorkspace,
@@ -192,7 +194,7 @@ describe('derived files: snapshot and index', () => {
     expect(v.json.warnings.length).toBeGreaterThan(0);
     expect(v.json.warnings.some((w: { kind: string }) => /index/.test(w.kind))).toBe(true);
     ok(ws, ['grant', 'c2', 'q:r']);
-    expect(readJson(indexFile(ws)).map((e: { id: string }) => e.id)).toEqual(['c1', 'c2']);
+    expect(readIndex(ws).map((e: { id: string }) => e.id)).toEqual(['c1', 'c2']);
     expect(kj(ws, ['verify']).json).toMatchObject({ ok: true, problems: [], warnings: [] });
   });
 
@@ -200,19 +202,19 @@ describe('derived files: snapshot and index', () => {
     const ws = cloneWorkspace(T);
     rmSync(contractDir(ws, 'c1'), { recursive: true });
     expect(ok(ws, ['list']).contracts.map((c: { id: string }) => c.id)).toEqual(['c2']);
-    writeFileSync(indexFile(ws), '[]');
+    writeIndexWhole(ws, []);
     expect(ok(ws, ['list']).contracts).toEqual([expect.objectContaining({ id: 'c2', state: 'DRAFT' })]);
   });
 
   it('a lagging index entry is a warning and is repaired by the next command on that contract', () => {
     const ws = cloneWorkspace(T);
-    const index = readJson(indexFile(ws));
+    const index = readIndex(ws);
     index.find((e: { id: string }) => e.id === 'c2').state = 'ACCEPTED';
-    writeFileSync(indexFile(ws), JSON.stringify(index));
+    writeIndexWhole(ws, index);
     const v = kj(ws, ['verify']);
     expect(v.code).toBe(0);
     expect(v.json.warnings).toContainEqual(expect.objectContaining({ contract_id: 'c2' }));
     ok(ws, ['grant', 'c2', 'q:r']);
-    expect(readJson(indexFile(ws)).find((e: { id: string }) => e.id === 'c2').state).toBe('DRAFT');
+    expect(readIndex(ws).find((e: { id: string }) => e.id === 'c2').state).toBe('DRAFT');
   });
 });

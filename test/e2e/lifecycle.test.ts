@@ -15,7 +15,7 @@ import {
   fixture,
   history,
   historyFile,
-  indexFile,
+  readIndex,
   kj,
   makeStandardWorkspace,
   ok,
@@ -85,7 +85,7 @@ describe('propose', () => {
     const dpc = readJson(dpcFile(ws, 'c1'));
     expect(dpc.topic).toBe('Add chat and invoicing');
     expect(dpc.version).toBe('kair.dpc.v1');
-    const index = readJson(indexFile(ws));
+    const index = readIndex(ws);
     expect(index).toContainEqual({ id: 'c1', intent: 'Add chat and invoicing', state: 'DRAFT', updated_at: NOW, version: 1 });
   });
 
@@ -119,7 +119,7 @@ describe('propose', () => {
     expect(JSON.stringify(r.json.error)).toContain('nosuch:perm');
     expect(existsSync(contractDir(ws, 'c-unknown'))).toBe(false);
     expect(readdirSync(join(ws, '.kair', 'contracts')).sort()).toEqual(before);
-    expect(readJson(indexFile(ws)).map((e: { id: string }) => e.id)).not.toContain('c-unknown');
+    expect(readIndex(ws).map((e: { id: string }) => e.id)).not.toContain('c-unknown');
   });
 
   it('refuses a badly formed control name with INVALID_CONTROL (exit 2)', () => {
@@ -538,7 +538,7 @@ describe('rewind', () => {
     expect(readFileSync(planFile(ws, 'approved'), 'utf8')).toBe(planBefore);
     const dpc = readJson(dpcFile(ws, 'approved'));
     expect(JSON.stringify(dpc.decisions)).toContain('wrong invoice template');
-    expect(readJson(indexFile(ws))).toContainEqual(expect.objectContaining({ id: 'approved', state: 'REWOUND', version: 2 }));
+    expect(readIndex(ws)).toContainEqual(expect.objectContaining({ id: 'approved', state: 'REWOUND', version: 2 }));
   });
 
   it('a rewound contract can be planned again and goes through approval under version 2', () => {

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { approveContract, asAlice, setUpCatalog, simPlan } from '../helpers/aec.js';
-import { BIN, bring, indexFile, kairPath, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
+import { BIN, bring, kairPath, kj, makeTempDir, makeWorkspace, ok, readIndex, readJson, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -15,7 +15,7 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' });
 }
 
-const indexEntryOf = (ws: string, id: string) => readJson(indexFile(ws)).find((e: { id: string }) => e.id === id);
+const indexEntryOf = (ws: string, id: string) => readIndex(ws).find((e: { id: string }) => e.id === id);
 
 describe('write path', () => {
   it('a run leaves no temp file or lock behind, and its index entry matches the contract', () => {

@@ -4,7 +4,7 @@
  * `node scripts/build.mjs` yourself when calling vitest directly.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeTempDirs } from './temp.js';
@@ -139,6 +139,34 @@ export const planFile = (ws: string, id: string) => join(contractDir(ws, id), 'p
 export const dpcFile = (ws: string, id: string) => join(contractDir(ws, id), 'dpc', 'dpc_v1.json');
 export const configFile = (ws: string) => kairPath(ws, 'config.json');
 export const indexFile = (ws: string) => kairPath(ws, 'contracts', 'index.json');
+export const indexLogFile = (ws: string) => kairPath(ws, 'contracts', 'index.log');
+export const indexCompactingFile = (ws: string) => kairPath(ws, 'contracts', 'index.compacting.log');
+
+type Entry = { id: string; pending?: boolean } & Record<string, unknown>;
+/** The index as a reader merges it: index.json, then the set-aside and current logs over it (the later entry of an id wins). */
+export function readIndex(ws: string, opts: { pending?: boolean } = {}): Json {
+  const byId = new Map<string, Entry>();
+  if (existsSync(indexFile(ws))) for (const e of readJson(indexFile(ws)) as Entry[]) byId.set(e.id, e);
+  for (const f of [indexCompactingFile(ws), indexLogFile(ws)]) {
+    if (!existsSync(f)) continue;
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (!line) continue;
+      try {
+        const e = JSON.parse(line) as Entry;
+        byId.set(e.id, e);
+      } catch {
+        /* a torn or edited line: readers skip it */
+      }
+    }
+  }
+  return [...byId.values()].filter((e) => opts.pending || !e.pending || existsSync(historyFile(ws, e.id))).map(({ pending: _p, ...e }) => e as Entry).sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+/** Replaces the whole index with `entries` as one index.json (no logs), as a hand edit would. */
+export function writeIndexWhole(ws: string, entries: unknown[]): void {
+  writeFileSync(indexFile(ws), JSON.stringify(entries));
+  rmSync(indexLogFile(ws), { force: true });
+  rmSync(indexCompactingFile(ws), { force: true });
+}
 
 export const readJson = (file: string): Json => JSON.parse(readFileSync(file, 'utf8'));
 

@@ -7,6 +7,7 @@ import type { Contract } from '../../domain/contract.js';
 import { fold } from '../../domain/contract.js';
 import { kairError } from '../../domain/errors.js';
 import { readHistory, readHistoryTail } from './history.js';
+import type { IndexEntry } from './index-read.js';
 import type { Workspace } from './workspace.js';
 import { paths, rel } from './workspace.js';
 
@@ -64,25 +65,10 @@ export function loadContract(ws: Workspace, id: string): Loaded {
 
 const ID_NAME = /^[a-z0-9][a-z0-9_-]{0,79}$/;
 
-export interface IndexEntry {
-  id: string;
-  intent: string;
-  state: string;
-  updated_at: string;
-  version: number;
-}
+export type { IndexEntry } from './index-read.js';
 
 export function indexEntry(c: Contract): IndexEntry {
   return { id: c.id, intent: c.intent, state: c.state, updated_at: c.updated_at, version: c.version };
-}
-
-export function readIndex(ws: Workspace): IndexEntry[] | null {
-  try {
-    const v = JSON.parse(readFileSync(paths.index(ws), 'utf8'));
-    return Array.isArray(v) ? (v as IndexEntry[]) : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Contract folder names on disk (temp folders of an unfinished propose excluded). */
@@ -93,7 +79,7 @@ export function listContractIds(ws: Workspace): string[] {
   } catch {
     return [];
   }
-  // Only names that can be ids: temp files (index.json.<n>) and staging folders never count.
+  // Only names that can be ids: the index's files, temp files (index.json.<n>) and staging folders never count.
   return names.filter((n) => ID_NAME.test(n)).sort();
 }
 
