@@ -170,7 +170,7 @@ export async function startTestPg(): Promise<TestPg> {
         await server.start();
         break;
       } catch (e) {
-        if (attempt >= 2) throw new Error(`embedded PostgreSQL did not start: ${log.slice(-5).join(' ')} ${String(e ?? '')}`);
+        if (attempt >= 2) throw new Error(`embedded PostgreSQL did not start: ${log.slice(-5).join(' ')}`, { cause: e });
         await server.stop().catch(() => undefined);
       }
     }
