@@ -290,6 +290,39 @@ describe('one writer per contract', () => {
   });
 });
 
+describe('runner liveness', () => {
+  it('a session advisory lock per run: alive while its session holds it, dead when the session ends, never held twice', async () => {
+    const schema = freshSchema();
+    const runner = await open(schema);
+    const other = await open(schema);
+    try {
+      const release = await runner.liveness().hold('c1-run-1');
+      expect(await other.liveness().verdict('c1-run-1')).toBe('alive');
+      expect(await runner.liveness().verdict('c1-run-1')).toBe('alive');
+      expect(await other.liveness().verdict('c1-run-2')).toBe('dead');
+      expect((await codeOf(other.liveness().hold('c1-run-1'))).code).toBe('LOCK_BUSY');
+      await release();
+      expect(await other.liveness().verdict('c1-run-1')).toBe('dead');
+      await runner.liveness().hold('c1-run-1');
+      // The runner's session ends without releasing (a killed process): the server frees it.
+      await runner.close();
+      for (let i = 0; i < 50 && (await other.liveness().verdict('c1-run-1')) === 'alive'; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await other.liveness().verdict('c1-run-1')).toBe('dead');
+      // Another tenant's run of the same id is its own.
+      const t2 = await open(schema, 'ws-2');
+      try {
+        await other.liveness().hold('c1-run-1');
+        expect(await t2.liveness().verdict('c1-run-1')).toBe('dead');
+      } finally {
+        await t2.close();
+      }
+    } finally {
+      await runner.close();
+      await other.close();
+    }
+  });
+});
+
 describe('tampering, refusals and rollbacks', () => {
   it('a history row edited in the database is found by the chain check; loads and writers refuse it (INTEGRITY_FAILED)', async () => {
     const schema = freshSchema();

@@ -18,9 +18,10 @@ import { exitCodeOf, isKairError, kairError } from '../../domain/errors.js';
 import { assertId } from '../../domain/ids.js';
 import { jsonText } from '../fs/atomic.js';
 import { CHECKPOINT_EVERY, checkChain, checkLinks, sealEvent } from '../fs/chain.js';
-import type { Boundary, ChainIssue, ContractStore, IndexRow, MutateRequest, Mutation, StoredEvent, WriteMeta } from '../port.js';
+import type { Boundary, ChainIssue, ContractStore, IndexRow, MutateRequest, Mutation, RunnerLiveness, StoredEvent, WriteMeta } from '../port.js';
 import type { ConnectOptions, PgClient, PgConnection, PgTarget } from './connect.js';
 import { connectPg, mapPgError } from './connect.js';
+import { pgRunnerLiveness } from './liveness.js';
 import { lockKey, migratePg } from './migrations.js';
 
 interface EventRow {
@@ -73,6 +74,11 @@ export class PgEventStore implements ContractStore {
     return new PgEventStore(conn.client, conn.target, o.tenant);
   }
 
+  /** Run liveness on this store's session (its locks end with the session). */
+  liveness(): RunnerLiveness {
+    return pgRunnerLiveness(this.client, this.target, this.tenant);
+  }
+
   async close(): Promise<void> {
     await this.client.end().catch(() => undefined);
   }
@@ -92,7 +98,8 @@ export class PgEventStore implements ContractStore {
   private async transaction<T>(id: string, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
     await this.query('BEGIN', [], id);
     try {
-      await this.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`, [], id);
+      const ms = Number.isFinite(lockTimeoutMs) ? Math.max(1, Math.floor(lockTimeoutMs)) : 10_000;
+      await this.query(`SET LOCAL lock_timeout = ${ms}`, [], id);
       await this.query('SELECT pg_advisory_xact_lock($1)', [lockKey('kair:contract', this.tenant, id)], id);
       const out = await fn();
       await this.query('COMMIT', [], id);
