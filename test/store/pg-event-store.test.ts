@@ -107,6 +107,21 @@ describe('migrations', () => {
     });
   });
 
+  it('execution envelopes only move forward and are never deleted, as in SQLite', async () => {
+    const schema = freshSchema();
+    await withStore(schema, async () => undefined);
+    await withQuery(pgt.current.url, async (c) => {
+      await c.query(`INSERT INTO ${schema}.execution_envelopes (tenant_id, id, contract_id, run_id, plan_sha256, actor, max_cost_micros, max_agents, max_runtime_sec, status, created_at, updated_at)
+        VALUES ('ws-1', 'env-1', 'c1', 'c1-run-1', 'sha', 'a', 100, 1, 60, 'PENDING', '${AT}', '${AT}')`);
+      await expect(c.query(`UPDATE ${schema}.execution_envelopes SET status = 'COMPLETED'`)).rejects.toThrow(/invalid execution_envelopes update/);
+      await expect(c.query(`UPDATE ${schema}.execution_envelopes SET status = 'RUNNING', max_cost_micros = 1`)).rejects.toThrow(/invalid execution_envelopes update/);
+      await c.query(`UPDATE ${schema}.execution_envelopes SET status = 'RUNNING'`);
+      await expect(c.query(`DELETE FROM ${schema}.execution_envelopes`)).rejects.toThrow(/append-only/);
+      await expect(c.query(`INSERT INTO ${schema}.execution_envelopes (tenant_id, id, contract_id, run_id, plan_sha256, actor, max_cost_micros, max_agents, max_runtime_sec, allowed_scopes, status, created_at, updated_at)
+        VALUES ('ws-1', 'env-2', 'c1', 'c1-run-1', 'sha', 'a', 100, 1, 60, '{"not": "an array"}', 'PENDING', '${AT}', '${AT}')`)).rejects.toThrow(/check constraint/);
+    });
+  });
+
   it('the AEC unique index allows one claim per key and attempt across sessions; HALTED rows may repeat', async () => {
     const schema = freshSchema();
     await withStore(schema, async () => undefined);

@@ -132,7 +132,10 @@ CREATE TABLE contract_index (
 CREATE INDEX contract_index_state ON contract_index (tenant_id, state, contract_id);
 `;
 
-// The execution side: .kair/kair.db after its seven migrations, per tenant.
+// The execution side: .kair/kair.db after its seven migrations, per tenant. Tables the lanes
+// read in insertion order (SQLite's implicit rowid: `ORDER BY rowid`) get an explicit `rowid`
+// column, so that SQL runs unchanged; like tenant_id where SQLite has none, it is left out of a
+// row's canonical JSON (decision 031).
 const EXECUTION_SQL = `
 CREATE TABLE execution_envelopes (
   tenant_id       text    NOT NULL,
@@ -149,6 +152,7 @@ CREATE TABLE execution_envelopes (
   status          text    NOT NULL CHECK (status IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
   created_at      text    NOT NULL,
   updated_at      text    NOT NULL,
+  rowid           bigserial NOT NULL,
   PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX execution_envelopes_contract_id ON execution_envelopes (tenant_id, contract_id);
@@ -166,6 +170,7 @@ CREATE TABLE kimi_execution_runs (
   runtime_sec integer CHECK (runtime_sec >= 0),
   status      text    NOT NULL CHECK (status IN ('RUNNING', 'COMPLETED', 'FAILED')),
   summary     text,
+  rowid       bigserial NOT NULL,
   PRIMARY KEY (tenant_id, id),
   FOREIGN KEY (tenant_id, envelope_id) REFERENCES execution_envelopes (tenant_id, id),
   CHECK (status = 'RUNNING' OR finished_at IS NOT NULL),
@@ -183,7 +188,8 @@ BEGIN
      OR NEW.plan_sha256 IS DISTINCT FROM OLD.plan_sha256 OR NEW.actor IS DISTINCT FROM OLD.actor
      OR NEW.provider IS DISTINCT FROM OLD.provider OR NEW.max_cost_micros IS DISTINCT FROM OLD.max_cost_micros
      OR NEW.max_agents IS DISTINCT FROM OLD.max_agents OR NEW.max_runtime_sec IS DISTINCT FROM OLD.max_runtime_sec
-     OR NEW.allowed_scopes IS DISTINCT FROM OLD.allowed_scopes OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
+     OR NEW.allowed_scopes IS DISTINCT FROM OLD.allowed_scopes OR NEW.created_at IS DISTINCT FROM OLD.created_at
+     OR NEW.rowid IS DISTINCT FROM OLD.rowid THEN
     RAISE EXCEPTION 'invalid execution_envelopes update' USING ERRCODE = 'restrict_violation';
   END IF;
   RETURN NEW;
@@ -197,7 +203,7 @@ BEGIN
   IF OLD.status <> 'RUNNING' OR NEW.status NOT IN ('COMPLETED', 'FAILED')
      OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.id IS DISTINCT FROM OLD.id
      OR NEW.envelope_id IS DISTINCT FROM OLD.envelope_id OR NEW.provider IS DISTINCT FROM OLD.provider
-     OR NEW.started_at IS DISTINCT FROM OLD.started_at THEN
+     OR NEW.started_at IS DISTINCT FROM OLD.started_at OR NEW.rowid IS DISTINCT FROM OLD.rowid THEN
     RAISE EXCEPTION 'invalid kimi_execution_runs update' USING ERRCODE = 'restrict_violation';
   END IF;
   RETURN NEW;
@@ -214,13 +220,14 @@ CREATE TABLE simulations (
   created_at    text NOT NULL,
   updated_at    text NOT NULL,
   registered_by text NOT NULL,
+  rowid         bigserial NOT NULL,
   PRIMARY KEY (tenant_id, id)
 );
 CREATE FUNCTION kair_simulation_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.tenant_id IS DISTINCT FROM OLD.tenant_id OR NEW.id IS DISTINCT FROM OLD.id
      OR NEW.definition IS DISTINCT FROM OLD.definition OR NEW.created_at IS DISTINCT FROM OLD.created_at
-     OR NEW.registered_by IS DISTINCT FROM OLD.registered_by THEN
+     OR NEW.registered_by IS DISTINCT FROM OLD.registered_by OR NEW.rowid IS DISTINCT FROM OLD.rowid THEN
     RAISE EXCEPTION 'only the status of a simulation changes' USING ERRCODE = 'restrict_violation';
   END IF;
   RETURN NEW;
@@ -236,6 +243,7 @@ CREATE TABLE access_policy (
   decision   text NOT NULL CHECK (decision IN ('allow', 'deny', 'require-ap')),
   updated_at text NOT NULL,
   updated_by text NOT NULL,
+  rowid      bigserial NOT NULL,
   PRIMARY KEY (tenant_id, actor, action)
 );
 
@@ -386,8 +394,7 @@ CREATE TABLE dev_intake (
   created_at        text NOT NULL,
   prev_hash         text,
   row_hash          text,
-  -- The local table chains in rowid order; here the insertion order is kept explicitly.
-  seq               bigserial NOT NULL,
+  rowid             bigserial NOT NULL,
   PRIMARY KEY (tenant_id, id),
   UNIQUE (tenant_id, correlation_id, step_id, utterance)
 );
@@ -417,6 +424,7 @@ CREATE TABLE slo_waivers (
   reason     text NOT NULL,
   created_at text NOT NULL,
   created_by text NOT NULL,
+  rowid      bigserial NOT NULL,
   PRIMARY KEY (tenant_id, id)
 );
 ${appendOnly('slo_waivers')}
