@@ -111,7 +111,7 @@ export interface ContractStore {
    * Creates a contract whole or not at all (its `propose` event and any others, snapshot,
    * index row, DPC). CONTRACT_EXISTS when the id is taken.
    */
-  create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string }): Promise<{ contract: Contract; events: HistoryEvent[] }>;
+  create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string; lockTimeoutMs?: number }): Promise<{ contract: Contract; events: HistoryEvent[] }>;
   /** One boundary under the contract's writer lock. */
   mutate<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>>;
   /** The state folded from history (chain checked from the newest valid checkpoint); no lock. */

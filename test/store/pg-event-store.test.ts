@@ -294,6 +294,9 @@ describe('one writer per contract', () => {
       const t0 = performance.now();
       const e = await codeOf(grant(b, 'c1', 'ns:b', { lockTimeoutMs: 200 }));
       expect(e.code).toBe('LOCK_BUSY');
+      // The holder is named, as the local lock's holder record names it.
+      expect(e.details.holder).toMatchObject({ application_name: 'kair grant by tester', pid: expect.any(Number) });
+      expect(e.message).toMatch(/contract c1 is being written by another session \("kair grant by tester", server pid \d+ from 127\.0\.0\.1; waited for --lock-timeout\)/);
       expect(performance.now() - t0).toBeLessThan(3000);
       release();
       await holder;

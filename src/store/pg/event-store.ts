@@ -15,6 +15,7 @@ import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.j
 import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { applyEvent } from '../../domain/contract.js';
 import { exitCodeOf, isKairError, kairError } from '../../domain/errors.js';
+import type { KairError } from '../../domain/errors.js';
 import { assertId } from '../../domain/ids.js';
 import { jsonText } from '../fs/atomic.js';
 import { CHECKPOINT_EVERY, checkChain, checkLinks, sealEvent } from '../fs/chain.js';
@@ -22,7 +23,7 @@ import type { Boundary, ChainIssue, ContractStore, IndexRow, MutateRequest, Muta
 import type { ConnectOptions, PgClient, PgConnection, PgTarget } from './connect.js';
 import { connectPg, mapPgError } from './connect.js';
 import { pgRunnerLiveness } from './liveness.js';
-import { lockKey, migratePg } from './migrations.js';
+import { lockKey, lockParts, migratePg } from './migrations.js';
 
 interface EventRow {
   seq: number;
@@ -93,21 +94,47 @@ export class PgEventStore implements ContractStore {
 
   /**
    * Runs `fn` as one transaction holding the contract's writer lock. lock_timeout bounds the
-   * wait for it (PostgreSQL reads 0 as "wait forever", so --lock-timeout 0 waits 1 ms).
+   * wait for it (PostgreSQL reads 0 as "wait forever", so --lock-timeout 0 waits 1 ms). The
+   * session's application_name says who writes while the transaction runs, so a writer that
+   * times out can name the holder, as the local lock's holder record does.
    */
-  private async transaction<T>(id: string, lockTimeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  private async transaction<T>(id: string, lockTimeoutMs: number, who: WriteMeta, fn: () => Promise<T>): Promise<T> {
+    const key = lockKey('kair:contract', this.tenant, id);
     await this.query('BEGIN', [], id);
     try {
       const ms = Number.isFinite(lockTimeoutMs) ? Math.max(1, Math.floor(lockTimeoutMs)) : 10_000;
       await this.query(`SET LOCAL lock_timeout = ${ms}`, [], id);
-      await this.query('SELECT pg_advisory_xact_lock($1)', [lockKey('kair:contract', this.tenant, id)], id);
+      await this.query("SELECT set_config('application_name', $1, true)", [`kair ${who.command} by ${who.actor}`.slice(0, 63)], id);
+      await this.query('SELECT pg_advisory_xact_lock($1)', [key], id);
       const out = await fn();
       await this.query('COMMIT', [], id);
       return out;
     } catch (e) {
       // A dead connection cannot roll back: the server does when the session ends.
       await this.client.query('ROLLBACK').catch(() => undefined);
-      throw mapPgError(e, this.target, { contractId: id });
+      const mapped = mapPgError(e, this.target, { contractId: id });
+      if (isKairError(mapped) && mapped.code === 'LOCK_BUSY') await this.nameHolder(mapped, key);
+      throw mapped;
+    }
+  }
+
+  /** Adds who holds the contract's lock to a LOCK_BUSY (best effort: it may have ended meanwhile). */
+  private async nameHolder(err: KairError, key: string): Promise<void> {
+    const { classid, objid } = lockParts(key);
+    try {
+      const r = await this.client.query<{ pid: number; application_name: string; client_addr: string | null; since: string | null }>(
+        `SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.xact_start::text AS since
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 1
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        [classid, objid],
+      );
+      const h = r.rows[0];
+      if (!h) return;
+      err.details.holder = { pid: h.pid, application_name: h.application_name, client_addr: h.client_addr, since: h.since };
+      err.message = err.message.replace(' (waited', ` (${JSON.stringify(h.application_name.slice(0, 80))}, server pid ${h.pid}${h.client_addr ? ` from ${h.client_addr}` : ''}; waited`);
+    } catch {
+      // the message without the holder is still right
     }
   }
 
@@ -248,10 +275,10 @@ export class PgEventStore implements ContractStore {
     };
   }
 
-  async create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string } = {}): Promise<{ contract: Contract; events: HistoryEvent[] }> {
+  async create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string; lockTimeoutMs?: number } = {}): Promise<{ contract: Contract; events: HistoryEvent[] }> {
     assertId(id);
     if (drafts[0]?.type !== 'propose') throw kairError('INTERNAL_ERROR', 'a contract starts with its propose event', { contract_id: id });
-    return this.transaction(id, 10_000, async () => {
+    return this.transaction(id, derived.lockTimeoutMs ?? 10_000, meta, async () => {
       const seal0 = sealEvent(drafts[0]!, { seq: 1, at: meta.at, actor: meta.actor, prev: GENESIS_HASH });
       const first = applyEvent(null, seal0);
       // The row first (with the first state), so a second creator of the same id stops here.
@@ -282,7 +309,7 @@ export class PgEventStore implements ContractStore {
   private async mutateOnce<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>> {
     let refused: unknown = null;
     const events: HistoryEvent[] = [];
-    const out = await this.transaction(id, req.lockTimeoutMs, async () => {
+    const out = await this.transaction(id, req.lockTimeoutMs, req.meta, async () => {
       const start = await this.fold(id);
       const tail = req.expectTail;
       if (tail && (start.history_seq !== tail.seq || start.history_head !== tail.hash)) {

@@ -9,13 +9,7 @@ import { kairError } from '../../domain/errors.js';
 import type { RunnerLiveness } from '../port.js';
 import type { PgClient, PgTarget } from './connect.js';
 import { mapPgError } from './connect.js';
-import { lockKey } from './migrations.js';
-
-/** pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits), objsubid 1. */
-function lockParts(key: string): { classid: string; objid: string } {
-  const k = BigInt.asUintN(64, BigInt(key));
-  return { classid: (k >> 32n).toString(), objid: (k & 0xffffffffn).toString() };
-}
+import { lockKey, lockParts } from './migrations.js';
 
 export function pgRunnerLiveness(client: PgClient, target: PgTarget, tenant: string): RunnerLiveness {
   const key = (runId: string) => lockKey('kair:run', tenant, runId);

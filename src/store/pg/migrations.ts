@@ -29,6 +29,12 @@ export function lockKey(...parts: string[]): string {
   return h.readBigInt64BE(0).toString();
 }
 
+/** pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits), objsubid 1. */
+export function lockParts(key: string): { classid: string; objid: string } {
+  const k = BigInt.asUintN(64, BigInt(key));
+  return { classid: (k >> 32n).toString(), objid: (k & 0xffffffffn).toString() };
+}
+
 const FUNCTIONS_SQL = `
 CREATE FUNCTION kair_is_json(t text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
