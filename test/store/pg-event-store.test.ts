@@ -237,6 +237,27 @@ describe('one writer per contract', () => {
     console.log(`32 separate processes, one grant each on one contract: ${Math.round(ms)} ms in all`);
   });
 
+  it('a writer SIGKILLed inside its transaction commits nothing, and its lock is free at once', async () => {
+    const schema = freshSchema();
+    await withStore(schema, (s) => s.create('c1', [propose('c1')], META));
+    const child = spawn(process.execPath, [worker, schema, 'ws-1', 'c1', 'ns:killed', '5000'], { env: { ...process.env, ...env(), PG_APPENDER_HOLD: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('holding') && resolve());
+      child.on('close', () => reject(new Error('the appender ended before holding')));
+    });
+    const closed = new Promise((r) => child.on('close', r));
+    child.kill('SIGKILL');
+    await closed;
+    await withStore(schema, async (s) => {
+      // The server ends the killed session's transaction; the next writer waits at most for that.
+      const r = await grant(s, 'c1', 'ns:after', { lockTimeoutMs: 5000 });
+      expect(r.contract.history_seq).toBe(2);
+      expect((await s.history('c1')).map((l) => l.event.data.controls)).toEqual([undefined, ['ns:after']]);
+      expect(await s.checkChain('c1')).toEqual([]);
+    });
+  });
+
   it('4 processes opening a fresh schema at once: the migrations are applied once, and each then sees them done', async () => {
     const schema = freshSchema();
     const results = await Promise.all(Array.from({ length: 4 }, (_, i) => appender(schema, `ns:m${i}`)));
