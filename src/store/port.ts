@@ -136,7 +136,7 @@ export interface ContractStore {
 /**
  * The execution side, for the lanes. The lanes' SQL is plain SQL over the tables of
  * src/store/sqlite/db.ts; the PostgreSQL adapter runs the same statements through a small
- * dialect layer (placeholders `?` → `$n`, `INSERT OR IGNORE` → `ON CONFLICT DO NOTHING`,
+ * dialect layer (placeholders `?` → `$n`, `INSERT OR REPLACE` → `ON CONFLICT … DO UPDATE`,
  * `tenant_id` filled in). Not implemented yet: see decision 031.
  */
 export interface SqlExecutor {

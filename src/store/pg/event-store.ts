@@ -55,6 +55,11 @@ export interface PgEventStoreOptions extends ConnectOptions {
   tenant: string;
 }
 
+/**
+ * One database session. Its calls must not overlap (each boundary is a transaction on this
+ * session): a command uses one store at a time, as the CLI does; concurrent writers are separate
+ * stores (separate processes, or separate sessions in tests).
+ */
 export class PgEventStore implements ContractStore {
   private constructor(
     private readonly client: PgClient,
