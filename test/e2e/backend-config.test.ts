@@ -65,6 +65,21 @@ describe('backend.kind postgres on this version', () => {
     expect(ok(ws, ['list']).contracts.map((c: { id: string }) => c.id)).toEqual(['c1']);
   });
 
+  it('config set backend.kind postgres is refused at once (BACKEND_CONFIG_INVALID, nothing written); other backend keys can be set', () => {
+    const ws = makeWorkspace();
+    const before = readFileSync(configFile(ws), 'utf8');
+    const r = kj(ws, ['config', 'set', 'backend.kind', 'postgres']);
+    expect(r.code).toBe(2);
+    expect(r.json.error).toMatchObject({ code: 'BACKEND_CONFIG_INVALID', details: { key: 'backend.kind' } });
+    expect(readFileSync(configFile(ws), 'utf8')).toBe(before);
+    ok(ws, ['config', 'set', 'backend.schema', 'team_a']);
+    expect(ok(ws, ['config', 'get', 'backend.schema']).value).toBe('team_a');
+    const url = kj(ws, ['config', 'set', 'backend.url_env', 'postgres://kair:s3cret@db/kair']);
+    expect(url.code).toBe(2);
+    expect(url.json.error.code).toBe('CONFIG_INVALID');
+    expect(url.stdout + url.stderr).not.toContain('s3cret');
+  });
+
   it('a URL written into the backend block is CONFIG_INVALID naming the key, and never printed', () => {
     const ws = makeWorkspace();
     ok(ws, ['propose', 'Ship it', '--id', 'c1']);
