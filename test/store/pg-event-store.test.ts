@@ -12,7 +12,7 @@ import { buildSync } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideGrant, decidePropose } from '../../src/domain/lifecycle.js';
 import { newDpc } from '../../src/domain/dpc.js';
-import { canonicalJson } from '../../src/domain/canonical.js';
+import { canonicalJson, sha256Hex } from '../../src/domain/canonical.js';
 import type { Contract } from '../../src/domain/contract.js';
 import { appendToHistory, createContract } from '../../src/store/fs/contract-writes.js';
 import { paths, workspaceAt } from '../../src/store/fs/workspace.js';
@@ -40,6 +40,7 @@ async function withStore<T>(schema: string, fn: (s: PgEventStore) => Promise<T>,
   }
 }
 
+const sha256Of = (text: string) => sha256Hex(text);
 const propose = (id: string) => decidePropose(id, 'Ship it', []);
 const grant = (s: PgEventStore, id: string, control: string, extra: Partial<Parameters<PgEventStore['mutate']>[1]> = {}) =>
   s.mutate(id, { lockTimeoutMs: 5000, meta: META, decide: async (b) => b.append([decideGrant(b.contract, 'grant', [control])]), ...extra });
@@ -383,6 +384,37 @@ describe('tampering, refusals and rollbacks', () => {
       const e = await codeOf(grant(s, 'c1', 'ns:c'));
       expect(e.code).toBe('INTEGRITY_FAILED');
       expect((await s.history('c1')).length).toBe(3);
+    });
+  });
+
+  it('verify: clean after writes; then each kind of tampering is its problem kind', async () => {
+    const schema = freshSchema();
+    await withStore(schema, async (s) => {
+      for (const id of ['a', 'b', 'c', 'd']) await s.create(id, [propose(id)], META);
+      await grant(s, 'a', 'ns:x');
+      await s.mutate('b', { lockTimeoutMs: 5000, meta: META, decide: async (bd) => { await bd.putPlan(sha256Of('{"v":1}'), '{"v":1}'); await bd.putArtifact('.kair/contracts/b/plan/PLAN.md', '# v1\n'); } });
+      expect(await s.verify()).toEqual({ problems: [], warnings: [] });
+    });
+    await withQuery(pgt.current.url, async (c) => {
+      const lift = async (t: string, sql: string) => {
+        await c.query(`ALTER TABLE ${schema}.${t} DISABLE TRIGGER USER`);
+        await c.query(sql);
+        await c.query(`ALTER TABLE ${schema}.${t} ENABLE TRIGGER USER`);
+      };
+      await lift('history_events', `DELETE FROM ${schema}.history_events WHERE contract_id = 'a' AND seq = 1`);
+      await c.query(`UPDATE ${schema}.contracts SET snapshot = replace(snapshot, '"DRAFT"', '"APPROVED"') WHERE contract_id = 'c'`);
+      await lift('plans', `UPDATE ${schema}.plans SET body = '{"v":2}'`);
+      await c.query(`UPDATE ${schema}.artifacts SET body = '# v2\n'`);
+      await c.query(`UPDATE ${schema}.contract_index SET state = 'PLANNED' WHERE contract_id = 'd'`);
+      await c.query(`INSERT INTO ${schema}.contract_index VALUES ('ws-1', 'ghost', 'x', 'DRAFT', 1, '${AT}')`);
+      await c.query(`DROP TRIGGER checkpoints_no_delete ON ${schema}.checkpoints`);
+    });
+    await withStore(schema, async (s) => {
+      const r = await s.verify();
+      // A deleted first line breaks the chain at several links: one kind per contract is enough here.
+      expect([...new Set(r.problems.map((p) => `${p.contract_id ?? '-'} ${p.kind}`))].sort()).toEqual(['- trigger_missing', 'a chain_broken', 'b artifact_mismatch', 'b plan_mismatch', 'c snapshot_mismatch', 'ghost contract_missing']);
+      expect(r.problems.find((p) => p.kind === 'trigger_missing')!.message).toMatch(/checkpoints_no_delete/);
+      expect(r.warnings).toEqual([expect.objectContaining({ contract_id: 'd', kind: 'index_behind' })]);
     });
   });
 

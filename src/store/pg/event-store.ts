@@ -11,7 +11,7 @@
  * the same `JSON.stringify` of the sealed event, so the same drafts give byte-identical lines and
  * hashes on both backends (an exported workspace verifies as a local one).
  */
-import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
+import { GENESIS_HASH, canonicalHash, canonicalJson, sha256Hex } from '../../domain/canonical.js';
 import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { applyEvent } from '../../domain/contract.js';
 import { exitCodeOf, isKairError, kairError } from '../../domain/errors.js';
@@ -23,7 +23,7 @@ import type { Boundary, ChainIssue, ContractStore, IndexRow, MutateRequest, Muta
 import type { ConnectOptions, PgClient, PgConnection, PgTarget } from './connect.js';
 import { connectPg, mapPgError } from './connect.js';
 import { pgRunnerLiveness } from './liveness.js';
-import { lockKey, lockParts, migratePg } from './migrations.js';
+import { PG_APPEND_ONLY_TABLES, lockKey, lockParts, migratePg } from './migrations.js';
 
 interface EventRow {
   seq: number;
@@ -48,6 +48,13 @@ function parseRow(id: string, r: EventRow): HistoryEvent {
   }
   if (e.seq !== Number(r.seq) || e.prev !== r.prev || e.hash !== r.hash) integrity(id, `history row ${r.seq} does not match its line`);
   return e;
+}
+
+/** A `kair verify` finding (the shape of src/app/verify.ts's). */
+export interface VerifyFinding {
+  contract_id?: string;
+  kind: string;
+  message: string;
 }
 
 export interface PgEventStoreOptions extends ConnectOptions {
@@ -347,6 +354,87 @@ export class PgEventStore implements ContractStore {
     });
     if (refused) throw refused;
     return { contract: out!.contract, events, result: out!.result };
+  }
+
+  /**
+   * What `kair verify` will check on this backend, with its problem kinds: every chain
+   * (`chain_broken`, rows whose columns differ from their line included), snapshot = fold
+   * (`snapshot_mismatch`), plans kept by sha and the current plan (`plan_mismatch`), artifacts =
+   * their recorded sha256 (`artifact_mismatch`), the append-only triggers (`trigger_missing`),
+   * index rows without a contract (`contract_missing`); other index disagreements are warnings
+   * (`index_behind`). One REPEATABLE READ snapshot of the tenant.
+   */
+  async verify(): Promise<{ problems: VerifyFinding[]; warnings: VerifyFinding[] }> {
+    const problems: VerifyFinding[] = [];
+    const warnings: VerifyFinding[] = [];
+    await this.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      const ids = (await this.query<{ contract_id: string; snapshot: string }>('SELECT contract_id, snapshot FROM contracts WHERE tenant_id = $1 ORDER BY contract_id', [this.tenant])).map((r) => [r.contract_id, r.snapshot] as const);
+      const folded = new Map<string, Contract>();
+      for (const [id, snapText] of ids) {
+        const issues = await this.checkChain(id);
+        if (issues.length) {
+          problems.push(...issues.map((i) => ({ contract_id: id, kind: 'chain_broken', message: i.message })));
+          continue;
+        }
+        let c: Contract;
+        try {
+          c = await this.fold(id);
+        } catch (e) {
+          problems.push({ contract_id: id, kind: isKairError(e) && typeof e.details.kind === 'string' ? e.details.kind : 'chain_broken', message: (e as Error).message });
+          continue;
+        }
+        folded.set(id, c);
+        let snap: unknown = null;
+        try {
+          snap = JSON.parse(snapText);
+        } catch {
+          // reported below
+        }
+        if (snap === null || canonicalJson(snap) !== canonicalJson(c)) problems.push({ contract_id: id, kind: 'snapshot_mismatch', message: `the snapshot of ${id} differs from its history` });
+        if (c.plan_sha256) {
+          const body = await this.plan(id, c.plan_sha256);
+          if (body === null) problems.push({ contract_id: id, kind: 'plan_mismatch', message: `the plan ${c.plan_sha256} that history names is missing` });
+        }
+      }
+      for (const r of await this.query<{ contract_id: string; sha256: string; body: string }>('SELECT contract_id, sha256, body FROM plans WHERE tenant_id = $1', [this.tenant])) {
+        let sha: string | null;
+        try {
+          sha = canonicalHash(JSON.parse(r.body));
+        } catch {
+          sha = null;
+        }
+        if (sha !== r.sha256) problems.push({ contract_id: r.contract_id, kind: 'plan_mismatch', message: `the plan kept as ${r.sha256} does not hash to it` });
+      }
+      for (const r of await this.query<{ contract_id: string; path: string; sha256: string; body: string }>('SELECT contract_id, path, sha256, body FROM artifacts WHERE tenant_id = $1', [this.tenant])) {
+        if (sha256Hex(r.body) !== r.sha256) problems.push({ contract_id: r.contract_id, kind: 'artifact_mismatch', message: `${r.path} differs from its recorded sha256` });
+      }
+      const known = new Map(ids);
+      for (const r of await this.query<IndexRow>('SELECT contract_id AS id, intent, state, version, updated_at FROM contract_index WHERE tenant_id = $1', [this.tenant])) {
+        if (!known.has(r.id)) {
+          problems.push({ contract_id: r.id, kind: 'contract_missing', message: `the index names ${r.id}, which has no contract` });
+          continue;
+        }
+        // Held to history, not to the snapshot (which has its own check above).
+        const c = folded.get(r.id);
+        if (c && (c.state !== r.state || c.version !== r.version || c.updated_at !== r.updated_at || c.intent !== r.intent)) warnings.push({ contract_id: r.id, kind: 'index_behind', message: `the index row of ${r.id} differs from its contract` });
+      }
+      const triggers = await this.query<{ name: string }>(
+        "SELECT tgname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND NOT t.tgisinternal AND t.tgenabled <> 'D'",
+        [this.target.schema],
+      );
+      const have = new Set(triggers.map((t) => t.name));
+      for (const t of PG_APPEND_ONLY_TABLES) {
+        for (const k of ['no_update', 'no_delete', 'no_truncate']) {
+          if (!have.has(`${t}_${k}`)) problems.push({ kind: 'trigger_missing', message: `the trigger ${t}_${k} is missing or disabled` });
+        }
+      }
+      await this.query('COMMIT');
+    } catch (e) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+    return { problems, warnings };
   }
 
   async snapshot(id: string): Promise<string | null> {
