@@ -13,7 +13,9 @@ const common = {
   platform: 'node',
   target: 'node20',
   format: 'cjs',
-  external: ['bindings', 'better-sqlite3/package.json'],
+  // pg is loaded at run time, by the PostgreSQL store only (dynamic import): never inside a bundle
+  // every command reads. pg-native is pg's optional native binding, not installed.
+  external: ['bindings', 'better-sqlite3/package.json', 'pg', 'pg-native'],
   // import.meta.url only serves the unbundled (ESM) test runs; the CJS bundle uses __filename.
   define: { __KAIR_VERSION__: JSON.stringify(pkg.version), __KAIR_BUNDLED__: 'true', 'import.meta.url': 'undefined' },
   legalComments: 'none',

@@ -139,6 +139,14 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
         hint: `give ${key} a valid value (\`kair config get ${key}\` shows the current one)`,
       });
     }
+    // Every command would refuse the workspace afterwards (store/backend-guard.ts): say so now.
+    if (parts[0] === 'backend' && lookup(next, ['backend', 'kind']).value === 'postgres') {
+      throw kairError('BACKEND_CONFIG_INVALID', `config set ${key}: the postgres backend is not available in this version; nothing was written`, {
+        path: '.kair/config.json',
+        key,
+        hint: 'keep backend.kind "local" (the default) for now',
+      });
+    }
     const text = jsonText(next);
     const sha = sha256Hex(text);
     // The database first (the log names the sha of the file about to be written), then the file:

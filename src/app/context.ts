@@ -10,6 +10,7 @@ import { kairError } from '../domain/errors.js';
 import { DEFAULT_MAX_INPUT_BYTES } from '../domain/json-input.js';
 import type { Workspace } from '../store/fs/workspace.js';
 import { findWorkspace, loadConfig } from '../store/fs/workspace.js';
+import { assertLocalBackend } from '../store/backend-guard.js';
 
 export interface CtxOptions {
   dir?: string;
@@ -87,6 +88,7 @@ export function checkActor(value: string | undefined, source: string): void {
 }
 
 const CLOCKLESS_COMMANDS = new Set(['init', 'version', 'completion']);
+const CONFIG_COMMANDS = new Set(['config get', 'config set']);
 
 export function createCtx(o: CtxOptions): Ctx {
   let ws: Workspace | undefined;
@@ -103,7 +105,11 @@ export function createCtx(o: CtxOptions): Ctx {
   }
   const ctx: Ctx = {
     get ws() {
-      return (ws ??= findWorkspace({ dir: o.dir, env: o.env, cwd: o.cwd }));
+      if (ws) return ws;
+      const found = findWorkspace({ dir: o.dir, env: o.env, cwd: o.cwd });
+      // `config get/set` stay usable: they are how the block is changed back to local.
+      if (!CONFIG_COMMANDS.has(o.command)) assertLocalBackend(found);
+      return (ws = found);
     },
     get config() {
       return (config ??= loadConfig(ctx.ws));

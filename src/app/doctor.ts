@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { loadConfig } from '../store/fs/workspace.js';
 import { findWorkspace, paths } from '../store/fs/workspace.js';
+import { assertLocalBackend } from '../store/backend-guard.js';
 import type { Workspace } from '../store/fs/workspace.js';
 import { lockHolder } from '../store/fs/lock.js';
 import { openDb } from '../store/sqlite/db.js';
@@ -85,12 +86,14 @@ export function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFlag: st
   let configOk = false;
   try {
     loadConfig(ws);
+    assertLocalBackend(ws);
     configOk = true;
     add('config', 'pass', '.kair/config.json is valid');
   } catch (e) {
     const problems = (e as { details?: { problems?: { path: string }[] } }).details?.problems;
     const first = problems?.[0]?.path;
-    add('config', 'fail', (e as Error).message, first ? `kair config get ${first} shows it; kair config set ${first} <value> fixes it` : 'fix .kair/config.json in an editor (it is not valid JSON)');
+    const hint = (e as { details?: { hint?: unknown } }).details?.hint;
+    add('config', 'fail', (e as Error).message, first ? `kair config get ${first} shows it; kair config set ${first} <value> fixes it` : typeof hint === 'string' ? hint : 'fix .kair/config.json in an editor (it is not valid JSON)');
   }
 
   guard('locks', () => {

@@ -31,6 +31,7 @@ export interface Config {
   policy: { admins: string[] };
   slo: SloConfig;
   planner: PlannerConfig;
+  backend: BackendConfig;
   /** Optional; `init` does not write it. */
   limits?: { max_input_bytes?: number };
 }
@@ -47,6 +48,21 @@ export interface PlannerConfig {
   max_tokens: number;
   timeout_ms: number;
 }
+
+/**
+ * Where the workspace keeps its contracts and execution records. The database URL is never in
+ * the config (it is committable): only the name of the variable that holds it (`url_env`).
+ */
+export interface BackendConfig {
+  kind: BackendKind;
+  url_env: string;
+  schema: string;
+}
+
+export const BACKEND_KINDS = ['local', 'postgres'] as const;
+export type BackendKind = (typeof BACKEND_KINDS)[number];
+
+export const DEFAULT_BACKEND: BackendConfig = { kind: 'local', url_env: 'KAIR_DATABASE_URL', schema: 'kair' };
 
 export const PLANNER_PROVIDERS = ['stub', 'openai-compatible'] as const;
 export type PlannerProvider = (typeof PLANNER_PROVIDERS)[number];
@@ -101,6 +117,7 @@ export function configDefaults(): Omit<Config, 'workspace_id'> {
     policy: { admins: ['*'] },
     slo: { ...DEFAULT_SLO },
     planner: { ...DEFAULT_PLANNER },
+    backend: { ...DEFAULT_BACKEND },
   };
 }
 
@@ -228,6 +245,31 @@ const envName: Check = (v, path, out) => {
   if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) out.push({ path, message: 'expected an environment variable name, e.g. OPENAI_API_KEY' });
 };
 
+/** Something a user may paste where only a name belongs: a URL, or credentials in `user:pw@host` form. */
+const looksLikeUrl = (v: string) => /:\/\/|^[a-z][a-z0-9+.-]*:|@/i.test(v);
+const urlEnv: Check = (v, path, out) => {
+  if (typeof v === 'string' && looksLikeUrl(v)) return void out.push({ path, message: 'expected the name of the environment variable that holds the database URL (e.g. KAIR_DATABASE_URL), not the URL itself: the URL is never stored in the config' });
+  envName(v, path, out);
+};
+// A PostgreSQL identifier kair can use unquoted: lower case, at most 63 bytes.
+const pgSchema: Check = (v, path, out) => {
+  if (typeof v === 'string' && looksLikeUrl(v)) return void out.push({ path, message: 'expected a schema name (e.g. kair), not a URL: the URL is never stored in the config' });
+  if (typeof v !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(v)) out.push({ path, message: 'expected a PostgreSQL schema name: lower-case letters, digits and _, at most 63 characters, e.g. kair' });
+};
+const backendCheck: Check = (v, path, out) => {
+  // `url`, `database_url`…: a secret in a committable file. Named before the generic "unknown key".
+  if (isObj(v)) {
+    for (const [key, value] of Object.entries(v)) {
+      if (key !== 'url_env' && typeof value === 'string' && looksLikeUrl(value)) out.push({ path: join(path, key), message: 'a database URL is never stored in the config: put it in the environment variable named by backend.url_env (default KAIR_DATABASE_URL)' });
+    }
+  }
+  const before = out.length;
+  object({ kind: oneOf(BACKEND_KINDS), url_env: urlEnv, schema: pgSchema })(v, path, out);
+  // One message per key: the URL one above says more than "unknown key".
+  const named = new Set(out.slice(0, before).map((p) => p.path));
+  for (let i = out.length - 1; i >= before; i--) if (named.has(out[i]!.path)) out.splice(i, 1);
+};
+
 const configCheck = object({
   $schema: schemaKey,
   workspace_id: str,
@@ -243,6 +285,7 @@ const configCheck = object({
   slo: object({ dispatch_p95_ms: nonNegative, dispatch_p99_ms: nonNegative, error_rate: fraction, duplicate_side_effects: nonNegInt }),
   limits: object({ max_input_bytes: posInt }),
   planner: object({ provider: oneOf(PLANNER_PROVIDERS), base_url: baseUrl, model: str, api_key_env: envName, max_tokens: posInt, timeout_ms: posInt }),
+  backend: backendCheck,
 }, ['workspace_id']);
 
 export function validateConfig(value: unknown): Problem[] {

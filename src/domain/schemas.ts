@@ -64,6 +64,13 @@ export const ConfigSchema = z.strictObject({
       timeout_ms: z.int().positive().optional(),
     })
     .optional(),
+  backend: z
+    .strictObject({
+      kind: z.enum(['local', 'postgres']).optional(),
+      url_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+      schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional(),
+    })
+    .optional(),
 });
 
 /** File name (without .json) → schema. `output-*` describe the `--json` documents. */

@@ -216,3 +216,43 @@ describe('isCents', () => {
     expect(isCents(v)).toBe(want);
   });
 });
+
+describe('the backend block', () => {
+  const withBackend = (b: unknown): Json => ({ ...cfg(), backend: b });
+  const problems = (b: unknown) => validateConfig(withBackend(b));
+
+  it('is local, with KAIR_DATABASE_URL and schema kair, when absent', () => {
+    const c = resolveConfig({ workspace_id: 'w' });
+    expect(c.backend).toEqual({ kind: 'local', url_env: 'KAIR_DATABASE_URL', schema: 'kair' });
+  });
+
+  it('accepts what `init --backend postgres` is to write, and fills omitted keys', () => {
+    const b = { kind: 'postgres', url_env: 'KAIR_DATABASE_URL', schema: 'kair' };
+    expect(problems(b)).toEqual([]);
+    expect(resolveConfig({ workspace_id: 'w', backend: { kind: 'postgres' } }).backend).toEqual(b);
+    expect(problems({ kind: 'postgres', url_env: 'TEAM_PG', schema: 'team_a' })).toEqual([]);
+  });
+
+  it.each([
+    ['a URL under its own key', { kind: 'postgres', url: 'postgres://kair:s3cret@db.example:5432/kair' }, 'backend.url'],
+    ['a URL as url_env', { kind: 'postgres', url_env: 'postgresql://kair:s3cret@db/kair' }, 'backend.url_env'],
+    ['credentials as url_env', { url_env: 'kair:s3cret@db' }, 'backend.url_env'],
+    ['a URL as schema', { schema: 'postgres://kair:s3cret@db/kair' }, 'backend.schema'],
+  ])('%s is CONFIG_INVALID naming the path, saying the URL is never stored, never echoing it', (_name, b, path) => {
+    const got = problems(b);
+    expect(got.map((p) => p.path)).toEqual([path]);
+    expect(got[0]!.message).toMatch(/never stored in the config/);
+    expect(JSON.stringify(got)).not.toContain('s3cret');
+  });
+
+  it.each([
+    [{ kind: 'mysql' }, 'backend.kind'],
+    [{ kind: 'postgres', url_env: '1BAD' }, 'backend.url_env'],
+    [{ schema: 'Kair-Team' }, 'backend.schema'],
+    [{ schema: 'x'.repeat(64) }, 'backend.schema'],
+    [{ kind: 'local', extra: 1 }, 'backend.extra'],
+    ['postgres', 'backend'],
+  ])('%j → %s', (b, path) => {
+    expect(problems(b).map((p) => p.path)).toEqual([path]);
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * The storage port: what the use cases (src/app) and the lanes (src/lanes) need from storage,
+ * with two adapters behind it — the local one (files in `.kair/` + `kair.db`, src/store/fs and
+ * src/store/sqlite) and PostgreSQL (src/store/pg). docs/decisions/031-storage-port.md gives the
+ * reasoning; docs/architecture.md ("The storage port") the overview.
+ *
+ * Status: the PostgreSQL adapter implements `ContractStore` (src/store/pg/event-store.ts). The
+ * use cases still call the local store's functions directly; moving them onto the port is the
+ * next step (decision 031, "Plan"). The table below is the map for that move: each function the
+ * use cases and lanes import from src/store today, and the port member that replaces it.
+ *
+ * | today (src/store/…)                                            | port                                   |
+ * |-----------------------------------------------------------------|----------------------------------------|
+ * | fs/contracts assertContract, contractExists                     | ContractStore.exists                    |
+ * | fs/contracts loadContract (read-only display), readJsonFile of contract.json | ContractStore.snapshot     |
+ * | fs/writer-load loadForWrite, checkpointSeqs; fs/history lastEvent, readHistoryTail, truncateTorn | inside ContractStore.mutate (the boundary's `contract`; torn lines do not exist in PG) |
+ * | fs/lock acquireLock/withLock(contractLock), fs/chain passFence  | inside ContractStore.mutate (the lock; the fence is the unique seq) |
+ * | fs/contract-writes appendToHistory, writeSnapshot, updateIndex, commitEvents | ContractStore.mutate (Boundary.append; snapshot + index row in the same commit) |
+ * | fs/contract-writes createContract (+ PROPOSE_LOCK)               | ContractStore.create                    |
+ * | fs/history readHistory; fs/chain checkChain                       | ContractStore.history, ContractStore.checkChain |
+ * | fs/contracts readIndex, rebuildIndexEntries, listContractIds, indexEntry | ContractStore.listIndex           |
+ * | paths.planBySha / paths.plan + writeFileAtomicSync (plan by sha, plan_v1.json, PLAN.md) | Boundary.putPlan, ContractStore.plan |
+ * | paths.dpc + writeJsonAtomic                                      | Boundary.putDpc, ContractStore.dpc      |
+ * | paths.runs/… + writeFileAtomicSync, writeText (run requests, results, latest copies) | Boundary.putArtifact, ContractStore.artifact, ContractStore.artifacts |
+ * | fs/temp sweepTemps, listDir, isTempName                          | local adapter only (PG has no temp files) |
+ * | fs/lock INDEX_LOCK, breakLock, lockHolder, lockBusy (kair unlock) | local adapter only; PG: pg_locks / pg_terminate_backend via an admin command |
+ * | fs/pid runnerVerdict, selfIdentity, isPidAlive (run liveness)     | RunnerLiveness (PG: a session advisory lock held for the run) |
+ * | sqlite/db openDb + `db.prepare(sql).run/get/all` in lanes/aec/*, lanes/kimi/*, app/head-sqlite, verify-db | ExecutionStore.sql (SqlExecutor), one transaction per boundary |
+ * | sqlite/chain insertChained, checkChainTable, rowSha, envelopeAnchors, stepAnchors, CHAINS, ANCHORED_TABLES | unchanged logic over ExecutionStore.sql (dialect-neutral SQL) |
+ * | fs/workspace findWorkspace, loadConfig, paths, rel, workspaceAt   | stay local: the config and `.kair/` folder name the backend |
+ * | fs/input readInputFile, readStdinText, quotedPath                 | not storage: stay as they are           |
+ * | fs/atomic jsonText                                               | domain (the snapshot's text form, same on both backends) |
+ */
+import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
+
+/** An index row: what `list` shows (the local `contracts/index.json` entry). */
+export interface IndexRow {
+  id: string;
+  intent: string;
+  state: string;
+  version: number;
+  updated_at: string;
+}
+
+/** Who writes, for lock holder records and history: the local adapter records them in its lock. */
+export interface WriteMeta {
+  at: string;
+  actor: string;
+  command: string;
+}
+
+/** A history line as stored: the exact text (no trailing newline) and the event it parses to. */
+export interface StoredEvent {
+  line: string;
+  event: HistoryEvent;
+}
+
+export interface ChainIssue {
+  seq: number;
+  message: string;
+}
+
+/**
+ * One §8.7 boundary (a whole command, or one step boundary of a run): everything it writes
+ * commits together or not at all. On the local backend the commit point is the history append
+ * and the rest is derived (repaired by the next writer); on PostgreSQL it is one transaction.
+ */
+export interface Boundary {
+  /** The state decided on: folded from history (never from the snapshot), chain checked. */
+  readonly contract: Contract;
+  /**
+   * Seals `drafts` after the current head (checkpoint events inserted where seq reaches a
+   * multiple of 64) and returns the sealed events; `contract` moves on. May be called more
+   * than once (repairs, then the decision).
+   */
+  append(drafts: EventDraft[]): Promise<HistoryEvent[]>;
+  /** `plan/<sha>.json` (immutable: the same sha with other text is INTEGRITY_FAILED) and the current plan copy. */
+  putPlan(sha: string, text: string): Promise<void>;
+  /** `dpc/dpc_v1.json`, the current text. */
+  putDpc(text: string): Promise<void>;
+  /** An artifact under its local workspace-relative path (e.g. `.kair/contracts/c1/artifacts/run/c1-run-1/run-result.1.json`). */
+  putArtifact(path: string, text: string): Promise<void>;
+}
+
+export interface MutateRequest<T> {
+  /**
+   * Decides on the boundary's contract and appends through it. A thrown error rolls the whole
+   * boundary back — except the `gate.blocked` event of an exit-3 refusal, which use cases
+   * append before rethrowing (they commit it through `onRefusal`).
+   */
+  decide: (b: Boundary) => Promise<T>;
+  /** Called with the refusal when `decide` throws a gate refusal: appends the gate.blocked event in its own commit. */
+  onRefusal?: (b: Boundary, e: unknown) => Promise<void>;
+  /** --lock-timeout: how long to wait for the contract's writer lock (LOCK_BUSY after it). */
+  lockTimeoutMs: number;
+  /** The head the caller decided on outside the lock (plan --generate): anything else is CONCURRENT_WRITE. */
+  expectTail?: { seq: number; hash: string };
+  meta: WriteMeta;
+}
+
+export interface Mutation<T> {
+  contract: Contract;
+  events: HistoryEvent[];
+  result: T;
+}
+
+/** The contract side: contracts, their history, plans by sha, DPC, artifacts and the index. */
+export interface ContractStore {
+  exists(id: string): Promise<boolean>;
+  /**
+   * Creates a contract whole or not at all (its `propose` event and any others, snapshot,
+   * index row, DPC). CONTRACT_EXISTS when the id is taken.
+   */
+  create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string; lockTimeoutMs?: number }): Promise<{ contract: Contract; events: HistoryEvent[] }>;
+  /** One boundary under the contract's writer lock. */
+  mutate<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>>;
+  /** The state folded from history (chain checked from the newest valid checkpoint); no lock. */
+  load(id: string): Promise<Contract>;
+  /** The stored snapshot text, for read-only display (may lag history on the local backend). */
+  snapshot(id: string): Promise<string | null>;
+  /** History lines with seq > afterSeq, at most `limit` (all when absent), in seq order. */
+  history(id: string, page?: { afterSeq?: number; limit?: number }): Promise<StoredEvent[]>;
+  /** The last `n` events (`history --limit N`). */
+  historyTail(id: string, n: number): Promise<StoredEvent[]>;
+  /** Walks the whole chain: seq order, prev links, hashes, and stored columns = the line. */
+  checkChain(id: string): Promise<ChainIssue[]>;
+  /** Index rows ordered by id, after `after` (exclusive), at most `limit`. */
+  listIndex(page?: { after?: string; limit?: number; state?: string }): Promise<IndexRow[]>;
+  plan(id: string, sha: string): Promise<string | null>;
+  dpc(id: string): Promise<string | null>;
+  artifact(path: string): Promise<string | null>;
+  /** Paths of the artifacts under a prefix (`kair artifacts <id> --out DIR` writes them out). */
+  artifacts(prefix: string): Promise<string[]>;
+}
+
+/**
+ * The execution side, for the lanes. The lanes' SQL is plain SQL over the tables of
+ * src/store/sqlite/db.ts; the PostgreSQL adapter runs the same statements through a small
+ * dialect layer (placeholders `?` → `$n`, `INSERT OR REPLACE` → `ON CONFLICT … DO UPDATE`,
+ * `tenant_id` filled in). Not implemented yet: see decision 031.
+ */
+export interface SqlExecutor {
+  readonly dialect: 'sqlite' | 'postgres';
+  all<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  get<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R | undefined>;
+  run(sql: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+}
+
+export interface ExecutionStore {
+  /** Runs `fn` in one transaction (one §8.7 boundary: the claim commits before the executor runs). */
+  transaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+}
+
+/**
+ * Whether a run's runner is alive. Local: `{host, boot_id, pid, pid_start}` in `run.started`
+ * and the pid rules. PostgreSQL: a session advisory lock on the run, held for the whole run on
+ * the runner's connection; it is released by the server when the runner's session ends, so any
+ * machine can tell a dead runner (the lock is free) from a live one.
+ */
+export interface RunnerLiveness {
+  /** Takes the run's liveness lock; resolves to a release function. */
+  hold(runId: string): Promise<() => Promise<void>>;
+  /** 'alive' when another session holds the run's lock, 'dead' when nobody does. */
+  verdict(runId: string): Promise<'alive' | 'dead'>;
+}
+
+export interface StoragePort {
+  readonly kind: 'local' | 'postgres';
+  readonly contracts: ContractStore;
+  readonly execution?: ExecutionStore;
+  readonly liveness?: RunnerLiveness;
+  close(): Promise<void>;
+}
