@@ -8,6 +8,8 @@
  * The handlers exist only for the duration of a run: the read path and every other command keep
  * the default action (kair ends at once; nothing those commands do is left half-committed).
  */
+import { removeScratchDirs } from '../store/fs/temp.js';
+
 export type StopSignal = 'SIGINT' | 'SIGTERM';
 
 export interface Interrupts {
@@ -36,6 +38,7 @@ export async function withInterrupts<T>(fn: (i: Interrupts) => Promise<T>): Prom
     if (first !== null) {
       // Already stopping: the person means it. With no listener left, the signal's default action applies.
       remove();
+      removeScratchDirs(); // dying of the signal runs no exit handler
       process.kill(process.pid, s);
       return;
     }
@@ -50,7 +53,10 @@ export async function withInterrupts<T>(fn: (i: Interrupts) => Promise<T>): Prom
     // A signal delivered during the last synchronous stretch is seen only after a turn of the loop.
     await yieldToSignals();
     remove();
-    if (first !== null && !acted) process.kill(process.pid, first);
+    if (first !== null && !acted) {
+      removeScratchDirs();
+      process.kill(process.pid, first);
+    }
   }
 }
 

@@ -70,7 +70,7 @@ export const ERROR_HINTS = {
   AEC_STEP_TIMEOUT: 'raise the simulation\'s executor timeout_ms (register a new version) or make the command faster, then `kair run <id>` again',
   PLANNER_FAILED: 'check planner.base_url, the network and the API key (`kair plan <id> --generate --debug` shows the request), or use --provider stub',
   BACKEND_CONFIG_INVALID: 'check the backend block in .kair/config.json (`kair config get backend`) and the database URL in the variable it names (backend.url_env); `kair config set backend.kind local` goes back to the local folder',
-  BACKEND_UNAVAILABLE: 'the database server did not answer: check that it is running and reachable, then run the command again (nothing was written)',
+  BACKEND_UNAVAILABLE: 'the database server did not answer: check that it is running and reachable (`kair doctor` checks the configuration), then run the command again; nothing was written',
   LOCK_BUSY: 'wait for the holder named in the message and try again (or raise --lock-timeout); a lock left by a dead process on another host: `kair unlock <id> --force`',
   CONCURRENT_WRITE: 'another command changed the contract at the same moment: run the command again (`kair status <id>` shows the new state)',
   INTEGRITY_FAILED: 'run `kair verify` for the list of problems; restore the named files from a backup (a forged contract.json can be deleted: it is rebuilt from history)',

@@ -44,9 +44,9 @@ const BUDGETS: Budget[] = [
   {
     name: 'run (Kimi + 1 AEC step)',
     args: ['run', 'c', '--confirm', 'yes'],
-    own: 13,
-    all: 21,
-    why: 'run-request.json + run folder, then history at the start, at the boundary between the steps and at the end (3); run-result.1.json + run folder; after the last append only: the result pointer, 2 latest copies, DPC, snapshot, index. SQLite: WAL folder, the envelope, Kimi run and AEC ledger commits, the checkpoint',
+    own: 15,
+    all: 23,
+    why: 'run-request.json + run folder, + the parents of the two folders this first run creates (runs/ and runs/<run_id>/, so a power cut cannot lose them after history names their files), then history at the start, at the boundary between the steps and at the end (3); run-result.1.json + run folder; after the last append only: the result pointer, 2 latest copies, DPC, snapshot, index. SQLite: WAL folder, the envelope, Kimi run and AEC ledger commits, the checkpoint',
   },
   { name: 'rewind', args: ['rewind', 'c', 'budget'], own: 4, all: 4, why: 'history; DPC, snapshot, index (contents only)' },
   { name: 'close', args: ['close', 'c', 'budget'], own: 3, all: 3, why: 'as grant' },
@@ -54,7 +54,7 @@ const BUDGETS: Budget[] = [
   { name: 'plan (2nd)', args: ['plan', 'd', '--file', fixture('mixed-lanes.json')], own: 8, all: 8, why: 'as plan' },
   { name: 'request-approval (2nd)', args: ['request-approval', 'd'], own: 3, all: 3, why: 'as grant' },
   { name: 'approve (2nd)', args: ['approve', 'd'], own: 3, all: 3, why: 'as grant' },
-  { name: 'run --pause-at', args: ['run', 'd', '--pause-at', 'send-invoice'], own: 13, all: 19, why: 'as run: the pause is recorded at the boundary before the AEC step, which does not run (fewer SQLite commits)' },
+  { name: 'run --pause-at', args: ['run', 'd', '--pause-at', 'send-invoice'], own: 15, all: 21, why: 'as run (its first run, so two new folders): the pause is recorded at the boundary before the AEC step, which does not run (fewer SQLite commits)' },
   { name: 'resume (1 AEC step)', args: ['resume', 'd', '--confirm', 'yes'], own: 9, all: 15, why: 'history at the resume and at the end; run-result.2.json + run folder; pointer, latest result, DPC, snapshot, index. SQLite: the AEC step' },
   { name: 'status (read-only)', args: ['status', 'd'], own: 0, all: 0, why: 'reads only' },
 ];

@@ -6,7 +6,8 @@
  * the next command recovers the run as CRASHED.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALICE, approveContract, counterSimulation, ledgerRows, lineCount, registerSimulation, simPlan } from '../helpers/aec.js';
@@ -234,5 +235,11 @@ describe('a second signal, and SIGKILL', () => {
     expect(kj(s.ws, ['pause', 'c'], asAlice).code).toBe(3);
     expect(status(s.ws)).toMatchObject({ state: 'PAUSED', pause: { reason: 'CRASHED' } });
     expect(kj(s.ws, ['verify'], asAlice).code).toBe(0);
+    // The killed kair left its KAIR_OUTPUT folder (its pid in the name); the next kair that runs
+    // a command step removes the folders of dead processes.
+    const leftovers = () => readdirSync(tmpdir()).filter((n) => n.startsWith(`kair-out-${child.pid}-`));
+    expect(leftovers()).toHaveLength(1);
+    expect(kj(s.ws, ['resume', 'c', '--retry-in-doubt', '--confirm-all', 'yes'], asAlice).code).toBe(0);
+    expect(leftovers()).toEqual([]);
   });
 });

@@ -4,15 +4,14 @@
  * re-checks access, ACTIVE and `local:exec` itself as the final gate, then runs the executor the
  * catalog (not the envelope) defines. scripts/check_agent_execution_core.sh keeps it that way.
  */
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import type { SimulationExecutor as ExecutorDef } from '../../domain/aec/simulation.js';
 import { sha256Hex } from '../../domain/canonical.js';
 import { redactSecrets } from '../../domain/dpc.js';
 import { fsyncDir } from '../../store/fs/atomic.js';
 import { isPidAlive } from '../../store/fs/pid.js';
-import { listDir } from '../../store/fs/temp.js';
+import { listDir, makeScratchDir, removeScratchDir } from '../../store/fs/temp.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
@@ -339,10 +338,10 @@ function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: Di
  * (0700), created empty before the command starts and removed after it ends.
  */
 function outputsFile(): { file: string; remove: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'kair-out-'));
+  const dir = makeScratchDir('kair-out-');
   const file = join(dir, 'outputs');
   closeSync(openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
-  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return { file, remove: () => removeScratchDir(dir) };
 }
 
 export const OUTPUTS_MAX_BYTES = 64 * 1024;

@@ -27,9 +27,15 @@ export function fsyncDir(dir: string): void {
 }
 
 export function writeFileAtomicSync(path: string, data: string, opts: AtomicWriteOptions = {}): void {
-  mkdirSync(dirname(path), { recursive: true });
+  const dir = dirname(path);
+  const made = mkdirSync(dir, { recursive: true });
   writeFileAtomic.sync(path, data, { fsync: true });
-  if (!opts.derived) fsyncDir(dirname(path));
+  if (opts.derived) return;
+  fsyncDir(dir);
+  // A folder this write created (a run's folder, a contract's first plan/) is a name in its parent:
+  // without the parent's fsync a power cut could lose the folder, and the file with it, after
+  // history named the file.
+  if (made !== undefined) for (let d = dir; d !== dirname(made); d = dirname(d)) fsyncDir(dirname(d));
 }
 
 /** How kair writes a JSON file: two-space indent, a final newline. */

@@ -5,9 +5,10 @@
  * data, `verify` counts it (`temp_file`), and the next writer holding the lock that guards the
  * folder removes it (only that lock's holders write there, so its writer is dead).
  */
-import { readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { isPidAlive } from './pid.js';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isPidAlive } from './pid.js';
 
 const TEMP = /\.(json|jsonl|md)\.\d{1,10}$/;
 
@@ -48,4 +49,53 @@ export function sweepTemps(dirs: string[]): number {
     }
   }
   return n;
+}
+
+/**
+ * Private folders kair makes in the system temp folder for the length of one step (a command's
+ * KAIR_OUTPUT file). The writer's pid is in the name (`<prefix><pid>-XXXXXX`): kair removes its
+ * own when the step ends, when the process exits, and before it dies of a second signal; a
+ * folder whose process is dead (SIGKILL, power cut) is removed by the next kair that makes one.
+ */
+const scratch = new Set<string>();
+let exitHook = false;
+
+export function makeScratchDir(prefix: string): string {
+  sweepDeadScratch(prefix);
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
+  scratch.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', removeScratchDirs);
+  }
+  return dir;
+}
+
+export function removeScratchDir(dir: string): void {
+  scratch.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Every scratch folder this process still has; synchronous, so it runs in an exit handler. */
+export function removeScratchDirs(): void {
+  for (const dir of [...scratch]) {
+    try {
+      removeScratchDir(dir);
+    } catch {
+      // best effort: a dead writer's folder is swept by the next one
+    }
+  }
+}
+
+function sweepDeadScratch(prefix: string): void {
+  const own = new RegExp(`^${prefix.replace(/[^A-Za-z0-9]/g, '\\$&')}(\\d+)-[A-Za-z0-9]{6}$`);
+  for (const name of listDir(tmpdir())) {
+    const m = own.exec(name);
+    if (!m || Number(m[1]) === process.pid || isPidAlive(Number(m[1]))) continue;
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // another user's, or gone already
+    }
+  }
 }
