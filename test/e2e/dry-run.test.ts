@@ -3,12 +3,10 @@
  * of a workspace and the real run in a twin copy exit with the same status and error code, and
  * the dry run writes nothing at all (the .kair tree and every SQLite row are unchanged).
  */
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import Database from 'better-sqlite3';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, catalogWorkspace, counterSimulation, registerSimulation, simPlan } from '../helpers/aec.js';
+import { ALICE, catalogWorkspace, counterSimulation, registerSimulation, simPlan, fingerprint } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
 import { cloneWorkspace, fixture, kair, kairPath, kj, makeTempDir, okAsync, planFile, removeWorkspaces } from '../helpers/cli.js';
 
@@ -80,27 +78,6 @@ beforeAll(async () => {
   plan.title = 'edited by hand';
   writeFileSync(planFile(base, 'stale'), JSON.stringify(plan, null, 2));
 }, 120_000);
-
-/** Every file under .kair/ but SQLite's (hashed), and every row of every SQLite table. */
-function fingerprint(ws: string): { files: Record<string, string>; rows: Record<string, unknown[]> } {
-  const files: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (!/kair\.db(-wal|-shm)?$/.test(name)) files[relative(ws, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(kairPath(ws));
-  const db = new Database(kairPath(ws, 'kair.db'), { readonly: true, fileMustExist: true });
-  try {
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-    const rows = Object.fromEntries(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}"`).all()]));
-    return { files, rows };
-  } finally {
-    db.close();
-  }
-}
 
 describe('run --dry-run predicts the real run, gate by gate', () => {
   let dry: string;

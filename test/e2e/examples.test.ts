@@ -11,28 +11,15 @@
  * matches an example fails the test, so the tables cannot rot.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/registry.js';
-import { BIN, ROOT, baseEnv } from '../helpers/cli.js';
-
-const temps: string[] = [];
-function temp(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-}
-afterAll(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { BIN, ROOT, baseEnv, kairOnPath, makeTempDir } from '../helpers/cli.js';
 
 let binDir: string;
 beforeAll(() => {
-  binDir = temp('kair-examples-bin-');
-  // A script rather than a symlink: bin/kair.js need not be executable in a checkout.
-  writeFileSync(join(binDir, 'kair'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+  binDir = kairOnPath('kair-examples-bin-');
 });
 
 const envFor = (dir: string, extra: Record<string, string> = {}) =>
@@ -187,7 +174,7 @@ function template(setup: string): string {
   let tpl = templates.get(setup);
   if (tpl) return tpl;
   const cut = setup.lastIndexOf('\n');
-  tpl = temp('kair-examples-tpl-');
+  tpl = makeTempDir('kair-examples-tpl-');
   if (setup === '') cpSync(join(ROOT, 'fixtures'), join(tpl, 'fixtures'), { recursive: true });
   else {
     cpSync(template(cut < 0 ? '' : setup.slice(0, cut)), tpl, { recursive: true });
@@ -200,7 +187,7 @@ function template(setup: string): string {
 }
 
 function workspaceFor(setup: string): string {
-  const dir = temp('kair-examples-');
+  const dir = makeTempDir('kair-examples-');
   cpSync(template(setup), dir, { recursive: true });
   return dir;
 }

@@ -6,26 +6,14 @@
  * `kair run`), so a README edit that breaks them fails here.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, baseEnv } from '../helpers/cli.js';
-
-const temps: string[] = [];
-const temp = (prefix: string) => {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, baseEnv, kairOnPath, makeTempDir } from '../helpers/cli.js';
 
 let binDir: string;
 beforeAll(() => {
-  binDir = temp('kair-ci-bin-');
-  writeFileSync(join(binDir, 'kair'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+  binDir = kairOnPath('kair-ci-bin-');
 });
 
 /** The README blocks that run `kair run` and save its status (`x=$?`). */
@@ -60,7 +48,7 @@ describe("README's CI snippets under bash -e", () => {
   for (const [n, snippet] of snippets.entries()) {
     for (const s of SCENARIOS) {
       it(`snippet ${n + 1} (${snippet.split('\n')[0]}…): ${s.name}`, () => {
-        const dir = temp('kair-ci-');
+        const dir = makeTempDir('kair-ci-');
         cpSync(join(ROOT, 'fixtures'), join(dir, 'fixtures'), { recursive: true });
         cpSync(join(ROOT, 'fixtures', 'plans', s.plan), join(dir, 'plan.json'));
         const env = baseEnv({ PATH: `${binDir}:${process.env.PATH ?? ''}`, HOME: dir, KAIR_CI_SAVED: join(dir, 'saved'), ID: 'ci', CI: 'true' });

@@ -6,15 +6,13 @@
  * KAIR_OUTPUT (e.g. the id of the invoice it created, which the rollback voids).
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import Database from 'better-sqlite3';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PUBLISHED_SCHEMAS } from '../../src/domain/schemas.js';
-import { ALICE, approveContract, asAlice, catalogWorkspace, ledgerRows, openLedger, registerSimulation, simPlan, tableRows } from '../helpers/aec.js';
+import { ALICE, approveContract, asAlice, catalogWorkspace, ledgerRows, openLedger, registerSimulation, simPlan, tableRows, fingerprint } from '../helpers/aec.js';
 import type { Json } from '../helpers/cli.js';
-import { BIN, baseEnv, cloneWorkspace, editConfig, history, kair, kairPath, kj, makeTempDir, removeWorkspaces } from '../helpers/cli.js';
+import { BIN, baseEnv, cloneWorkspace, editConfig, history, kair, kj, makeTempDir, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -46,26 +44,6 @@ function twoStepRun(log: string): string {
   const r = kj(ws, ['run', 'two', '--confirm-all', 'yes'], asAlice);
   expect(r.code, r.stdout + r.stderr).toBe(0);
   return ws;
-}
-
-/** Every file under .kair/ but SQLite's own (hashed), and every row of every SQLite table. */
-function fingerprint(ws: string): { files: Record<string, string>; rows: Record<string, unknown[]> } {
-  const files: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (!/kair\.db(-wal|-shm)?$/.test(name)) files[relative(ws, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(kairPath(ws));
-  const db = new Database(kairPath(ws, 'kair.db'), { readonly: true, fileMustExist: true });
-  try {
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-    return { files, rows: Object.fromEntries(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}"`).all()])) };
-  } finally {
-    db.close();
-  }
 }
 
 const rollbackRows = (ws: string) => ledgerRows(ws, "step_id LIKE 'rollback:%'");

@@ -4,8 +4,9 @@
  * read-only looks into the SQLite ledgers (better-sqlite3, opened read-only so the tests never
  * change what they observe).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
 import type { GateFacts } from '../../src/domain/aec/gates.js';
 import type { Json } from './cli.js';
@@ -149,4 +150,24 @@ export function catalogWorkspace(): string {
   const ws = makeWorkspace();
   setUpCatalog(ws);
   return ws;
+}
+
+/** Every file under .kair/ but SQLite's own (hashed), and every row of every SQLite table. */
+export function fingerprint(ws: string): { files: Record<string, string>; rows: Record<string, unknown[]> } {
+  const files: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!/kair\.db(-wal|-shm)?$/.test(name)) files[relative(ws, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(kairPath(ws));
+  const db = new Database(kairPath(ws, 'kair.db'), { readonly: true, fileMustExist: true });
+  try {
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    return { files, rows: Object.fromEntries(tables.map((t) => [t, db.prepare(`SELECT * FROM "${t}"`).all()])) };
+  } finally {
+    db.close();
+  }
 }

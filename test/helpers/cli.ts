@@ -292,3 +292,11 @@ export function gone(pid: number): boolean {
     return false;
   }
 }
+
+/** A fresh folder holding a `kair` that runs the built CLI, to put first on PATH for shell examples. */
+export function kairOnPath(prefix = 'kair-bin-'): string {
+  const dir = makeTempDir(prefix);
+  // A script rather than a symlink: bin/kair.js need not be executable in a checkout.
+  writeFileSync(join(dir, 'kair'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`, { mode: 0o755 });
+  return dir;
+}
