@@ -24,3 +24,21 @@ export function printRatios({ base, results }, rounds) {
   console.log('case'.padEnd(width) + 'median ms'.padStart(10) + 'ratio'.padStart(8));
   for (const r of results) console.log(r.name.padEnd(width) + String(r.median_ms).padStart(10) + `${r.ratio.toFixed(2)}x`.padStart(8));
 }
+
+/**
+ * Grows contract `c` to `events` history events through kair's own store functions (`k`: a bundle
+ * exporting decideGrant, commitEvents and loadContract): alternating grant/revoke of local:read,
+ * appended 1,000 at a time. Returns the contract as committed.
+ */
+export function growHistory(k, w, c, events, meta) {
+  for (let n = c.history_seq; n < events; ) {
+    const drafts = [];
+    for (let j = 0; j < 1000 && n < events; j++, n++) {
+      const draft = k.decideGrant(c, c.controls.granted.length ? 'revoke' : 'grant', ['local:read']);
+      drafts.push(draft);
+      c = { ...c, controls: { ...c.controls, granted: draft.data.granted } };
+    }
+    c = k.commitEvents(w, k.loadContract(w, c.id).contract, drafts, meta).contract;
+  }
+  return c;
+}

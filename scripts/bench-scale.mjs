@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
-import { measureRatios, printRatios } from './bench-ratios.mjs';
+import { growHistory, measureRatios, printRatios } from './bench-ratios.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin', 'kair.js');
@@ -101,19 +101,10 @@ for (const size of sizes) {
     [`kair list --json --limit 50 (${size} contracts)`]: () => [bin, 'list', '--json', '--limit', '50', '--dir', ws],
   };
   if (size === contracts) {
-    // One long history: alternating grant/revoke events, appended 1,000 at a time.
+    // One long history (growHistory: alternating grant/revoke, 1,000 events per append).
     const t0 = process.hrtime.bigint();
     long = entries[0].id;
-    c = k.loadContract(w, long).contract;
-    for (let n = c.history_seq; n < events; ) {
-      const drafts = [];
-      for (let j = 0; j < 1000 && n < events; j++, n++) {
-        const draft = k.decideGrant(c, c.controls.granted.length ? 'revoke' : 'grant', ['local:read']);
-        drafts.push(draft);
-        c = { ...c, controls: { ...c.controls, granted: draft.data.granted } };
-      }
-      c = k.commitEvents(w, k.loadContract(w, long).contract, drafts, meta).contract;
-    }
+    c = growHistory(k, w, k.loadContract(w, long).contract, events, meta);
     console.log(`${long} grown to ${c.history_seq} events in ${seconds(t0).toFixed(1)} s`);
     cases[`kair status --json (${events} events)`] = () => [bin, 'status', long, '--json', '--dir', ws];
   }

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildSync } from 'esbuild';
+import { growHistory } from './bench-ratios.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = join(root, 'bin', 'kair.js');
@@ -46,19 +47,10 @@ const propose = () => {
 const results = { node: process.versions.node };
 
 if (only.includes('verify')) {
-  // One long history: alternating grant/revoke events, appended 1,000 at a time.
+  // One long history (growHistory: alternating grant/revoke, 1,000 events per append).
   let t = process.hrtime.bigint();
-  let c = propose();
+  const c = growHistory(k, w, propose(), events, meta);
   const long = c.id;
-  for (let n = c.history_seq; n < events; ) {
-    const drafts = [];
-    for (let j = 0; j < 1000 && n < events; j++, n++) {
-      const draft = k.decideGrant(c, c.controls.granted.length ? 'revoke' : 'grant', ['local:read']);
-      drafts.push(draft);
-      c = { ...c, controls: { ...c.controls, granted: draft.data.granted } };
-    }
-    c = k.commitEvents(w, k.loadContract(w, long).contract, drafts, meta).contract;
-  }
   k.writeIndex(w, [k.indexEntry(c)]);
   console.log(`${long} grown to ${c.history_seq} events in ${seconds(t).toFixed(1)} s`);
   const times = [];

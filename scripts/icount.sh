@@ -11,16 +11,7 @@ k access allow bench invoice:send
 k propose x --id b
 for i in 1 2 3 4 5; do k grant b ns:p$i; done
 for i in 1 2 3; do k propose r --id r$i; k plan r$i --file $T/fixtures/plans/custom-kimi.json; k request-approval r$i; k approve r$i; k propose m --id m$i; k plan m$i --file $T/fixtures/plans/mixed-lanes.json; k request-approval m$i; k approve m$i; done
-ic() { local f=$(mktemp); valgrind --tool=callgrind --callgrind-out-file=$f "$@" >/dev/null 2>&1; callgrind_annotate --inclusive=no --threshold=100 $f 2>/dev/null | python3 -c "
-import re,sys
-tot=0;sp=0
-for l in sys.stdin:
-  m=re.match(r'\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)',l)
-  if not m: continue
-  n=int(m.group(1).replace(',',''))
-  if 'PROGRAM TOTALS' in m.group(2): tot=n
-  elif 'sprp' in m.group(2): sp+=n
-print(round((tot-sp)/1e6,1))"; rm -f $f; }
+. "$(dirname "$0")/icount-lib.sh"
 for i in 1 2 3; do
   echo "status $(ic node $T/bin/kair.js status b --json --dir $W)"
   echo "grant $(ic node $T/bin/kair.js grant b ns:q$i --dir $W)"
