@@ -221,7 +221,7 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
     if (allEvents.length || loaded.snapshot !== 'current') writeSnapshotIfOurs(ctx, c, loaded.snapshot);
     // Nothing recorded (a repeat approve): the index is already right.
     if (allEvents.length > 0) finishIndex(ctx, c);
-    else tidyIndex(ctx, c);
+    else tidyIndex(ctx);
     return { contract: c, events: allEvents, result: decision.result };
   } finally {
     try {
@@ -238,7 +238,7 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
  * it takes the index lock briefly (never waiting on a live holder) and compacts the index, which
  * recovers the lock and sweeps the staging folder.
  */
-function tidyIndex(ctx: Ctx, _c: Contract): void {
+function tidyIndex(ctx: Ctx): void {
   if (listDir(paths.staging(ctx.ws)).length === 0 && !existsSync(`${paths.locks(ctx.ws)}/${INDEX_LOCK}.lock`)) return;
   compactIndex(ctx.ws, lockWho(ctx)); // never waits; busy or failing, the next index writer does it
 }

@@ -10,8 +10,7 @@ import type { SimulationExecutor as ExecutorDef } from '../../domain/aec/simulat
 import { sha256Hex } from '../../domain/canonical.js';
 import { redactSecrets } from '../../domain/dpc.js';
 import { fsyncDir } from '../../store/fs/atomic.js';
-import { isPidAlive } from '../../store/fs/pid.js';
-import { listDir, makeScratchDir, removeScratchDir } from '../../store/fs/temp.js';
+import { makeScratchDir, removeScratchDir, sweepDeadWriters } from '../../store/fs/temp.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
 import type { Db } from '../../store/sqlite/db.js';
@@ -228,10 +227,7 @@ function writeOutbox(env: DispatchEnvelope, ws: Workspace): RunResult {
  * removed by the next write into the same folder, so no orphan outlives the next writer.
  */
 function sweepDeadTemps(dir: string): void {
-  for (const name of listDir(dir)) {
-    const m = /^\..*\.kair-tmp-(\d+)-[0-9a-z]+$/.exec(name);
-    if (m && Number(m[1]) !== process.pid && !isPidAlive(Number(m[1]))) rmSync(join(dir, name), { force: true });
-  }
+  sweepDeadWriters(dir, /^\..*\.kair-tmp-(\d+)-[0-9a-z]+$/);
 }
 
 const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;

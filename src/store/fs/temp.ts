@@ -89,13 +89,23 @@ export function removeScratchDirs(): void {
 
 function sweepDeadScratch(prefix: string): void {
   const own = new RegExp(`^${prefix.replace(/[^A-Za-z0-9]/g, '\\$&')}(\\d+)-[A-Za-z0-9]{6}$`);
-  for (const name of listDir(tmpdir())) {
-    const m = own.exec(name);
+  // The system temp folder is shared: another user's folder may not be ours to remove.
+  sweepDeadWriters(tmpdir(), own, { folders: true, bestEffort: true });
+}
+
+/**
+ * Removes the entries of `dir` whose name matches `name` (group 1: the writer's pid) and whose
+ * writer is dead: what a killed kair left. Only files unless `folders`. With `bestEffort`, an entry
+ * that cannot be removed is skipped; without it the error is thrown.
+ */
+export function sweepDeadWriters(dir: string, name: RegExp, opts: { folders?: boolean; bestEffort?: boolean } = {}): void {
+  for (const entry of listDir(dir)) {
+    const m = name.exec(entry);
     if (!m || Number(m[1]) === process.pid || isPidAlive(Number(m[1]))) continue;
     try {
-      rmSync(join(tmpdir(), name), { recursive: true, force: true });
-    } catch {
-      // another user's, or gone already
+      rmSync(join(dir, entry), { recursive: opts.folders === true, force: true });
+    } catch (e) {
+      if (!opts.bestEffort) throw e;
     }
   }
 }
