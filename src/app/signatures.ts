@@ -8,8 +8,8 @@
  * it was made (`-O verify-time`), as git does: a key removed from the file stops counting, a key
  * retired with `valid-before` keeps its earlier approvals.
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sha256Hex } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
@@ -20,6 +20,7 @@ import { commandEnv } from '../lanes/aec/executor.js';
 import { readHistory } from '../store/fs/history.js';
 import { quotedPath, readInputFile } from '../store/fs/input.js';
 import { paths } from '../store/fs/workspace.js';
+import { makeScratchDir, removeScratchDir } from '../store/fs/temp.js';
 import type { ToolResult } from '../store/ssh-keygen.js';
 import { runTool } from '../store/ssh-keygen.js';
 import type { Ctx } from './context.js';
@@ -86,7 +87,7 @@ export function makeVerifier(ctx: Ctx, signers: AllowedSigners = readAllowedSign
     if (dir === undefined) {
       // A private folder outside the workspace: read-only commands (verify, show) write nothing
       // into .kair/, and ssh-keygen must read the signature from a file (stdin is the message).
-      dir = mkdtempSync(join(tmpdir(), 'kair-sig-'));
+      dir = makeScratchDir('kair-sig-');
       if (signers.ok) writeFileSync(join(dir, 'allowed_signers'), signers.text, { mode: 0o600 });
     }
     return dir;
@@ -115,7 +116,7 @@ export function makeVerifier(ctx: Ctx, signers: AllowedSigners = readAllowedSign
       return r.kind === 'failed' ? `ssh-keygen rejects it for ${JSON.stringify(actor.slice(0, 80))} in ${quotedPath(signers.path)}: ${r.reason}` : r.reason;
     },
     close() {
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      if (dir !== undefined) removeScratchDir(dir);
       dir = undefined;
     },
   };
@@ -293,7 +294,7 @@ export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, 
   try {
     let keyPath: string;
     if (key.kind === 'literal') {
-      tmp = mkdtempSync(join(tmpdir(), 'kair-key-'));
+      tmp = makeScratchDir('kair-key-');
       keyPath = join(tmp, 'key.pub');
       writeFileSync(keyPath, `${key.publicKey}\n`, { mode: 0o600 });
     } else keyPath = key.path;
@@ -312,7 +313,7 @@ export function signApproval(ctx: Ctx, key: SigningKey, fields: ApprovalFields, 
     }
     return sig;
   } finally {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (tmp) removeScratchDir(tmp);
   }
 }
 

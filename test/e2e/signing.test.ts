@@ -4,14 +4,16 @@
  * Throwaway ed25519 keys are made with ssh-keygen; every crafted signature is made with a key
  * the allowed signers file trusts, so only the message it covers makes it wrong.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/domain/canonical.js';
 import {
+  BIN,
   NOW,
+  baseEnv,
   cloneWorkspace,
   editConfig,
   fixture,
@@ -231,6 +233,34 @@ describe('approve --sign', () => {
     expect(again.json).toMatchObject({ ok: true, recorded: false });
     expect(approveEvent(ws, 'c1')).toHaveLength(2);
     expect(kj(ws, ['verify']).code).toBe(0);
+  });
+});
+
+describe('approve --sign killed mid-way', () => {
+  it('SIGKILL while ssh-keygen checks the new signature leaves its kair-sig-<pid> folder; the next kair that signs removes it', async () => {
+    const ws = cloneWorkspace(T);
+    const tmp = makeTempDir('kair-tmpdir-');
+    const marker = join(makeTempDir('kair-marker-'), 'verify.pid');
+    // ssh-keygen signs for real and then hangs in -Y verify, the step that uses the private folder.
+    const dir = makeTempDir('kair-slow-');
+    const script = join(dir, 'ssh-keygen');
+    writeFileSync(script, `#!/bin/sh\ncase "$*" in *"-Y verify"*) echo $$ > '${marker}'; exec sleep 30;; esac\nexec '${SSH_KEYGEN}' "$@"\n`);
+    chmodSync(script, 0o755);
+    const child = spawn(process.execPath, [BIN, 'approve', 'c1', '--sign', '--key', key('alice'), '--actor', 'alice'], { cwd: ws, env: baseEnv({ TMPDIR: tmp, PATH: `${dir}:${process.env.PATH}` }), stdio: 'ignore' });
+    const closed = new Promise<string | null>((res) => child.on('close', (_c, sig) => res(sig)));
+    for (const t0 = Date.now(); !(existsSync(marker) && readFileSync(marker, 'utf8').trim() !== ''); await new Promise((r) => setTimeout(r, 25))) {
+      if (Date.now() - t0 > 15_000) throw new Error('ssh-keygen -Y verify never started');
+    }
+    child.kill('SIGKILL');
+    expect(await closed).toBe('SIGKILL');
+    process.kill(Number(readFileSync(marker, 'utf8')), 'SIGKILL');
+    const leftovers = () => readdirSync(tmp).filter((n) => n.startsWith(`kair-sig-${child.pid}-`));
+    expect(leftovers()).toHaveLength(1);
+    // Nothing was approved; the next signing approve (real ssh-keygen) sweeps the dead folder.
+    expect(lastApprove(ws, 'c1')).toBeUndefined();
+    expect(kj(ws, ['approve', 'c1', '--sign', '--key', key('alice'), '--actor', 'alice'], { env: { TMPDIR: tmp } }).code).toBe(0);
+    expect(leftovers()).toEqual([]);
+    expect(readdirSync(tmp)).toEqual([]);
   });
 });
 

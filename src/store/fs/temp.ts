@@ -52,16 +52,20 @@ export function sweepTemps(dirs: string[]): number {
 }
 
 /**
- * Private folders kair makes in the system temp folder for the length of one step (a command's
- * KAIR_OUTPUT file). The writer's pid is in the name (`<prefix><pid>-XXXXXX`): kair removes its
- * own when the step ends, when the process exits, and before it dies of a second signal; a
- * folder whose process is dead (SIGKILL, power cut) is removed by the next kair that makes one.
+ * Private folders kair makes in the system temp folder for the length of one step: a command's
+ * KAIR_OUTPUT file, ssh-keygen's signature and key files. The writer's pid is in the name
+ * (`<prefix><pid>-XXXXXX`): kair removes its own when the step ends, when the process exits, and
+ * before it dies of a second signal; a folder whose process is dead (SIGKILL, power cut) is
+ * removed by the next kair that makes one, whatever its prefix.
  */
+export type ScratchPrefix = 'kair-out-' | 'kair-sig-' | 'kair-key-';
+const SCRATCH_NAME = /^kair-(?:out|sig|key)-(\d+)-[A-Za-z0-9]{6}$/;
 const scratch = new Set<string>();
 let exitHook = false;
 
-export function makeScratchDir(prefix: string): string {
-  sweepDeadScratch(prefix);
+export function makeScratchDir(prefix: ScratchPrefix): string {
+  // The system temp folder is shared: another user's folder may not be ours to remove.
+  sweepDeadWriters(tmpdir(), SCRATCH_NAME, { folders: true, bestEffort: true });
   const dir = mkdtempSync(join(tmpdir(), `${prefix}${process.pid}-`));
   scratch.add(dir);
   if (!exitHook) {
@@ -85,12 +89,6 @@ export function removeScratchDirs(): void {
       // best effort: a dead writer's folder is swept by the next one
     }
   }
-}
-
-function sweepDeadScratch(prefix: string): void {
-  const own = new RegExp(`^${prefix.replace(/[^A-Za-z0-9]/g, '\\$&')}(\\d+)-[A-Za-z0-9]{6}$`);
-  // The system temp folder is shared: another user's folder may not be ours to remove.
-  sweepDeadWriters(tmpdir(), own, { folders: true, bestEffort: true });
 }
 
 /**
