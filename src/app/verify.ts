@@ -6,7 +6,9 @@ import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { applyEvent } from '../domain/contract.js';
 import { assertId } from '../domain/ids.js';
 import { assertContract, indexEntry, listContractIds, readJsonFile, readTextFile } from '../store/fs/contracts.js';
-import { plainEntry, readIndexMerged } from '../store/fs/index-read.js';
+import { indexFiles, plainEntry, readIndexMerged } from '../store/fs/index-read.js';
+import { compactBytes } from '../store/fs/contract-writes.js';
+import { INDEX_LOCK, lockHolder } from '../store/fs/lock.js';
 import { checkChain } from '../store/fs/chain.js';
 import { readHistoryText } from '../store/fs/history.js';
 import { isTempName, listDir } from '../store/fs/temp.js';
@@ -255,6 +257,21 @@ function findTemps(ctx: Ctx, out: VerifyResult): void {
   };
   walk(ctx.ws.kairDir, 0);
 }
+/**
+ * Writers fold index.log into index.json without waiting for the `_index` lock, so a lock held
+ * from another host (never recovered automatically) stops every fold while the entries keep
+ * landing in the log: readers still merge them, and nothing at write time is wrong enough to
+ * warn about, but the log grows. Said here once the fold is overdue.
+ */
+function overdueFold(ctx: Ctx, out: VerifyResult): void {
+  const size = statSync(indexFiles.log(ctx.ws), { throwIfNoEntry: false })?.size ?? 0;
+  if (size <= compactBytes()) return;
+  const lock = lockHolder(paths.locks(ctx.ws), INDEX_LOCK);
+  if (lock.verdict !== 'remote' || !lock.holder) return;
+  const h = lock.holder;
+  out.warnings.push({ kind: 'index_behind', message: `contracts/index.log holds ${size} bytes not folded into index.json: the index lock is held from host ${h.host} (pid ${h.pid}, command ${h.command}, since ${h.since}); if that host is gone, \`kair unlock --index --force\` lets the next writer fold it` });
+}
+
 /** Extra checks contributed by other stores (e.g. the SQLite ledger projection). */
 export const extraVerifiers: ((ctx: Ctx, out: VerifyResult, id?: string) => void)[] = [];
 
@@ -276,6 +293,7 @@ export function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {})
   if (!merged.checkpoint) {
     out.warnings.push({ kind: 'index_behind', message: 'contracts/index.json is missing or unreadable; the next command rebuilds it' });
   }
+  overdueFold(ctx, out);
   if (merged.badLines > 0) {
     out.warnings.push({ kind: 'index_behind', message: `${merged.badLines} line(s) of the index (contracts/index.json, index.log) are not index entries; they are ignored and the next compaction drops them` });
   }
