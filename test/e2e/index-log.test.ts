@@ -191,6 +191,12 @@ describe('what init writes, and folds another host holds up', () => {
     expect(r.json.contracts).toMatchObject([{ id: 'c1', version: 1 }]);
     expect(ok(ws, ['status', 'c1']).contract.controls.granted).toEqual(['a:b']);
     expect(readFileSync(indexFile(ws), 'utf8')).toBe('[\n]\n'); // nothing folded
+    // a command that records nothing tries the fold too (what a killed writer left): it was LOCK_BUSY, exit 6
+    ok(ws, ['propose', 'Other', '--id', 'c2']);
+    ok(ws, ['close', 'c2', 'done']);
+    const again = kair(ws, ['close', 'c2', 'done']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/index|LOCK_BUSY/);
     // not overdue: nothing to say
     expect(kj(ws, ['verify'], small).json).toMatchObject({ ok: true, warnings: [] });
     const v = kj(ws, ['verify'], compact).json;
@@ -199,7 +205,7 @@ describe('what init writes, and folds another host holds up', () => {
     // once the lock is gone, the next writer folds the log
     ok(ws, ['unlock', '--index', '--force']);
     ok(ws, ['grant', 'c1', 'c:d'], compact);
-    expect(ids({ contracts: JSON.parse(readFileSync(indexFile(ws), 'utf8')) })).toEqual(['c1']);
+    expect(ids({ contracts: JSON.parse(readFileSync(indexFile(ws), 'utf8')) })).toEqual(['c1', 'c2']);
     expect(kj(ws, ['verify'], compact).json).toMatchObject({ ok: true, warnings: [] });
   });
 });
