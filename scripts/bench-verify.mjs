@@ -10,7 +10,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildSync } from 'esbuild';
@@ -54,6 +54,8 @@ if (only.includes('verify')) {
   k.writeIndex(w, [k.indexEntry(c)]);
   console.log(`${long} grown to ${c.history_seq} events in ${seconds(t).toFixed(1)} s`);
   const times = [];
+  // Wall clock on a shared machine: the load it ran under goes with the figure.
+  const loadBefore = loadavg()[0];
   for (let i = 0; i < verifyRounds; i++) {
     t = process.hrtime.bigint();
     const v = kair('verify', long, '--json');
@@ -62,8 +64,9 @@ if (only.includes('verify')) {
     if (!doc.ok) throw new Error(`verify reported problems: ${v.stdout.slice(0, 2000)}`);
   }
   const s = median(times);
-  results.verify = { events: c.history_seq, rounds: verifyRounds, seconds: +s.toFixed(3), events_per_second: Math.round(c.history_seq / s), all_seconds: times.map((x) => +x.toFixed(3)) };
-  console.log(`kair verify ${long} (${c.history_seq} events): median ${s.toFixed(3)} s of ${verifyRounds}, ${results.verify.events_per_second} events/s (CLI, start-up included)`);
+  const load = [+loadBefore.toFixed(2), +loadavg()[0].toFixed(2)];
+  results.verify = { events: c.history_seq, rounds: verifyRounds, seconds: +s.toFixed(3), events_per_second: Math.round(c.history_seq / s), all_seconds: times.map((x) => +x.toFixed(3)), cores: availableParallelism(), load_average: load };
+  console.log(`kair verify ${long} (${c.history_seq} events): median ${s.toFixed(3)} s of ${verifyRounds}, ${results.verify.events_per_second} events/s (CLI, start-up included; ${availableParallelism()} cores, load average ${load.join(' -> ')})`);
 }
 
 /** Starts `procs` processes at once, each running `per` grants one after another; resolves to the wall time. */

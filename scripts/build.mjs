@@ -66,6 +66,9 @@ await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.
 await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy, planBundle, leanDeps] });
 await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kair-plan.cjs' });
 await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy, leanDeps] });
+// The thread `kair verify` starts on a long history to hash-check part of it (src/app/verify-fast.ts):
+// its own small bundle, loaded by verify only.
+await build({ ...common, entryPoints: ['src/app/verify-worker.ts'], outfile: 'dist/kair-verify-worker.cjs' });
 
 // The launcher names a bundle's code cache by the hash on the bundle's first line (bin/kair.js):
 // computed once here, so start-up reads it instead of hashing the bundle.

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { initConfig } from '../domain/config.js';
 import { writeJsonAtomic } from '../store/fs/atomic.js';
+import { writeIndex } from '../store/fs/contract-writes.js';
 import { kairError } from '../domain/errors.js';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
 import { readInputFile } from '../store/fs/input.js';
@@ -22,7 +23,8 @@ export function init(opts: { dir?: string; cwd: string; env: NodeJS.ProcessEnv }
     writeJsonAtomic(cfgPath, fresh);
     config = fresh;
   }
-  if (!existsSync(paths.index(ws))) writeJsonAtomic(paths.index(ws), []);
+  // The checkpoint format (decision 028), so `list --limit` pages from the first command on.
+  if (!existsSync(paths.index(ws))) writeIndex(ws, []);
   return { created, workspace: rel(ws, ws.kairDir) || '.kair', workspace_id: (config.workspace_id as string | undefined) ?? null, config: rel(ws, cfgPath), root: ws.root };
 }
 

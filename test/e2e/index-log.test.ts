@@ -2,9 +2,10 @@
  * The index as a checkpoint plus an append-only log (decision 028): `list --limit/--after`, and
  * `list`/`verify` after hand edits and truncations of index.json and index.log.
  */
-import { appendFileSync, existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cloneWorkspace, indexCompactingFile, kair, indexFile, indexLogFile, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
+import { NOW, cloneWorkspace, indexCompactingFile, kair, indexFile, indexLogFile, kj, makeWorkspace, ok, removeWorkspaces } from '../helpers/cli.js';
 
 afterAll(removeWorkspaces);
 
@@ -154,5 +155,57 @@ describe('hand edits and truncations', () => {
     ok(ws, ['grant', 'c1', 'q:r'], compact);
     expect(existsSync(indexCompactingFile(ws)) || existsSync(indexLogFile(ws))).toBe(false);
     expect(ok(ws, ['list', '--limit', '10']).contracts).toEqual(rebuilt(ws, ['c1', 'c2', 'c3', 'c4', 'c5']));
+  });
+});
+
+describe('what init writes, and folds another host holds up', () => {
+  it("a fresh workspace's index.json is the checkpoint format, so list --limit pages it from the first command on", () => {
+    const ws = makeWorkspace();
+    expect(readFileSync(indexFile(ws), 'utf8')).toBe('[\n]\n');
+    expect(ok(ws, ['list'])).toEqual({ ok: true, contracts: [] });
+    expect(ok(ws, ['list', '--limit', '5'])).toEqual({ ok: true, contracts: [], next_after: null });
+    for (const id of ['c2', 'c1']) ok(ws, ['propose', `intent ${id}`, '--id', id]);
+    expect(readFileSync(indexFile(ws), 'utf8')).toBe('[\n]\n'); // not folded: the entries are in index.log
+    expect(ids(ok(ws, ['list', '--limit', '5']))).toEqual(['c1', 'c2']);
+    // Tell the paths apart: with its log line gone, c1 is in the whole list (which reads the
+    // contract folders) but not in a page (which reads only the index, decision 028). An index
+    // that cannot be paged (the old one-line `[]`) would be read whole and list c1 here too.
+    writeFileSync(indexLogFile(ws), readFileSync(indexLogFile(ws), 'utf8').split('\n').filter((l) => !l.includes('"id":"c1"')).join('\n'));
+    expect(ids(ok(ws, ['list', '--limit', '5']))).toEqual(['c2']);
+    expect(ids(ok(ws, ['list']))).toEqual(['c1', 'c2']);
+    expect(kj(ws, ['verify']).json).toMatchObject({ ok: true, problems: [], warnings: [{ contract_id: 'c1', kind: 'index_behind' }] });
+  });
+
+  it("a fold held up by another host's index lock: writes stay silent and listed; verify says why once the log is overdue", () => {
+    const ws = makeWorkspace();
+    ok(ws, ['propose', 'Remote', '--id', 'c1']);
+    const lock = join(ws, '.kair', 'locks', '_index.lock');
+    mkdirSync(lock, { recursive: true });
+    writeFileSync(join(lock, 'holder.json'), JSON.stringify({ host: 'build-7.elsewhere', boot_id: 'another-machine', pid_ns: null, pid: 48213, pid_start: 777, actor: 'mallory', command: 'grant', since: NOW }));
+    const small = { env: { KAIR_INDEX_COMPACT_BYTES: '100000' } };
+    const g = kair(ws, ['grant', 'c1', 'a:b'], compact);
+    expect(g.code, g.stderr).toBe(0);
+    expect(g.stderr).not.toMatch(/index|LOCK_BUSY/); // was: "the index entry of c1 was not updated (LOCK_BUSY: ...)"
+    const r = kair(ws, ['list', '--limit', '5', '--json'], compact);
+    expect(r.stderr).toBe('');
+    expect(r.json.contracts).toMatchObject([{ id: 'c1', version: 1 }]);
+    expect(ok(ws, ['status', 'c1']).contract.controls.granted).toEqual(['a:b']);
+    expect(readFileSync(indexFile(ws), 'utf8')).toBe('[\n]\n'); // nothing folded
+    // a command that records nothing tries the fold too (what a killed writer left): it was LOCK_BUSY, exit 6
+    ok(ws, ['propose', 'Other', '--id', 'c2']);
+    ok(ws, ['close', 'c2', 'done']);
+    const again = kair(ws, ['close', 'c2', 'done']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/index|LOCK_BUSY/);
+    // not overdue: nothing to say
+    expect(kj(ws, ['verify'], small).json).toMatchObject({ ok: true, warnings: [] });
+    const v = kj(ws, ['verify'], compact).json;
+    expect(v).toMatchObject({ ok: true, problems: [], warnings: [{ kind: 'index_behind' }] });
+    for (const part of ['index.log', 'build-7.elsewhere', '48213', 'kair unlock --index --force']) expect(v.warnings[0].message).toContain(part);
+    // once the lock is gone, the next writer folds the log
+    ok(ws, ['unlock', '--index', '--force']);
+    ok(ws, ['grant', 'c1', 'c:d'], compact);
+    expect(ids({ contracts: JSON.parse(readFileSync(indexFile(ws), 'utf8')) })).toEqual(['c1', 'c2']);
+    expect(kj(ws, ['verify'], compact).json).toMatchObject({ ok: true, warnings: [] });
   });
 });

@@ -354,10 +354,12 @@ describe('a holder on another host, and kair unlock', () => {
     const ws = makeWorkspace();
     ok(ws, ['propose', 'Index', '--id', 'c1']);
     plantLock(ws, '_index', remote());
-    // The grant commits; only its index entry waits (a warning naming the way out, never exit 6).
+    // The grant commits and its index entry is appended; only the fold waits, which is no
+    // failure of the grant (never exit 6, no warning): verify names the way out once the fold is
+    // overdue (index-log.test.ts), doctor lists the lock.
     const busy = kj(ws, ['grant', 'c1', 'ns:a', '--lock-timeout', '300']);
     expect(busy.code).toBe(0);
-    expect(busy.stderr).toContain('kair unlock --index --force');
+    expect(busy.stderr).not.toContain('was not updated');
     const r = kj(ws, ['unlock', '--index', '--force']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json).toEqual({ ok: true, lock: '_index', removed: remote() });
