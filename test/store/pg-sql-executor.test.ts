@@ -122,6 +122,8 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
         await sql.run('INSERT INTO aec_refs (ref, kind, body, created_at) VALUES (?, ?, ?, ?)', ['policy:v1', 'policy', canonicalJson({ actor }), AT]);
         await sql.run('INSERT OR REPLACE INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)', ['*', 'deploy', actor === 'alice' ? 'allow' : 'deny', AT, actor]);
         await appendChained(sql, CHAINS.agent_execution_ledger, ledgerValues(s.tenant, 'c1'));
+        // The same simulation id in both tenants: the conflict target is per tenant.
+        expect(await sql.run('INSERT INTO simulations (id, definition, status, created_at, updated_at, registered_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING', ['sim.a', '{}', 'Draft', AT, AT, actor])).toEqual({ changes: 1 });
       });
     }
     const seen = (s: PgExecutionStore) =>
@@ -133,6 +135,7 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
         policy: await sql.all('SELECT actor, action, decision FROM access_policy'),
         ledger: await sql.all('SELECT tenant_id, row_id FROM agent_execution_ledger'),
         counts: await sql.get('SELECT (SELECT count(*) FROM execution_envelopes) AS e, (SELECT count(*) FROM agent_execution_ledger) AS l'),
+        sims: await sql.all('SELECT id, registered_by FROM simulations'),
       }));
     const sa = await seen(a);
     expect(sa).toEqual({
@@ -143,16 +146,18 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
       policy: [{ actor: '*', action: 'deploy', decision: 'allow' }],
       ledger: [{ tenant_id: 'ws-a', row_id: 1 }],
       counts: { e: 1, l: 1 },
+      sims: [{ id: 'sim.a', registered_by: 'alice' }],
     });
     expect((await seen(b)).envelopes).toEqual([{ id: 'env-1', actor: 'bob' }]);
     // A's writes touch only A's rows.
     await a.transaction(async (sql) => {
       expect(await sql.run("UPDATE execution_envelopes SET status = 'RUNNING', updated_at = ? WHERE id = ?", [AT, 'env-1'])).toEqual({ changes: 1 });
       expect(await sql.run('DELETE FROM access_policy WHERE actor = ? AND action = ?', ['*', 'deploy'])).toEqual({ changes: 1 });
-      expect(await sql.run("UPDATE simulations SET status = 'Active'")).toEqual({ changes: 0 });
+      expect(await sql.run("UPDATE simulations SET status = 'Active'")).toEqual({ changes: 1 });
     });
     const sb = await seen(b);
     expect(sb.policy).toEqual([{ actor: '*', action: 'deploy', decision: 'deny' }]);
+    expect(await b.transaction((sql) => sql.all('SELECT id, status FROM simulations'))).toEqual([{ id: 'sim.a', status: 'Draft' }]);
     await withQuery(pgt.current.url, async (c) => {
       const st = await c.query(`SELECT tenant_id, status FROM ${schema}.execution_envelopes ORDER BY tenant_id`);
       expect(st.rows).toEqual([
@@ -235,6 +240,21 @@ describe('parity with SQLite', () => {
     const [l, p] = await both((sql) => sql.all('SELECT row_id FROM agent_execution_ledger WHERE contract_id = ?', ['c9']));
     expect(p).toEqual(l);
     expect(p).toHaveLength(1);
+  });
+
+  it('the lanes’ own upserts (ON CONFLICT (local key) DO UPDATE / DO NOTHING) give the same rows', async () => {
+    const upsert =
+      'INSERT INTO access_policy (actor, action, decision, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (actor, action) DO UPDATE SET decision = excluded.decision, updated_at = excluded.updated_at, updated_by = excluded.updated_by';
+    const register = 'INSERT INTO simulations (id, definition, status, created_at, updated_at, registered_by) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING';
+    await both((sql) => sql.run(upsert, ['alice', 'deploy', 'allow', AT, 'admin']));
+    await both((sql) => sql.run(upsert, ['alice', 'deploy', 'deny', '2026-01-31T00:00:00.000Z', 'root']));
+    await both((sql) => sql.run(register, ['sim.a', '{"id":"sim.a"}', 'Draft', AT, AT, 'admin']));
+    const [l1, p1] = await both((sql) => sql.run(register, ['sim.a', '{"id":"other"}', 'Active', AT, AT, 'mallory']));
+    expect(p1).toEqual(l1);
+    const [l, p] = await both(async (sql) => [...(await sql.all('SELECT * FROM access_policy ORDER BY rowid')), ...(await sql.all('SELECT * FROM simulations ORDER BY rowid'))]);
+    expect(p).toEqual(l);
+    expect(p.map(rowSha)).toEqual(l.map(rowSha));
+    expect(p[0]).toMatchObject({ decision: 'deny', updated_by: 'root' });
   });
 
   it('INSERT OR REPLACE / OR IGNORE on the projection, from VALUES and from the ledger fold', async () => {

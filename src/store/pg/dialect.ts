@@ -245,7 +245,9 @@ export function translate(sql: string, ctx: DialectContext): Translated {
     const nextText = nx === undefined ? '' : toks[nx]!.text;
     const isTable = ctx.tables.has(name);
     // A schema-qualified name would bypass the tenant filter: refuse any `x.y` after FROM/JOIN/INTO/UPDATE.
-    const tablePosition = prevWord === 'from' || prevWord === 'join' || prevWord === 'into' || prevWord === 'update' || (toks[p ?? -1]?.text === ',' && inFrom[depth] === true);
+    // `ON CONFLICT … DO UPDATE SET`: UPDATE there names no table.
+    const doUpdate = prevWord === 'update' && p !== undefined && lower(toks[prevSig(k - 1) ?? -1]) === 'do';
+    const tablePosition = prevWord === 'from' || prevWord === 'join' || prevWord === 'into' || (prevWord === 'update' && !doUpdate) || (toks[p ?? -1]?.text === ',' && inFrom[depth] === true);
     if (tablePosition && nextText === '.') throw refuse(`a schema-qualified table (${name}.…)`, sql);
     if (!isTable) {
       if (tablePosition && prevWord !== 'into' && prevWord !== 'update' && !ctes.has(name) && !(nextText === '(')) {
@@ -372,12 +374,29 @@ export function translate(sql: string, ctx: DialectContext): Translated {
     const closeK = kk;
     const srcK = closeK + 1;
     const srcWord = lower(toks[sig[srcK] ?? -1]);
+    // An upsert clause (SQLite's and PostgreSQL's syntax are the same): its conflict target gets
+    // tenant_id, which leads every primary key and unique index on PostgreSQL.
+    let conflictK = -1;
     for (let j = srcK; j < sig.length; j++) {
       const i = sig[j]!;
-      if (depthAt[i] === 0 && (lower(toks[i]) === 'returning' || (lower(toks[i]) === 'on' && lower(toks[sig[j + 1] ?? -1]) === 'conflict'))) {
-        throw refuse(`${lower(toks[i]).toUpperCase()} in an INSERT (write it as INSERT OR REPLACE / OR IGNORE)`, sql);
+      if (depthAt[i] !== 0) continue;
+      if (lower(toks[i]) === 'returning') throw refuse('RETURNING in an INSERT', sql);
+      if (lower(toks[i]) === 'on' && lower(toks[sig[j + 1] ?? -1]) === 'conflict' && conflictK < 0) conflictK = j;
+    }
+    if (conflictK >= 0) {
+      if (mode !== 'plain') throw refuse(`INSERT OR ${mode.toUpperCase()} with an ON CONFLICT clause`, sql);
+      const p = sig[conflictK + 2];
+      if (p !== undefined && toks[p]!.text === '(') {
+        const target: string[] = [];
+        for (let j = conflictK + 3; j < sig.length && toks[sig[j]!]!.text !== ')'; j++) if (toks[sig[j]!]!.kind === 'ident') target.push(lower(toks[sig[j]!]));
+        if (!target.includes('tenant_id')) out[p] = '(tenant_id, ';
+      }
+      for (let j = conflictK; j < sig.length; j++) {
+        const i = sig[j]!;
+        if (depthAt[i] === 0 && lower(toks[i]) === 'tenant_id' && toks[sig[j + 1] ?? -1]?.text === '=') throw refuse('an upsert that sets tenant_id', sql);
       }
     }
+    const srcEnd = conflictK >= 0 ? conflictK : sig.length;
     const tenantless = LOCAL_TENANTLESS.has(table);
     if (!tenantless && !cols.includes('tenant_id')) throw refuse(`an INSERT INTO ${table} without tenant_id`, sql);
     if (tenantless && cols.includes('tenant_id')) throw refuse(`an INSERT INTO ${table} naming tenant_id, which the local table does not have`, sql);
@@ -386,7 +405,7 @@ export function translate(sql: string, ctx: DialectContext): Translated {
     if (srcWord === 'values') {
       // Each top-level tuple: the tenant prepended, or its tenant_id slot checked.
       const tIdx = cols.indexOf('tenant_id');
-      for (let j = srcK + 1; j < sig.length; j++) {
+      for (let j = srcK + 1; j < srcEnd; j++) {
         const i = sig[j]!;
         if (depthAt[i] !== 0) continue;
         const tok = toks[i]!;
@@ -431,7 +450,9 @@ export function translate(sql: string, ctx: DialectContext): Translated {
         ? `SELECT ${T}, kair_src.* FROM (${out[from]}`
         : `SELECT * FROM (${out[from]}`;
       // Rows whose tenant_id is not the tenant's are not inserted (every source read is tenant-filtered already).
-      out.push(tenantless ? ') AS kair_src' : `) AS kair_src (${cols.map(qi).join(', ')}) WHERE kair_src.tenant_id = ${T}`);
+      const close = tenantless ? ') AS kair_src' : `) AS kair_src (${cols.map(qi).join(', ')}) WHERE kair_src.tenant_id = ${T}`;
+      if (conflictK >= 0) out[sig[conflictK]!] = `${close} ${out[sig[conflictK]!]}`;
+      else out.push(close);
     } else {
       throw refuse(`an INSERT INTO ${table} whose rows come from ${srcWord.toUpperCase() || 'nothing'}`, sql);
     }
