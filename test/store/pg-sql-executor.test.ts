@@ -77,6 +77,28 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
     });
   });
 
+  it('nests as savepoints, serialises unrelated transactions on its session, and refuses an executor kept past its transaction', async () => {
+    const { store } = await openExec(freshSchema());
+    let kept: SqlExecutor | undefined;
+    await store.transaction(async (sql) => {
+      kept = sql;
+      await sql.run(INSERT_ENVELOPE, envelope('env-outer'));
+      // A failing inner transaction rolls back to its savepoint; the outer one goes on.
+      const e = await rejection(store.transaction(async (inner) => {
+        await inner.run(INSERT_ENVELOPE, envelope('env-inner'));
+        await inner.run(INSERT_ENVELOPE, envelope('env-inner'));
+      }));
+      expect(e.code).toBe('CONCURRENT_WRITE');
+      await store.transaction((inner) => inner.run(INSERT_ENVELOPE, envelope('env-inner-2')));
+    });
+    // Two transactions started together run one after the other on the one session.
+    await Promise.all([0, 1, 2].map((i) => store.transaction((sql) => sql.run(INSERT_ENVELOPE, envelope(`env-par-${i}`)))));
+    const ids = await store.transaction((sql) => sql.all<{ id: string }>('SELECT id FROM execution_envelopes ORDER BY rowid'));
+    expect(ids.map((r) => r.id)).toEqual(['env-outer', 'env-inner-2', 'env-par-0', 'env-par-1', 'env-par-2']);
+    expect((await rejection(kept!.all('SELECT 1 AS one'))).message).toMatch(/outside its transaction/);
+    expect((await rejection(kept!.lockChain('change_log', ['ws-1']))).message).toMatch(/outside its transaction/);
+  });
+
   it('refuses what it cannot put a tenant filter on, before sending anything', async () => {
     const schema = freshSchema();
     const { store } = await openExec(schema);
@@ -351,7 +373,7 @@ describe('across processes', () => {
     expect(await store.transaction((sql) => sql.all('SELECT count(*) AS n FROM agent_execution_ledger'))).toEqual([{ n: 1 }]);
   });
 
-  it('8 processes appending to one ledger chain: a contiguous chain, ids 1…n, every row present', async () => {
+  it('8 processes claiming distinct steps on one ledger chain: a contiguous chain, ids 1…n, every row present', async () => {
     const schema = freshSchema();
     const { store } = await openExec(schema);
     const per = 10;
@@ -361,7 +383,7 @@ describe('across processes', () => {
     expect(ids).toEqual(Array.from({ length: 8 * per }, (_, i) => i + 1));
     expect(await store.transaction((sql) => checkExecutionChains(sql))).toEqual([]);
     // The figure decision 035 reports (appends per second across 8 processes, on a loaded machine).
-    console.log(`pg-exec: ${8 * per} chained appends from 8 processes in ${ms.toFixed(0)} ms (${((8 * per) / (ms / 1000)).toFixed(0)}/s)`);
+    console.log(`pg-exec: ${8 * per} claims (lock, re-read, chained append) from 8 processes in ${ms.toFixed(0)} ms (${((8 * per) / (ms / 1000)).toFixed(0)}/s)`);
   });
 });
 

@@ -127,7 +127,14 @@ export function pgExecutionStore(client: PgClient, target: PgTarget, tenant: str
     return mapPgError(e, target);
   };
 
+  // Set below: which transaction the current async path is inside.
+  const inside = new AsyncLocalStorage<{ depth: number }>();
+  const outside = () =>
+    kairError('INTERNAL_ERROR', 'a statement was sent outside its transaction (the executor of a finished transaction was kept)', { hint: 'this is a bug in kair: report it' });
+
   const query = async (sql: string, params: readonly unknown[] = []): Promise<{ rows: Record<string, unknown>[]; changes: number }> => {
+    // A statement outside the transaction would autocommit, and a chain lock would end at once.
+    if (!inside.getStore()) throw outside();
     const t = await translated(sql);
     if (params.length !== t.params) {
       throw kairError('INTERNAL_ERROR', `the statement takes ${t.params} parameter(s) but ${params.length} were passed`, { statement: sql.replace(/\s+/g, ' ').trim().slice(0, 200) });
@@ -156,6 +163,7 @@ export function pgExecutionStore(client: PgClient, target: PgTarget, tenant: str
     get: async <R>(sql: string, params?: readonly unknown[]) => (await query(sql, params)).rows[0] as R | undefined,
     run: async (sql: string, params?: readonly unknown[]) => ({ changes: (await query(sql, params)).changes }),
     lockChain: async (table: string, key: readonly unknown[]) => {
+      if (!inside.getStore()) throw outside();
       const parts = SHARED_ID_TABLES.has(table) ? [] : key.map((k) => (k === null || k === undefined ? '\u0000null' : String(k)));
       try {
         await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey('kair:chain', tenant, table, ...parts)]);
@@ -165,9 +173,8 @@ export function pgExecutionStore(client: PgClient, target: PgTarget, tenant: str
     },
   };
 
-  // Which transaction the current async path is inside (nesting → savepoint), and the queue that
-  // keeps unrelated transactions on this one session from interleaving.
-  const inside = new AsyncLocalStorage<{ depth: number }>();
+  // The queue that keeps unrelated transactions on this one session from interleaving (a
+  // transaction(fn) inside fn nests as a savepoint instead).
   let queue: Promise<unknown> = Promise.resolve();
 
   const outer = async <T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> => {
