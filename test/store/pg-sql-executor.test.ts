@@ -354,6 +354,34 @@ describe('across processes', () => {
     return { results, ms: performance.now() - t0 };
   }
 
+  it('a claimer SIGKILLed while it holds the chain lock commits nothing, and the next one appends at once', async () => {
+    const schema = freshSchema();
+    const { store } = await openExec(schema);
+    await store.transaction((sql) => appendChained(sql, CHAINS.agent_execution_ledger, ledgerValues('ws-1', 'c1', { step: 'before' })));
+    const child = spawn(process.execPath, [worker, schema, 'ws-1', 'hold', '1'], { env: { ...process.env, ...env() }, stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (out.includes('ready')) child.stdin.end('go\n');
+        if (out.includes('holding')) resolve();
+      });
+      child.on('close', () => reject(new Error(`the worker ended before holding: ${out}`)));
+    });
+    const closed = new Promise((r) => child.on('close', r));
+    child.kill('SIGKILL');
+    await closed;
+    // The server ends the killed session and its transaction; the chain lock goes with it.
+    await store.transaction((sql) => appendChained(sql, CHAINS.agent_execution_ledger, ledgerValues('ws-1', 'c1', { step: 'after' })));
+    const rows = await store.transaction((sql) => sql.all('SELECT row_id, step_id FROM agent_execution_ledger ORDER BY row_id'));
+    expect(rows).toEqual([
+      { row_id: 1, step_id: 'before' },
+      { row_id: 2, step_id: 'after' },
+    ]);
+    expect(await store.transaction((sql) => checkExecutionChains(sql))).toEqual([]);
+  });
+
   it('8 processes claiming one AEC key and attempt: exactly one claim row', async () => {
     const schema = freshSchema();
     const { store } = await openExec(schema);
