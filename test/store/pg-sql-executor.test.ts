@@ -18,7 +18,7 @@ import { PgEventStore } from '../../src/store/pg/event-store.js';
 import { migratePg } from '../../src/store/pg/migrations.js';
 import { pgExecutionStore } from '../../src/store/pg/sql-executor.js';
 import type { PgExecutionStore } from '../../src/store/pg/sql-executor.js';
-import { checkExecutionChains, checkExecutionTriggers, executionChainHeads, executionChainHolds, verifyExecution } from '../../src/store/pg/verify-exec.js';
+import { checkExecutionChains, checkExecutionTriggers, executionChainHeads, executionChainHolds, mergeVerify, verifyExecution } from '../../src/store/pg/verify-exec.js';
 import { CHAINS, checkChainTable, rowSha } from '../../src/store/sqlite/chain.js';
 import { openDb } from '../../src/store/sqlite/db.js';
 import type { Db } from '../../src/store/sqlite/db.js';
@@ -491,6 +491,12 @@ describe('verify and head on the execution side', () => {
       });
       const ev = await events.verify();
       expect(ev.problems.map((p) => p.kind)).toContain('chain_broken');
+      // A trigger left disabled is reported once by the whole verify, though both sides check it.
+      await withQuery(pgt.current.url, (c) => c.query(`ALTER TABLE ${schema}.change_log DISABLE TRIGGER change_log_no_delete`));
+      const whole = mergeVerify(await events.verify(), await verifyExecution(client, store));
+      expect(whole.problems.filter((p) => p.message.includes('change_log_no_delete'))).toEqual([{ kind: 'trigger_missing', message: 'the PostgreSQL trigger change_log_no_delete on change_log is disabled' }]);
+      expect(whole.problems.map((p) => p.kind)).toEqual(expect.arrayContaining(['chain_broken', 'ledger_chain_broken', 'row_mismatch']));
+      await withQuery(pgt.current.url, (c) => c.query(`ALTER TABLE ${schema}.change_log ENABLE TRIGGER change_log_no_delete`));
       const ex = await verifyExecution(client, store);
       expect(ex.problems).toEqual([
         { contract_id: 'c1', kind: 'ledger_chain_broken', message: expect.stringMatching(/agent_execution_ledger row_id 2 \(chain ws-1\/c1\) does not hash to its row_hash/) },

@@ -203,3 +203,20 @@ export async function executionChainHolds(store: ExecutionStore, head: ExecChain
     return row?.row_hash === head.row_hash;
   });
 }
+
+/**
+ * The whole PostgreSQL verify: the contract side (PgEventStore.verify) and this one. The event
+ * store also checks the append-only triggers of the chained execution tables by name; a trigger
+ * both report is reported once, with this module's message (it says what is wrong with it).
+ */
+export function mergeVerify(
+  contractSide: { problems: ExecFinding[]; warnings: ExecFinding[] },
+  executionSide: { problems: ExecFinding[]; warnings: ExecFinding[] },
+): { problems: ExecFinding[]; warnings: ExecFinding[] } {
+  const triggerOf = (f: ExecFinding) => (f.kind === 'trigger_missing' ? /trigger (\w+)/.exec(f.message)?.[1] : undefined);
+  const mine = new Set<string | undefined>(executionSide.problems.map(triggerOf).filter((t) => t !== undefined));
+  return {
+    problems: [...contractSide.problems.filter((f) => !mine.has(triggerOf(f))), ...executionSide.problems],
+    warnings: [...contractSide.warnings, ...executionSide.warnings],
+  };
+}
