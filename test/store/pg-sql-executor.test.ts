@@ -99,6 +99,22 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
     expect((await rejection(kept!.lockChain('change_log', ['ws-1']))).message).toMatch(/outside its transaction/);
   });
 
+  it('inside a transaction already open on its session (the contract boundary’s), its rows commit or roll back with that one', async () => {
+    const { store, client } = await openExec(freshSchema());
+    for (const [end, id] of [
+      ['ROLLBACK', 'env-rolled-back'],
+      ['COMMIT', 'env-committed'],
+    ] as const) {
+      await client.query('BEGIN');
+      await store.transaction((sql) => sql.run(INSERT_ENVELOPE, envelope(id)));
+      // Still open: the execution store did not commit the boundary's transaction.
+      expect(client.getTransactionStatus()).toBe('T');
+      await client.query(end);
+    }
+    const ids = await store.transaction((sql) => sql.all<{ id: string }>('SELECT id FROM execution_envelopes'));
+    expect(ids).toEqual([{ id: 'env-committed' }]);
+  });
+
   it('refuses what it cannot put a tenant filter on, before sending anything', async () => {
     const schema = freshSchema();
     const { store } = await openExec(schema);

@@ -7,7 +7,8 @@
  *
  * - `transaction(fn)` is one transaction on this session; called inside `fn` it nests as a
  *   savepoint. Calls from unrelated async paths wait their turn (one session runs one
- *   transaction at a time).
+ *   transaction at a time). Called while another transaction is open on the session (the
+ *   contract boundary's), it joins it as a savepoint and commits with it.
  * - `lockChain(table, key)` is SQLite's BEGIN IMMEDIATE for one chain: a transaction-scoped
  *   advisory lock, taken before the chain head is read, released by COMMIT or ROLLBACK.
  * - Numbers come back as numbers (bigint, numeric), booleans as 1/0, as SQLite returns them, so
@@ -176,6 +177,7 @@ export function pgExecutionStore(client: PgClient, target: PgTarget, tenant: str
   // The queue that keeps unrelated transactions on this one session from interleaving (a
   // transaction(fn) inside fn nests as a savepoint instead).
   let queue: Promise<unknown> = Promise.resolve();
+  let ownOpen = false;
 
   const outer = async <T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> => {
     try {
@@ -219,7 +221,19 @@ export function pgExecutionStore(client: PgClient, target: PgTarget, tenant: str
     transaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
       const cur = inside.getStore();
       if (cur) return nested(cur.depth, fn);
-      const run = queue.then(() => outer(fn));
+      // A transaction this store did not open is in progress on the session (the contract
+      // boundary's, PgEventStore.mutate on the same connection): the rows join it as a savepoint
+      // and commit with its COMMIT, so a boundary's history rows and execution rows commit
+      // together or not at all.
+      if (!ownOpen && client.getTransactionStatus() === 'T') return nested(0, fn);
+      const run = queue.then(async () => {
+        ownOpen = true;
+        try {
+          return await outer(fn);
+        } finally {
+          ownOpen = false;
+        }
+      });
       queue = run.catch(() => undefined);
       return run;
     },
