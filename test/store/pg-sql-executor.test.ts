@@ -241,6 +241,8 @@ describe('parity with SQLite', () => {
     const [la, pa] = await both((sql) => sql.all('SELECT * FROM aec_refs ORDER BY rowid'));
     expect(pa).toEqual(la);
     expect(checkChainTable(db, CHAINS.aec_refs)).toEqual([]);
+    for (const page of [1, 2, 5000]) expect(await pgs.transaction((sql) => checkExecutionChains(sql, page))).toEqual([]);
+    expect(await local.transaction((sql) => checkExecutionChains(sql, 2))).toEqual([]);
     // The heads `kair head` records, computed the same way on both.
     const local3 = (await executionChainHeads(local)).filter((h) => h.name.startsWith('agent_execution_ledger') || h.name === 'aec_refs');
     const pg3 = (await executionChainHeads(pgs)).filter((h) => h.name.startsWith('agent_execution_ledger') || h.name === 'aec_refs');
@@ -426,6 +428,8 @@ describe('across processes', () => {
     const ids = results.flatMap((r) => r.ids as number[]).sort((x, y) => x - y);
     expect(ids).toEqual(Array.from({ length: 8 * per }, (_, i) => i + 1));
     expect(await store.transaction((sql) => checkExecutionChains(sql))).toEqual([]);
+    // Walked a page at a time, the same answer.
+    expect(await store.transaction((sql) => checkExecutionChains(sql, 7))).toEqual([]);
     // The figure decision 035 reports (appends per second across 8 processes, on a loaded machine).
     console.log(`pg-exec: ${8 * per} claims (lock, re-read, chained append) from 8 processes in ${ms.toFixed(0)} ms (${((8 * per) / (ms / 1000)).toFixed(0)}/s)`);
   });
@@ -519,6 +523,8 @@ describe('verify and head on the execution side', () => {
         { contract_id: 'c1', kind: 'row_mismatch', message: expect.stringMatching(/execution_envelopes row "env-1" differs/) },
         { contract_id: 'c1', kind: 'row_mismatch', message: expect.stringMatching(/agent_execution_ledger row 2 differs/) },
       ]);
+      // Walked a page at a time (pages of 1 and 2 rows), the same breaks.
+      for (const page of [1, 2]) expect(await store.transaction((sql) => checkExecutionChains(sql, page))).toEqual(ex.problems.filter((p) => p.kind === 'ledger_chain_broken'));
       // The head recorded before the edit no longer holds.
       const h = (await executionChainHeads(store)).find((x) => x.name === 'agent_execution_ledger:ws-1/c1')!;
       expect(h.seq).toBe(3);

@@ -111,14 +111,31 @@ export async function checkExecutionTriggers(client: PgClient, schema: string): 
 
 const orderOf = (spec: ChainSpec): string => (spec.integerId ? `"${spec.id}"` : 'rowid');
 
+/** Rows of a chained table in chain order, a page at a time (a ledger may hold millions). */
+async function* chainRows(sql: SqlExecutor, spec: ChainSpec, page: number): AsyncGenerator<Record<string, unknown>> {
+  // Rows ordered by rowid name it in the select list to page on it; it is not part of the row.
+  const select = spec.integerId ? `SELECT * FROM ${spec.table} WHERE "${spec.id}" > ? ORDER BY "${spec.id}" LIMIT ${page}` : `SELECT rowid AS kair_order, * FROM ${spec.table} WHERE rowid > ? ORDER BY rowid LIMIT ${page}`;
+  for (let after: unknown = -1; ; ) {
+    const rows = await sql.all(select, [after]);
+    for (const row of rows) {
+      if (!spec.integerId) {
+        after = row.kair_order;
+        delete row.kair_order;
+        delete row.rowid;
+      } else after = row[spec.id];
+      yield row;
+    }
+    if (rows.length < page) return;
+  }
+}
+
 /** Every chain of the tenant, walked in order: the first break of each. */
-export async function checkExecutionChains(sql: SqlExecutor): Promise<ExecFinding[]> {
+export async function checkExecutionChains(sql: SqlExecutor, page = 5000): Promise<ExecFinding[]> {
   const out: ExecFinding[] = [];
   for (const spec of specs) {
-    const rows = await sql.all(`SELECT * FROM ${spec.table} ORDER BY ${orderOf(spec)}`);
     const heads = new Map<string, string>();
     const broken = new Set<string>();
-    for (const row of rows) {
+    for await (const row of chainRows(sql, spec, page)) {
       const chain = spec.key.map((k) => String(row[k])).join('/') || spec.table;
       const prev = heads.get(chain) ?? GENESIS_HASH;
       heads.set(chain, typeof row.row_hash === 'string' ? row.row_hash : GENESIS_HASH);
