@@ -421,7 +421,7 @@ export function translate(sql: string, ctx: DialectContext): Translated {
           for (let m = j + 1; m < sig.length; m++) {
             const ti = sig[m]!;
             const tt = toks[ti]!;
-            if (depthAt[ti] === 1 && tt.text === ')') break;
+            if (depthAt[ti] === 0 && tt.text === ')') break;
             if (depthAt[ti] === 1 && tt.text === ',') {
               el++;
               continue;
@@ -441,7 +441,7 @@ export function translate(sql: string, ctx: DialectContext): Translated {
         }
         // Skip to the end of this tuple.
         let m = j + 1;
-        while (m < sig.length && !(depthAt[sig[m]!] === 1 && toks[sig[m]!]!.text === ')')) m++;
+        while (m < sig.length && !(depthAt[sig[m]!] === 0 && toks[sig[m]!]!.text === ')')) m++;
         j = m;
       }
     } else if (srcWord === 'select' || srcWord === 'with') {
