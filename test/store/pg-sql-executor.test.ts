@@ -16,7 +16,8 @@ import { connectPg } from '../../src/store/pg/connect.js';
 import type { PgClient, PgConnection } from '../../src/store/pg/connect.js';
 import { PgEventStore } from '../../src/store/pg/event-store.js';
 import { migratePg } from '../../src/store/pg/migrations.js';
-import { pgExecutionStore } from '../../src/store/pg/sql-executor.js';
+import { loadTables, pgExecutionStore } from '../../src/store/pg/sql-executor.js';
+import { pgOnlyColumns } from '../../src/store/pg/dialect.js';
 import type { PgExecutionStore } from '../../src/store/pg/sql-executor.js';
 import { checkExecutionChains, checkExecutionTriggers, executionChainHeads, executionChainHolds, mergeVerify, verifyExecution } from '../../src/store/pg/verify-exec.js';
 import { CHAINS, checkChainTable, rowSha } from '../../src/store/sqlite/chain.js';
@@ -211,14 +212,25 @@ describe('parity with SQLite', () => {
   let db: Db;
   let local: ExecutionStore;
   let pgs: PgExecutionStore;
+  let pgClient: PgClient;
   beforeAll(async () => {
     db = openDb(':memory:', { now: () => AT });
     local = sqliteExecution(db);
-    pgs = (await openExec(freshSchema(), 'ws-1')).store;
+    ({ store: pgs, client: pgClient } = await openExec(freshSchema(), 'ws-1'));
   });
   afterAll(() => db.close());
 
   const both = async <T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<[T, T]> => [await local.transaction(fn), await pgs.transaction(fn)];
+
+  it('every kair.db table exists on PostgreSQL with the same columns once the PostgreSQL-only ones are left out', async () => {
+    const localTables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('migrations', 'sqlite_sequence') ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    const pgTables = await loadTables(pgClient, pgs.target.schema);
+    for (const t of localTables) {
+      const local = (db.prepare(`SELECT name FROM pragma_table_info('${t}')`).all() as { name: string }[]).map((c) => c.name).sort();
+      expect(pgTables.get(t)?.columns.filter((c) => !pgOnlyColumns(t).includes(c)).sort(), t).toEqual(local);
+    }
+    expect(localTables.length).toBeGreaterThanOrEqual(13);
+  });
 
   it('chained ledger inserts: the same ids, rows, row JSON, hashes and chain heads', async () => {
     for (const [contract, n] of [
