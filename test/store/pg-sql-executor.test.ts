@@ -112,6 +112,13 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
       expect(client.getTransactionStatus()).toBe('T');
       await client.query(end);
     }
+    // A failed transaction of someone else's on the session is left to its owner.
+    await client.query('BEGIN');
+    await client.query('SELECT 1/0').catch(() => undefined);
+    expect(client.getTransactionStatus()).toBe('E');
+    expect((await rejection(store.transaction((sql) => sql.run(INSERT_ENVELOPE, envelope('env-in-failed'))))).message).toMatch(/aborted/);
+    expect(client.getTransactionStatus()).toBe('E');
+    await client.query('ROLLBACK');
     const ids = await store.transaction((sql) => sql.all<{ id: string }>('SELECT id FROM execution_envelopes'));
     expect(ids).toEqual([{ id: 'env-committed' }]);
   });

@@ -225,7 +225,9 @@ export function pgExecutionStore(client: PgClient, target: PgTarget, tenant: str
       // boundary's, PgEventStore.mutate on the same connection): the rows join it as a savepoint
       // and commit with its COMMIT, so a boundary's history rows and execution rows commit
       // together or not at all.
-      if (!ownOpen && client.getTransactionStatus() === 'T') return nested(0, fn);
+      // ('E': that transaction has failed; joining it fails too, and leaves it to its owner.)
+      const status = client.getTransactionStatus();
+      if (!ownOpen && (status === 'T' || status === 'E')) return nested(0, fn);
       const run = queue.then(async () => {
         ownOpen = true;
         try {
