@@ -107,7 +107,13 @@ export function sqlSitesOf(file: string, src: string): SqlSite[] {
     i++;
     while (/\s/.test(src[i] ?? '')) i++;
     const q = src[i];
-    if (q !== "'" && q !== '"' && q !== '`') continue;
+    if (q !== "'" && q !== '"' && q !== '`') {
+      // A statement kept in a constant of the file: `sql.get(SELECT_STEP, [..])`.
+      const id = /^([A-Za-z_$][\w$]*)\s*[,)]/.exec(src.slice(i, i + 200));
+      const v = id ? consts.get(id[1]!) : undefined;
+      if (v !== undefined && SQL_START.test(v)) out.push({ file, line: src.slice(0, i).split('\n').length, sql: v, dynamic: false });
+      continue;
+    }
     const end = literalEnd(src, i);
     const raw = src.slice(i, end);
     const line = src.slice(0, i).split('\n').length;

@@ -218,6 +218,8 @@ describe('the SQL corpus on PostgreSQL', () => {
       'db.prepare(`SELECT * FROM ${someTable}`).all();',
       "await sql.run('INSERT OR REPLACE INTO agent_execution_current (tenant_id, step_id) VALUES (?, ?)', [t, s]);",
       "db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(t);",
+      "const BAD = 'SELECT ifnull(max(row_id), 0) AS m, group_concat(event) AS e FROM agent_execution_ledger';",
+      'await sql.get(BAD, []);',
     ].join('\n');
     const { checked, sqliteOnly } = await checkSites(sqlSitesOf('src/lanes/aec/made-up.ts', src));
     expect(checked.map((c) => [c.where, c.error?.replace(/:.*/s, '')])).toEqual([
@@ -225,6 +227,7 @@ describe('the SQL corpus on PostgreSQL', () => {
       ['src/lanes/aec/made-up.ts:2', 'PostgreSQL'],
       ['src/lanes/aec/made-up.ts:3', 'a statement built at run time that this test does not know'],
       ['src/lanes/aec/made-up.ts:4', 'INSERT OR REPLACE INTO agent_execution_current without its whole primary key (tenant_id, correlation_id, step_id); the statement was not sent to PostgreSQL'],
+      ['src/lanes/aec/made-up.ts:7', 'PostgreSQL'],
     ]);
     expect(checked[0]!.error).toMatch(/could not determine data type of parameter \$1/);
     expect(checked[1]!.error).toMatch(/group_concat/);
