@@ -71,6 +71,13 @@ describe('translate', () => {
     expect(tr('SELECT agent_execution_ledger.step_id FROM agent_execution_ledger').text).toContain('SELECT agent_execution_ledger.step_id FROM (');
   });
 
+  it('FROM in function syntax and IS DISTINCT FROM name no table', () => {
+    expect(tr('SELECT substring(id FROM 2) AS s FROM execution_envelopes WHERE status IS DISTINCT FROM contract_id').text).toBe(
+      `SELECT substring(id FROM 2) AS s FROM ${ENV}1) AS "execution_envelopes" WHERE status IS DISTINCT FROM contract_id`,
+    );
+    expect(tr('SELECT 1 FROM execution_envelopes WHERE EXISTS (SELECT 1 FROM aec_refs)').text.match(/WHERE tenant_id = \$1/g)).toHaveLength(2);
+  });
+
   it('keeps rowid in rows only when the select list names it', () => {
     expect(tr('SELECT * FROM execution_envelopes ORDER BY rowid').keepRowid).toBe(false);
     expect(tr('SELECT rowid, id FROM execution_envelopes').keepRowid).toBe(true);

@@ -200,6 +200,14 @@ export function translate(sql: string, ctx: DialectContext): Translated {
   }
   if (d !== 0) throw refuse('unbalanced parentheses', sql);
 
+  // Whether each parenthesis opens a query (`(SELECT …`, `(WITH …`): FROM inside other parentheses
+  // is function syntax (`substring(x FROM 2)`), not a clause; depth 0 is the statement itself.
+  const queryAt: boolean[] = [];
+  sig.forEach((i, k) => {
+    if (toks[i]!.text === '(') queryAt[depthAt[i]! + 1] = ['select', 'with'].includes(lower(toks[sig[k + 1] ?? -1]));
+  });
+  queryAt[0] = true;
+
   const prevSig = (k: number) => (k > 0 ? sig[k - 1] : undefined);
   const nextSig = (k: number) => (k + 1 < sig.length ? sig[k + 1] : undefined);
 
@@ -231,7 +239,9 @@ export function translate(sql: string, ctx: DialectContext): Translated {
     const t = toks[i]!;
     const depth = depthAt[i]!;
     const w = lower(t);
-    if (w === 'from' || w === 'join') {
+    // `IS DISTINCT FROM x` and FROM in a function's parentheses name no table.
+    const clause = queryAt[depth] === true && lower(toks[prevSig(k) ?? -1]) !== 'distinct';
+    if ((w === 'from' || w === 'join') && clause) {
       inFrom[depth] = w === 'from' || inFrom[depth] === true;
       continue;
     }
@@ -241,7 +251,8 @@ export function translate(sql: string, ctx: DialectContext): Translated {
     const name = w;
     const p = prevSig(k);
     const nx = nextSig(k);
-    const prevWord = lower(toks[p ?? -1]);
+    const prevClause = p !== undefined && queryAt[depthAt[p]!] === true && lower(toks[prevSig(k - 1) ?? -1]) !== 'distinct';
+    const prevWord = (lower(toks[p ?? -1]) === 'from' || lower(toks[p ?? -1]) === 'join') && !prevClause ? '' : lower(toks[p ?? -1]);
     const nextText = nx === undefined ? '' : toks[nx]!.text;
     const isTable = ctx.tables.has(name);
     // A schema-qualified name would bypass the tenant filter: refuse any `x.y` after FROM/JOIN/INTO/UPDATE.
