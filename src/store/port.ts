@@ -135,19 +135,34 @@ export interface ContractStore {
 
 /**
  * The execution side, for the lanes. The lanes' SQL is plain SQL over the tables of
- * src/store/sqlite/db.ts; the PostgreSQL adapter runs the same statements through a small
- * dialect layer (placeholders `?` → `$n`, `INSERT OR REPLACE` → `ON CONFLICT … DO UPDATE`,
- * `tenant_id` filled in). Not implemented yet: see decision 031.
+ * src/store/sqlite/db.ts with `?` parameters; the PostgreSQL adapter (src/store/pg/sql-executor.ts)
+ * runs the same statements through src/store/pg/dialect.ts (placeholders `?` → `$n`,
+ * `INSERT OR REPLACE` → `ON CONFLICT … DO UPDATE`, `INSERT OR IGNORE` → `ON CONFLICT DO NOTHING`,
+ * and the workspace's tenant on every row written and read, without the lanes naming it: decision 035).
+ * Statements that only SQLite understands (pragma, sqlite_master, sqlite_sequence) are sent only
+ * when `dialect` is 'sqlite'.
  */
 export interface SqlExecutor {
   readonly dialect: 'sqlite' | 'postgres';
   all<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   get<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R | undefined>;
   run(sql: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+  /**
+   * Serialises the appends to one hash chain until the transaction ends: call it before reading
+   * the chain head (`key` = the values of the chain's key columns, CHAINS in sqlite/chain.ts).
+   * SQLite: nothing to do (the transaction is BEGIN IMMEDIATE, which already serialises every
+   * writer). PostgreSQL: `pg_advisory_xact_lock` on ("kair:chain", tenant, table, key); a table
+   * whose integer ids are shared by several chains (the AEC ledger: ids per tenant, chains per
+   * contract) is locked as a whole, since two chains' writers would otherwise pick the same id.
+   */
+  lockChain(table: string, key: readonly unknown[]): Promise<void>;
 }
 
 export interface ExecutionStore {
-  /** Runs `fn` in one transaction (one §8.7 boundary: the claim commits before the executor runs). */
+  /**
+   * Runs `fn` in one transaction (one §8.7 boundary: the claim commits before the executor runs).
+   * Called again inside `fn` it nests (a savepoint). A thrown error rolls the transaction back.
+   */
   transaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
 }
 

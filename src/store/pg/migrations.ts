@@ -440,6 +440,9 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { id: 1, name: 'functions', sql: FUNCTIONS_SQL },
   { id: 2, name: 'contracts', sql: CONTRACTS_SQL },
   { id: 3, name: 'execution', sql: EXECUTION_SQL },
+  // aec_refs is chained in insertion order (its ids are text): kair.db orders it by SQLite's
+  // implicit rowid, which the translation of migration 3 left out (decision 035).
+  { id: 4, name: 'aec-refs-order', sql: 'ALTER TABLE aec_refs ADD COLUMN rowid bigserial NOT NULL;' },
 ];
 
 /** Tables whose rows are never updated or deleted (verify checks their triggers exist). */
