@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { kairError } from '../../domain/errors.js';
 import type { PgClient, PgTarget } from './connect.js';
+import { WORKSPACES_SQL } from './config-store.js';
 
 export interface PgMigration {
   id: number;
@@ -440,6 +441,10 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   { id: 1, name: 'functions', sql: FUNCTIONS_SQL },
   { id: 2, name: 'contracts', sql: CONTRACTS_SQL },
   { id: 3, name: 'execution', sql: EXECUTION_SQL },
+  // Id 4 is the SQL executor's (another branch); this placeholder keeps the ids contiguous on this
+  // branch only and is replaced by that migration at the merge. It must never be released.
+  { id: 4, name: 'reserved', sql: 'SELECT 1' },
+  { id: 5, name: 'workspaces', sql: WORKSPACES_SQL },
 ];
 
 /** Tables whose rows are never updated or deleted (verify checks their triggers exist). */
