@@ -64,11 +64,40 @@ function parse(stdout: string): Json {
   }
 }
 
+// ---- the backend under test
+
+/**
+ * `KAIR_TEST_BACKEND=postgres` (npm run test:pg, vitest.pg.config.ts) runs the same suites on
+ * PostgreSQL: test/setup/pg-backend.ts starts a server per test file and puts its database's URL
+ * in KAIR_DATABASE_URL, `kair init` run through these helpers becomes `kair init --backend
+ * postgres` (a fresh tenant per workspace), and a cloned workspace gets a copy of the database.
+ */
+export const TEST_BACKEND: 'local' | 'postgres' = process.env.KAIR_TEST_BACKEND === 'postgres' ? 'postgres' : 'local';
+
+/** Workspace root → the environment that reaches its database (clones live in their own database). */
+const pgWorkspaceEnv = new Map<string, Record<string, string>>();
+
+/** The environment the helpers add to a CLI spawned in `ws` (on PostgreSQL: its database's URL). */
+export function backendEnvOf(ws: string): Record<string, string> {
+  if (TEST_BACKEND !== 'postgres') return {};
+  for (let dir = resolve(ws); ; dir = dirname(dir)) {
+    const env = pgWorkspaceEnv.get(dir);
+    if (env) return env;
+    if (dirname(dir) === dir) return {};
+  }
+}
+
+/** On PostgreSQL, a bare `init` becomes `init --backend postgres`: the suites' own inits make shared workspaces too. */
+function backendArgs(args: string[]): string[] {
+  if (TEST_BACKEND !== 'postgres' || args[0] !== 'init' || args.includes('--backend')) return args;
+  return [args[0], '--backend', 'postgres', ...args.slice(1)];
+}
+
 /** Runs `kair …args` synchronously with `ws` as the working directory. */
 export function kair(ws: string, args: string[], opts: RunOptions = {}): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const r = spawnSync(process.execPath, [BIN, ...backendArgs(args)], {
     cwd: opts.cwd ?? ws,
-    env: baseEnv(opts.env),
+    env: baseEnv({ ...backendEnvOf(ws), ...opts.env }),
     input: opts.input ?? '',
     encoding: 'utf8',
     timeout: 30_000,
@@ -80,7 +109,7 @@ export function kair(ws: string, args: string[], opts: RunOptions = {}): RunResu
 /** Like `kair`, but asynchronous (for concurrent processes). */
 export function kairAsync(ws: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ws, env: baseEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...backendArgs(args)], { cwd: opts.cwd ?? ws, env: baseEnv({ ...backendEnvOf(ws), ...opts.env }), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -106,7 +135,11 @@ export function ok(ws: string, args: string[], opts: RunOptions = {}): Json {
 /** A fresh temporary folder (no workspace), removed when the test file ends. */
 export { makeTempDir };
 
-/** A fresh temporary folder with `kair init` run in it. Returns the workspace root. */
+/**
+ * A fresh temporary folder with `kair init` run in it. Returns the workspace root. On PostgreSQL
+ * (KAIR_TEST_BACKEND) it is `kair init --backend postgres` on the test file's database: a new
+ * tenant, so workspaces of one file never see each other.
+ */
 export function makeWorkspace(): string {
   const dir = makeTempDir();
   const r = kair(dir, ['init', '--json']);
@@ -116,12 +149,33 @@ export function makeWorkspace(): string {
 
 /**
  * A copy of `src`'s `.kair/` in a fresh temporary folder: much cheaper than replaying the
- * commands that built it (each spawn of node costs 100+ ms).
+ * commands that built it (each spawn of node costs 100+ ms). On PostgreSQL the copy gets its own
+ * database, made from the source's as a template (same tenant, same rows, same hashes).
  */
 export function cloneWorkspace(src: string): string {
   const dir = makeTempDir();
   cpSync(join(src, '.kair'), join(dir, '.kair'), { recursive: true });
+  if (TEST_BACKEND === 'postgres') pgWorkspaceEnv.set(resolve(dir), { KAIR_DATABASE_URL: copyPgDatabase(backendEnvOf(src).KAIR_DATABASE_URL ?? process.env.KAIR_DATABASE_URL) });
   return dir;
+}
+
+/** Databases made by cloneWorkspace in this file (test/setup/pg-backend.ts drops them). */
+export const pgClones: string[] = [];
+
+/** `CREATE DATABASE … TEMPLATE …`, synchronously (the helpers are): a child process runs it. */
+function copyPgDatabase(url: string | undefined): string {
+  if (!url) throw new Error('cloneWorkspace on PostgreSQL: no KAIR_DATABASE_URL (is test/setup/pg-backend.ts in the vitest config?)');
+  const source = new URL(url);
+  const name = `kair_clone_${process.pid}_${pgClones.length + 1}_${Math.random().toString(16).slice(2, 8)}`;
+  const script = `const pg = require('pg'); const c = new pg.Client({ connectionString: process.env.SRC }); c.connect().then(() => c.query('CREATE DATABASE ' + process.env.DST + ' TEMPLATE ' + process.env.SRC_DB)).then(() => c.end()).catch((e) => { console.error(e.message); process.exit(1); });`;
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, SRC: admin.toString(), DST: name, SRC_DB: decodeURIComponent(source.pathname.slice(1)) }, encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`cloneWorkspace: CREATE DATABASE ${name} failed: ${r.stderr}`);
+  pgClones.push(name);
+  const out = new URL(url);
+  out.pathname = `/${name}`;
+  return out.toString();
 }
 
 /** Removes every folder made by makeTempDir/makeWorkspace in this test file (also done after every file). */
