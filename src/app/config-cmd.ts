@@ -76,9 +76,25 @@ export interface ConfigGetResult {
   problems: Problem[];
 }
 
+/**
+ * On PostgreSQL only `backend` and `workspace_id` are in the file; every other key is in the
+ * database (src/store/pg/config-store.ts), which this version's config commands do not reach yet:
+ * refuse rather than read a default or write a key into the file that no machine would share.
+ */
+function assertKeyInFile(value: Obj, parts: string[], verb: 'get' | 'set'): void {
+  const kind = isObj(value.backend) ? value.backend.kind : undefined;
+  if (kind !== 'postgres' || parts[0] === 'backend' || parts[0] === 'workspace_id') return;
+  throw kairError('BACKEND_CONFIG_INVALID', `config ${verb} ${parts.join('.')}: on a PostgreSQL workspace this key is kept in the database, which this version's config commands do not reach yet; nothing was read or written`, {
+    path: '.kair/config.json',
+    key: parts.join('.'),
+    hint: 'kair config get backend shows where the workspace lives',
+  });
+}
+
 export function configGet(ctx: Ctx, key: string): ConfigGetResult {
   const parts = assertKey(key);
   const { value } = readRaw(ctx);
+  assertKeyInFile(value, parts, 'get');
   const problems = validateConfig(value);
   const inFile = lookup(value, parts);
   if (inFile.found) return { key, value: inFile.value, source: 'file', problems };
@@ -112,8 +128,11 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
   const value = parseValue(valueText);
   const actor = ctx.actor();
   const ws = ctx.ws;
+  // Before the lock too: taking it would create .kair/locks/ in a folder that has none.
+  assertKeyInFile(readRaw(ctx).value, parts, 'set');
   return withLock(paths.locks(ws), CONFIG_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
     const raw = readRaw(ctx);
+    assertKeyInFile(raw.value, parts, 'set');
     if (ADMIN_KEYS.includes(parts[0]!)) {
       const admins = lookup(raw.value, ['policy', 'admins']);
       assertAdminIn(admins.found ? admins.value : configDefaults().policy.admins, actor, `set ${key}`);

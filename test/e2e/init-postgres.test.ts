@@ -64,6 +64,14 @@ describe('kair init --backend postgres', () => {
     expect(u.code, u.stdout).toBe(2);
     expect(u.json.error).toMatchObject({ code: 'USAGE_ERROR', message: expect.stringMatching(/unlock has nothing to remove on a PostgreSQL workspace/) });
     expect(u.json.error.details.hint).toMatch(/--lock-timeout/);
+    // config get/set of a key kept in the database is refused, not answered from the defaults or written locally.
+    for (const args of [['config', 'get', 'approvals.min'], ['config', 'set', 'approvals.min', '2']]) {
+      const c = kj(dir, args, db());
+      expect(c.code, args.join(' ')).toBe(2);
+      expect(c.json.error).toMatchObject({ code: 'BACKEND_CONFIG_INVALID', details: { key: 'approvals.min' } });
+    }
+    expect(ok(dir, ['config', 'get', 'backend.kind'], db()).value).toBe('postgres');
+    expect(readdirSync(join(dir, '.kair'))).toEqual(['config.json']);
   });
 
   it('--workspace-id joins an existing tenant from another folder; an unknown one is WORKSPACE_NOT_FOUND (exit 4) with nothing written', async () => {
