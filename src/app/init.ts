@@ -9,7 +9,7 @@
  * creating another.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BackendConfig } from '../domain/config.js';
 import { BACKEND_KINDS, DEFAULT_BACKEND, initConfig, validateConfig } from '../domain/config.js';
@@ -130,8 +130,12 @@ async function initPostgres(opts: InitOptions, ws: ReturnType<typeof workspaceAt
     return { ...base, tenant: 'joined' };
   }
   if (bare) throw new Error('unreachable: a bare init reaches here only for an existing postgres config');
-  // A local workspace (or anything else) already here: moving it is not init's job.
-  if (existsSync(ws.kairDir) && (existing !== null || readdirSync(ws.kairDir).length > 0)) {
+  // A local workspace (or anything else) already here: moving it is not init's job. The temp
+  // file of a config write killed before its rename (write-file-atomic's `config.json.<n>`) is
+  // not a workspace: an init killed there is run again.
+  const leftovers: string[] = [];
+  const others = existsSync(ws.kairDir) ? readdirSync(ws.kairDir).filter((n) => !(/^config\.json\.\d+$/.test(n) && leftovers.push(n))) : [];
+  if (existing !== null || others.length > 0) {
     throw kairError('USAGE_ERROR', `${shown.workspace} already holds a local workspace; nothing was written`, {
       flag: '--backend',
       hint: 'run `kair init --backend postgres` in another folder (this one keeps its local workspace)',
@@ -152,6 +156,7 @@ async function initPostgres(opts: InitOptions, ws: ReturnType<typeof workspaceAt
   });
   try {
     failpoint('init.tenant-committed');
+    for (const n of leftovers) rmSync(`${ws.kairDir}/${n}`, { force: true });
     writeJsonAtomic(cfgPath, { backend, workspace_id: session.workspaceId });
     await session.confirm();
   } finally {

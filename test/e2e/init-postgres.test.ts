@@ -186,7 +186,7 @@ describe('kair init --backend postgres', () => {
     expect(readdirSync(join(dir, '.kair'))).toEqual(['config.json']);
   });
 
-  it('--backend postgres in a folder holding a local workspace (or anything in .kair/) is refused, nothing changed', () => {
+  it('--backend postgres in a folder holding a local workspace (or anything but a torn config write in .kair/) is refused, nothing changed', () => {
     const ws = makeWorkspace();
     const before = readFileSync(configFile(ws), 'utf8');
     const r = kj(ws, ['init', '--backend', 'postgres'], db());
@@ -198,6 +198,12 @@ describe('kair init --backend postgres', () => {
     writeFileSync(join(other, '.kair', 'kair.db'), '');
     expect(kj(other, ['init', '--backend', 'postgres'], db()).code).toBe(2);
     expect(readdirSync(join(other, '.kair'))).toEqual(['kair.db']);
+    // What a kill inside the config write leaves (.kair/ and write-file-atomic's temp file) is not a workspace.
+    const torn = makeTempDir();
+    mkdirSync(join(torn, '.kair'));
+    writeFileSync(join(torn, '.kair', 'config.json.3141592653'), '{"backend":');
+    expect(ok(torn, ['init', '--backend', 'postgres'], db()).created).toBe(true);
+    expect(readdirSync(join(torn, '.kair'))).toEqual(['config.json']);
   });
 
   it('killed after the tenant committed and before the local write: nothing local; the next init here reuses that tenant, and a later fresh init creates another', async () => {
