@@ -82,6 +82,10 @@ describe('kair init --backend postgres', () => {
     const j = ok(second, ['init', '--backend', 'postgres', '--workspace-id', id], db());
     expect(j).toMatchObject({ created: true, tenant: 'joined', workspace_id: id });
     expect(readFileSync(configFile(second), 'utf8')).toBe(readFileSync(configFile(first), 'utf8'));
+    const textJoin = kair(makeTempDir(), ['init', '--backend', 'postgres', '--workspace-id', id], db());
+    expect(textJoin.code).toBe(0);
+    expect(textJoin.stdout).toContain(`PostgreSQL, workspace ${id}, joined`);
+    expect(textJoin.stdout + textJoin.stderr).not.toContain(PASSWORD());
     const third = makeTempDir();
     const miss = kj(third, ['init', '--backend', 'postgres', '--workspace-id', 'ws_0000000000000000'], db());
     expect(miss.code).toBe(4);
@@ -154,6 +158,9 @@ describe('kair init --backend postgres', () => {
       expect(r.stdout + r.stderr).not.toContain('s3cret');
       expect(existsSync(join(dir, '.kair'))).toBe(false);
     }
+    // --backend local is the plain init.
+    expect(ok(dir, ['init', '--backend', 'local'])).toMatchObject({ created: true, backend: 'local' });
+    expect(readdirSync(join(dir, '.kair')).sort()).toEqual(['config.json', 'contracts', 'locks']);
   });
 
   it('--url-env and --schema are used and recorded (the URL read from the named variable)', async () => {
