@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/domain/canonical.js';
 import { initConfig, resolveConfig, validateConfig } from '../../src/domain/config.js';
 import { jsonText } from '../../src/store/fs/atomic.js';
-import type { PgConnection } from '../../src/store/pg/connect.js';
+import type { PgClient, PgConnection } from '../../src/store/pg/connect.js';
+import type { TenantConfigChange } from '../../src/store/pg/config-store.js';
 import { connectPg } from '../../src/store/pg/connect.js';
 import {
   confirmTenant,
@@ -20,6 +21,7 @@ import {
   newTenantConfigText,
   pendingTenant,
   readTenantConfig,
+  setTenantConfigKey,
   tenantConfigDrift,
   tenantConfigProblems,
   updateTenantConfig,
@@ -217,5 +219,64 @@ describe('config writes', () => {
       { path: 'approvals.min', message: 'expected a positive integer' },
     ]);
     expect(tenantConfigProblems('ws_1', 'nope')).toEqual([{ path: '(root)', message: 'the config stored in the database is not JSON' }]);
+  });
+});
+
+describe('config set on a tenant (setTenantConfigKey)', () => {
+  /** A change-log row as the caller would append it, on the transaction it is given. */
+  const logInto = (tenant: string, seen: TenantConfigChange[]) => async (tx: PgClient, c: TenantConfigChange) => {
+    seen.push(c);
+    const n = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.change_log WHERE tenant_id = $1`, [tenant]);
+    await tx.query(
+      `INSERT INTO ${SCHEMA}.change_log (tenant_id, id, table_name, row_key, action, actor, changed_at, change, row_sha256, prev_hash, row_hash) VALUES ($1, $2, 'config', '{"file":"config.json"}', 'set', $3, $4, $5, $6, $7, $7)`,
+      [tenant, n.rows[0]!.n + 1, c.actor, c.at, JSON.stringify({ key: c.key, from: c.from, to: c.to }), c.sha256, '0'.repeat(64)],
+    );
+  };
+  const set = (tenant: string, key: string, value: unknown, actor: string, seen: TenantConfigChange[] = []) =>
+    setTenantConfigKey(a.client, a.target, tenant, { key, value, actor, at: AT, lockTimeoutMs: 5000 }, logInto(tenant, seen));
+
+  it('sets a key with the local rules; the logged sha is the stored one, so there is no drift', async () => {
+    const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice' });
+    const seen: TenantConfigChange[] = [];
+    const r = await set(t.workspace_id, 'approvals.min', 2, 'alice', seen);
+    expect(r).toMatchObject({ key: 'approvals.min', value: 2, previous: 1, problems: [] });
+    const stored = await readTenantConfig(a.client, a.target, t.workspace_id);
+    expect(JSON.parse(stored.text).approvals).toEqual({ min: 2, forbid_self: false });
+    expect(r.config_sha256).toBe(stored.sha256);
+    expect(seen).toEqual([{ key: 'approvals.min', from: 1, to: 2, actor: 'alice', at: AT, sha256: stored.sha256 }]);
+    expect(await tenantConfigDrift(a.client, a.target, t.workspace_id)).toBeNull();
+    // A key init does not write takes its default as `previous` = null.
+    expect((await set(t.workspace_id, 'slo.error_rate', 0.01, 'alice')).previous).toBeNull();
+  });
+
+  it('NOT_ADMIN and CONFIG_INVALID write nothing, neither the text nor the log row; backend and workspace_id are not in the database', async () => {
+    const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice' });
+    await set(t.workspace_id, 'policy.admins', ['alice'], 'alice');
+    const before = await readTenantConfig(a.client, a.target, t.workspace_id);
+    const logged = await lastLoggedConfigSha(a.client, a.target, t.workspace_id);
+    expect((await codeOf(set(t.workspace_id, 'approvals.min', 3, 'mallory'))).code).toBe('NOT_ADMIN');
+    const bad = await codeOf(set(t.workspace_id, 'approvals.min', 0, 'alice'));
+    expect(bad.code).toBe('CONFIG_INVALID');
+    expect(bad.details.problems).toEqual([{ path: 'approvals.min', message: 'expected a positive integer' }]);
+    expect((await codeOf(set(t.workspace_id, 'controls.nope', 1, 'alice'))).code).toBe('CONFIG_INVALID');
+    for (const key of ['backend.kind', 'workspace_id']) expect((await codeOf(set(t.workspace_id, key, 'x', 'alice'))).code).toBe('USAGE_ERROR');
+    // Non-admin keys need no admin.
+    await set(t.workspace_id, 'kimi.max_cost_usd_per_contract', 50, 'mallory');
+    expect((await readTenantConfig(a.client, a.target, t.workspace_id)).version).toBe(before.version + 1);
+    expect(await lastLoggedConfigSha(a.client, a.target, t.workspace_id)).not.toBe(logged);
+    expect(await tenantConfigDrift(a.client, a.target, t.workspace_id)).toBeNull();
+  });
+
+  it('8 sessions setting 8 keys at once: every change and every log row lands, the last row names the final text', async () => {
+    const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice' });
+    const sessions = await Promise.all(Array.from({ length: 8 }, () => conn()));
+    const keys = ['approvals.min', 'approvals.forbid_self', 'kimi.max_cost_usd_per_contract', 'slo.error_rate', 'slo.dispatch_p95_ms', 'run.allowed_actors', 'planner.max_tokens', 'kimi.defaults.maxAgents'];
+    const values = [3, true, 42, 0.1, 900, ['alice'], 1000, 2];
+    await Promise.all(sessions.map((s, i) => setTenantConfigKey(s.client, s.target, t.workspace_id, { key: keys[i]!, value: values[i], actor: 'alice', at: AT, lockTimeoutMs: 10_000 }, logInto(t.workspace_id, []))));
+    const end = JSON.parse((await readTenantConfig(a.client, a.target, t.workspace_id)).text);
+    keys.forEach((k, i) => expect(k.split('.').reduce((v, p) => v[p], end), k).toEqual(values[i]));
+    const rows = await a.client.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.change_log WHERE tenant_id = $1`, [t.workspace_id]);
+    expect(rows.rows[0].n).toBe(8);
+    expect(await tenantConfigDrift(a.client, a.target, t.workspace_id)).toBeNull();
   });
 });

@@ -21,6 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sha256Hex } from '../../domain/canonical.js';
 import type { Problem } from '../../domain/config.js';
 import { initConfig, validateConfig } from '../../domain/config.js';
+import { applyConfigSet } from '../../domain/config-edit.js';
 import { kairError } from '../../domain/errors.js';
 import { jsonText } from '../fs/atomic.js';
 import type { PgClient, PgTarget } from './connect.js';
@@ -247,6 +248,45 @@ export async function updateTenantConfig(
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+export interface TenantConfigChange {
+  key: string;
+  from: unknown;
+  to: unknown;
+  actor: string;
+  at: string;
+  /** The sha of the config text this change produces (what the change log records). */
+  sha256: string;
+}
+
+/**
+ * `kair config set <key> <value>` on PostgreSQL: the same admin check and validation as the local
+ * file (`applyConfigSet`), under the tenant's row lock; `log` appends the change-log row on the
+ * same transaction, so the row and the new text commit together (no `config_drift` window after a
+ * kill, unlike the local file). `backend` and `workspace_id` are not in the database.
+ */
+export async function setTenantConfigKey(
+  client: PgClient,
+  t: PgTarget,
+  id: string,
+  o: { key: string; value: unknown; actor: string; at: string; lockTimeoutMs: number },
+  log: (tx: PgClient, change: TenantConfigChange) => Promise<void>,
+): Promise<{ key: string; value: unknown; previous: unknown; config_sha256: string; problems: Problem[] }> {
+  const parts = o.key.split('.');
+  if ((LOCAL_ONLY_KEYS as readonly string[]).includes(parts[0]!)) {
+    throw kairError('USAGE_ERROR', `${o.key} is kept in .kair/config.json, not in the database`, { argument: 'key', key: o.key, hint: 'kair config set approvals.min 2' });
+  }
+  let result: { previous: unknown; problems: Problem[] } = { previous: null, problems: [] };
+  const stored = await updateTenantConfig(client, t, id, { at: o.at, lockTimeoutMs: o.lockTimeoutMs }, async (current, tx) => {
+    const value = JSON.parse(current.text) as Record<string, unknown>;
+    const edit = applyConfigSet(value, parts, o.key, o.value, o.actor, { context: { workspace_id: id }, path: `the config of workspace ${id}` });
+    const text = jsonText(edit.next);
+    await log(tx, { key: o.key, from: edit.previous, to: o.value ?? null, actor: o.actor, at: o.at, sha256: sha256Hex(text) });
+    result = edit;
+    return text;
+  });
+  return { key: o.key, value: o.value, previous: result.previous, config_sha256: stored.sha256, problems: result.problems };
 }
 
 /** The config sha the tenant's change log last recorded (null: never changed by kair). */
