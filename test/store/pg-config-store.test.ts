@@ -21,6 +21,7 @@ import {
   newTenantConfigText,
   pendingTenant,
   readTenantConfig,
+  resolveTenantConfig,
   setTenantConfigKey,
   tenantConfigDrift,
   tenantConfigProblems,
@@ -211,6 +212,17 @@ describe('config writes', () => {
     release();
     await first;
     expect((await readTenantConfig(a.client, a.target, t.workspace_id)).sha256).toBe(t.sha256);
+  });
+
+  it('resolveTenantConfig: the local block with the stored keys and the defaults; an invalid stored config is CONFIG_INVALID listing every problem', async () => {
+    const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice' });
+    const local = { workspace_id: t.workspace_id, backend: { kind: 'postgres', url_env: 'KAIR_DATABASE_URL', schema: SCHEMA } };
+    const cfg = resolveTenantConfig(local, t);
+    expect(cfg).toMatchObject({ workspace_id: t.workspace_id, backend: local.backend, approvals: { min: 1, require_signed: false }, policy: { admins: ['*'] } });
+    const bad = { ...t, text: '{"approvals":{"min":0},"backend":{"kind":"local"},"nope":1}' };
+    const e = await codeOf(Promise.resolve().then(() => resolveTenantConfig(local, bad)));
+    expect(e.code).toBe('CONFIG_INVALID');
+    expect((e.details.problems as { path: string }[]).map((p) => p.path)).toEqual(['backend', 'nope', 'approvals.min']);
   });
 
   it('stored text with a local-only key or an invalid value is reported with the local paths', () => {

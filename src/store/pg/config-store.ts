@@ -19,8 +19,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { sha256Hex } from '../../domain/canonical.js';
-import type { Problem } from '../../domain/config.js';
-import { initConfig, validateConfig } from '../../domain/config.js';
+import type { Config, Problem } from '../../domain/config.js';
+import { initConfig, resolveConfig, validateConfig } from '../../domain/config.js';
 import { applyConfigSet } from '../../domain/config-edit.js';
 import { kairError } from '../../domain/errors.js';
 import { jsonText } from '../fs/atomic.js';
@@ -130,6 +130,26 @@ export function tenantConfigProblems(workspaceId: string, text: string): Problem
 export function mergedConfigValue(local: { workspace_id: string; backend: unknown }, text: string): Record<string, unknown> {
   const parsed = JSON.parse(text) as Record<string, unknown>;
   return { ...parsed, workspace_id: local.workspace_id, backend: local.backend };
+}
+
+/**
+ * The config a command sees on a PostgreSQL workspace (what `loadConfig` is for a local one): the
+ * local file's `workspace_id` and `backend` (already validated by the caller) with the stored
+ * keys, defaults for the omitted ones; every problem of the stored text listed in one
+ * CONFIG_INVALID, as the local file's are.
+ */
+export function resolveTenantConfig(local: { workspace_id: string; backend: unknown }, stored: TenantConfig): Config {
+  const problems = tenantConfigProblems(local.workspace_id, stored.text);
+  if (problems.length > 0) {
+    const shown = `the config of workspace ${local.workspace_id} (in the database)`;
+    const list = problems.map((p) => `${p.path}: ${p.message}`);
+    throw kairError('CONFIG_INVALID', problems.length === 1 ? `${shown}: ${list[0]}` : `${shown} has ${problems.length} problems:\n  - ${list.join('\n  - ')}`, {
+      workspace_id: local.workspace_id,
+      problems,
+      hint: 'fix each listed key with `kair config set <key> <value>` (omitted keys take their defaults)',
+    });
+  }
+  return resolveConfig(mergedConfigValue(local, stored.text));
 }
 
 function assertWorkspaceId(id: string, flag = '--workspace-id'): void {
