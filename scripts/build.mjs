@@ -48,6 +48,19 @@ const planBundle = {
     }));
   },
 };
+// The PostgreSQL side (src/store/pg/backend.ts, reached by a dynamic import) is dist/kair-pg.cjs:
+// the bundles every local command reads carry none of it, and it loads pg only when run.
+const pgBundle = {
+  name: 'pg-bundle',
+  setup(b) {
+    b.onResolve({ filter: /\/store\/pg\/backend\.js$/ }, (a) => (a.kind === 'dynamic-import' ? { path: 'kair-pg.cjs', namespace: 'pg-bundle' } : undefined));
+    b.onResolve({ filter: /^\.\/kair-pg\.cjs$/ }, () => ({ path: './kair-pg.cjs', external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'pg-bundle' }, () => ({
+      contents: "const load = globalThis.__kairLoadCached;\nmodule.exports = load ? load(__dirname + '/kair-pg.cjs') : require('./kair-pg.cjs');\n",
+      loader: 'js',
+    }));
+  },
+};
 // What proper-lockfile and write-file-atomic require at load time, cut to what kair uses of it
 // (scripts/shims/, docs/decisions/011): every `run` and `grant` loads both libraries, and their
 // imports (graceful-fs, node:assert, worker_threads) cost more than those commands' own code.
@@ -63,16 +76,19 @@ const leanDeps = {
   },
 };
 await build({ ...common, entryPoints: ['src/cli/entry.ts'], outfile: 'dist/kair.cjs', plugins: [splitLazy] });
-await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy, planBundle, leanDeps] });
+await build({ ...common, entryPoints: ['src/cli/lazy-lifecycle.ts'], outfile: 'dist/kair-lifecycle.cjs', plugins: [splitLazy, planBundle, pgBundle, leanDeps] });
 await build({ ...common, entryPoints: ['src/domain/plan.ts'], outfile: 'dist/kair-plan.cjs' });
-await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy, leanDeps] });
+await build({ ...common, entryPoints: ['src/cli/lazy.ts'], outfile: 'dist/kair-cmd.cjs', plugins: [splitLazy, pgBundle, leanDeps] });
+// The launcher runs bundles as vm.Scripts, which have no dynamic-import callback: connect.ts's
+// import('pg') becomes a require here.
+await build({ ...common, entryPoints: ['src/store/pg/backend.ts'], outfile: 'dist/kair-pg.cjs', supported: { 'dynamic-import': false } });
 // The thread `kair verify` starts on a long history to hash-check part of it (src/app/verify-fast.ts):
 // its own small bundle, loaded by verify only.
 await build({ ...common, entryPoints: ['src/app/verify-worker.ts'], outfile: 'dist/kair-verify-worker.cjs' });
 
 // The launcher names a bundle's code cache by the hash on the bundle's first line (bin/kair.js):
 // computed once here, so start-up reads it instead of hashing the bundle.
-for (const f of ['kair.cjs', 'kair-lifecycle.cjs', 'kair-plan.cjs', 'kair-cmd.cjs']) {
+for (const f of ['kair.cjs', 'kair-lifecycle.cjs', 'kair-plan.cjs', 'kair-cmd.cjs', 'kair-pg.cjs']) {
   const body = readFileSync(`dist/${f}`, 'utf8');
   writeFileSync(`dist/${f}`, `// kair-bundle-sha256 ${createHash('sha256').update(body).digest('hex')}\n${body}`);
 }

@@ -17,14 +17,12 @@ import { withLock } from '../store/fs/lock.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
 import { paths } from '../store/fs/workspace.js';
-import { assertAdminIn } from '../domain/actors.js';
+import { applyConfigSet } from '../domain/config-edit.js';
 import type { Ctx } from './context.js';
 import { lockWho } from './mutate.js';
 
 const CONFIG_LOCK = '_config';
 const KEY = /^[A-Za-z_$][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
-/** Keys whose change is a policy change: only policy.admins may set them. */
-const ADMIN_KEYS = ['approvals', 'run', 'policy', 'slo'];
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -76,9 +74,25 @@ export interface ConfigGetResult {
   problems: Problem[];
 }
 
+/**
+ * On PostgreSQL only `backend` and `workspace_id` are in the file; every other key is in the
+ * database (src/store/pg/config-store.ts), which this version's config commands do not reach yet:
+ * refuse rather than read a default or write a key into the file that no machine would share.
+ */
+function assertKeyInFile(value: Obj, parts: string[], verb: 'get' | 'set'): void {
+  const kind = isObj(value.backend) ? value.backend.kind : undefined;
+  if (kind !== 'postgres' || parts[0] === 'backend' || parts[0] === 'workspace_id') return;
+  throw kairError('BACKEND_CONFIG_INVALID', `config ${verb} ${parts.join('.')}: on a PostgreSQL workspace this key is kept in the database, which this version's config commands do not reach yet; nothing was read or written`, {
+    path: '.kair/config.json',
+    key: parts.join('.'),
+    hint: 'kair config get backend shows where the workspace lives',
+  });
+}
+
 export function configGet(ctx: Ctx, key: string): ConfigGetResult {
   const parts = assertKey(key);
   const { value } = readRaw(ctx);
+  assertKeyInFile(value, parts, 'get');
   const problems = validateConfig(value);
   const inFile = lookup(value, parts);
   if (inFile.found) return { key, value: inFile.value, source: 'file', problems };
@@ -102,8 +116,6 @@ export function parseValue(text: string): unknown {
   return p.ok ? p.value : text;
 }
 
-const problemKey = (p: Problem) => `${p.path}\u0000${p.message}`;
-
 export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetResult {
   const parts = assertKey(key);
   if (parts[0] === 'workspace_id' || parts[0] === '$schema') {
@@ -112,33 +124,12 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
   const value = parseValue(valueText);
   const actor = ctx.actor();
   const ws = ctx.ws;
+  // Before the lock too: taking it would create .kair/locks/ in a folder that has none.
+  assertKeyInFile(readRaw(ctx).value, parts, 'set');
   return withLock(paths.locks(ws), CONFIG_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
     const raw = readRaw(ctx);
-    if (ADMIN_KEYS.includes(parts[0]!)) {
-      const admins = lookup(raw.value, ['policy', 'admins']);
-      assertAdminIn(admins.found ? admins.value : configDefaults().policy.admins, actor, `set ${key}`);
-    }
-    const before = validateConfig(raw.value);
-    const next = structuredClone(raw.value);
-    let cur: Obj = next;
-    for (const p of parts.slice(0, -1)) {
-      if (!isObj(cur[p])) cur[p] = {};
-      cur = cur[p] as Obj;
-    }
-    const previous = lookup(raw.value, parts);
-    cur[parts[parts.length - 1]!] = value;
-    const after = validateConfig(next);
-    const had = new Set(before.map(problemKey));
-    const added = after.filter((p) => !had.has(problemKey(p)));
-    if (added.length > 0) {
-      const list = added.map((p) => `${p.path}: ${p.message}`);
-      throw kairError('CONFIG_INVALID', `config set ${key}: nothing was written; ${added.length === 1 ? list[0] : `${added.length} problems:\n  - ${list.join('\n  - ')}`}`, {
-        path: '.kair/config.json',
-        key,
-        problems: added,
-        hint: `give ${key} a valid value (\`kair config get ${key}\` shows the current one)`,
-      });
-    }
+    assertKeyInFile(raw.value, parts, 'set');
+    const { next, previous, problems: after } = applyConfigSet(raw.value, parts, key, value, actor, { path: '.kair/config.json' });
     // Every command would refuse the workspace afterwards (store/backend-guard.ts): say so now.
     if (parts[0] === 'backend' && lookup(next, ['backend', 'kind']).value === 'postgres') {
       throw kairError('BACKEND_CONFIG_INVALID', `config set ${key}: the postgres backend is not available in this version; nothing was written`, {
@@ -151,10 +142,10 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
     const sha = sha256Hex(text);
     // The database first (the log names the sha of the file about to be written), then the file:
     // a kill in between leaves the old file, which verify reports as config_drift until the next set.
-    logToChangeLog(ctx, next, { actor, key, previous: previous.found ? previous.value : null, value, sha });
+    logToChangeLog(ctx, next, { actor, key, previous, value, sha });
     failpoint('config.logged');
     writeFileAtomicSync(paths.config(ws), text);
-    return { key, value, previous: previous.found ? previous.value : null, config_sha256: sha, problems: after };
+    return { key, value, previous, config_sha256: sha, problems: after };
   });
 }
 

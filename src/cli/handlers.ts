@@ -26,8 +26,9 @@ const contractOut = (c: Contract, headline: string, extra: Record<string, unknow
   text: (p: Paint) => `${headline}\n${contractSummary(c, p)}`,
 });
 
-export async function init(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const { root: _root, ...r } = initApp({ dir: ctx.dirFlag, cwd: ctx.cwd, env: ctx.env });
+export async function init(p: Parsed, ctx: Ctx): Promise<Output> {
+  const str = (k: string) => p.opts[k] as string | undefined;
+  const { root: _root, ...r } = await initApp({ dir: ctx.dirFlag, cwd: ctx.cwd, env: ctx.env, backend: str('backend'), workspaceId: str('workspaceId'), schema: str('schema'), urlEnv: str('urlEnv'), actor: ctx.actor });
   const root = _root; // shown to the person at the terminal; --json carries relative paths only (§2)
   const next = [
     'Next steps:',
@@ -36,7 +37,8 @@ export async function init(_p: Parsed, ctx: Ctx): Promise<Output> {
     '  kair request-approval <id> && kair approve <id>',
     '  kair run <id>',
   ].join('\n');
-  return { json: r, text: () => `${r.created ? `Initialized a kair workspace in ${root}/.kair` : `Workspace already initialized in ${root}/.kair (config kept)`}\n${next}` };
+  const shared = r.backend === 'postgres' ? ` (PostgreSQL, workspace ${r.workspace_id ?? '?'}${r.tenant ? `, ${r.tenant}` : ''}; share it with \`kair init --backend postgres --workspace-id ${r.workspace_id ?? '<id>'}\`)` : '';
+  return { json: r, text: () => `${r.created ? `Initialized a kair workspace in ${root}/.kair` : `Workspace already initialized in ${root}/.kair (config kept)`}${shared}\n${next}` };
 }
 
 function splitControls(values: string[] | undefined): string[] {

@@ -68,7 +68,20 @@ const AEC = async () => (await loadLazy()).aecHandlers;
 const CMD = async () => (await loadLazy()).commandsHandlers;
 
 export const COMMANDS: CommandDef[] = [
-  { name: 'init', args: [], options: [], summary: 'create a .kair/ workspace here (idempotent)', example: 'kair init', noWorkspace: true, handler: async (p, c) => (await H()).init(p, c) },
+  {
+    name: 'init',
+    args: [],
+    options: [
+      o('--backend', 'backend', 'where the workspace lives: local (this folder, the default) or postgres (a database shared by a team)', 'local|postgres'),
+      o('--workspace-id', 'workspaceId', 'postgres: join this existing workspace instead of creating one', 'id'),
+      o('--schema', 'schema', 'postgres: the schema of kair\'s tables (default kair)', 'name'),
+      o('--url-env', 'urlEnv', 'postgres: the variable holding the database URL (default KAIR_DATABASE_URL; the URL is never written)', 'name'),
+    ],
+    summary: 'create a .kair/ workspace here (idempotent)',
+    example: 'kair init',
+    noWorkspace: true,
+    handler: async (p, c) => (await H()).init(p, c),
+  },
   {
     name: 'propose',
     args: [a('intent')],

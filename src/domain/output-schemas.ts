@@ -216,7 +216,17 @@ export const RollbackOutputSchema = z.union([
 /** propose, plan (+ plan_sha256, + planner with --generate/--refine), require, grant, revoke, request-approval, approve (+ recorded), pause, accept, rewind (+ rollback with --rollback), grant (+ warnings). */
 export const LifecycleOutputSchema = z.strictObject({ ok, contract: ContractSchema, plan_sha256: sha.optional(), recorded: z.boolean().optional(), planner: PlannerRecordSchema.optional(), warnings: z.array(z.string()).optional(), rollback: z.strictObject(rollbackDocument).nullable().optional() });
 
-export const InitOutputSchema = z.strictObject({ ok, created: z.boolean(), workspace: relPath, workspace_id: z.string().nullable(), config: relPath });
+export const InitOutputSchema = z.strictObject({
+  ok,
+  created: z.boolean(),
+  workspace: relPath,
+  workspace_id: z.string().nullable(),
+  config: relPath,
+  backend: z.enum(['local', 'postgres']),
+  /** postgres, when init reached the database: a new tenant, an existing one, or the one a killed init of this folder left. */
+  tenant: z.enum(['created', 'joined', 'reused']).optional(),
+  schema: z.string().optional(),
+});
 
 const nextStep = z.strictObject({ command: z.string(), why: z.string() });
 

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_INPUT_BYTES } from '../domain/json-input.js';
 import type { Workspace } from './fs/workspace.js';
 import { paths, rel } from './fs/workspace.js';
 
-export function assertLocalBackend(ws: Workspace): void {
+export function assertLocalBackend(ws: Workspace, command?: string): void {
   const file = paths.config(ws);
   let text: string;
   let fd: number;
@@ -42,6 +42,15 @@ export function assertLocalBackend(ws: Workspace): void {
   }
   const backend = (value as { backend?: { kind?: unknown } } | null)?.backend;
   if (backend?.kind === 'postgres') {
+    // Stays after the backend opens: on PostgreSQL the locks are the server's (an advisory lock
+    // ends with the session that holds it), so there is no lock file for unlock to remove.
+    if (command === 'unlock') {
+      throw kairError('USAGE_ERROR', 'unlock has nothing to remove on a PostgreSQL workspace: its locks belong to the database sessions that hold them and end with them; nothing was read or written', {
+        path: rel(ws, file),
+        key: 'backend.kind',
+        hint: 'wait for the holder named by LOCK_BUSY to finish, or retry with a larger --lock-timeout; a stuck session is ended on the server (pg_terminate_backend)',
+      });
+    }
     throw kairError('BACKEND_CONFIG_INVALID', 'the postgres backend is not available in this version; nothing was read or written', {
       path: rel(ws, file),
       key: 'backend.kind',

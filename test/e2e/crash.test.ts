@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { backendArgs, backendEnvOf } from '../helpers/cli.js';
 import { makeTempDir } from '../helpers/temp.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -10,10 +11,11 @@ const bin = join(root, 'bin', 'kair.js');
 const plan = join(root, 'fixtures', 'plans', 'custom-kimi.json');
 
 function kair(ws: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], {
+  // backendArgs/backendEnvOf: on the PostgreSQL pass, init makes a tenant and the CLI gets its URL.
+  const r = spawnSync(process.execPath, [bin, ...backendArgs(args)], {
     cwd: ws,
     encoding: 'utf8',
-    env: { ...process.env, KAIR_ACTOR: 'tester', KAIR_NOW: '2026-01-30T12:00:00.000Z', NO_COLOR: '1', ...env },
+    env: { ...process.env, ...backendEnvOf(ws), KAIR_ACTOR: 'tester', KAIR_NOW: '2026-01-30T12:00:00.000Z', NO_COLOR: '1', ...env },
   });
   let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test documents are asserted field by field
   try {

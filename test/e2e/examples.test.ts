@@ -123,6 +123,7 @@ const EXAMPLES: Record<string, Example> = {
 /** Examples shown to users that this test cannot run, with the reason. */
 const NOT_RUNNABLE: Record<string, string> = {
   'kair pause chat': 'needs a run in progress in another process (a contract that is not RUNNING refuses pause with exit 3)',
+  "export KAIR_DATABASE_URL='postgres://kair:PASSWORD@db.example:5432/kair?sslmode=verify-full'": 'needs a PostgreSQL server (test/e2e/init-postgres.test.ts runs both commands against a real one)',
 };
 
 // ---- collecting the examples

@@ -64,11 +64,40 @@ function parse(stdout: string): Json {
   }
 }
 
+// ---- the backend under test
+
+/**
+ * `KAIR_TEST_BACKEND=postgres` (npm run test:pg, vitest.pg.config.ts) runs the same suites on
+ * PostgreSQL: test/setup/pg-backend.ts starts a server per test file and puts its database's URL
+ * in KAIR_DATABASE_URL, `kair init` run through these helpers becomes `kair init --backend
+ * postgres` (a fresh tenant per workspace), and a cloned workspace gets a copy of the database.
+ */
+export const TEST_BACKEND: 'local' | 'postgres' = process.env.KAIR_TEST_BACKEND === 'postgres' ? 'postgres' : 'local';
+
+/** Workspace root → the environment that reaches its database (clones live in their own database). */
+const pgWorkspaceEnv = new Map<string, Record<string, string>>();
+
+/** The environment the helpers add to a CLI spawned in `ws` (on PostgreSQL: its database's URL). */
+export function backendEnvOf(ws: string): Record<string, string> {
+  if (TEST_BACKEND !== 'postgres') return {};
+  for (let dir = resolve(ws); ; dir = dirname(dir)) {
+    const env = pgWorkspaceEnv.get(dir);
+    if (env) return env;
+    if (dirname(dir) === dir) return {};
+  }
+}
+
+/** On PostgreSQL, a bare `init` becomes `init --backend postgres`: the suites' own inits make shared workspaces too. */
+export function backendArgs(args: string[]): string[] {
+  if (TEST_BACKEND !== 'postgres' || args[0] !== 'init' || args.includes('--backend')) return args;
+  return [args[0], '--backend', 'postgres', ...args.slice(1)];
+}
+
 /** Runs `kair …args` synchronously with `ws` as the working directory. */
 export function kair(ws: string, args: string[], opts: RunOptions = {}): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const r = spawnSync(process.execPath, [BIN, ...backendArgs(args)], {
     cwd: opts.cwd ?? ws,
-    env: baseEnv(opts.env),
+    env: baseEnv({ ...backendEnvOf(ws), ...opts.env }),
     input: opts.input ?? '',
     encoding: 'utf8',
     timeout: 30_000,
@@ -80,7 +109,7 @@ export function kair(ws: string, args: string[], opts: RunOptions = {}): RunResu
 /** Like `kair`, but asynchronous (for concurrent processes). */
 export function kairAsync(ws: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ws, env: baseEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...backendArgs(args)], { cwd: opts.cwd ?? ws, env: baseEnv({ ...backendEnvOf(ws), ...opts.env }), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -106,7 +135,11 @@ export function ok(ws: string, args: string[], opts: RunOptions = {}): Json {
 /** A fresh temporary folder (no workspace), removed when the test file ends. */
 export { makeTempDir };
 
-/** A fresh temporary folder with `kair init` run in it. Returns the workspace root. */
+/**
+ * A fresh temporary folder with `kair init` run in it. Returns the workspace root. On PostgreSQL
+ * (KAIR_TEST_BACKEND) it is `kair init --backend postgres` on the test file's database: a new
+ * tenant, so workspaces of one file never see each other.
+ */
 export function makeWorkspace(): string {
   const dir = makeTempDir();
   const r = kair(dir, ['init', '--json']);
@@ -116,12 +149,33 @@ export function makeWorkspace(): string {
 
 /**
  * A copy of `src`'s `.kair/` in a fresh temporary folder: much cheaper than replaying the
- * commands that built it (each spawn of node costs 100+ ms).
+ * commands that built it (each spawn of node costs 100+ ms). On PostgreSQL the copy gets its own
+ * database, made from the source's as a template (same tenant, same rows, same hashes).
  */
 export function cloneWorkspace(src: string): string {
   const dir = makeTempDir();
   cpSync(join(src, '.kair'), join(dir, '.kair'), { recursive: true });
+  if (TEST_BACKEND === 'postgres') pgWorkspaceEnv.set(resolve(dir), { KAIR_DATABASE_URL: copyPgDatabase(backendEnvOf(src).KAIR_DATABASE_URL ?? process.env.KAIR_DATABASE_URL) });
   return dir;
+}
+
+/** Databases made by cloneWorkspace in this file (test/setup/pg-backend.ts drops them). */
+export const pgClones: string[] = [];
+
+/** `CREATE DATABASE … TEMPLATE …`, synchronously (the helpers are): a child process runs it. */
+function copyPgDatabase(url: string | undefined): string {
+  if (!url) throw new Error('cloneWorkspace on PostgreSQL: no KAIR_DATABASE_URL (is test/setup/pg-backend.ts in the vitest config?)');
+  const source = new URL(url);
+  const name = `kair_clone_${process.pid}_${pgClones.length + 1}_${Math.random().toString(16).slice(2, 8)}`;
+  const script = `const pg = require('pg'); const c = new pg.Client({ connectionString: process.env.SRC }); c.connect().then(() => c.query('CREATE DATABASE ' + process.env.DST + ' TEMPLATE ' + process.env.SRC_DB)).then(() => c.end()).catch((e) => { console.error(e.message); process.exit(1); });`;
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, SRC: admin.toString(), DST: name, SRC_DB: decodeURIComponent(source.pathname.slice(1)) }, encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`cloneWorkspace: CREATE DATABASE ${name} failed: ${r.stderr}`);
+  pgClones.push(name);
+  const out = new URL(url);
+  out.pathname = `/${name}`;
+  return out.toString();
 }
 
 /** Removes every folder made by makeTempDir/makeWorkspace in this test file (also done after every file). */
@@ -145,6 +199,7 @@ export const indexCompactingFile = (ws: string) => kairPath(ws, 'contracts', 'in
 type Entry = { id: string; pending?: boolean } & Record<string, unknown>;
 /** The index as a reader merges it: index.json, then the set-aside and current logs over it (the later entry of an id wins). */
 export function readIndex(ws: string, opts: { pending?: boolean } = {}): Json {
+  if (isPgWorkspace(ws)) return pgRows(ws, 'SELECT contract_id AS id, intent, state, updated_at, version FROM {schema}.contract_index WHERE tenant_id = $1 ORDER BY contract_id', []);
   const byId = new Map<string, Entry>();
   if (existsSync(indexFile(ws))) for (const e of readJson(indexFile(ws)) as Entry[]) byId.set(e.id, e);
   for (const f of [indexCompactingFile(ws), indexLogFile(ws)]) {
@@ -183,6 +238,7 @@ export interface HistoryEvent {
 
 /** The complete (newline-terminated) history lines of a contract, parsed. */
 export function history(ws: string, id: string): HistoryEvent[] {
+  if (isPgWorkspace(ws)) return pgRows<{ line: string }>(ws, 'SELECT line FROM {schema}.history_events WHERE tenant_id = $1 AND contract_id = $2 ORDER BY seq', [id]).map((r) => JSON.parse(r.line) as HistoryEvent);
   const text = readFileSync(historyFile(ws, id), 'utf8');
   return text
     .slice(0, text.lastIndexOf('\n') + 1)
@@ -191,7 +247,60 @@ export function history(ws: string, id: string): HistoryEvent[] {
     .map((l) => JSON.parse(l) as HistoryEvent);
 }
 
-export const snapshot = (ws: string, id: string): Json => readJson(snapshotFile(ws, id));
+export const snapshot = (ws: string, id: string): Json =>
+  isPgWorkspace(ws) ? JSON.parse(pgRows<{ snapshot: string }>(ws, 'SELECT snapshot FROM {schema}.contracts WHERE tenant_id = $1 AND contract_id = $2', [id])[0]?.snapshot ?? 'null') : readJson(snapshotFile(ws, id));
+
+/**
+ * Edits history event `seq` of contract `id` as tampering would: the line in history.jsonl, or on
+ * PostgreSQL the row's line (its seq/prev/hash columns kept), with the append-only triggers
+ * bypassed for that one session (`session_replication_role`, as a superuser could).
+ */
+export function tamperHistoryEvent(ws: string, id: string, seq: number, edit: (e: HistoryEvent) => void): void {
+  if (isPgWorkspace(ws)) {
+    const [row] = pgRows<{ line: string }>(ws, 'SELECT line FROM {schema}.history_events WHERE tenant_id = $1 AND contract_id = $2 AND seq = $3', [id, seq]);
+    if (!row) throw new Error(`tamperHistoryEvent: no event ${seq} of ${id}`);
+    const e = JSON.parse(row.line) as HistoryEvent;
+    edit(e);
+    pgRows(ws, "SET session_replication_role = replica; UPDATE {schema}.history_events SET line = $4 WHERE tenant_id = $1 AND contract_id = $2 AND seq = $3", [id, seq, JSON.stringify(e)]);
+    return;
+  }
+  const lines = readFileSync(historyFile(ws, id), 'utf8').split('\n');
+  const i = lines.findIndex((l) => l && (JSON.parse(l) as HistoryEvent).seq === seq);
+  if (i < 0) throw new Error(`tamperHistoryEvent: no event ${seq} of ${id}`);
+  const e = JSON.parse(lines[i]!) as HistoryEvent;
+  edit(e);
+  lines[i] = JSON.stringify(e);
+  writeFileSync(historyFile(ws, id), lines.join('\n'));
+}
+
+// ---- reading a PostgreSQL workspace (the helpers above are synchronous: a child process queries)
+
+/** The workspace's config names the postgres backend. */
+export function isPgWorkspace(ws: string): boolean {
+  if (TEST_BACKEND !== 'postgres') return false;
+  try {
+    return (readJson(configFile(ws)) as { backend?: { kind?: string } }).backend?.kind === 'postgres';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs `sql` on the workspace's database with `$1` = its workspace_id and `params` after it;
+ * `{schema}` is its backend.schema. Several statements may be given, separated by `; ` (the
+ * last one's rows are returned; only it takes the parameters).
+ */
+export function pgRows<T = Json>(ws: string, sql: string, params: unknown[]): T[] {
+  const cfg = readJson(configFile(ws)) as { workspace_id: string; backend: { schema?: string; url_env?: string } };
+  const url = backendEnvOf(ws).KAIR_DATABASE_URL ?? process.env[cfg.backend.url_env ?? 'KAIR_DATABASE_URL'];
+  if (!url) throw new Error('pgRows: no database URL for this workspace');
+  const statements = sql.replaceAll('{schema}', cfg.backend.schema ?? 'kair').split('; ');
+  const script = `const pg = require('pg'); const c = new pg.Client({ connectionString: process.env.PG_URL }); const q = JSON.parse(process.env.PG_Q);
+(async () => { await c.connect(); let r; for (let i = 0; i < q.sql.length; i++) r = await c.query(q.sql[i], i === q.sql.length - 1 ? q.params : []); process.stdout.write(JSON.stringify(r.rows)); await c.end(); })().catch((e) => { process.stderr.write(e.message); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, PG_URL: url, PG_Q: JSON.stringify({ sql: statements, params: [cfg.workspace_id, ...params] }) }, encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`pgRows: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T[];
+}
 
 /** Rewrites `.kair/config.json` through `edit`. */
 export function editConfig(ws: string, edit: (c: Json) => void): void {

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { kairError } from '../../domain/errors.js';
 import type { PgClient, PgTarget } from './connect.js';
+import { WORKSPACES_SQL } from './config-store.js';
 
 export interface PgMigration {
   id: number;
@@ -443,6 +444,7 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
   // aec_refs is chained in insertion order (its ids are text): kair.db orders it by SQLite's
   // implicit rowid, which the translation of migration 3 left out (decision 035).
   { id: 4, name: 'aec-refs-order', sql: 'ALTER TABLE aec_refs ADD COLUMN rowid bigserial NOT NULL;' },
+  { id: 5, name: 'workspaces', sql: WORKSPACES_SQL },
 ];
 
 /** Tables whose rows are never updated or deleted (verify checks their triggers exist). */
