@@ -264,7 +264,7 @@ export async function executeSteps(
         pauseReason = boundary.reason;
         pause = boundary.pause;
         if (boundary.reason === 'CONTROL_REVOKED') {
-          error = { code: 'CONTROL_REVOKED', message: `a required control was revoked; the run paused before ${step.id}`, details: { step_id: step.id, missing: missingControls(readSnapshot(ctx, id)) } };
+          error = { code: 'CONTROL_REVOKED', message: `a required control was revoked; the run paused before ${step.id}`, details: { step_id: step.id, missing: missingControls(await (await ctx.storage()).contracts.read(id)) } };
         }
         break;
       }
@@ -346,11 +346,6 @@ export async function executeSteps(
     db?.close();
   }
   return await finishRun(ctx, id, { ...run, status, results, kimi, error, pauseReason, pause }, pending);
-}
-
-/** A read without the lock: enough for an error message. */
-function readSnapshot(ctx: Ctx, id: string): Contract {
-  return JSON.parse(readFileSync(paths.snapshot(ctx.ws, id), 'utf8')) as Contract;
 }
 
 type Pending = (c: Contract) => EventDraft;
