@@ -263,7 +263,6 @@ export async function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): 
   // the lock, on the contract as it is when the approval is decided.
   let key: SigningKey | undefined;
   if (opts.sign) {
-    void ctx.config;
     if (!(await (await ctx.storage()).contracts.exists(id))) throw kairError('CONTRACT_NOT_FOUND', `no contract ${JSON.stringify(id)} in this workspace (see \`kair list\`)`, { contract_id: id });
     key = resolveSigningKey(ctx, opts.key);
   }
