@@ -12,11 +12,11 @@ import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { mutate } from './mutate.js';
 
-export function unrequireControls(ctx: Ctx, id: string, controls: string[]): { contract: Contract; removed: string[] } {
+export async function unrequireControls(ctx: Ctx, id: string, controls: string[]): Promise<{ contract: Contract; removed: string[] }> {
   assertId(id);
   // Format only: a control that left the registry must still be removable.
   const names = checkControls(controls, null);
-  const r = mutate(ctx, id, 'unrequire', (c) => {
+  const r = await mutate(ctx, id, 'unrequire', (c) => {
     const draft = decideUnrequire(c, names);
     return { drafts: [draft], result: draft.data.removed as string[] };
   });
@@ -41,11 +41,11 @@ function cancelContractEnvelopes(ctx: Ctx, id: string): { ids: string[]; rows: R
   }
 }
 
-export function closeContract(ctx: Ctx, id: string, reason: string): { contract: Contract; recorded: boolean; cancelled_envelopes: string[] } {
+export async function closeContract(ctx: Ctx, id: string, reason: string): Promise<{ contract: Contract; recorded: boolean; cancelled_envelopes: string[] }> {
   assertId(id);
   if (!reason.trim()) throw kairError('USAGE_ERROR', 'close needs a reason: kair close <id> "<reason>"', { argument: 'reason', hint: `kair close ${id} "why it is abandoned"` });
   let cancelled: string[] = [];
-  const r = mutate(ctx, id, 'close', (c) => {
+  const r = await mutate(ctx, id, 'close', (c) => {
     const draft = decideClose(c, reason);
     if (!draft) return { drafts: [] };
     const env = cancelContractEnvelopes(ctx, id);

@@ -11,6 +11,9 @@ import { DEFAULT_MAX_INPUT_BYTES } from '../domain/json-input.js';
 import type { Workspace } from '../store/fs/workspace.js';
 import { findWorkspace, loadConfig } from '../store/fs/workspace.js';
 import { assertLocalBackend } from '../store/backend-guard.js';
+import type { LocalWritesFactory } from '../store/fs/adapter.js';
+import { openStorage } from '../store/open.js';
+import type { StoragePort } from '../store/port.js';
 
 export interface CtxOptions {
   dir?: string;
@@ -27,6 +30,8 @@ export interface CtxOptions {
   progress?: () => ((line: string | null) => void) | undefined;
   /** Reports something the user should know that does not change the outcome (stderr). */
   warn?: (message: string) => void;
+  /** The local store's writing half, loaded on the first write (the CLI serves it from the lifecycle bundle). */
+  localWrites?: () => Promise<LocalWritesFactory>;
 }
 
 export interface Ctx {
@@ -48,6 +53,10 @@ export interface Ctx {
   readonly progress: ((line: string | null) => void) | undefined;
   /** A warning for stderr: e.g. a derived file that could not be written after the commit point. */
   warn(message: string): void;
+  /** The workspace's storage port, opened on first use (after the workspace and its backend are checked). */
+  storage(): Promise<StoragePort>;
+  /** Closes the storage port if it was opened (the CLI calls it when the command ends). */
+  closeStorage(): Promise<void>;
 }
 
 /** RFC 3339 date-time with a time zone (`Z` or `±hh:mm`), e.g. 2026-01-30T12:00:00Z. */
@@ -103,6 +112,7 @@ export function createCtx(o: CtxOptions): Ctx {
     checkActor(o.actor, '--actor/--by');
     if (o.actor === undefined) checkActor(o.env.KAIR_ACTOR, 'KAIR_ACTOR');
   }
+  let storage: Promise<StoragePort> | undefined;
   const ctx: Ctx = {
     get ws() {
       if (ws) return ws;
@@ -129,6 +139,16 @@ export function createCtx(o: CtxOptions): Ctx {
       return o.progress?.();
     },
     warn: (m) => o.warn?.(m),
+    storage: () =>
+      (storage ??= (async () => {
+        const localWrites = o.localWrites;
+        if (!localWrites) throw kairError('INTERNAL_ERROR', 'the local store has no writer', {});
+        // The ws getter has refused a backend other than local (backend-guard.ts).
+        return openStorage(ctx.ws, undefined, o.env, { now, localWrites });
+      })()),
+    closeStorage: async () => {
+      if (storage) await (await storage.catch(() => null))?.close();
+    },
   };
   return ctx;
 }

@@ -257,14 +257,14 @@ export async function executeSteps(
       if (plan.steps.length > 1) progress?.(`${run.runId} [${i + 1}/${plan.steps.length}] ${step.id} (${stepLane(step)})…`);
       const pauseHere = run.pauseAt !== undefined && run.pauseAt === step.id && run.resumedAt !== step.id;
       // The caller's run/resume mutate, just now, was the locked boundary before the first step.
-      const boundary = firstBoundary ? pauseAtOnly(ctx, c0, step.id, pauseHere) : checkBoundary(ctx, id, step.id, pauseHere, pending);
+      const boundary = firstBoundary ? pauseAtOnly(ctx, c0, step.id, pauseHere) : await checkBoundary(ctx, id, step.id, pauseHere, pending);
       firstBoundary = false;
       if (boundary.kind === 'pause') {
         status = 'PAUSED';
         pauseReason = boundary.reason;
         pause = boundary.pause;
         if (boundary.reason === 'CONTROL_REVOKED') {
-          error = { code: 'CONTROL_REVOKED', message: `a required control was revoked; the run paused before ${step.id}`, details: { step_id: step.id, missing: missingControls(readSnapshot(ctx, id)) } };
+          error = { code: 'CONTROL_REVOKED', message: `a required control was revoked; the run paused before ${step.id}`, details: { step_id: step.id, missing: missingControls(await (await ctx.storage()).contracts.read(id)) } };
         }
         break;
       }
@@ -345,12 +345,7 @@ export async function executeSteps(
     progress?.(null);
     db?.close();
   }
-  return finishRun(ctx, id, { ...run, status, results, kimi, error, pauseReason, pause }, pending);
-}
-
-/** A read without the lock: enough for an error message. */
-function readSnapshot(ctx: Ctx, id: string): Contract {
-  return JSON.parse(readFileSync(paths.snapshot(ctx.ws, id), 'utf8')) as Contract;
+  return await finishRun(ctx, id, { ...run, status, results, kimi, error, pauseReason, pause }, pending);
 }
 
 type Pending = (c: Contract) => EventDraft;
@@ -363,9 +358,9 @@ function pauseAtOnly(ctx: Ctx, c: Contract, stepId: string, pauseHere: boolean):
  * The locked boundary before a step: records what the previous step left pending, then checks
  * for a user pause, --pause-at, or a required control revoked.
  */
-function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean, pending: Pending[]): Boundary {
+async function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean, pending: Pending[]): Promise<Boundary> {
   let b!: Boundary;
-  mutate(ctx, id, 'run', (c) => {
+  await mutate(ctx, id, 'run', (c) => {
     const drafts = pending.splice(0).map((f) => f(c));
     b = { kind: 'go', contract: c };
     if (c.state === 'PAUSED' && c.pause) {
@@ -380,7 +375,7 @@ function checkBoundary(ctx: Ctx, id: string, stepId: string, pauseHere: boolean,
   return b;
 }
 
-function finishRun(
+async function finishRun(
   ctx: Ctx,
   id: string,
   r: {
@@ -395,7 +390,7 @@ function finishRun(
     pause?: PauseInfo;
   },
   pending: Pending[],
-): RunOutcome {
+): Promise<RunOutcome> {
   const finishedAt = ctx.now();
   const doc = {
     version: 'kair.run-result.v1',
@@ -412,7 +407,7 @@ function finishRun(
   const request = r.request ? { path: r.request.path, sha256: r.request.sha256 } : { path: rel(ctx.ws, requestFile), sha256: sha256Hex(readFileSync(requestFile)) };
   const pointer = join(runDir(ctx, id, r.runId), 'run-result.json');
   let result!: ArtifactRecord & { text: string };
-  const contract = mutate(ctx, id, 'run', (c) => {
+  const contract = (await mutate(ctx, id, 'run', async (c) => {
     result = writeArtifact(ctx, id, r.runId, `run-result.${nextSegment(ctx, id, r.runId)}.json`, doc);
     const sealed = { path: result.path, sha256: result.sha256 };
     const drafts: EventDraft[] = [
@@ -424,19 +419,19 @@ function finishRun(
       },
     ];
     if (r.error && exitCodeOf(r.error.code) === 3) drafts.push({ type: 'gate.blocked', state: r.status, data: { command: ctx.command, code: r.error.code, message: r.error.message } });
-    const dpc = dpcChange(ctx, { ...c, state: r.status }, { evidence: [{ kind: 'run', ref: rel(ctx.ws, pointer), note: `${r.runId} ${r.status}` }] });
+    const dpc = await dpcChange(ctx, { ...c, state: r.status }, { evidence: [{ kind: 'run', ref: rel(ctx.ws, pointer), note: `${r.runId} ${r.status}` }] });
     drafts.push(dpc.draft);
     return {
       drafts,
-      after: () => {
+      after: async (_c, _e, b) => {
         // The latest copies are checkpoints too: written once, after the run's last append.
         if (r.request?.text !== undefined) writeLatestRequest(ctx, id, r.request.text);
         writeCopy(pointer, result.text);
         writeCopy(join(paths.runs(ctx.ws, id), 'run-result.json'), result.text);
-        dpc.write();
+        await dpc.write(b);
       },
     };
-  }).contract;
+  })).contract;
   return {
     contract,
     run_id: r.runId,

@@ -1,5 +1,4 @@
 /** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
-import { existsSync, readFileSync } from 'node:fs';
 import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
 import { quotedPath, readInputFile, readStdinText } from '../store/fs/input.js';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
@@ -7,7 +6,7 @@ import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
 import type { DpcAddition } from '../domain/dpc.js';
 import { applyDpc, foldDpcStates, newDpc, resolveAddition } from '../domain/dpc.js';
 import { kairError } from '../domain/errors.js';
-import { assertId, isValidId, slugify, uniqueSlug } from '../domain/ids.js';
+import { assertId, isValidId, slugify } from '../domain/ids.js';
 import {
   checkControls,
   decideAccept,
@@ -22,18 +21,16 @@ import {
   decideRewind,
 } from '../domain/lifecycle.js';
 import type { Plan } from '../domain/plan.js';
-import { assertContract, contractExists, indexEntry, readJsonFile, readTextFile } from '../store/fs/contracts.js';
-import { appendPendingEntry, createContract, settleIndex, updateIndex, writeText } from '../store/fs/contract-writes.js';
-import { fsyncDir, jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
-import { readHistory } from '../store/fs/history.js';
-import { PROPOSE_LOCK, contractLock, withLock } from '../store/fs/lock.js';
+import { jsonText } from '../domain/chain.js';
+import { writeText } from '../store/fs/contract-writes.js';
 import { paths, rel } from '../store/fs/workspace.js';
+import type { Boundary } from '../store/port.js';
 import type { Ctx } from './context.js';
 import { readContract } from './read.js';
 import type { SigningKey } from './signatures.js';
 import { readAllowedSigners, resolveSigningKey, signApproval, signedApprovers, verifiedApprovers } from './signatures.js';
 import type { Decision } from './mutate.js';
-import { derived, lockWho, mutate } from './mutate.js';
+import { mutate } from './mutate.js';
 import type { Dpc } from '../domain/dpc.js';
 
 export interface ContractResult {
@@ -43,8 +40,15 @@ export interface ContractResult {
 // ---- DPC helpers: the event records the addition and the sha of the new file; the file is
 // derived from history and written once the event is durable.
 
-export function readDpc(ctx: Ctx, c: Contract): Dpc {
-  return readJsonFile<Dpc>(paths.dpc(ctx.ws, c.id)) ?? newDpc(c.intent, c.created_at);
+export async function readDpc(ctx: Ctx, c: Contract): Promise<Dpc> {
+  const text = await (await ctx.storage()).contracts.dpc(c.id);
+  let dpc: Dpc | null = null;
+  try {
+    dpc = text === null ? null : (JSON.parse(text) as Dpc);
+  } catch {
+    // unreadable: shown as a fresh one, as a missing file is (verify reports it)
+  }
+  return dpc ?? newDpc(c.intent, c.created_at);
 }
 
 /**
@@ -53,8 +57,10 @@ export function readDpc(ctx: Ctx, c: Contract): Dpc {
  * had). Histories written before dpc events carried `dpc_sha256` may have timestamps that differ
  * from the file by a millisecond; their files count as behind, never foreign.
  */
-export function dpcFromHistory(ctx: Ctx, id: string): { dpc: Dpc; file: DpcFileStatus } {
-  return dpcFileStatus(readHistory(paths.history(ctx.ws, id)).events, readTextFile(paths.dpc(ctx.ws, id)))!;
+export async function dpcFromHistory(ctx: Ctx, id: string): Promise<{ dpc: Dpc; file: DpcFileStatus }> {
+  const store = (await ctx.storage()).contracts;
+  const events = (await store.history(id)).map((s) => s.event);
+  return dpcFileStatus(events, await store.dpc(id))!;
 }
 
 export type DpcFileStatus = 'current' | 'behind' | 'foreign' | 'missing';
@@ -70,8 +76,8 @@ export function dpcFileStatus(events: HistoryEvent[], text: string | null): { dp
   return { dpc, file: legacy || states.some((s) => jsonText(s) === text) ? 'behind' : 'foreign' };
 }
 
-export function dpcChange(ctx: Ctx, c: Contract, add: DpcAddition): { draft: EventDraft; write: () => void } {
-  const found = dpcFromHistory(ctx, c.id);
+export async function dpcChange(ctx: Ctx, c: Contract, add: DpcAddition): Promise<{ draft: EventDraft; write: (b: Boundary) => Promise<void> }> {
+  const found = await dpcFromHistory(ctx, c.id);
   if (found.file === 'foreign') {
     throw kairError('INTEGRITY_FAILED', `${c.id}: dpc/dpc_v1.json differs from every state its history recorded; nothing was written; run \`kair verify ${c.id}\``, { contract_id: c.id, kind: 'dpc_mismatch' });
   }
@@ -80,59 +86,44 @@ export function dpcChange(ctx: Ctx, c: Contract, add: DpcAddition): { draft: Eve
   const text = jsonText(applyDpc(found.dpc, added, at));
   return {
     draft: { type: 'dpc', state: c.state, data: { added, at, dpc_sha256: sha256Hex(text) } },
-    // Derived from the event that records its sha: a power cut that loses the rename brings back
-    // the previous DPC, a state history recorded (behind), which the next DPC change rewrites.
-    write: () => writeFileAtomicSync(paths.dpc(ctx.ws, c.id), text, { derived: true }),
+    // Derived from the event that records its sha (the store writes it after the commit point).
+    write: (b) => b.putDpc(text),
   };
 }
 
 /** A decision whose state-changing event is followed by a DPC event in the same append. */
-function withDpc<T>(ctx: Ctx, c: Contract, draft: EventDraft, add: DpcAddition, result?: T): Decision<T> {
-  const change = dpcChange(ctx, { ...c, state: draft.state }, add);
-  return { drafts: [draft, change.draft], result, after: () => change.write() };
+async function withDpc<T>(ctx: Ctx, c: Contract, draft: EventDraft, add: DpcAddition, result?: T): Promise<Decision<T>> {
+  const change = await dpcChange(ctx, { ...c, state: draft.state }, add);
+  return { drafts: [draft, change.draft], result, after: (_c, _e, b) => change.write(b) };
 }
 
 // ---- propose
 
-export function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?: string[] }): ContractResult {
+export async function propose(ctx: Ctx, intent: string, opts: { id?: string; requires?: string[] }): Promise<ContractResult> {
   if (!intent.trim()) throw kairError('USAGE_ERROR', 'propose needs a non-empty intent', { argument: 'intent' });
   if (opts.id !== undefined) assertId(opts.id);
   const requires = opts.requires?.length ? opts.requires : [];
   checkControls(requires, null);
-  const ws = ctx.ws;
+  void ctx.ws; // no workspace (exit 4) before a bad config
   checkControls(requires, ctx.config.controls.registry);
   const at = ctx.now();
-  const actor = ctx.actor();
-  const locks = paths.locks(ws);
-  // The index entry goes in before the folder is renamed into place, marked pending (decision
-  // 028): a propose killed after its rename is still listed, one killed before is not.
-  let pendingWritten = false;
-  const create = (id: string) => {
-    const dpc = newDpc(intent, at);
-    const draft = decidePropose(id, intent, [...new Set(requires)].sort());
-    return createContract(ws, id, draft, { at, actor }, dpc, null, (c) => {
-      try {
-        appendPendingEntry(ws, c);
-        pendingWritten = true;
-      } catch {
-        // derived: written again after the rename below
+  const store = (await ctx.storage()).contracts;
+  const base = slugify(intent);
+  const created = await store.create({
+    // Without --id the slug is chosen where two proposes never pick the same one.
+    id: opts.id ?? (async (taken) => {
+      for (let n = 1; ; n++) {
+        const cand = n === 1 ? base : `${base}-${n}`;
+        if (isValidId(cand) && !(await taken(cand))) return cand;
       }
-    });
-  };
-  let created;
-  if (opts.id) {
-    const id = opts.id;
-    created = withLock(locks, contractLock(id), lockWho(ctx), ctx.lockTimeoutMs, () => create(id));
-  } else {
-    // The slug is chosen and created under the index lock so two proposes never pick the same one.
-    created = withLock(locks, PROPOSE_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
-      const id = uniqueSlug(slugify(intent), (cand) => !isValidId(cand) || contractExists(ws, cand));
-      return create(id);
-    });
-  }
-  const c = created.contract;
-  derived(ctx, `the index entry of ${c.id}`, () => (pendingWritten ? settleIndex(ws, lockWho(ctx)) : updateIndex(ws, lockWho(ctx), ctx.lockTimeoutMs, [indexEntry(c)])));
-  return { contract: c };
+    }),
+    drafts: (id) => [decidePropose(id, intent, [...new Set(requires)].sort())],
+    dpcText: jsonText(newDpc(intent, at)),
+    lockTimeoutMs: ctx.lockTimeoutMs,
+    warn: (m) => ctx.warn(m),
+    meta: { at, actor: ctx.actor(), command: ctx.command },
+  });
+  return { contract: created.contract };
 }
 
 // ---- plan
@@ -161,10 +152,10 @@ export interface PlanExtras {
   expectTail?: { seq: number; hash: string };
   evidence?: NonNullable<DpcAddition['evidence']>;
   eventData?: Record<string, unknown>;
-  beforeEvent?: () => void;
+  beforeEvent?: (b: Boundary) => Promise<void>;
 }
 
-export function planContract(ctx: Ctx, id: string, given: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): ContractResult & { plan_sha256: string } {
+export async function planContract(ctx: Ctx, id: string, given: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): Promise<ContractResult & { plan_sha256: string }> {
   assertId(id);
   const { plan, problems } = validate(given);
   if (!plan) {
@@ -175,28 +166,14 @@ export function planContract(ctx: Ctx, id: string, given: unknown, validate: (v:
   // neither hashed nor kept, so adding it changes no sha and voids no approval.
   const input = withoutSchemaKey(given);
   const sha = canonicalHash(input);
-  const r = mutate(ctx, id, 'plan', (c) => {
+  const r = await mutate(ctx, id, 'plan', async (c, b) => {
     const decided = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
     const draft = extras.eventData ? { ...decided, data: { ...decided.data, ...extras.eventData } } : decided;
-    extras.beforeEvent?.();
-    // Kept by sha before the event names it (a kill here leaves an orphan no event names);
-    // plan_v1.json is the current plan's derived copy, written once the event is durable.
-    // Both names live in plan/: one fsync of the folder, before the event, makes both durable.
-    writeText(paths.planBySha(ctx.ws, id, sha), canonicalJson(input) + '\n', { derived: true });
-    const writeCopy = () => writeText(paths.plan(ctx.ws, id), JSON.stringify(input, null, 2) + '\n', { derived: true });
-    // A first plan's copy may go first (no event names a plan yet, so it is an orphan until
-    // then), which makes a missing plan_v1.json always a tamper, never a kill. A later plan's
-    // copy is derived (repaired from plan/<sha>.json by the next writer).
-    if (c.plan_sha256 === null) writeCopy();
-    fsyncDir(`${paths.contract(ctx.ws, id)}/plan`);
-    const dpc = withDpc(ctx, c, draft, { evidence: [...(extras.evidence ?? []), { kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
-    return {
-      ...dpc,
-      after: (next, events) => {
-        if (c.plan_sha256 !== null) writeCopy();
-        dpc.after?.(next, events);
-      },
-    };
+    await extras.beforeEvent?.(b);
+    // Kept by sha before the event names it (a kill here leaves an orphan no event names), with
+    // the current plan's display copy (the store orders the copy: see Boundary.putPlan).
+    await b.putPlan(sha, canonicalJson(input) + '\n', JSON.stringify(input, null, 2) + '\n');
+    return withDpc(ctx, c, draft, { evidence: [...(extras.evidence ?? []), { kind: 'plan', ref: rel(ctx.ws, paths.plan(ctx.ws, id)), note: `sha256 ${sha}` }] });
   }, extras.expectTail ? { expectTail: extras.expectTail } : {});
   return { contract: r.contract, plan_sha256: sha };
 }
@@ -208,8 +185,10 @@ function withoutSchemaKey(v: unknown): unknown {
 }
 
 /** Renders PLAN.md for the plan on disk (kept out of planContract so zod-free paths can call it). */
-export function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): void {
-  // A rendering of plan_v1.json for people: nothing reads it back or records its hash.
+export async function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): Promise<void> {
+  // A rendering of plan_v1.json for people beside it: nothing reads it back or records its
+  // hash, so it is a local file only (a shared backend has no folder to put it beside).
+  if ((await ctx.storage()).kind !== 'local') return;
   writeText(paths.planMd(ctx.ws, id), markdown, { derived: true });
 }
 
@@ -217,45 +196,55 @@ export function writePlanMarkdown(ctx: Ctx, id: string, markdown: string): void 
  * The plan on disk and the sha256 of its canonical form; both null when it is missing or
  * unparsable (which counts as stale). One read, so a caller runs the plan whose hash it checked.
  */
-export function readDiskPlan(ctx: Ctx, id: string): { plan: unknown; sha256: string | null } {
-  const plan = readJsonFile<unknown>(paths.plan(ctx.ws, id));
+export async function readDiskPlan(ctx: Ctx, id: string): Promise<{ plan: unknown; sha256: string | null }> {
+  const store = (await ctx.storage()).contracts;
+  const plan = parsed(await store.currentPlan(id));
   if (plan === null) return { plan, sha256: null };
   const sha = canonicalHash(plan);
   // The copy kept by sha must say the same (kept since plans are stored by sha; older ones have none).
-  const kept = paths.planBySha(ctx.ws, id, sha);
-  if (existsSync(kept) && canonicalHash(readJsonFile<unknown>(kept)) !== sha) return { plan: null, sha256: null };
+  const kept = await store.plan(id, sha);
+  if (kept !== null && canonicalHash(parsed(kept)) !== sha) return { plan: null, sha256: null };
   return { plan, sha256: sha };
 }
 
-export function diskPlanSha(ctx: Ctx, id: string): string | null {
-  return readDiskPlan(ctx, id).sha256;
+/** JSON text parsed; null when missing or unparsable (as readJsonFile reads a file). */
+function parsed(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+export async function diskPlanSha(ctx: Ctx, id: string): Promise<string | null> {
+  return (await readDiskPlan(ctx, id)).sha256;
 }
 
 // ---- controls
 
-export function requireControls(ctx: Ctx, id: string, controls: string[]): ContractResult {
+export async function requireControls(ctx: Ctx, id: string, controls: string[]): Promise<ContractResult> {
   assertId(id);
   checkControls(controls, null);
   const names = checkControls(controls, ctx.config.controls.registry);
-  return { contract: mutate(ctx, id, 'require', (c) => ({ drafts: [decideRequire(c, names)] })).contract };
+  return { contract: (await mutate(ctx, id, 'require', (c) => ({ drafts: [decideRequire(c, names)] }))).contract };
 }
 
-export function grantOrRevoke(ctx: Ctx, kind: 'grant' | 'revoke', id: string, controls: string[]): ContractResult {
+export async function grantOrRevoke(ctx: Ctx, kind: 'grant' | 'revoke', id: string, controls: string[]): Promise<ContractResult> {
   assertId(id);
   const names = checkControls(controls, null);
-  return { contract: mutate(ctx, id, kind, (c) => ({ drafts: [decideGrant(c, kind, names)] })).contract };
+  return { contract: (await mutate(ctx, id, kind, (c) => ({ drafts: [decideGrant(c, kind, names)] }))).contract };
 }
 
 // ---- approvals
 
-export function requestApproval(ctx: Ctx, id: string): ContractResult {
-  return { contract: mutate(ctx, id, 'request-approval', (c) => ({ drafts: [decideRequestApproval(c)] })).contract };
+export async function requestApproval(ctx: Ctx, id: string): Promise<ContractResult> {
+  return { contract: (await mutate(ctx, id, 'request-approval', (c) => ({ drafts: [decideRequestApproval(c)] }))).contract };
 }
 
-function proposerOf(ctx: Ctx, id: string): string {
-  const text = readFileSync(paths.history(ctx.ws, id), 'utf8');
-  const first = text.slice(0, text.indexOf('\n'));
-  return (JSON.parse(first) as { actor: string }).actor;
+async function proposerOf(ctx: Ctx, id: string): Promise<string> {
+  const [first] = await (await ctx.storage()).contracts.history(id, { limit: 1 });
+  return first!.event.actor;
 }
 
 export interface ApproveOptions {
@@ -267,23 +256,23 @@ export interface ApproveOptions {
   key?: string;
 }
 
-export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): ContractResult & { recorded: boolean; signed: boolean } {
+export async function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): Promise<ContractResult & { recorded: boolean; signed: boolean }> {
   assertId(id);
   if (opts.key !== undefined && !opts.sign) throw kairError('USAGE_ERROR', '--key is only used with --sign', { flag: '--key', hint: `kair approve ${id} --sign --key PATH` });
   // The key is found before the lock (git is asked at most once); signing itself happens under
   // the lock, on the contract as it is when the approval is decided.
   let key: SigningKey | undefined;
   if (opts.sign) {
-    assertContract(ctx.ws, id);
+    if (!(await (await ctx.storage()).contracts.exists(id))) throw kairError('CONTRACT_NOT_FOUND', `no contract ${JSON.stringify(id)} in this workspace (see \`kair list\`)`, { contract_id: id });
     key = resolveSigningKey(ctx, opts.key);
   }
-  const r = mutate(ctx, id, 'approve', (c) => {
+  const r = await mutate(ctx, id, 'approve', async (c) => {
     const actor = ctx.actor();
-    const events = key ? readHistory(paths.history(ctx.ws, id)).events : [];
+    const events = key ? (await (await ctx.storage()).contracts.history(id)).map((s) => s.event) : [];
     const draft = decideApprove(c, {
       actor,
-      proposer: proposerOf(ctx, id),
-      diskPlanSha: diskPlanSha(ctx, id),
+      proposer: await proposerOf(ctx, id),
+      diskPlanSha: await diskPlanSha(ctx, id),
       config: ctx.config,
       signing: key !== undefined,
       signedApprovers: key ? (ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c, events).approvers : signedApprovers(c, events)) : [],
@@ -302,23 +291,23 @@ export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): Contra
 
 // ---- pause / review / accept / rewind
 
-export function pause(ctx: Ctx, id: string): ContractResult {
-  return { contract: mutate(ctx, id, 'pause', (c) => ({ drafts: [decidePause(c, ctx.actor())] })).contract };
+export async function pause(ctx: Ctx, id: string): Promise<ContractResult> {
+  return { contract: (await mutate(ctx, id, 'pause', (c) => ({ drafts: [decidePause(c, ctx.actor())] }))).contract };
 }
 
-export function review(ctx: Ctx, id: string): ContractResult & { run_id: string | null } {
-  const r = mutate(ctx, id, 'review', (c) => ({ drafts: [decideReview(c)] }));
+export async function review(ctx: Ctx, id: string): Promise<ContractResult & { run_id: string | null }> {
+  const r = await mutate(ctx, id, 'review', (c) => ({ drafts: [decideReview(c)] }));
   return { contract: r.contract, run_id: r.contract.runs[r.contract.runs.length - 1] ?? null };
 }
 
-export function accept(ctx: Ctx, id: string): ContractResult {
-  return { contract: mutate(ctx, id, 'accept', (c) => ({ drafts: [decideAccept(c)] })).contract };
+export async function accept(ctx: Ctx, id: string): Promise<ContractResult> {
+  return { contract: (await mutate(ctx, id, 'accept', (c) => ({ drafts: [decideAccept(c)] }))).contract };
 }
 
-export function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (c: Contract) => void): ContractResult {
+export async function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (c: Contract) => void): Promise<ContractResult> {
   assertId(id);
   if (!reason.trim()) throw kairError('USAGE_ERROR', 'rewind needs a reason: kair rewind <id> "<reason>"', { argument: 'reason' });
-  const r = mutate(ctx, id, 'rewind', (c) => {
+  const r = await mutate(ctx, id, 'rewind', (c) => {
     assertNotRunning(c);
     const draft = decideRewind(c, reason);
     return withDpc(ctx, c, draft, {
@@ -330,16 +319,16 @@ export function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (
 
 // ---- dpc
 
-export function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): { contract: Contract; dpc: Dpc; changed: boolean } {
+export async function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): Promise<{ contract: Contract; dpc: Dpc; changed: boolean }> {
   assertId(id);
   const empty = !add.assumptions?.length && !add.constraints?.length && !add.decisions?.length && !add.open_questions?.length && !add.evidence?.length;
   if (empty) {
-    const c = readContract(ctx, id);
-    return { contract: c, dpc: readDpc(ctx, c), changed: false };
+    const c = await readContract(ctx, id);
+    return { contract: c, dpc: await readDpc(ctx, c), changed: false };
   }
-  const r = mutate(ctx, id, 'dpc', (c) => {
-    const change = dpcChange(ctx, c, add);
-    return { drafts: [change.draft], after: () => change.write() };
+  const r = await mutate(ctx, id, 'dpc', async (c) => {
+    const change = await dpcChange(ctx, c, add);
+    return { drafts: [change.draft], after: (_c, _e, b) => change.write(b) };
   });
-  return { contract: r.contract, dpc: readDpc(ctx, r.contract), changed: true };
+  return { contract: r.contract, dpc: await readDpc(ctx, r.contract), changed: true };
 }

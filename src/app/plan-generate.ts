@@ -6,8 +6,6 @@
  * recorded in the same append as the plan: the prompt payload kept by sha beside the DPC, and
  * prompt evidence (provider, model, prompt sha, tokens in and out) in the DPC.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { canonicalHash, canonicalJson } from '../domain/canonical.js';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
@@ -18,10 +16,8 @@ import { buildPrompt, extractJson, payloadSha, promptPayload } from '../domain/p
 import { isAllowed } from '../domain/states.js';
 import { catalogRepo } from '../lanes/aec/catalog.js';
 import { assertProviderName, selectProvider } from '../lanes/planner/provider.js';
-import { assertContract, readJsonFile, readTextFile } from '../store/fs/contracts.js';
-import { writeText } from '../store/fs/contract-writes.js';
-import { loadForWrite } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
+import type { Boundary, ContractStore } from '../store/port.js';
 import type { Ctx } from './context.js';
 import { readDb } from './db.js';
 import { dpcFromHistory, planContract, writePlanMarkdown } from './lifecycle.js';
@@ -46,7 +42,7 @@ export interface PlannerRecord {
   tokens_out: number;
 }
 
-export const promptFile = (ctx: Ctx, id: string, sha: string) => join(paths.contract(ctx.ws, id), 'dpc', `prompt-${sha}.json`);
+export const promptFile = (ctx: Ctx, id: string, sha: string) => `${paths.contract(ctx.ws, id)}/dpc/prompt-${sha}.json`;
 
 export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Promise<{ contract: Contract; plan_sha256: string; planner: PlannerRecord }> {
   assertId(id);
@@ -55,22 +51,22 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
   if (o.instructions !== undefined && !o.instructions.trim()) throw kairError('USAGE_ERROR', '--instructions needs text', { flag: '--instructions' });
   const cfg = ctx.config.planner;
   const provider = selectProvider(o.provider, cfg, ctx.env);
-  assertContract(ctx.ws, id);
+  const store = (await ctx.storage()).contracts;
   // The state the prompt is built from; the commit checks that the tail is still this one.
-  const c = loadForWrite(ctx.ws, id).contract;
+  const c = await store.load(id);
   const tail = { seq: c.history_seq, hash: c.history_head };
   if (!isAllowed('plan', c.state)) {
     // Recorded as a refusal like any `plan` in this state (unless the contract moved meanwhile).
-    mutate(ctx, id, 'plan', (now) => {
+    await mutate(ctx, id, 'plan', (now) => {
       assertTransition(now, 'plan');
       return { drafts: [] };
     }, { expectTail: tail });
   }
-  const found = dpcFromHistory(ctx, id);
+  const found = await dpcFromHistory(ctx, id);
   if (found.file === 'foreign') {
     throw kairError('INTEGRITY_FAILED', `${id}: dpc/dpc_v1.json differs from every state its history recorded; nothing was written; run \`kair verify ${id}\``, { contract_id: id, kind: 'dpc_mismatch' });
   }
-  const currentPlan = o.mode === 'refine' ? readCurrentPlan(ctx, c) : undefined;
+  const currentPlan = o.mode === 'refine' ? await readCurrentPlan(store, c) : undefined;
   const catalog = readDb(ctx, () => [], (db) => catalogRepo(db).catalogEntries());
   const caps = ctx.config.kimi.defaults;
   const prompt = buildPrompt({
@@ -113,11 +109,11 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
   }
   const file = promptFile(ctx, id, sha);
   const record: PlannerRecord = { mode: o.mode, provider: provider.name, model: provider.model, prompt_sha256: sha, prompt_ref: rel(ctx.ws, file), tokens_in: answer.tokens_in, tokens_out: answer.tokens_out };
-  const r = planContract(ctx, id, parsed.value, () => checked, {
+  const r = await planContract(ctx, id, parsed.value, () => checked, {
     expectTail: tail,
     eventData: { planner: record },
     // Kept by sha before the event names it, like the plan (an orphan if the command is killed here).
-    beforeEvent: () => keepPrompt(file, payload, sha),
+    beforeEvent: (b) => keepPrompt(store, b, rel(ctx.ws, file), payload, sha),
     evidence: [
       {
         kind: 'prompt',
@@ -126,24 +122,33 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
       },
     ],
   });
-  writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan, r.plan_sha256));
-  o.debug?.('dpc', readTextFile(paths.dpc(ctx.ws, id)) ?? '(missing)', rel(ctx.ws, paths.dpc(ctx.ws, id)));
+  await writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan, r.plan_sha256));
+  if (o.debug) o.debug('dpc', (await store.dpc(id)) ?? '(missing)', rel(ctx.ws, paths.dpc(ctx.ws, id)));
   return { contract: r.contract, plan_sha256: r.plan_sha256, planner: record };
 }
 
-function keepPrompt(file: string, payload: PromptPayload, sha: string): void {
-  if (existsSync(file) && canonicalHash(readJsonFile<unknown>(file)) === sha) return;
-  writeText(file, canonicalJson(payload) + '\n');
+async function keepPrompt(store: ContractStore, b: Boundary, path: string, payload: PromptPayload, sha: string): Promise<void> {
+  if (canonicalHash(parsed(await store.artifact(path))) === sha) return;
+  await b.putArtifact(path, canonicalJson(payload) + '\n');
+}
+
+function parsed(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
 }
 
 /** The plan a refine revises: plan_v1.json when it is the current plan, else the copy kept by sha. */
-function readCurrentPlan(ctx: Ctx, c: Contract): unknown {
+async function readCurrentPlan(store: ContractStore, c: Contract): Promise<unknown> {
   if (!c.plan_sha256) {
     throw kairError('USAGE_ERROR', `${c.id} has no plan to refine`, { contract_id: c.id, flag: '--refine', hint: `kair plan ${c.id} --generate (or --file plan.json) first` });
   }
   // plan_v1.json first: it keeps the key order the plan was written in.
-  for (const file of [paths.plan(ctx.ws, c.id), paths.planBySha(ctx.ws, c.id, c.plan_sha256)]) {
-    const plan = readJsonFile<unknown>(file);
+  for (const text of [await store.currentPlan(c.id), await store.plan(c.id, c.plan_sha256)]) {
+    const plan = parsed(text);
     if (plan !== null && canonicalHash(plan) === c.plan_sha256) return plan;
   }
   throw kairError('INTEGRITY_FAILED', `${c.id}: the current plan (sha256 ${c.plan_sha256.slice(0, 12)}) is not on disk as history recorded it; nothing was written; run \`kair verify ${c.id}\``, { contract_id: c.id, kind: 'plan_mismatch' });

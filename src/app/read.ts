@@ -1,25 +1,19 @@
 /** Read-only use cases: they never lock and never write (§14 Integrity). */
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import { assertId, isValidId } from '../domain/ids.js';
-import type { State } from '../domain/states.js';
 import { STATES } from '../domain/states.js';
-import type { IndexEntry } from '../store/fs/contracts.js';
-import { assertContract, indexEntry, listContractIds, loadContract } from '../store/fs/contracts.js';
-import { folderExists, readIndexMerged, readIndexPage } from '../store/fs/index-read.js';
-import { readHistory, readHistoryTail } from '../store/fs/history.js';
+import type { IndexEntry } from '../domain/chain.js';
 import { runnerVerdict } from '../store/fs/pid.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 
-export function readContract(ctx: Ctx, id: string): Contract {
+export async function readContract(ctx: Ctx, id: string): Promise<Contract> {
   assertId(id);
-  const ws = ctx.ws;
+  void ctx.ws;
   void ctx.config;
-  assertContract(ws, id);
-  return loadContract(ws, id).contract;
+  return (await ctx.storage()).contracts.read(id);
 }
 
 /** The snapshot as shown: a runner that died is visible as `running.alive: false`. */
@@ -30,8 +24,8 @@ export function statusView(c: Contract): ContractView {
   return { ...c, running: { ...c.running, alive: runnerVerdict(c.running) !== 'dead' } };
 }
 
-export function status(ctx: Ctx, id: string) {
-  return { contract: statusView(readContract(ctx, id)) };
+export async function status(ctx: Ctx, id: string) {
+  return { contract: statusView(await readContract(ctx, id)) };
 }
 
 export interface ListOptions {
@@ -47,7 +41,7 @@ export type ListResult = {
   next_after?: string | null;
 };
 
-export function list(ctx: Ctx, opts: ListOptions): ListResult {
+export async function list(ctx: Ctx, opts: ListOptions): Promise<ListResult> {
   // `--state approved` means APPROVED: states are upper case, people type lower.
   if (opts.state !== undefined) opts = { ...opts, state: opts.state.toUpperCase() };
   if (opts.state !== undefined && !(STATES as readonly string[]).includes(opts.state)) {
@@ -56,50 +50,27 @@ export function list(ctx: Ctx, opts: ListOptions): ListResult {
   if (opts.after !== undefined && !isValidId(opts.after)) {
     throw kairError('USAGE_ERROR', `--after expects a contract id (the next_after of the previous page), got ${JSON.stringify(opts.after.slice(0, 80))}`, { flag: '--after', hint: 'pass the id printed as next_after, e.g. `kair list --limit 50 --after c0049`' });
   }
-  const ws = ctx.ws;
+  void ctx.ws;
   void ctx.config;
-  if (opts.limit !== undefined) {
-    // A page reads the logs and the checkpoint lines it needs, never the whole index (decision 028).
-    const page = readIndexPage(ws, { after: opts.after, limit: opts.limit, state: opts.state, exists: (id) => folderExists(ws, id) });
-    if (page) return { contracts: page.entries.map(row), next_after: page.next };
-  }
-  const index = readIndexMerged(ws).entries;
-  const byId = new Map<string, IndexEntry>(index.map((e) => [e.id, e]));
-  // The contract folders are the truth; the index only saves loading each one. One readdir, not
-  // a stat per entry: with 10,000 contracts the stats were most of `list`'s time.
-  const folders = new Set(listContractIds(ws));
-  for (const id of [...byId.keys()]) if (!folders.has(id)) byId.delete(id);
-  // Contracts the index has not caught up with yet (an index deleted or edited by hand).
-  for (const id of folders) {
-    if (byId.has(id) || !existsSync(paths.history(ws, id))) continue;
-    try {
-      byId.set(id, indexEntry(loadContract(ws, id).contract));
-    } catch {
-      /* verify reports broken contracts */
-    }
-  }
-  let rows = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  if (opts.state) rows = rows.filter((r) => r.state === (opts.state as State));
-  if (opts.after !== undefined) rows = rows.filter((r) => r.id > opts.after!);
-  if (opts.limit === undefined) return { contracts: rows.map(row) };
+  const store = (await ctx.storage()).contracts;
+  const page = { ...(opts.state !== undefined ? { state: opts.state } : {}), ...(opts.after !== undefined ? { after: opts.after } : {}) };
+  if (opts.limit === undefined) return { contracts: (await store.listIndex(page)).map(row) };
+  // One more than the page: whether there is a next page, without a second read.
+  const rows = await store.listIndex({ ...page, limit: opts.limit + 1 });
   const more = rows.length > opts.limit;
-  rows = rows.slice(0, opts.limit);
-  return { contracts: rows.map(row), next_after: more ? (rows.at(-1)?.id ?? null) : null };
+  const shown = rows.slice(0, opts.limit);
+  return { contracts: shown.map(row), next_after: more ? (shown.at(-1)?.id ?? null) : null };
 }
 
 function row(r: IndexEntry): IndexEntry {
   return { id: r.id, intent: r.intent, state: r.state, version: r.version, updated_at: r.updated_at };
 }
 
-export function history(ctx: Ctx, id: string, opts: { limit?: number }): { events: HistoryEvent[] } {
-  const c = readContract(ctx, id);
-  const file = paths.history(ctx.ws, id);
-  if (opts.limit !== undefined) {
-    const last = readHistoryTail(file, 1).events.at(-1)?.seq ?? c.history_seq;
-    const from = Math.max(1, last - opts.limit + 1);
-    return { events: opts.limit === 0 ? [] : readHistoryTail(file, from).events.slice(-opts.limit) };
-  }
-  return { events: readHistory(file).events };
+export async function history(ctx: Ctx, id: string, opts: { limit?: number }): Promise<{ events: HistoryEvent[] }> {
+  await readContract(ctx, id);
+  const store = (await ctx.storage()).contracts;
+  const stored = opts.limit !== undefined ? await store.historyTail(id, opts.limit) : await store.history(id);
+  return { events: stored.map((s) => s.event) };
 }
 
 export interface ArtifactEntry {
@@ -107,11 +78,13 @@ export interface ArtifactEntry {
   path: string;
 }
 
-export function artifacts(ctx: Ctx, id: string) {
-  const c = readContract(ctx, id);
+export async function artifacts(ctx: Ctx, id: string) {
+  const c = await readContract(ctx, id);
   const ws = ctx.ws;
+  // What the store holds under the contract, by workspace-relative path.
+  const held = new Set(await (await ctx.storage()).contracts.artifacts(`${rel(ws, paths.contract(ws, id))}/`));
   const out: ArtifactEntry[] = [];
-  const add = (kind: string, p: string) => existsSync(p) && out.push({ kind, path: rel(ws, p) });
+  const add = (kind: string, p: string) => held.has(rel(ws, p)) && out.push({ kind, path: rel(ws, p) });
   add('snapshot', paths.snapshot(ws, id));
   add('history', paths.history(ws, id));
   add('plan', paths.plan(ws, id));
@@ -124,12 +97,14 @@ export function artifacts(ctx: Ctx, id: string) {
     add(`run:${runId}:request`, join(runs, runId, 'run-request.json'));
     add(`run:${runId}:result`, join(runs, runId, 'run-result.json'));
   }
-  let extra: string[] = [];
-  try {
-    extra = readdirSync(runs).filter((n) => !c.runs.includes(n) && !n.endsWith('.json'));
-  } catch {
-    /* no runs yet */
+  // Run folders history does not name (a run whose start was never recorded).
+  const prefix = `${rel(ws, runs)}/`;
+  const extra = new Set<string>();
+  for (const p of held) {
+    if (!p.startsWith(prefix)) continue;
+    const first = p.slice(prefix.length).split('/');
+    if (first.length > 1 && !c.runs.includes(first[0]!) && !first[0]!.endsWith('.json')) extra.add(first[0]!);
   }
-  for (const n of extra) add('run:other', join(runs, n));
+  for (const n of [...extra].sort()) out.push({ kind: 'run:other', path: rel(ws, join(runs, n)) });
   return { contract_id: id, runs: c.runs, artifacts: out };
 }

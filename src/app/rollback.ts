@@ -294,7 +294,7 @@ export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOpt
   const lock = acquireLock(paths.locks(ctx.ws), `rollback-${id}`, lockWho(ctx), ctx.lockTimeoutMs);
   let db: Db | undefined;
   try {
-    const before = loadForWrite(ctx.ws, id).contract;
+    const before = await (await ctx.storage()).contracts.load(id);
     if (!before.runs.includes(runId)) {
       throw kairError('RUN_NOT_FOUND', `run ${runId} not found in the history of ${id}`, { run_id: runId, contract_id: id, hint: `kair status ${id} shows its runs` });
     }
@@ -303,7 +303,7 @@ export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOpt
     const answers = promptAnswers(ctx, before, runId, database, opts);
     let planned!: RollbackPlan;
     // Every check, then the start, in one locked decision: a refusal is recorded as gate.blocked.
-    const started = mutate(ctx, id, 'rollback', (c) => {
+    const started = await mutate(ctx, id, 'rollback', (c) => {
       planned = planRollback(ctx, c, runId, database, opts, answers);
       const { targets, checks } = planned;
       if (checks.every((o) => o.status === 'REPLAYED')) return { drafts: [] };
@@ -325,7 +325,7 @@ export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOpt
     }
     const status: RollbackResult['status'] = error ? 'FAILED' : 'COMPLETED';
     const rows = targets.flatMap((t) => stepAnchors(database, runId, rollbackStepId(t.success.step_id)));
-    const finished = mutate(ctx, id, 'rollback', (c) => ({
+    const finished = await mutate(ctx, id, 'rollback', (c) => ({
       drafts: [{ type: 'rollback.finished', state: c.state, data: { run_id: runId, status, steps: steps.map((s) => ({ step_id: s.step_id, status: s.status, reason_code: s.reason_code })), ...(error ? { error: { code: error.code, message: error.message } } : {}), rows } }],
     }));
     return { contract: finished.contract, run_id: runId, status, steps, ...(error ? { error } : {}) };
@@ -435,8 +435,7 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
 export async function rollbackBeforeRewind(ctx: Ctx, id: string, reason: string, opts: RollbackOptions): Promise<RollbackResult | null> {
   assertId(id);
   if (!reason.trim()) throw kairError('USAGE_ERROR', 'rewind needs a reason: kair rewind <id> "<reason>" --rollback', { argument: 'reason' });
-  assertContract(ctx.ws, id);
-  const c = loadForWrite(ctx.ws, id).contract;
+  const c = await (await ctx.storage()).contracts.load(id);
   assertTransition(c, 'rewind');
   const runId = c.runs[c.runs.length - 1];
   return runId === undefined ? null : await rollbackCommand(ctx, runId, opts);

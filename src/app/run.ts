@@ -29,8 +29,6 @@ import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
 import { effectiveCaps, microsToUsd, planBudgetOverCaps, preflight, stubPricing, usdToMicros } from '../domain/kimi.js';
 import { readHistory } from '../store/fs/history.js';
-import { assertContract } from '../store/fs/contracts.js';
-import { loadForWrite } from '../store/fs/writer-load.js';
 import type { Interrupts } from './interrupt.js';
 import { assertSpendVouched } from './spend-vouch.js';
 import type { ErrorCode } from '../domain/errors.js';
@@ -106,8 +104,8 @@ interface DbSlot {
   db?: Db;
 }
 
-function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseFrom?: () => readonly string[] }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): { plan: Plan; routing: Routing } {
-  const onDisk = readDiskPlan(ctx, c.id);
+async function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseFrom?: () => readonly string[] }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): Promise<{ plan: Plan; routing: Routing }> {
+  const onDisk = await readDiskPlan(ctx, c.id);
   // Signatures are checked only when required: with require_signed false no ssh-keygen runs here.
   assertRunnable(c, onDisk.sha256, ctx.config, ctx.config.approvals.require_signed ? verifiedApprovers(ctx, c) : undefined);
   // After the approvals: whoever asks, an unapproved or stale plan is told to get approval first.
@@ -156,9 +154,9 @@ function assertCatalogIntact(ctx: Ctx, slot: DbSlot): void {
 }
 
 /** Runs the run's start; if it does not get as far as the steps, the gates' connection is closed here. */
-function withSlot<T>(slot: DbSlot, fn: () => T): T {
+async function withSlot<T>(slot: DbSlot, fn: () => Promise<T>): Promise<T> {
   try {
-    return fn();
+    return await fn();
   } catch (e) {
     slot.db?.close();
     throw e;
@@ -183,10 +181,10 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
   if (opts.dryRun) return dryRun(ctx, id, opts);
   let started!: { plan: Plan; routing: Routing; runId: string; at: string; request: ArtifactRecord & { text: string } };
   const slot: DbSlot = {};
-  const m = withSlot(slot, () => mutate(ctx, id, 'run', (c) => {
+  const m = await withSlot(slot, () => mutate(ctx, id, 'run', async (c) => {
     assertTransition(c, 'run');
     const runId = `${id}-run-${c.runs.length + 1}`;
-    const { plan, routing } = gates(ctx, c, { ...opts, kimiReuseFrom: () => kimiCandidates(ctx, c, runId, opts) }, slot);
+    const { plan, routing } = await gates(ctx, c, { ...opts, kimiReuseFrom: () => kimiCandidates(ctx, c, runId, opts) }, slot);
     const request = writeRunRequest(ctx, c, runId, plan, routing.lanes);
     started = { plan, routing, runId, at: ctx.now(), request };
     return {
@@ -214,16 +212,15 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
  * event. It throws the first stop the real run would meet given the flags passed (its exit code),
  * carrying the whole prediction; without one it returns it.
  */
-function dryRun(ctx: Ctx, id: string, opts: RunOptions): RunResult {
+async function dryRun(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult> {
   if (opts.confirm !== undefined) assertDryRunAnswer(opts.confirm, opts.lang);
   // The gates decide on history, never on contract.json, in a dry run too.
-  assertContract(ctx.ws, id);
-  const c = loadForWrite(ctx.ws, id).contract;
+  const c = await (await ctx.storage()).contracts.load(id);
   assertTransition(c, 'run');
   const slot: DbSlot = {};
   try {
     const reuseFrom = () => kimiCandidates(ctx, c, `${id}-run-${c.runs.length + 1}`, opts);
-    const { plan, routing } = gates(ctx, c, { ...opts, kimiReuseFrom: reuseFrom }, slot);
+    const { plan, routing } = await gates(ctx, c, { ...opts, kimiReuseFrom: reuseFrom }, slot);
     const kimi_estimate = estimate(ctx, plan, routing);
     // The real run would reuse an earlier envelope: nothing spent, so no cost/runtime/cap stop.
     const reuses = routing.eligible && willReuseKimi(ctx, c, slot, reuseFrom);
@@ -296,12 +293,12 @@ export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { i
   assertId(id);
   let resumed!: { plan: Plan; routing: Routing; runId: string; stepId: string | null };
   const slot: DbSlot = {};
-  const m = withSlot(slot, () => mutate(ctx, id, 'resume', (c) => {
+  const m = await withSlot(slot, () => mutate(ctx, id, 'resume', async (c) => {
     assertTransition(c, 'resume');
     assertNoLiveRunner(c);
     const runId = c.runs[c.runs.length - 1]!;
     // A resumed run first finds its own envelope again, then an earlier run's.
-    const { plan, routing } = gates(ctx, c, { kimiReuseFrom: () => [runId, ...earlierRunsOfPlan(ctx, c, runId)] }, slot, 'resume');
+    const { plan, routing } = await gates(ctx, c, { kimiReuseFrom: () => [runId, ...earlierRunsOfPlan(ctx, c, runId)] }, slot, 'resume');
     const stepId = c.pause?.step_id ?? null;
     resumed = { plan, routing, runId, stepId };
     return { drafts: [{ type: 'resume', state: 'RUNNING', data: { run_id: runId, pid: process.pid, runner: selfIdentity(), step_id: stepId } }] };

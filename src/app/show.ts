@@ -5,8 +5,6 @@
  * as the plan someone approved.
  */
 import { verifyApprovalSignatures } from './signatures.js';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { sha256Hex } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { missingControls, validApprovers } from '../domain/contract.js';
@@ -17,12 +15,10 @@ import type { Json, PlanDiff } from '../domain/plan-diff.js';
 import { diffPlans } from '../domain/plan-diff.js';
 import type { PlanStep } from '../domain/plan.js';
 import { stepLane } from '../domain/plan-routing.js';
-import { readHistory } from '../store/fs/history.js';
-import { paths } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 import { readContract } from './read.js';
 import type { LastRun } from './status-extras.js';
-import { lastRun, readKeptPlan } from './status-extras.js';
+import { historyEvents, lastRun, readKeptPlan } from './status-extras.js';
 
 // Moved to status-extras.ts so that `status` does not load show's signature checks (decision 029).
 export type { KeptPlan, LastRun, RunStepView } from './status-extras.js';
@@ -34,17 +30,18 @@ const hint = (h: string) => ({ hint: h });
  * review: the last run with what it cost, read from its sealed result as history recorded it
  * (the sha256 in `run.finished`). A result that no longer matches is not believed: no cost.
  */
-export function reviewedRun(ctx: Ctx, c: Contract): (LastRun & { kimi: { tokens: number; cost_usd: number } | null }) | null {
-  const events = readHistory(paths.history(ctx.ws, c.id)).events;
-  const run = lastRun(ctx, c, events);
+export async function reviewedRun(ctx: Ctx, c: Contract): Promise<(LastRun & { kimi: { tokens: number; cost_usd: number } | null }) | null> {
+  const events = await historyEvents(ctx, c.id);
+  const run = await lastRun(ctx, c, events);
   if (!run) return null;
   let kimi: { tokens: number; cost_usd: number } | null = null;
   if (run.run_result) {
     try {
-      const text = readFileSync(join(ctx.ws.root, run.run_result));
+      const text = await (await ctx.storage()).contracts.artifact(run.run_result);
+      if (text === null) throw new Error('missing');
       const recorded = recordedSha(events, run.run_result);
       if (recorded === sha256Hex(text)) {
-        const k = (JSON.parse(text.toString('utf8')) as { kimi?: { result?: { tokensUsed?: number; costUSD?: number } } }).kimi?.result;
+        const k = (JSON.parse(text) as { kimi?: { result?: { tokensUsed?: number; costUSD?: number } } }).kimi?.result;
         if (k && typeof k.costUSD === 'number') kimi = { tokens: k.tokensUsed ?? 0, cost_usd: k.costUSD };
       } else {
         ctx.warn(`${run.run_result} differs from what history recorded; its cost is not shown (\`kair verify ${c.id}\`)`);
@@ -118,11 +115,11 @@ function approvalViews(ctx: Ctx, c: Contract, events: HistoryEvent[]): ApprovalV
   });
 }
 
-export function show(ctx: Ctx, id: string): ShowResult {
-  const c = readContract(ctx, id);
-  const events = readHistory(paths.history(ctx.ws, id)).events;
-  const kept = c.plan_sha256 ? readKeptPlan(ctx, c, c.plan_sha256) : null;
-  const run = lastRun(ctx, c, events);
+export async function show(ctx: Ctx, id: string): Promise<ShowResult> {
+  const c = await readContract(ctx, id);
+  const events = await historyEvents(ctx, id);
+  const kept = c.plan_sha256 ? await readKeptPlan(ctx, c, c.plan_sha256) : null;
+  const run = await lastRun(ctx, c, events);
   const min = ctx.config.approvals.min;
   return {
     contract_id: c.id,
@@ -207,9 +204,9 @@ function resolve(c: Contract, shas: string[], value: string, flag: '--from' | '-
   });
 }
 
-export function diff(ctx: Ctx, id: string, opts: { from?: string; to?: string }): DiffResult {
-  const c = readContract(ctx, id);
-  const events = readHistory(paths.history(ctx.ws, id)).events;
+export async function diff(ctx: Ctx, id: string, opts: { from?: string; to?: string }): Promise<DiffResult> {
+  const c = await readContract(ctx, id);
+  const events = await historyEvents(ctx, id);
   if (!c.plan_sha256) {
     throw kairError('PLAN_NOT_FOUND', `${c.id} has no plan yet: nothing to compare`, { contract_id: c.id, ...hint(`give it one: \`kair plan ${c.id} --file <plan.json>\``) });
   }
@@ -222,8 +219,8 @@ export function diff(ctx: Ctx, id: string, opts: { from?: string; to?: string })
   if (to === null) {
     throw kairError('PLAN_NOT_FOUND', `${c.id} has no plan before its current one`, { contract_id: c.id, flag: '--to', value: toRef, ...hint('use --to current or a sha') });
   }
-  const toPlan = readKeptPlan(ctx, c, to).plan as unknown as Json;
-  const fromPlan = from === null ? null : from === to ? toPlan : (readKeptPlan(ctx, c, from).plan as unknown as Json);
+  const toPlan = (await readKeptPlan(ctx, c, to)).plan as unknown as Json;
+  const fromPlan = from === null ? null : from === to ? toPlan : ((await readKeptPlan(ctx, c, from)).plan as unknown as Json);
   const d = diffPlans(fromPlan, toPlan);
   return { contract_id: c.id, from, to, from_ref: HEX_PREFIX.test(fromRef) ? 'sha' : fromRef, to_ref: HEX_PREFIX.test(toRef) ? 'sha' : toRef, ...d };
 }

@@ -4,7 +4,6 @@
  * show.ts so that `status` loads neither the signature checks nor write-file-atomic, and hashes
  * (node:crypto) only when it reads a kept plan (decision 029).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { canonicalHash } from '../domain/canonical.js';
 import type { Contract, HistoryEvent } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
@@ -12,7 +11,6 @@ import type { NextStep } from '../domain/next-steps.js';
 import { nextSteps, shortSha } from '../domain/next-steps.js';
 import type { Plan } from '../domain/plan.js';
 import { stepLane } from '../domain/plan-routing.js';
-import { readHistory } from '../store/fs/history.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
 
@@ -27,13 +25,14 @@ const hint = (h: string) => ({ hint: h });
  * The plan filed under `sha`, checked against it. Histories from before plans were kept by sha
  * have only plan_v1.json: it stands in for the current plan when it hashes to that sha.
  */
-export function readKeptPlan(ctx: Ctx, c: Contract, sha: string): KeptPlan {
-  const file = paths.planBySha(ctx.ws, c.id, sha);
-  const where = rel(ctx.ws, file);
-  if (existsSync(file)) {
+export async function readKeptPlan(ctx: Ctx, c: Contract, sha: string): Promise<KeptPlan> {
+  const store = (await ctx.storage()).contracts;
+  const where = rel(ctx.ws, paths.planBySha(ctx.ws, c.id, sha));
+  const text = await store.plan(c.id, sha);
+  if (text !== null) {
     let value: unknown;
     try {
-      value = JSON.parse(readFileSync(file, 'utf8'));
+      value = JSON.parse(text);
     } catch {
       value = undefined;
     }
@@ -50,7 +49,7 @@ export function readKeptPlan(ctx: Ctx, c: Contract, sha: string): KeptPlan {
   }
   if (sha === c.plan_sha256) {
     try {
-      const copy: unknown = JSON.parse(readFileSync(paths.plan(ctx.ws, c.id), 'utf8'));
+      const copy: unknown = JSON.parse((await store.currentPlan(c.id)) ?? '');
       if (canonicalHash(copy) === sha) return { sha256: sha, plan: copy as Plan };
     } catch {
       /* reported below */
@@ -83,7 +82,7 @@ export interface LastRun {
   run_result: string | null;
 }
 
-export function lastRun(ctx: Ctx, c: Contract, events: HistoryEvent[]): LastRun | null {
+export async function lastRun(ctx: Ctx, c: Contract, events: HistoryEvent[]): Promise<LastRun | null> {
   const runId = c.runs[c.runs.length - 1];
   if (!runId) return null;
   let planSha: string | null = null;
@@ -121,7 +120,7 @@ export function lastRun(ctx: Ctx, c: Contract, events: HistoryEvent[]): LastRun 
   let ordered = [...steps.values()];
   if (planSha) {
     try {
-      const kept = readKeptPlan(ctx, c, planSha).plan;
+      const kept = (await readKeptPlan(ctx, c, planSha)).plan;
       ordered = kept.steps.map((s) => steps.get(s.id) ?? { id: s.id, lane: stepLane(s), status: 'PENDING', reason_code: null });
     } catch {
       /* the steps that finished are still worth showing */
@@ -132,8 +131,13 @@ export function lastRun(ctx: Ctx, c: Contract, events: HistoryEvent[]): LastRun 
 }
 
 /** status: the snapshot plus the plan sha, and, where a run ended it there, why and what next. */
-export function statusExtras(ctx: Ctx, c: Contract): { plan_sha256: string | null; last_run?: LastRun | null; next: NextStep[] } {
+export async function statusExtras(ctx: Ctx, c: Contract): Promise<{ plan_sha256: string | null; last_run?: LastRun | null; next: NextStep[] }> {
   // Only a contract a run left FAILED or PAUSED reads its history: status stays a snapshot read otherwise.
-  const run = c.state === 'FAILED' || c.state === 'PAUSED' ? lastRun(ctx, c, readHistory(paths.history(ctx.ws, c.id)).events) : undefined;
+  const run = c.state === 'FAILED' || c.state === 'PAUSED' ? await lastRun(ctx, c, await historyEvents(ctx, c.id)) : undefined;
   return { plan_sha256: c.plan_sha256, ...(run !== undefined ? { last_run: run } : {}), next: nextSteps(c, { min: ctx.config.approvals.min, lastRun: run ?? null }) };
+}
+
+/** A contract's whole history, through the storage port. */
+export async function historyEvents(ctx: Ctx, id: string): Promise<HistoryEvent[]> {
+  return (await (await ctx.storage()).contracts.history(id)).map((s) => s.event);
 }

@@ -48,14 +48,14 @@ export async function accessApply(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function unrequire(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, ...controls] = p.args as [string, ...string[]];
-  const r = unrequireControls(ctx, id, controls);
+  const r = await unrequireControls(ctx, id, controls);
   const head = r.removed.length ? `Removed required ${r.removed.join(', ')} from ${id}; approvals voided` : `${id} did not require ${controls.join(', ')}; approvals voided`;
   return { json: { contract: r.contract, removed: r.removed }, text: (paint) => `${head}\n${contractSummary(r.contract, paint)}` };
 }
 
 export async function close(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, reason] = p.args as [string, string];
-  const r = closeContract(ctx, id, reason);
+  const r = await closeContract(ctx, id, reason);
   const head = r.recorded ? `Closed ${id}${r.cancelled_envelopes.length ? ` (cancelled ${r.cancelled_envelopes.join(', ')})` : ''}; \`kair rewind ${id} "<reason>"\` reopens it` : `${id} is already CLOSED; nothing recorded`;
   return { json: { contract: r.contract, recorded: r.recorded, cancelled_envelopes: r.cancelled_envelopes }, text: (paint) => `${head}\n${contractSummary(r.contract, paint)}` };
 }

@@ -46,7 +46,7 @@ function splitControls(values: string[] | undefined): string[] {
 }
 
 export async function propose(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = life.propose(ctx, p.args[0]!, { id: p.opts.id as string | undefined, requires: splitControls(p.opts.requires as string[] | undefined) });
+  const r = await life.propose(ctx, p.args[0]!, { id: p.opts.id as string | undefined, requires: splitControls(p.opts.requires as string[] | undefined) });
   return { ...contractOut(r.contract, `Proposed ${r.contract.id}`), primary: r.contract.id };
 }
 
@@ -75,8 +75,8 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
     // no workspace or an invalid config: planContract reports it once the plan itself is valid
   }
   const checked = validatePlan(input, caps);
-  const r = life.planContract(ctx, id, input, () => checked);
-  life.writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan!, r.plan_sha256));
+  const r = await life.planContract(ctx, id, input, () => checked);
+  await life.writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan!, r.plan_sha256));
   return { ...contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 }), primary: r.plan_sha256 };
 }
 
@@ -129,13 +129,13 @@ function debugOut(what: 'payload' | 'dpc', text: string, path?: string): void {
 
 export async function require(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, ...controls] = p.args as [string, ...string[]];
-  const r = life.requireControls(ctx, id, controls);
+  const r = await life.requireControls(ctx, id, controls);
   return contractOut(r.contract, `Required ${controls.join(', ')} on ${id}`);
 }
 
 export async function grant(p: Parsed, ctx: Ctx, kind: 'grant' | 'revoke'): Promise<Output> {
   const [id, ...controls] = p.args as [string, ...string[]];
-  const r = life.grantOrRevoke(ctx, kind, id, controls);
+  const r = await life.grantOrRevoke(ctx, kind, id, controls);
   // A name outside the registry is granted (a registry may lag a new integration) but flagged:
   // `local:reed` is more likely a typo than a new control.
   const registry = kind === 'grant' ? ctx.config.controls.registry : null;
@@ -155,7 +155,7 @@ export async function grantList(_p: Parsed, ctx: Ctx): Promise<Output> {
 export async function simple(p: Parsed, ctx: Ctx, command: 'request-approval' | 'pause' | 'accept'): Promise<Output> {
   const id = p.args[0]!;
   const fn = { 'request-approval': life.requestApproval, pause: life.pause, accept: life.accept }[command];
-  const r = fn(ctx, id);
+  const r = await fn(ctx, id);
   const verb = { 'request-approval': 'Approval requested for', pause: 'Paused', accept: 'Accepted' }[command];
   if (command === 'request-approval' && r.contract.plan_sha256) {
     // The approver's two commands: read exactly this plan, then approve exactly it.
@@ -181,18 +181,18 @@ function expectShaOption(value: unknown): { expectSha?: string } {
 
 export async function approve(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const r = life.approve(ctx, id, { ...expectShaOption(p.opts.expectSha), sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
+  const r = await life.approve(ctx, id, { ...expectShaOption(p.opts.expectSha), sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
   const head = r.recorded ? `Approved ${id} as ${ctx.actor()} (plan ${r.contract.plan_sha256?.slice(0, 12)})${r.signed ? ', signed' : ''}` : `${ctx.actor()} has already approved ${id}; nothing recorded`;
   return contractOut(r.contract, head, { recorded: r.recorded });
 }
 
 export async function review(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const r = life.review(ctx, id);
+  const r = await life.review(ctx, id);
   const summary = runApp.runSummary(ctx, r.contract);
   const { reviewedRun } = await import('../app/show.js');
   const { runHeadline, runLines } = await import('./show-handlers.js');
-  const last = reviewedRun(ctx, r.contract);
+  const last = await reviewedRun(ctx, r.contract);
   const { formatUsd, usdToMicros } = await import('../domain/kimi.js');
   const cost = last?.kimi ? ` · Kimi: ${last.kimi.tokens} tokens, ${formatUsd(usdToMicros(last.kimi.cost_usd))}` : last ? ' · Kimi: none' : '';
   return {
@@ -212,7 +212,7 @@ export async function rewind(p: Parsed, ctx: Ctx): Promise<Output> {
     rolledBack = await rollbackApp.rollbackBeforeRewind(ctx, id, reason, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined });
     if (rolledBack?.error) throw rollbackError(rolledBack, `${id} was not rewound: `);
   }
-  const r = life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
+  const r = await life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
   const head = `Rewound ${id} to version ${r.contract.version} (history kept)`;
   if (!rolledBack) return contractOut(r.contract, head, p.opts.rollback === true ? { rollback: null } : {});
   const rb = rolledBack;
@@ -266,7 +266,7 @@ export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
   const list = (k: string) => (p.opts[k] as string[] | undefined) ?? [];
-  const r = life.dpcAdd(ctx, p.args[0]!, {
+  const r = await life.dpcAdd(ctx, p.args[0]!, {
     assumptions: list('addAssumption'),
     constraints: list('addConstraint'),
     decisions: list('addDecision').map((decision) => ({ decision })),
@@ -419,7 +419,7 @@ export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function unlock(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true, propose: p.opts.propose === true }, p.opts.force === true);
+  const r = await unlockApp(ctx, { id: p.args[0], index: p.opts.index === true, propose: p.opts.propose === true }, p.opts.force === true);
   const h = r.removed;
   const text = () =>
     h

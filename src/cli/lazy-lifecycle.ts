@@ -4,3 +4,5 @@
  * admin commands' code (zod through the simulation catalog, commander through help).
  */
 export * as handlers from './handlers.js';
+// The local store's writing half (src/store/fs/adapter-write.ts), for the context's storage port.
+export { localWrites } from '../store/fs/adapter-write.js';

@@ -15,7 +15,7 @@ type LazyModule = typeof Lazy;
 type Bundle = 'kair-cmd.cjs' | 'kair-lifecycle.cjs';
 
 /** Exports served by a bundle other than kair-cmd.cjs (which has them all). */
-const BUNDLE_OF: Partial<Record<keyof LazyModule, Bundle>> = { handlers: 'kair-lifecycle.cjs' };
+const BUNDLE_OF: Partial<Record<keyof LazyModule, Bundle>> = { handlers: 'kair-lifecycle.cjs', localWrites: 'kair-lifecycle.cjs' };
 
 function requireBundle(name: Bundle): LazyModule {
   // bin/kair.js compiles bundles with a V8 code cache; fall back to require without it.

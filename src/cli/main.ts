@@ -60,8 +60,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       warn: (m) => {
         if (!quiet()) writeSync(2, `warning: ${m}\n`);
       },
+      localWrites: async () => (await loadLazy()).localWrites,
     });
-    const result = await p.command.handler(p, ctx);
+    let result;
+    try {
+      result = await p.command.handler(p, ctx);
+    } finally {
+      await ctx.closeStorage();
+    }
     const exit = result.exit ?? EXIT.OK;
     if (json) out(JSON.stringify({ ok: exit === EXIT.OK, ...result.json }));
     else if (quiet()) {

@@ -9,10 +9,10 @@ import { contractSummary, stateColor, table } from './render/text.js';
 import { VERSION, SCHEMA_VERSIONS } from '../version.js';
 
 export async function status(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = read.status(ctx, p.args[0]!);
+  const r = await read.status(ctx, p.args[0]!);
   const { statusExtras } = await import('../app/status-extras.js');
   const { nextLines, runHeadline, runLines } = await import('./run-lines.js');
-  const x = statusExtras(ctx, r.contract as Contract);
+  const x = await statusExtras(ctx, r.contract as Contract);
   return {
     json: { contract: r.contract, ...x },
     text: (paint) =>
@@ -26,7 +26,7 @@ export async function status(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function list(p: Parsed, ctx: Ctx): Promise<Output> {
   const limit = intOption(p.opts.limit, '--limit', 1);
-  const r = read.list(ctx, { state: p.opts.state as string | undefined, limit, after: p.opts.after as string | undefined });
+  const r = await read.list(ctx, { state: p.opts.state as string | undefined, limit, after: p.opts.after as string | undefined });
   const more = r.next_after ? `\n(more: kair list --limit ${limit} --after ${r.next_after})` : '';
   return {
     json: r,
@@ -45,7 +45,7 @@ export async function list(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function history(p: Parsed, ctx: Ctx): Promise<Output> {
   const limit = intOption(p.opts.limit, '--limit');
-  const r = read.history(ctx, p.args[0]!, { limit });
+  const r = await read.history(ctx, p.args[0]!, { limit });
   return {
     json: r,
     text: (paint) =>
@@ -74,7 +74,7 @@ function describe(e: { type: string; data: Record<string, unknown> }): string {
 }
 
 export async function artifacts(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = read.artifacts(ctx, p.args[0]!);
+  const r = await read.artifacts(ctx, p.args[0]!);
   return { json: r, text: (paint) => table(r.artifacts.map((x) => [x.kind, x.path]), ['KIND', 'PATH'], paint) };
 }
 
@@ -84,6 +84,6 @@ export async function version(): Promise<Output> {
 }
 
 export async function ids(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = read.list(ctx, {});
+  const r = await read.list(ctx, {});
   return { json: { ids: r.contracts.map((c) => c.id) }, text: () => r.contracts.map((c) => c.id).join('\n') };
 }

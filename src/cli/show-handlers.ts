@@ -49,7 +49,7 @@ function renderShow(r: ShowResult, paint: Paint): string {
 }
 
 export async function show(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = showApp.show(ctx, p.args[0]!);
+  const r = await showApp.show(ctx, p.args[0]!);
   const doc = { ...r };
   // -q: the primary value is the sha an approver passes to `approve --expect-sha`.
   return { json: doc, text: (paint) => renderShow(r, paint), ...(r.plan_sha256 ? { primary: r.plan_sha256 } : {}) };
@@ -87,7 +87,7 @@ function renderDiff(r: DiffResult, paint: Paint): string {
 }
 
 export async function diff(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = showApp.diff(ctx, p.args[0]!, { from: p.opts.from as string | undefined, to: p.opts.to as string | undefined });
+  const r = await showApp.diff(ctx, p.args[0]!, { from: p.opts.from as string | undefined, to: p.opts.to as string | undefined });
   // -q: a diff has no single primary value (exit 0 whatever it finds), so -q prints nothing.
   return { json: { ...r }, text: (paint) => renderDiff(r, paint) };
 }

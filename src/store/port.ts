@@ -4,22 +4,26 @@
  * src/store/sqlite) and PostgreSQL (src/store/pg). docs/decisions/031-storage-port.md gives the
  * reasoning; docs/architecture.md ("The storage port") the overview.
  *
- * Status: the PostgreSQL adapter implements `ContractStore` (src/store/pg/event-store.ts). The
- * use cases still call the local store's functions directly; moving them onto the port is the
- * next step (decision 031, "Plan"). The table below is the map for that move: each function the
- * use cases and lanes import from src/store today, and the port member that replaces it.
+ * Status: the contract side is on the port (decision 032). The use cases reach contracts only
+ * through `ContractStore` (`await ctx.storage()`): the local adapter is src/store/fs/adapter.ts
+ * (reads; bundled with the read path) + adapter-write.ts (mutate/create/load, served from the
+ * lifecycle bundle), the PostgreSQL one src/store/pg/event-store.ts; src/store/open.ts picks one
+ * from the config. Still direct, for the next steps: the lanes' SQLite (ExecutionStore), `verify`,
+ * `head`, `unlock`, temp sweeping, the run loop's run artifacts and run-request reads, signature
+ * checks' history reads, and `rollback --dry-run`. The table below is the map from each function
+ * the use cases and lanes imported from src/store to the port member that replaces it.
  *
  * | today (src/store/…)                                            | port                                   |
  * |-----------------------------------------------------------------|----------------------------------------|
  * | fs/contracts assertContract, contractExists                     | ContractStore.exists                    |
- * | fs/contracts loadContract (read-only display), readJsonFile of contract.json | ContractStore.snapshot     |
- * | fs/writer-load loadForWrite, checkpointSeqs; fs/history lastEvent, readHistoryTail, truncateTorn | inside ContractStore.mutate (the boundary's `contract`; torn lines do not exist in PG) |
+ * | fs/contracts loadContract (read-only display), readJsonFile of contract.json | ContractStore.read, ContractStore.snapshot |
+ * | fs/writer-load loadForWrite, checkpointSeqs; fs/history lastEvent, readHistoryTail, truncateTorn | ContractStore.load; inside ContractStore.mutate (the boundary's `contract`; torn lines do not exist in PG) |
  * | fs/lock acquireLock/withLock(contractLock), fs/chain passFence  | inside ContractStore.mutate (the lock; the fence is the unique seq) |
  * | fs/contract-writes appendToHistory, writeSnapshot, updateIndex, commitEvents | ContractStore.mutate (Boundary.append; snapshot + index row in the same commit) |
  * | fs/contract-writes createContract (+ PROPOSE_LOCK)               | ContractStore.create                    |
  * | fs/history readHistory; fs/chain checkChain                       | ContractStore.history, ContractStore.checkChain |
  * | fs/contracts readIndex, rebuildIndexEntries, listContractIds, indexEntry | ContractStore.listIndex           |
- * | paths.planBySha / paths.plan + writeFileAtomicSync (plan by sha, plan_v1.json, PLAN.md) | Boundary.putPlan, ContractStore.plan |
+ * | paths.planBySha / paths.plan + writeFileAtomicSync (plan by sha, plan_v1.json) | Boundary.putPlan, ContractStore.plan, ContractStore.currentPlan |
  * | paths.dpc + writeJsonAtomic                                      | Boundary.putDpc, ContractStore.dpc      |
  * | paths.runs/… + writeFileAtomicSync, writeText (run requests, results, latest copies) | Boundary.putArtifact, ContractStore.artifact, ContractStore.artifacts |
  * | fs/temp sweepTemps, listDir, isTempName                          | local adapter only (PG has no temp files) |
@@ -29,7 +33,7 @@
  * | sqlite/chain insertChained, checkChainTable, rowSha, envelopeAnchors, stepAnchors, CHAINS, ANCHORED_TABLES | unchanged logic over ExecutionStore.sql (dialect-neutral SQL) |
  * | fs/workspace findWorkspace, loadConfig, paths, rel, workspaceAt   | stay local: the config and `.kair/` folder name the backend |
  * | fs/input readInputFile, readStdinText, quotedPath                 | not storage: stay as they are           |
- * | fs/atomic jsonText                                               | domain (the snapshot's text form, same on both backends) |
+ * | fs/atomic jsonText; fs/chain sealEvent, checkChain…; indexEntry    | src/domain/chain.ts (moved: the same on both backends) |
  */
 import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
 
@@ -74,19 +78,34 @@ export interface Boundary {
    * than once (repairs, then the decision).
    */
   append(drafts: EventDraft[]): Promise<HistoryEvent[]>;
-  /** `plan/<sha>.json` (immutable: the same sha with other text is INTEGRITY_FAILED) and the current plan copy. */
-  putPlan(sha: string, text: string): Promise<void>;
-  /** `dpc/dpc_v1.json`, the current text. */
+  /**
+   * The plan kept by sha (`text`, its canonical JSON: immutable, the same sha with other text is
+   * INTEGRITY_FAILED) and, locally, `copy` as the current plan's display copy (plan_v1.json).
+   * Call it before appending the event that names the sha: locally the kept file is durable
+   * before the event (and a first plan's copy too), a later plan's copy is written after the
+   * commit point, as what history derives.
+   */
+  putPlan(sha: string, text: string, copy?: string): Promise<void>;
+  /**
+   * `dpc/dpc_v1.json`, the current text: derived from the `dpc` event that records its sha, so
+   * locally it is written after the commit point (a failure is a warning, never the outcome).
+   */
   putDpc(text: string): Promise<void>;
-  /** An artifact under its local workspace-relative path (e.g. `.kair/contracts/c1/artifacts/run/c1-run-1/run-result.1.json`). */
+  /** An artifact under its local workspace-relative path (e.g. `.kair/contracts/c1/artifacts/run/c1-run-1/run-result.1.json`), durable before an event names it. */
   putArtifact(path: string, text: string): Promise<void>;
+}
+
+/** What a crashed run's repair did on the execution side (the Kimi envelopes it cancelled). */
+export interface CancelledRun {
+  ids: string[];
+  rows: unknown[];
 }
 
 export interface MutateRequest<T> {
   /**
    * Decides on the boundary's contract and appends through it. A thrown error rolls the whole
-   * boundary back — except the `gate.blocked` event of an exit-3 refusal, which use cases
-   * append before rethrowing (they commit it through `onRefusal`).
+   * boundary back — except the `gate.blocked` event of an exit-3 refusal, which `onRefusal`
+   * appends in its own commit.
    */
   decide: (b: Boundary) => Promise<T>;
   /** Called with the refusal when `decide` throws a gate refusal: appends the gate.blocked event in its own commit. */
@@ -95,27 +114,62 @@ export interface MutateRequest<T> {
   lockTimeoutMs: number;
   /** The head the caller decided on outside the lock (plan --generate): anything else is CONCURRENT_WRITE. */
   expectTail?: { seq: number; hash: string };
+  /**
+   * The command appends again under a later mutate (a run's start and step boundaries): locally
+   * the snapshot and the index entry are written once, after the last one (decision 029).
+   * PostgreSQL writes them in every transaction (they cost no fsync there).
+   */
+  checkpointsLater?: boolean;
+  /**
+   * Repairs of a contract whose runner died: the execution side's open Kimi envelopes of the
+   * run are cancelled first (an execution-side action the contract store does not know), then
+   * the `recovery` event that reports them is appended. Absent: a dead runner is left as it is.
+   */
+  cancelRun?: (runId: string, at: string) => Promise<CancelledRun>;
+  /** Reports what does not change the outcome: a derived file not written after the commit point. */
+  warn?: (message: string) => void;
   meta: WriteMeta;
 }
 
 export interface Mutation<T> {
   contract: Contract;
+  /** Every event this boundary appended: repairs, the decision's, a refusal's gate.blocked. */
   events: HistoryEvent[];
   result: T;
+}
+
+export interface CreateRequest {
+  /**
+   * The id, or how to choose a free one; the choice runs where two creators cannot pick the
+   * same id (locally under the propose lock; on PostgreSQL a taken id is chosen again).
+   */
+  id: string | ((taken: (id: string) => Promise<boolean>) => Promise<string>);
+  /** The contract's first events (its `propose` event first), for the chosen id. */
+  drafts: (id: string) => EventDraft[];
+  /** `dpc/dpc_v1.json`'s first text. */
+  dpcText: string;
+  lockTimeoutMs: number;
+  warn?: (message: string) => void;
+  meta: WriteMeta;
 }
 
 /** The contract side: contracts, their history, plans by sha, DPC, artifacts and the index. */
 export interface ContractStore {
   exists(id: string): Promise<boolean>;
   /**
-   * Creates a contract whole or not at all (its `propose` event and any others, snapshot,
-   * index row, DPC). CONTRACT_EXISTS when the id is taken.
+   * Creates a contract whole or not at all (its events, snapshot, index row, DPC).
+   * CONTRACT_EXISTS when a given id is taken.
    */
-  create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string; lockTimeoutMs?: number }): Promise<{ contract: Contract; events: HistoryEvent[] }>;
-  /** One boundary under the contract's writer lock. */
+  create(req: CreateRequest): Promise<{ contract: Contract; events: HistoryEvent[] }>;
+  /** One boundary under the contract's writer lock. CONTRACT_NOT_FOUND when there is no such contract. */
   mutate<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>>;
   /** The state folded from history (chain checked from the newest valid checkpoint); no lock. */
   load(id: string): Promise<Contract>;
+  /**
+   * The state for display (status, show, the read commands): locally the snapshot rolled forward
+   * from history, no chain check and no lock; CONTRACT_NOT_FOUND when there is no such contract.
+   */
+  read(id: string): Promise<Contract>;
   /** The stored snapshot text, for read-only display (may lag history on the local backend). */
   snapshot(id: string): Promise<string | null>;
   /** History lines with seq > afterSeq, at most `limit` (all when absent), in seq order. */
@@ -126,7 +180,14 @@ export interface ContractStore {
   checkChain(id: string): Promise<ChainIssue[]>;
   /** Index rows ordered by id, after `after` (exclusive), at most `limit`. */
   listIndex(page?: { after?: string; limit?: number; state?: string }): Promise<IndexRow[]>;
+  /** The plan kept by `sha`. */
   plan(id: string, sha: string): Promise<string | null>;
+  /**
+   * The current plan as the workspace shows it: locally plan/plan_v1.json, the derived copy a
+   * person can open and edit (which is why `run` and `approve` hash it: an edited copy is a
+   * stale plan); on PostgreSQL the plan of the snapshot's sha.
+   */
+  currentPlan(id: string): Promise<string | null>;
   dpc(id: string): Promise<string | null>;
   artifact(path: string): Promise<string | null>;
   /** Paths of the artifacts under a prefix (`kair artifacts <id> --out DIR` writes them out). */

@@ -69,6 +69,9 @@ describe('write path', () => {
     expect(lifecycle).not.toMatch(/node_modules\/(zod|commander)\//);
     const read = readFileSync(join(dist, 'kair.cjs'), 'utf8');
     expect(read).not.toMatch(/node_modules\/(zod|commander|better-sqlite3)\//);
+    // The local store's writing half (lock, fence, checkpoints) is served by the lifecycle bundle (decision 032).
+    expect(read).not.toMatch(/src\/store\/fs\/(adapter-write|lock|writer-load|contract-writes)\.ts|node_modules\/proper-lockfile\//);
+    expect(lifecycle).toMatch(/src\/store\/fs\/adapter-write\.ts/);
     // node:tty pulls in net and the stream stack: +0.2x on `status` when it crept in once.
     expect(read).not.toMatch(/require\("(node:)?tty"\)/);
     // bin/kair.js reads an ASCII bundle as latin1, without UTF-8 decoding (decision 011).

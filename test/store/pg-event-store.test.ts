@@ -42,6 +42,7 @@ async function withStore<T>(schema: string, fn: (s: PgEventStore) => Promise<T>,
 
 const sha256Of = (text: string) => sha256Hex(text);
 const propose = (id: string) => decidePropose(id, 'Ship it', []);
+const createReq = (id: string) => ({ id, drafts: (i: string) => [propose(i)], meta: META, dpcText: '{}\n', lockTimeoutMs: 10_000 });
 const grant = (s: PgEventStore, id: string, control: string, extra: Partial<Parameters<PgEventStore['mutate']>[1]> = {}) =>
   s.mutate(id, { lockTimeoutMs: 5000, meta: META, decide: async (b) => b.append([decideGrant(b.contract, 'grant', [control])]), ...extra });
 
@@ -89,7 +90,7 @@ describe('migrations', () => {
   it('every table has tenant_id; the append-only tables refuse UPDATE and DELETE', async () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      await s.create('c1', [propose('c1')], META);
+      await s.create(createReq('c1'));
     });
     await withQuery(pgt.current.url, async (c) => {
       const tables = await c.query<{ table_name: string; has: boolean }>(
@@ -160,7 +161,7 @@ describe('the same events give the same bytes on both backends', () => {
 
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      await s.create('c1', [propose('c1')], META);
+      await s.create(createReq('c1'));
       for (const ctl of controls) await grant(s, 'c1', ctl);
       const pgLines = (await s.history('c1')).map((e) => e.line);
       expect(pgLines.length).toBe(72); // propose, 70 grants, one checkpoint at seq 64
@@ -182,7 +183,7 @@ describe('the same events give the same bytes on both backends', () => {
   it('a load after the checkpoint folds from it, and equals a full fold', async () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      await s.create('c1', [propose('c1')], META);
+      await s.create(createReq('c1'));
       for (let i = 0; i < 66; i++) await grant(s, 'c1', `ns:p${i}`);
       const c = await s.load('c1');
       expect(c.history_seq).toBe(68);
@@ -220,7 +221,7 @@ describe('one writer per contract', () => {
 
   it('32 processes granting on one contract: a contiguous chain, no fork, every event present', async () => {
     const schema = freshSchema();
-    await withStore(schema, (s) => s.create('c1', [propose('c1')], META));
+    await withStore(schema, (s) => s.create(createReq('c1')));
     const t0 = performance.now();
     const results = await Promise.all(Array.from({ length: 32 }, (_, i) => appender(schema, `ns:w${i}`)));
     const ms = performance.now() - t0;
@@ -240,7 +241,7 @@ describe('one writer per contract', () => {
 
   it('a writer SIGKILLed inside its transaction commits nothing, and its lock is free at once', async () => {
     const schema = freshSchema();
-    await withStore(schema, (s) => s.create('c1', [propose('c1')], META));
+    await withStore(schema, (s) => s.create(createReq('c1')));
     const child = spawn(process.execPath, [worker, schema, 'ws-1', 'c1', 'ns:killed', '5000'], { env: { ...process.env, ...env(), PG_APPENDER_HOLD: '1' }, stdio: ['ignore', 'pipe', 'ignore'] });
     await new Promise<void>((resolve, reject) => {
       child.on('error', reject);
@@ -275,7 +276,7 @@ describe('one writer per contract', () => {
     const a = await open(schema);
     const b = await open(schema);
     try {
-      const c = (await a.create('c1', [propose('c1')], META)).contract;
+      const c = (await a.create(createReq('c1'))).contract;
       const tail = { seq: c.history_seq, hash: c.history_head };
       const both = await Promise.allSettled([grant(a, 'c1', 'ns:a', { expectTail: tail }), grant(b, 'c1', 'ns:b', { expectTail: tail })]);
       expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
@@ -290,7 +291,7 @@ describe('one writer per contract', () => {
 
   it('the unique (tenant_id, contract_id, seq) refuses a second row for a seq even without the lock: CONCURRENT_WRITE', async () => {
     const schema = freshSchema();
-    await withStore(schema, (s) => s.create('c1', [propose('c1')], META));
+    await withStore(schema, (s) => s.create(createReq('c1')));
     const conn = await connectPg({ env: env(), urlEnv: 'KAIR_DATABASE_URL', schema });
     try {
       const e = await codeOf(conn.client.query(`INSERT INTO ${schema}.history_events (tenant_id, contract_id, seq, type, line, prev, hash) SELECT tenant_id, contract_id, seq, type, line, prev, hash FROM ${schema}.history_events`));
@@ -306,7 +307,7 @@ describe('one writer per contract', () => {
     const a = await open(schema);
     const b = await open(schema);
     try {
-      await a.create('c1', [propose('c1')], META);
+      await a.create(createReq('c1'));
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       let entered!: () => void;
@@ -367,7 +368,7 @@ describe('tampering, refusals and rollbacks', () => {
   it('a history row edited in the database is found by the chain check; loads and writers refuse it (INTEGRITY_FAILED)', async () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      await s.create('c1', [propose('c1')], META);
+      await s.create(createReq('c1'));
       await grant(s, 'c1', 'ns:a');
       await grant(s, 'c1', 'ns:b');
     });
@@ -390,7 +391,7 @@ describe('tampering, refusals and rollbacks', () => {
   it('verify: clean after writes; then each kind of tampering is its problem kind', async () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      for (const id of ['a', 'b', 'c', 'd']) await s.create(id, [propose(id)], META);
+      for (const id of ['a', 'b', 'c', 'd']) await s.create(createReq(id));
       await grant(s, 'a', 'ns:x');
       await s.mutate('b', { lockTimeoutMs: 5000, meta: META, decide: async (bd) => { await bd.putPlan(sha256Of('{"v":1}'), '{"v":1}'); await bd.putArtifact('.kair/contracts/b/plan/PLAN.md', '# v1\n'); } });
       expect(await s.verify()).toEqual({ problems: [], warnings: [] });
@@ -421,7 +422,7 @@ describe('tampering, refusals and rollbacks', () => {
   it('a gate refusal rolls back what the decision wrote and commits only its gate.blocked event', async () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      await s.create('c1', [propose('c1')], META);
+      await s.create(createReq('c1'));
       const e = await codeOf(
         s.mutate('c1', {
           lockTimeoutMs: 5000,
@@ -444,7 +445,7 @@ describe('tampering, refusals and rollbacks', () => {
   it('plans by sha are immutable; artifacts keep their local paths; the index pages by id', async () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
-      for (const id of ['a_1', 'b', 'c']) await s.create(id, [propose(id)], META, { dpcText: '{}\n' });
+      for (const id of ['a_1', 'b', 'c']) await s.create(createReq(id));
       const sha = 'a'.repeat(64);
       await s.mutate('b', { lockTimeoutMs: 5000, meta: META, decide: async (bd) => { await bd.putPlan(sha, '{"v":1}'); await bd.putArtifact('.kair/contracts/b/artifacts/run/b-run-1/run-result.1.json', '{}\n'); } });
       expect(await s.plan('b', sha)).toBe('{"v":1}');
@@ -457,7 +458,7 @@ describe('tampering, refusals and rollbacks', () => {
       expect(await s.dpc('c')).toBe('{}\n');
       expect((await s.listIndex({ limit: 2 })).map((r) => r.id)).toEqual(['a_1', 'b']);
       expect((await s.listIndex({ after: 'b' })).map((r) => r.id)).toEqual(['c']);
-      expect((await codeOf(s.create('b', [propose('b')], META))).code).toBe('CONTRACT_EXISTS');
+      expect((await codeOf(s.create(createReq('b')))).code).toBe('CONTRACT_EXISTS');
       expect((await codeOf(s.load('nope'))).code).toBe('CONTRACT_NOT_FOUND');
     });
     // Tenants do not see each other.
@@ -488,7 +489,7 @@ describe('error mapping', () => {
 
   it('a role without schema permissions → BACKEND_CONFIG_INVALID, both to create the schema and to use an existing one', async () => {
     const schema = freshSchema();
-    await withStore(schema, async (s) => void (await s.create('c1', [propose('c1')], META)));
+    await withStore(schema, async (s) => void (await s.create(createReq('c1'))));
     const role = `nopriv_${process.pid}`;
     await withQuery(pgt.current.adminUrl, (c) => c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw-${role}'`));
     try {
@@ -517,7 +518,7 @@ describe('error mapping', () => {
     const schema = freshSchema();
     const s = await open(schema);
     try {
-      await s.create('c1', [propose('c1')], META);
+      await s.create(createReq('c1'));
       await grant(s, 'c1', 'ns:before');
       const e = await codeOf(
         s.mutate('c1', {

@@ -2,6 +2,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { jsonText } from '../../domain/chain.js';
 
 export interface AtomicWriteOptions {
   /**
@@ -38,10 +39,8 @@ export function writeFileAtomicSync(path: string, data: string, opts: AtomicWrit
   if (made !== undefined) for (let d = dir; d !== dirname(made); d = dirname(d)) fsyncDir(dirname(d));
 }
 
-/** How kair writes a JSON file: two-space indent, a final newline. */
-export function jsonText(value: unknown): string {
-  return JSON.stringify(value, null, 2) + '\n';
-}
+// Moved to src/domain/chain.ts (the snapshot's text on both backends); re-exported for existing importers.
+export { jsonText } from '../../domain/chain.js';
 
 export function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): void {
   writeFileAtomicSync(path, jsonText(value), opts);

@@ -2,40 +2,16 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { GENESIS_HASH, canonicalJson, canonicalJsonOfParsed, sha256Hex } from '../../domain/canonical.js';
+import { CHECKPOINT_EVERY, sealEvent } from '../../domain/chain.js';
 import type { EventDraft, HistoryEvent } from '../../domain/contract.js';
 import { kairError } from '../../domain/errors.js';
 import { lastLine } from './history.js';
 import type { ProcessIdentity } from './pid.js';
 import { processVerdict, selfIdentity } from './pid.js';
 
-export function hashEvent(e: Omit<HistoryEvent, 'hash'>): string {
-  return sha256Hex(e.prev + canonicalJson(e));
-}
-
-/** hashEvent of an event read back with JSON.parse: the same digest, cheaper (see canonicalJsonOfParsed). */
-function hashParsedEvent(e: Omit<HistoryEvent, 'hash'>): string {
-  return sha256Hex(e.prev + canonicalJsonOfParsed(e));
-}
-
-export function sealEvent(
-  draft: EventDraft,
-  meta: { seq: number; at: string; actor: string; prev: string },
-): HistoryEvent {
-  // Keys in canonical order (the hash is appended last): an event whose data is in order too is
-  // then re-derived by verify with one JSON.stringify (canonicalJsonOfParsed). Only the order of
-  // the top-level keys is chosen here; data is written as the command built it.
-  const unsealed = {
-    actor: meta.actor,
-    at: meta.at,
-    data: draft.data,
-    prev: meta.prev,
-    seq: meta.seq,
-    state: draft.state,
-    type: draft.type,
-  };
-  return { ...unsealed, hash: hashEvent(unsealed) };
-}
+// Moved to src/domain/chain.ts (pure, shared with PostgreSQL); re-exported while branches still import them from here.
+export { CHECKPOINT_EVERY, checkChain, checkLinks, hashEvent, sealEvent } from '../../domain/chain.js';
+export type { ChainProblem } from '../../domain/chain.js';
 
 /** Seals the drafts after `head` and appends them in one write + fsync. */
 export function appendEvents(
@@ -54,45 +30,6 @@ export function appendEvents(
   }
   appendSealed(file, events);
   return events;
-}
-
-export interface ChainProblem {
-  seq: number;
-  message: string;
-}
-
-/** Walks a whole chain: seq order, prev links and hashes. */
-export function checkChain(events: HistoryEvent[]): ChainProblem[] {
-  const problems: ChainProblem[] = [];
-  let prev = GENESIS_HASH;
-  events.forEach((e, i) => {
-    if (e.seq !== i + 1) problems.push({ seq: e.seq, message: `line ${i + 1} has seq ${e.seq}, expected ${i + 1}` });
-    if (e.prev !== prev) problems.push({ seq: e.seq, message: `event ${e.seq}: prev does not match the hash of event ${i}` });
-    const { hash, ...rest } = e;
-    if (hashParsedEvent(rest) !== hash) problems.push({ seq: e.seq, message: `event ${e.seq}: hash does not match its content` });
-    prev = hash;
-  });
-  return problems;
-}
-
-/** A `checkpoint` event is appended whenever seq reaches a multiple of this. */
-export const CHECKPOINT_EVERY = 64;
-
-/**
- * Checks that `events` continue the chain after `head`: consecutive seq, each prev the hash
- * before it, each hash its content's. Returns the first broken link's message, or null.
- */
-export function checkLinks(events: HistoryEvent[], head: { seq: number; hash: string }): string | null {
-  let { seq, hash: prev } = head;
-  for (const e of events) {
-    if (e.seq !== seq + 1) return `history event after ${seq} has seq ${e.seq}`;
-    if (e.prev !== prev) return `history event ${e.seq} does not link to event ${seq}`;
-    const { hash, ...rest } = e;
-    if (hashParsedEvent(rest) !== hash) return `history event ${e.seq} does not match its hash`;
-    seq = e.seq;
-    prev = hash;
-  }
-  return null;
 }
 
 export type FenceHolder = ProcessIdentity;

@@ -304,7 +304,8 @@ export function createContract(
   id: string,
   draft: EventDraft,
   meta: { at: string; actor: string },
-  dpc: Dpc,
+  /** The first DPC, or its text (jsonText of it) as the storage port passes it. */
+  dpc: Dpc | string,
   dpcEvent: EventDraft | null,
   /** Runs after the folder is built and before it is renamed into place (the index's pending entry). */
   beforeRename?: (c: Contract) => void,
@@ -325,7 +326,7 @@ export function createContract(
     const contract = fold(events) as Contract;
     // The folder's own fsync below makes this name durable; dpc/ needs its own for dpc_v1.json.
     writeJsonAtomic(join(tmp, 'contract.json'), contract, { derived: true });
-    writeJsonAtomic(join(tmp, 'dpc', 'dpc_v1.json'), dpc);
+    writeFileAtomicSync(join(tmp, 'dpc', 'dpc_v1.json'), typeof dpc === 'string' ? dpc : jsonText(dpc));
     fsyncDir(tmp);
     beforeRename?.(contract);
     try {

@@ -67,9 +67,9 @@ const ID_NAME = /^[a-z0-9][a-z0-9_-]{0,79}$/;
 
 export type { IndexEntry } from './index-read.js';
 
-export function indexEntry(c: Contract): IndexEntry {
-  return { id: c.id, intent: c.intent, state: c.state, updated_at: c.updated_at, version: c.version };
-}
+// Moved to src/domain/chain.ts; re-exported for existing importers.
+import { indexEntry } from '../../domain/chain.js';
+export { indexEntry };
 
 /** Contract folder names on disk (temp folders of an unfinished propose excluded). */
 export function listContractIds(ws: Workspace): string[] {

@@ -17,9 +17,8 @@ import { applyEvent } from '../../domain/contract.js';
 import { exitCodeOf, isKairError, kairError } from '../../domain/errors.js';
 import type { KairError } from '../../domain/errors.js';
 import { assertId } from '../../domain/ids.js';
-import { jsonText } from '../fs/atomic.js';
-import { CHECKPOINT_EVERY, checkChain, checkLinks, sealEvent } from '../fs/chain.js';
-import type { Boundary, ChainIssue, ContractStore, IndexRow, MutateRequest, Mutation, RunnerLiveness, StoredEvent, WriteMeta } from '../port.js';
+import { CHECKPOINT_EVERY, checkChain, checkLinks, jsonText, sealEvent } from '../../domain/chain.js';
+import type { Boundary, ChainIssue, ContractStore, CreateRequest, IndexRow, MutateRequest, Mutation, RunnerLiveness, StoredEvent, WriteMeta } from '../port.js';
 import type { ConnectOptions, PgClient, PgConnection, PgTarget } from './connect.js';
 import { connectPg, mapPgError } from './connect.js';
 import { pgRunnerLiveness } from './liveness.js';
@@ -268,6 +267,7 @@ export class PgEventStore implements ContractStore {
         sink.push(...r.events);
         return r.events;
       },
+      // The display copy (`copy`) is a local file only: here the current plan is the row of its sha.
       putPlan: async (sha, text) => {
         await this.query('INSERT INTO plans (tenant_id, contract_id, sha256, body) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [this.tenant, id, sha, text], id);
         const kept = await this.query<{ body: string }>('SELECT body FROM plans WHERE tenant_id = $1 AND contract_id = $2 AND sha256 = $3', [this.tenant, id, sha], id);
@@ -287,10 +287,30 @@ export class PgEventStore implements ContractStore {
     };
   }
 
-  async create(id: string, drafts: EventDraft[], meta: WriteMeta, derived: { dpcText?: string; lockTimeoutMs?: number } = {}): Promise<{ contract: Contract; events: HistoryEvent[] }> {
+  /**
+   * A given id: CONTRACT_EXISTS when taken. A chosen id (`propose` without --id): chosen again
+   * when another creator took it between the choice and the insert (the row insert is the
+   * arbiter, as the propose lock is locally).
+   */
+  async create(req: CreateRequest): Promise<{ contract: Contract; events: HistoryEvent[] }> {
+    const pick = req.id;
+    if (typeof pick === 'string') return this.createOne(pick, req);
+    for (let attempt = 0; ; attempt++) {
+      const id = await pick((cand) => this.exists(cand));
+      try {
+        return await this.createOne(id, req);
+      } catch (e) {
+        if (!isKairError(e) || e.code !== 'CONTRACT_EXISTS' || attempt >= 16) throw e;
+      }
+    }
+  }
+
+  private async createOne(id: string, req: CreateRequest): Promise<{ contract: Contract; events: HistoryEvent[] }> {
     assertId(id);
+    const drafts = req.drafts(id);
+    const meta = req.meta;
     if (drafts[0]?.type !== 'propose') throw kairError('INTERNAL_ERROR', 'a contract starts with its propose event', { contract_id: id });
-    return this.transaction(id, derived.lockTimeoutMs ?? 10_000, meta, async () => {
+    return this.transaction(id, req.lockTimeoutMs, meta, async () => {
       const seal0 = sealEvent(drafts[0]!, { seq: 1, at: meta.at, actor: meta.actor, prev: GENESIS_HASH });
       const first = applyEvent(null, seal0);
       // The row first (with the first state), so a second creator of the same id stops here.
@@ -299,9 +319,17 @@ export class PgEventStore implements ContractStore {
       const genesis = { history_seq: 0, history_head: GENESIS_HASH, id } as Contract;
       const r = await this.insertEvents(genesis, drafts, meta);
       await this.writeDerived(r.contract);
-      if (derived.dpcText !== undefined) await this.boundary(r.contract, meta, []).putDpc(derived.dpcText);
+      await this.boundary(r.contract, meta, []).putDpc(req.dpcText);
       return r;
     });
+  }
+
+  /** The stored snapshot: on this backend it is written in every boundary's transaction, so it never lags. */
+  async read(id: string): Promise<Contract> {
+    assertId(id);
+    const text = await this.snapshot(id);
+    if (text === null) throw kairError('CONTRACT_NOT_FOUND', `no contract ${JSON.stringify(id)} in this workspace (see \`kair list\`)`, { contract_id: id });
+    return JSON.parse(text) as Contract;
   }
 
   async mutate<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>> {
@@ -492,6 +520,12 @@ export class PgEventStore implements ContractStore {
   async plan(id: string, sha: string): Promise<string | null> {
     const r = await this.query<{ body: string }>('SELECT body FROM plans WHERE tenant_id = $1 AND contract_id = $2 AND sha256 = $3', [this.tenant, id, sha], id);
     return r[0]?.body ?? null;
+  }
+
+  async currentPlan(id: string): Promise<string | null> {
+    const text = await this.snapshot(id);
+    const sha = text === null ? null : (JSON.parse(text) as Contract).plan_sha256;
+    return sha ? this.plan(id, sha) : null;
   }
 
   async dpc(id: string): Promise<string | null> {
