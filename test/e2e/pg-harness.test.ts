@@ -64,7 +64,7 @@ describe.runIf(TEST_BACKEND === 'postgres')('the reading and tampering helpers r
     const store = await PgEventStore.open({ env: process.env, urlEnv: 'KAIR_DATABASE_URL', schema: 'kair', tenant: cfg.workspace_id });
     try {
       const meta = { at: '2026-01-30T12:00:00.000Z', actor: 'tester', command: 'propose' };
-      await store.create('c1', [decidePropose('c1', 'Ship it', [])], meta);
+      await store.create({ id: 'c1', drafts: (i: string) => [decidePropose(i, 'Ship it', [])], meta: meta, dpcText: '{}\n', lockTimeoutMs: 10_000 });
       await store.mutate('c1', { lockTimeoutMs: 5000, meta, decide: async (b) => b.append([decideGrant(b.contract, 'grant', ['local:read'])]) });
       expect(history(ws, 'c1').map((e) => [e.seq, e.type])).toEqual([[1, 'propose'], [2, 'grant']]);
       expect(snapshot(ws, 'c1')).toMatchObject({ id: 'c1', history_seq: 2, controls: { granted: ['local:read'] } });

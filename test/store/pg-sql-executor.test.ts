@@ -463,7 +463,7 @@ describe('verify and head on the execution side', () => {
   async function workspace(schema: string) {
     const { store, client } = await openExec(schema);
     const events = await PgEventStore.open({ env: env(), urlEnv: 'KAIR_DATABASE_URL', schema, tenant: 'ws-1' });
-    await events.create('c1', [decidePropose('c1', 'Ship it', [])], META);
+    await events.create({ id: 'c1', drafts: (i: string) => [decidePropose(i, 'Ship it', [])], meta: META, dpcText: '{}\n', lockTimeoutMs: 10_000 });
     const ids = await store.transaction(async (sql) => {
       await sql.run(INSERT_ENVELOPE, envelope('env-1'));
       const out: (number | string)[] = [];

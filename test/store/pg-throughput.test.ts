@@ -34,7 +34,7 @@ describe.runIf(process.env.KAIR_PG_BENCH === '1')('PostgreSQL throughput (figure
   async function round(schema: string, contracts: string[]): Promise<{ grantsPerSec: number; startup: number[]; open: number[] }> {
     const store = await PgEventStore.open({ env: { KAIR_DATABASE_URL: pgt.current.url }, urlEnv: 'KAIR_DATABASE_URL', schema, tenant: 'ws-bench' });
     try {
-      for (const c of new Set(contracts)) await store.create(c, [decidePropose(c, 'bench', [])], META);
+      for (const c of new Set(contracts)) await store.create({ id: c, drafts: (i: string) => [decidePropose(i, 'bench', [])], meta: META, dpcText: '{}\n', lockTimeoutMs: 10_000 });
     } finally {
       await store.close();
     }
