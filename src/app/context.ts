@@ -108,7 +108,7 @@ export function createCtx(o: CtxOptions): Ctx {
       if (ws) return ws;
       const found = findWorkspace({ dir: o.dir, env: o.env, cwd: o.cwd });
       // `config get/set` stay usable: they are how the block is changed back to local.
-      if (!CONFIG_COMMANDS.has(o.command)) assertLocalBackend(found);
+      if (!CONFIG_COMMANDS.has(o.command)) assertLocalBackend(found, o.command);
       return (ws = found);
     },
     get config() {

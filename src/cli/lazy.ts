@@ -7,3 +7,4 @@ export { helpText } from './help.js';
 export { completion } from './completion.js';
 export * as aecHandlers from './aec-handlers.js';
 export * as commandsHandlers from './commands-handlers.js';
+export * as transferHandlers from './transfer-handlers.js';
