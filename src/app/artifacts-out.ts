@@ -91,7 +91,7 @@ const conflict = (shown: string, why: string) =>
   kairError('WORKSPACE_NOT_EMPTY', `${shown} ${why}; nothing was written`, { path: shown, hint: 'choose an empty folder for --out (or remove that file); kair never overwrites or follows a link there' });
 
 /** The folder given by the user: created when missing (its parent must exist), refused when it is not a folder. */
-export function prepareOutDir(given: string, cwd: string, flag: string): string {
+export function prepareOutDir(given: string, cwd: string, flag: string, create = true): string {
   if (given.trim() === '') throw kairError('USAGE_ERROR', `${flag} needs a folder`, { flag });
   if (given.length > 4096 || given.includes('\0')) throw kairError('USAGE_ERROR', `${flag} is not a usable path (${given.length} characters)`, { flag });
   const dir = resolve(cwd, given);
@@ -103,6 +103,11 @@ export function prepareOutDir(given: string, cwd: string, flag: string): string 
     if (code === 'ENAMETOOLONG') throw kairError('USAGE_ERROR', `${flag}: the path is too long for this file system`, { flag });
     if (code !== 'ENOENT') throw kairError('USAGE_ERROR', `${flag} ${JSON.stringify(given.slice(0, 80))} cannot be read (${code ?? 'error'})`, { flag });
     try {
+      // Checked first without creating anything (export reads the source before it writes).
+      if (!create) {
+        if (!statSync(dirname(dir)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+        return dir;
+      }
       mkdirSync(dir);
     } catch (e2) {
       const c2 = (e2 as { code?: string }).code;
@@ -229,6 +234,7 @@ function unlinkQuiet(f: string): void {
 export async function artifactsOut(ctx: Ctx, id: string, out: string, reader?: ContractReader) {
   assertId(id);
   const r = reader ?? localContractReader(ctx.ws);
+  prepareOutDir(out, ctx.cwd, '--out', false);
   const files = await contractFiles(r, id);
   const dir = prepareOutDir(out, ctx.cwd, '--out');
   const placed = placeFiles(dir, files, out);

@@ -224,7 +224,7 @@ const notEmpty = (shown: string, why: string, hint: string) => kairError('WORKSP
 
 /** `kair export --to DIR` */
 export async function exportWorkspace(ctx: Ctx, to: string): Promise<TransferSummary & { to: string; workspace: string; files: number }> {
-  const dir = prepareOutDir(to, ctx.cwd, '--to');
+  const dir = prepareOutDir(to, ctx.cwd, '--to', false);
   const target = join(dir, '.kair');
   const shown = `${to.replace(/\/+$/, '')}/.kair`;
   const already = () => lstatSync(target, { throwIfNoEntry: false });
@@ -244,6 +244,7 @@ export async function exportWorkspace(ctx: Ctx, to: string): Promise<TransferSum
     dump = readLocalDump(ctx.ws, config, { who: { actor: ctx.actor(), command: 'export', now: ctx.now }, timeoutMs: ctx.lockTimeoutMs, now: ctx.now });
   }
   const folded = foldAll(dump);
+  prepareOutDir(to, ctx.cwd, '--to');
   const staging = join(dir, `.kair-export-${process.pid}-${randomBytes(4).toString('hex')}`);
   let files: number;
   try {

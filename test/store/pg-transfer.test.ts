@@ -1,0 +1,169 @@
+/**
+ * Export and import on a real PostgreSQL (test/helpers/pg.ts), through the built CLI (export and
+ * import are the commands that open a postgres workspace) and at the store level: the round trip
+ * local → PostgreSQL → local → PostgreSQL is byte-identical (every file, every row), verify passes
+ * on each side, and the refusals write nothing.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { contractFiles } from '../../src/app/artifacts-out.js';
+import { EXEC_TABLES } from '../../src/domain/transfer.js';
+import { PgEventStore } from '../../src/store/pg/event-store.js';
+import { cloneWorkspace, historyFile, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
+import type { Json } from '../helpers/cli.js';
+import { usePg, withQuery } from '../helpers/pg.js';
+import { fileHashes, localRows, recordedFiles, richWorkspace } from '../helpers/transfer.js';
+
+const pgt = usePg();
+let rich: string;
+let wsId: string;
+beforeAll(() => {
+  rich = richWorkspace();
+  wsId = readJson(join(rich, '.kair', 'config.json')).workspace_id;
+}, 120_000);
+afterAll(() => removeWorkspaces());
+
+let schemaN = 0;
+const freshSchema = () => `x${process.pid}_${++schemaN}`;
+const pgEnv = () => ({ env: { KAIR_DATABASE_URL: pgt.current.url } });
+
+/** A workspace folder whose config names PostgreSQL (schema `schema`) with the given workspace_id. */
+function pgWorkspace(schema: string, id = wsId): string {
+  const ws = makeWorkspace();
+  const file = join(ws, '.kair', 'config.json');
+  const c = readJson(file);
+  writeFileSync(file, JSON.stringify({ ...c, workspace_id: id, backend: { kind: 'postgres', url_env: 'KAIR_DATABASE_URL', schema } }, null, 2) + '\n');
+  return ws;
+}
+
+/** Every execution row of a tenant, without PostgreSQL's own columns, in the order export reads them. */
+async function tenantRows(schema: string): Promise<Record<string, Json[]>> {
+  return withQuery(pgt.current.url, async (c) => {
+    const out: Record<string, Json[]> = {};
+    for (const t of EXEC_TABLES) {
+      const rows = (await c.query(`SELECT * FROM ${schema}.${t} WHERE tenant_id = $1`, [wsId])).rows as Json[];
+      out[t] = rows.map(({ rowid: _r, ...rest }) => rest).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    }
+    for (const t of ['contracts', 'history_events', 'checkpoints', 'plans', 'dpc', 'artifacts', 'contract_index']) {
+      out[t] = ((await c.query(`SELECT * FROM ${schema}.${t} WHERE tenant_id = $1`, [wsId])).rows as Json[]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    }
+    return out;
+  });
+}
+
+const storeOf = (schema: string) => PgEventStore.open({ env: pgEnv().env, urlEnv: 'KAIR_DATABASE_URL', schema, tenant: wsId });
+
+describe('export and import on PostgreSQL', () => {
+  it('local → PostgreSQL → local → PostgreSQL → local is byte-identical, and verify passes on each side', async () => {
+    const dir = makeTempDir();
+    const s1 = freshSchema();
+    const s2 = freshSchema();
+    const p1 = pgWorkspace(s1);
+    const i1 = ok(p1, ['import', '--from', rich], pgEnv());
+    expect(i1).toMatchObject({ backend: 'postgres', workspace_id: wsId, contracts: 3 });
+    ok(p1, ['export', '--to', join(dir, 'b')], pgEnv());
+    const b = join(dir, 'b');
+    expect(ok(b, ['verify']).problems).toEqual([]);
+    expect(recordedFiles(b)).toEqual(recordedFiles(rich));
+    expect(localRows(b)).toEqual(localRows(rich));
+
+    const p2 = pgWorkspace(s2);
+    ok(p2, ['import', '--from', b], pgEnv());
+    ok(p2, ['export', '--to', join(dir, 'c')], pgEnv());
+    const c = join(dir, 'c');
+    expect(fileHashes(c)).toEqual(fileHashes(b));
+    expect(localRows(c)).toEqual(localRows(b));
+    expect(await tenantRows(s2)).toEqual(await tenantRows(s1));
+
+    // The local export of the source itself is the same workspace as the one that went through PostgreSQL.
+    ok(rich, ['export', '--to', join(dir, 'a')]);
+    expect(fileHashes(join(dir, 'a'))).toEqual(fileHashes(b));
+
+    for (const s of [s1, s2]) {
+      const store = await storeOf(s);
+      try {
+        const v = await store.verify();
+        expect(v.problems).toEqual([]);
+        expect(v.warnings).toEqual([]);
+        // History lines on PostgreSQL are the source's lines.
+        expect((await store.history('long')).map((e) => `${e.line}\n`).join('')).toBe(readFileSync(historyFile(rich, 'long'), 'utf8'));
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it('artifacts --out reads the same files from PostgreSQL as from the local workspace (store level)', async () => {
+    const s = freshSchema();
+    ok(pgWorkspace(s), ['import', '--from', rich], pgEnv());
+    const out = ok(rich, ['artifacts', 'mixed', '--out', makeTempDir()]);
+    const store = await storeOf(s);
+    try {
+      const files = await contractFiles(store, 'mixed');
+      const local = Object.fromEntries(out.files.map((f: { path: string; sha256: string }) => [f.path, f.sha256]));
+      expect(files.map((f) => f.path)).toEqual(Object.keys(local));
+      // Recorded and copied files carry the source's bytes; the snapshot is the key-ordered fold (same state).
+      for (const f of files.filter((x) => x.kind !== 'snapshot')) expect(readFileSync(join(rich, f.path), 'utf8'), f.path).toBe(f.text);
+      expect(JSON.parse(files[0]!.text)).toEqual(readJson(join(rich, files[0]!.path)));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a tenant that already has contracts or rows is WORKSPACE_NOT_EMPTY (exit 3), and nothing is added', async () => {
+    const s = freshSchema();
+    const p = pgWorkspace(s);
+    ok(p, ['import', '--from', rich], pgEnv());
+    const before = await tenantRows(s);
+    const r = kj(p, ['import', '--from', rich], pgEnv());
+    expect(r.code).toBe(3);
+    expect(r.json.error.code).toBe('WORKSPACE_NOT_EMPTY');
+    expect(r.json.error.details.tables).toContain('contracts');
+    expect(await tenantRows(s)).toEqual(before);
+  });
+
+  it('a source of another workspace_id is a usage error naming init --workspace-id; a tampered source is exit 7; nothing is written', async () => {
+    const s = freshSchema();
+    await (await storeOf(s)).close(); // the schema exists, empty
+    const other = pgWorkspace(s, 'ws_other');
+    const r = kj(other, ['import', '--from', rich], pgEnv());
+    expect(r.code).toBe(2);
+    expect(r.json.error.details.hint).toMatch(new RegExp(`--workspace-id ${wsId}`));
+
+    const src = cloneWorkspace(rich);
+    writeFileSync(historyFile(src, 'long'), readFileSync(historyFile(src, 'long'), 'utf8').replace('ns:p7"', 'ns:p8"'));
+    const t = kj(pgWorkspace(s), ['import', '--from', src], pgEnv());
+    expect(t.code).toBe(7);
+    expect(t.json.error.code).toBe('INTEGRITY_FAILED');
+    const rows = await tenantRows(s);
+    expect(Object.values(rows).every((x) => x.length === 0)).toBe(true);
+  });
+
+  it('an artifact key with .. in the database is refused by export (exit 7) and nothing is written', async () => {
+    const s = freshSchema();
+    const p = pgWorkspace(s);
+    ok(p, ['import', '--from', rich], pgEnv());
+    await withQuery(pgt.current.url, async (c) => {
+      // What a hostile or broken database could hold: the CHECK constraint dropped, a key that climbs out.
+      await c.query(`ALTER TABLE ${s}.artifacts DROP CONSTRAINT artifacts_path_check`);
+      await c.query(`INSERT INTO ${s}.artifacts (tenant_id, path, contract_id, body, sha256) VALUES ($1, '.kair/contracts/mixed/../../../evil.txt', 'mixed', 'x', 'x')`, [wsId]);
+    });
+    const dir = makeTempDir();
+    const r = kj(p, ['export', '--to', dir], pgEnv());
+    expect(r.code).toBe(7);
+    expect(r.json.error.message).toMatch(/not a plain path/);
+    expect(existsSync(join(dir, '.kair'))).toBe(false);
+    expect(existsSync(join(dir, '..', 'evil.txt'))).toBe(false);
+  });
+
+  it('no reachable server: BACKEND_UNAVAILABLE (exit 6), the URL\'s password never printed, nothing written', () => {
+    const p = pgWorkspace(freshSchema());
+    const dir = makeTempDir();
+    const r = kj(p, ['export', '--to', dir], { env: { KAIR_DATABASE_URL: 'postgres://kair:s3cret@127.0.0.1:1/kair' } });
+    expect(r.code).toBe(6);
+    expect(r.json.error.code).toBe('BACKEND_UNAVAILABLE');
+    expect(r.stdout + r.stderr).not.toContain('s3cret');
+    expect(existsSync(join(dir, '.kair'))).toBe(false);
+  });
+});
