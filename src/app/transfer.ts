@@ -133,7 +133,22 @@ export function readLocalDump(ws: Workspace, config: Pick<Config, 'workspace_id'
       db.close();
     }
   }
-  return { workspaceId: config.workspace_id, config: portableConfig(ws), contracts, rows };
+  return { workspaceId: config.workspace_id, config: portableConfig(ws), contracts, rows, extras: readExtras(ws) };
+}
+
+const HEAD_FILE = /^[0-9a-f]{64}\.json$/;
+
+/** `heads/<digest>.json` and `allowed_signers` when present (regular files only). */
+function readExtras(ws: Workspace): { path: string; text: string }[] {
+  const out: { path: string; text: string }[] = [];
+  const add = (rel: string) => {
+    const file = join(ws.kairDir, ...rel.split('/'));
+    if (lstatSync(file, { throwIfNoEntry: false })?.isFile()) out.push({ path: rel, text: readUtf8(file, `.kair/${rel}`) });
+  };
+  add('allowed_signers');
+  const heads = join(ws.kairDir, 'heads');
+  if (lstatSync(heads, { throwIfNoEntry: false })?.isDirectory()) for (const n of readdirSync(heads).sort()) if (HEAD_FILE.test(n)) add(`heads/${n}`);
+  return out;
 }
 
 export function foldAll(dump: Pick<WorkspaceDump, 'contracts'>): Map<string, FoldedDump> {
@@ -170,6 +185,10 @@ export function writeDump(kairDir: string, dump: WorkspaceDump, folded: Map<stri
     files++;
   };
   put('config.json', jsonText(dump.config));
+  for (const x of dump.extras ?? []) {
+    if (x.path !== 'allowed_signers' && !/^heads\/[0-9a-f]{64}\.json$/.test(x.path)) throw kairError('INTERNAL_ERROR', `unexpected workspace file ${JSON.stringify(x.path.slice(0, 80))} in an export`, {});
+    put(x.path, x.text);
+  }
   const entries = dump.contracts.map((d) => JSON.stringify(indexEntry(folded.get(d.id)!.contract))).sort();
   const body = entries.join(',\n');
   put('contracts/index.json', CHECKPOINT_HEAD + body + (body ? '\n' : '') + ']\n');

@@ -36,6 +36,12 @@ export interface WorkspaceDump {
   contracts: ContractDump[];
   /** Every execution table's rows, in the order the lanes read them (insertion order). */
   rows: Record<ExecTable, ExecRow[]>;
+  /**
+   * Workspace files outside the contracts that checks rely on, by path under `.kair/`: the saved
+   * `kair head` preimages (`heads/<digest>.json`) and the default signers file (`allowed_signers`).
+   * Local workspaces only: PostgreSQL has no table for them yet (decision 034).
+   */
+  extras?: { path: string; text: string }[];
 }
 
 /**

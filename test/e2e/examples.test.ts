@@ -119,6 +119,7 @@ const EXAMPLES: Record<string, Example> = {
   '$ kair request-approval chat --json; echo "exit $?"': {
     setup: `${INIT}\nkair propose -q "Add chat" --id chat --requires local:read\nkair plan -q chat --file fixtures/plans/custom-kimi.json`,
   },
+  'kair export --to backup                          # backup/.kair: a complete local workspace': { setup: CHAT_COMPLETED, script: true },
   'set -e': { setup: `${INIT}\ncp fixtures/plans/custom-kimi.json plan.json`, script: true },
 };
 

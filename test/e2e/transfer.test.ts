@@ -80,13 +80,16 @@ describe('kair artifacts <id> --out DIR', () => {
 describe('kair export --to DIR / kair import --from DIR (local)', () => {
   it('export writes a workspace that verifies; import into a fresh one and export again: byte-identical', () => {
     const dir = makeTempDir();
+    const head = ok(rich, ['head']).digest as string;
     const e = ok(rich, ['export', '--to', join(dir, 'b')]);
     expect(ExportOutputSchema.safeParse(e).success).toBe(true);
     expect(e).toMatchObject({ backend: 'local', contracts: 3 });
     expect(e.rows.agent_execution_ledger).toBeGreaterThan(0);
     expect(e.rows.kimi_execution_runs).toBeGreaterThan(0);
     const b = join(dir, 'b');
-    const v = ok(b, ['verify']);
+    const v = ok(b, ['verify', '--since-head', head]);
+    // The same chains and heads: the digest taken before the export holds on the copy.
+    expect(ok(b, ['head']).digest).toBe(head);
     expect(v.problems).toEqual([]);
     expect(v.warnings).toEqual([]);
     // What history hashes is the source's, byte for byte; the rows are the source's.
