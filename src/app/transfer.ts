@@ -22,11 +22,12 @@ import { indexEntry, listContractIds } from '../store/fs/contracts.js';
 import { CHECKPOINT_HEAD } from '../store/fs/index-read.js';
 import type { LockWho } from '../store/fs/lock.js';
 import { contractLock, withLock } from '../store/fs/lock.js';
-import { isTempName } from '../store/fs/temp.js';
+import { isTempName, sweepDeadWriters } from '../store/fs/temp.js';
 import type { Workspace } from '../store/fs/workspace.js';
 import { paths, workspaceAt } from '../store/fs/workspace.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
+import { failpoint } from '../store/failpoint.js';
 import type { Ctx } from './context.js';
 import { createCtx } from './context.js';
 import { prepareOutDir } from './artifacts-out.js';
@@ -193,6 +194,7 @@ export function writeDump(kairDir: string, dump: WorkspaceDump, folded: Map<stri
   const body = entries.join(',\n');
   put('contracts/index.json', CHECKPOINT_HEAD + body + (body ? '\n' : '') + ']\n');
   for (const d of [...dump.contracts].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    failpoint('transfer.contract');
     const f = folded.get(d.id)!;
     const base = `contracts/${d.id}`;
     put(`${base}/history.jsonl`, d.lines.map((l) => `${l}\n`).join(''));
@@ -264,10 +266,13 @@ export async function exportWorkspace(ctx: Ctx, to: string): Promise<TransferSum
   }
   const folded = foldAll(dump);
   prepareOutDir(to, ctx.cwd, '--to');
+  // What a killed export left here: its staging folder (named with its pid).
+  sweepDeadWriters(dir, /^\.kair-export-(\d+)-[0-9a-f]{8}$/, { folders: true, bestEffort: true });
   const staging = join(dir, `.kair-export-${process.pid}-${randomBytes(4).toString('hex')}`);
   let files: number;
   try {
     files = writeDump(staging, dump, folded, ctx.now);
+    failpoint('export.staged');
     if (already()) throw notEmpty(shown, 'appeared while kair was exporting', 'export into a folder without a .kair/');
     renameSync(staging, target);
   } catch (e) {
@@ -386,11 +391,14 @@ export async function importWorkspace(ctx: Ctx, from: string): Promise<TransferS
   assertLocalEmpty(ws, ctx.now);
   // The fresh workspace becomes the source's: its .kair/ is built beside it and swapped in
   // (the source's config, workspace_id included: its rows and anchors name that id).
+  // A killed import's staging folder, and the old .kair of a swap killed before removing it (.kair is back in place).
+  sweepDeadWriters(ws.root, /^\.kair-(?:import|replaced)-(\d+)-[0-9a-f]{8}$/, { folders: true, bestEffort: true });
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const staging = join(ws.root, `.kair-import-${tag}`);
   const old = join(ws.root, `.kair-replaced-${tag}`);
   try {
     writeDump(staging, dump, folded, ctx.now);
+    failpoint('import.staged');
     assertLocalEmpty(ws, ctx.now);
     renameSync(ws.kairDir, old);
   } catch (e) {

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFil
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactsOutOutputSchema, ExportOutputSchema, ImportOutputSchema } from '../../src/domain/output-schemas.js';
-import { cloneWorkspace, historyFile, kair, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
+import { cloneWorkspace, historyFile, kair, kairAsync, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
 import { fileHashes, localRows, recordedFiles, richWorkspace } from '../helpers/transfer.js';
 
 let rich: string;
@@ -179,5 +179,45 @@ describe('kair export --to DIR / kair import --from DIR (local)', () => {
     expect(l.code).toBe(2);
     expect(l.json.error.message).toMatch(/symbolic link/);
     expect(kair(fresh, ['list', '--json']).json.contracts).toEqual([]);
+  });
+});
+
+describe('export under writers and kills', () => {
+  it('an export taken while other processes write verifies (each contract read under its lock)', async () => {
+    const ws = makeWorkspace();
+    for (const id of ['w1', 'w2']) ok(ws, ['propose', `Writer ${id}`, '--id', id]);
+    const writers = Array.from({ length: 6 }, (_, i) => kairAsync(ws, ['grant', `w${(i % 2) + 1}`, `local:${['read', 'write', 'exec'][i % 3]}`, '--json']));
+    const dir = makeTempDir();
+    const e = await kairAsync(ws, ['export', '--to', dir, '--json']);
+    for (const w of await Promise.all(writers)) expect(w.code, w.stdout + w.stderr).toBe(0);
+    expect(e.code, e.stdout + e.stderr).toBe(0);
+    const v = ok(dir, ['verify']);
+    expect(v.problems).toEqual([]);
+  });
+
+  it.each(['transfer.contract', 'export.staged'])('killed at %s, an export leaves no DIR/.kair (only its staging folder), and the next export succeeds', (point) => {
+    const dir = makeTempDir();
+    const r = kair(rich, ['export', '--to', dir, '--json'], { env: { KAIR_FAILPOINT: point } });
+    expect(r.code).not.toBe(0);
+    expect(existsSync(join(dir, '.kair'))).toBe(false);
+    expect(readdirSync(dir).every((n) => n.startsWith('.kair-export-'))).toBe(true);
+    expect(readdirSync(dir).length).toBe(1);
+    ok(rich, ['export', '--to', dir]);
+    expect(ok(dir, ['verify']).problems).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['.kair']); // the dead export's staging folder was swept
+  });
+
+  it('killed after staging, a local import leaves the fresh workspace as it was, and the next import succeeds', () => {
+    const dir = makeTempDir();
+    ok(rich, ['export', '--to', dir]);
+    const fresh = makeWorkspace();
+    const before = fileHashes(fresh);
+    const r = kair(fresh, ['import', '--from', dir, '--json'], { env: { KAIR_FAILPOINT: 'import.staged' } });
+    expect(r.code).not.toBe(0);
+    expect(fileHashes(fresh)).toEqual(before);
+    expect(readdirSync(fresh).filter((n) => n.startsWith('.kair-import-'))).toHaveLength(1);
+    ok(fresh, ['import', '--from', dir]);
+    expect(ok(fresh, ['verify']).problems).toEqual([]);
+    expect(readdirSync(fresh)).toEqual(['.kair']);
   });
 });

@@ -140,6 +140,21 @@ describe('export and import on PostgreSQL', () => {
     expect(Object.values(rows).every((x) => x.length === 0)).toBe(true);
   });
 
+  it('killed before its commit, an import into PostgreSQL leaves the tenant empty; the next import succeeds', async () => {
+    const s = freshSchema();
+    const p = pgWorkspace(s);
+    const r = kj(p, ['import', '--from', rich], { env: { ...pgEnv().env, KAIR_FAILPOINT: 'import.pg.inserted' } });
+    expect(r.code).not.toBe(0);
+    // The server rolls back the dead session's transaction (it may take a moment to notice).
+    for (let i = 0; i < 50; i++) {
+      const rows = await tenantRows(s);
+      if (Object.values(rows).every((x) => x.length === 0)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(Object.values(await tenantRows(s)).every((x) => x.length === 0)).toBe(true);
+    expect(ok(p, ['import', '--from', rich], pgEnv()).contracts).toBe(3);
+  });
+
   it('an artifact key with .. in the database is refused by export (exit 7) and nothing is written', async () => {
     const s = freshSchema();
     const p = pgWorkspace(s);

@@ -15,6 +15,7 @@ import { EXEC_TABLES, checkArtifactPath } from '../../domain/transfer.js';
 import type { ConnectOptions, PgConnection } from './connect.js';
 import { connectPg, mapPgError } from './connect.js';
 import { lockKey, migratePg } from './migrations.js';
+import { failpoint } from '../failpoint.js';
 import { indexEntry } from '../fs/contracts.js';
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
@@ -196,6 +197,7 @@ export async function loadPgDump(conn: PgConnection, tenant: string, dump: Omit<
       const cols = local.includes('tenant_id') ? local : ['tenant_id', ...local];
       await insertRows(conn, t, cols, rows.map((r) => cols.map((k) => (k === 'tenant_id' ? tenant : r[k]))));
     }
+    failpoint('import.pg.inserted');
     await run(conn, 'COMMIT');
     return { contracts: dump.contracts.length, events, rows: counts };
   } catch (e) {
