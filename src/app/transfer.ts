@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Config } from '../domain/config.js';
 import { kairError, isKairError } from '../domain/errors.js';
 import type { ContractDump, ExecRow, ExecTable, FoldedDump, WorkspaceDump } from '../domain/transfer.js';
-import { EXEC_TABLES, checkArtifactPath, foldDump } from '../domain/transfer.js';
+import { EXEC_TABLES, KEY_ORDERED, checkArtifactPath, foldDump } from '../domain/transfer.js';
 import { fsyncDir, jsonText } from '../store/fs/atomic.js';
 import { indexEntry, listContractIds } from '../store/fs/contracts.js';
 import { CHECKPOINT_HEAD } from '../store/fs/index-read.js';
@@ -85,7 +85,7 @@ export function readContractFolder(ws: Workspace, id: string): ContractDump {
 export function readLocalRows(db: Db): Record<ExecTable, ExecRow[]> {
   return db.transaction(() => {
     const rows = {} as Record<ExecTable, ExecRow[]>;
-    for (const t of EXEC_TABLES) rows[t] = db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all() as ExecRow[];
+    for (const t of EXEC_TABLES) rows[t] = db.prepare(`SELECT * FROM ${t} ORDER BY ${KEY_ORDERED[t] ?? 'rowid'}`).all() as ExecRow[];
     return rows;
   })();
 }

@@ -66,6 +66,13 @@ export const EXEC_TABLES = [
 
 export type ExecTable = (typeof EXEC_TABLES)[number];
 
+/**
+ * The read order of a local table when insertion order means nothing: the AEC projection is
+ * rewritten with INSERT OR REPLACE (its rowids move) and read by key, so it is moved in key order,
+ * the order a PostgreSQL read gives it too.
+ */
+export const KEY_ORDERED: Partial<Record<ExecTable, string>> = { agent_execution_current: 'correlation_id, step_id' };
+
 /** Path segments kair itself writes: ids, run ids, `run-result.1.json`, `PLAN.md`, `prompt-<sha>.json`. */
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$/;
 

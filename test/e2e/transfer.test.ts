@@ -83,9 +83,11 @@ describe('kair export --to DIR / kair import --from DIR (local)', () => {
     const head = ok(rich, ['head']).digest as string;
     const e = ok(rich, ['export', '--to', join(dir, 'b')]);
     expect(ExportOutputSchema.safeParse(e).success).toBe(true);
-    expect(e).toMatchObject({ backend: 'local', contracts: 3 });
+    expect(e).toMatchObject({ backend: 'local', contracts: 4 });
     expect(e.rows.agent_execution_ledger).toBeGreaterThan(0);
     expect(e.rows.kimi_execution_runs).toBeGreaterThan(0);
+    // Every execution table has rows: all of them are moved.
+    expect(Object.entries(e.rows).filter(([, n]) => n === 0)).toEqual([]);
     const b = join(dir, 'b');
     const v = ok(b, ['verify', '--since-head', head]);
     // The same chains and heads: the digest taken before the export holds on the copy.
@@ -101,7 +103,7 @@ describe('kair export --to DIR / kair import --from DIR (local)', () => {
     const fresh = makeWorkspace();
     const i = ok(fresh, ['import', '--from', b]);
     expect(ImportOutputSchema.safeParse(i).success).toBe(true);
-    expect(i).toMatchObject({ backend: 'local', contracts: 3, events: e.events });
+    expect(i).toMatchObject({ backend: 'local', contracts: 4, events: e.events });
     expect(ok(fresh, ['verify']).problems).toEqual([]);
     ok(fresh, ['export', '--to', join(dir, 'c')]);
     const c = join(dir, 'c');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { decideGrant, decidePropose } from '../../src/domain/lifecycle.js';
 import { newDpc } from '../../src/domain/dpc.js';
-import { EXEC_TABLES } from '../../src/domain/transfer.js';
+import { EXEC_TABLES, KEY_ORDERED } from '../../src/domain/transfer.js';
 import { appendToHistory, createContract } from '../../src/store/fs/contract-writes.js';
 import { workspaceAt } from '../../src/store/fs/workspace.js';
 import { approveContract, asAlice, catalogWorkspace, simPlan } from './aec.js';
@@ -28,6 +28,11 @@ export function richWorkspace(): string {
   if (r.code !== 0) throw new Error(`run mixed: ${r.stdout}${r.stderr}`);
   approveContract(ws, 'ping1', simPlan([{ id: 's1', utterance: 'ping' }]));
   ok(ws, ['run', 'ping1'], asAlice);
+  // A step no simulation matches (a dev intake row) and an SLO waiver: every table has rows.
+  approveContract(ws, 'miss1', simPlan([{ id: 's1', utterance: 'launch the rocket' }]));
+  const miss = kair(ws, ['run', 'miss1', '--json'], asAlice);
+  if (miss.code !== 3) throw new Error(`run miss1: ${miss.stdout}${miss.stderr}`);
+  ok(ws, ['aec', 'waiver', 'add', '--until', '2026-02-01T00:00:00Z', '--reason', 'export test'], asAlice);
   const w = workspaceAt(ws);
   let c = createContract(w, 'long', decidePropose('long', 'Long history', []), { at: NOW, actor: 'tester' }, newDpc('Long history', NOW), null).contract;
   for (let i = 0; i < 70; i++) c = appendToHistory(w, c, [decideGrant(c, 'grant', [`ns:p${i}`])], { at: NOW, actor: 'tester' }).contract;
@@ -49,11 +54,11 @@ export function fileHashes(root: string, skip: (rel: string) => boolean = () => 
   return out;
 }
 
-/** Every execution table's rows, in insertion order. */
+/** Every execution table's rows, in insertion order (the AEC projection by key: its rowids move). */
 export function localRows(root: string): Record<string, Json[]> {
   const db = new Database(join(root, '.kair', 'kair.db'), { readonly: true, fileMustExist: true });
   try {
-    return Object.fromEntries(EXEC_TABLES.map((t) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all()]));
+    return Object.fromEntries(EXEC_TABLES.map((t) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY ${KEY_ORDERED[t] ?? 'rowid'}`).all()]));
   } finally {
     db.close();
   }

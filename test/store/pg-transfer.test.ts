@@ -10,6 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFiles } from '../../src/app/artifacts-out.js';
 import { EXEC_TABLES } from '../../src/domain/transfer.js';
 import { PgEventStore } from '../../src/store/pg/event-store.js';
+import { openPgStorage } from '../../src/store/pg/open.js';
+import { resolveConfig } from '../../src/domain/config.js';
+import { workspaceAt } from '../../src/store/fs/workspace.js';
+import { decidePropose } from '../../src/domain/lifecycle.js';
 import { cloneWorkspace, historyFile, kj, makeTempDir, makeWorkspace, ok, readJson, removeWorkspaces } from '../helpers/cli.js';
 import type { Json } from '../helpers/cli.js';
 import { usePg, withQuery } from '../helpers/pg.js';
@@ -61,7 +65,7 @@ describe('export and import on PostgreSQL', () => {
     const s2 = freshSchema();
     const p1 = pgWorkspace(s1);
     const i1 = ok(p1, ['import', '--from', rich], pgEnv());
-    expect(i1).toMatchObject({ backend: 'postgres', workspace_id: wsId, contracts: 3 });
+    expect(i1).toMatchObject({ backend: 'postgres', workspace_id: wsId, contracts: 4 });
     ok(p1, ['export', '--to', join(dir, 'b')], pgEnv());
     const b = join(dir, 'b');
     expect(ok(b, ['verify']).problems).toEqual([]);
@@ -152,7 +156,7 @@ describe('export and import on PostgreSQL', () => {
       await new Promise((res) => setTimeout(res, 100));
     }
     expect(Object.values(await tenantRows(s)).every((x) => x.length === 0)).toBe(true);
-    expect(ok(p, ['import', '--from', rich], pgEnv()).contracts).toBe(3);
+    expect(ok(p, ['import', '--from', rich], pgEnv()).contracts).toBe(4);
   });
 
   it('an artifact key with .. in the database is refused by export (exit 7) and nothing is written', async () => {
@@ -170,6 +174,28 @@ describe('export and import on PostgreSQL', () => {
     expect(r.json.error.message).toMatch(/not a plain path/);
     expect(existsSync(join(dir, '.kair'))).toBe(false);
     expect(existsSync(join(dir, '..', 'evil.txt'))).toBe(false);
+  });
+
+  it('openPgStorage: the port on the workspace\'s tenant, from the URL the config names; the password is never in an error', async () => {
+    const s = freshSchema();
+    const ws = pgWorkspace(s);
+    const config = resolveConfig(readJson(join(ws, '.kair', 'config.json')));
+    const port = await openPgStorage(workspaceAt(ws), config, { KAIR_DATABASE_URL: pgt.current.url });
+    try {
+      expect(port.kind).toBe('postgres');
+      await port.contracts.create('c1', [decidePropose('c1', 'Ship it', [])], { at: '2026-01-30T12:00:00.000Z', actor: 'tester', command: 'propose' });
+      expect((await port.contracts.load('c1')).id).toBe('c1');
+      expect(await port.liveness!.verdict('c1-run-1')).toBe('dead');
+    } finally {
+      await port.close();
+    }
+    // The row is the workspace's tenant's.
+    expect((await tenantRows(s)).contracts.map((r) => r.contract_id)).toEqual(['c1']);
+    const bad = await openPgStorage(workspaceAt(ws), config, { KAIR_DATABASE_URL: 'postgres://kair:s3cret@127.0.0.1:1/kair' }).catch((e: unknown) => e as { code: string; message: string; details: unknown });
+    expect((bad as { code: string }).code).toBe('BACKEND_UNAVAILABLE');
+    expect(JSON.stringify(bad) + (bad as { message: string }).message).not.toContain('s3cret');
+    const unset = await openPgStorage(workspaceAt(ws), config, {}).catch((e: unknown) => e as { code: string });
+    expect((unset as { code: string }).code).toBe('BACKEND_CONFIG_INVALID');
   });
 
   it('no reachable server: BACKEND_UNAVAILABLE (exit 6), the URL\'s password never printed, nothing written', () => {

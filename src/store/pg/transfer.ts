@@ -11,7 +11,7 @@
 import { GENESIS_HASH, sha256Hex } from '../../domain/canonical.js';
 import { kairError } from '../../domain/errors.js';
 import type { ContractDump, ExecRow, ExecTable, FoldedDump, WorkspaceDump } from '../../domain/transfer.js';
-import { EXEC_TABLES, checkArtifactPath } from '../../domain/transfer.js';
+import { EXEC_TABLES, KEY_ORDERED, checkArtifactPath } from '../../domain/transfer.js';
 import type { ConnectOptions, PgConnection } from './connect.js';
 import { connectPg, mapPgError } from './connect.js';
 import { lockKey, migratePg } from './migrations.js';
@@ -35,7 +35,7 @@ const PG_ORDER: Record<ExecTable, string> = {
   agent_execution_access_decision_ledger: 'id',
   agent_execution_confirmation_ledger: 'id',
   agent_execution_ledger: 'row_id',
-  agent_execution_current: 'correlation_id, step_id',
+  agent_execution_current: KEY_ORDERED.agent_execution_current!,
   dev_intake: 'rowid',
   change_log: 'id',
   slo_waivers: 'rowid',
