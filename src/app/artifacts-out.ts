@@ -237,6 +237,10 @@ export async function artifactsOut(ctx: Ctx, id: string, out: string, reader?: C
   prepareOutDir(out, ctx.cwd, '--out', false);
   const files = await contractFiles(r, id);
   const dir = prepareOutDir(out, ctx.cwd, '--out');
+  // Files written into a workspace would become (part of) its contracts: --out makes a copy to read.
+  if (lstatSync(join(dir, '.kair', 'config.json'), { throwIfNoEntry: false })) {
+    throw kairError('WORKSPACE_NOT_EMPTY', `${out.replace(/\/+$/, '')} is a kair workspace; --out writes a copy to read, never into a workspace; nothing was written`, { path: out, hint: 'choose a folder that is not a workspace for --out' });
+  }
   const placed = placeFiles(dir, files, out);
   return { contract_id: id, out, files: placed, written: placed.filter((p) => p.written).length, unchanged: placed.filter((p) => !p.written).length };
 }

@@ -45,10 +45,16 @@ function readUtf8(file: string, shown: string): string {
   return text;
 }
 
+const notKairs = (shown: string, what: string) =>
+  kairError('INTEGRITY_FAILED', `${shown} is ${what}, which kair never writes; nothing was written`, { path: shown, hint: 'replace it with the file itself (or remove it) in the source, then run `kair verify` there' });
+
 /** One contract's folder: exact text of everything kair wrote there (fence markers and temp files left out). */
 export function readContractFolder(ws: Workspace, id: string): ContractDump {
   const root = paths.contract(ws, id);
   const base = `.kair/contracts/${id}`;
+  for (const [p, shown] of [[paths.contracts(ws), '.kair/contracts'], [root, base]] as const) {
+    if (lstatSync(p).isSymbolicLink()) throw notKairs(shown, 'a symbolic link');
+  }
   const hist = readUtf8(paths.history(ws, id), `${base}/history.jsonl`);
   // A torn last line was never acknowledged: only complete lines are history.
   const complete = hist.slice(0, hist.lastIndexOf('\n') + 1);
@@ -62,8 +68,9 @@ export function readContractFolder(ws: Workspace, id: string): ContractDump {
         walk(join(dir, name), r);
         continue;
       }
-      // Only files kair writes: a link or device in a contract folder is not followed.
-      if (!st.isFile()) continue;
+      // kair writes only folders and regular files: a link (to a file outside the workspace, say)
+      // or a device is not followed, and not skipped either (verify would have read through it).
+      if (!st.isFile()) throw notKairs(`${base}/${r}`, st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file');
       const text = readUtf8(join(dir, name), `${base}/${r}`);
       const cp = CHECKPOINT_FILE.exec(r);
       const plan = PLAN_BY_SHA.exec(r);

@@ -4,7 +4,7 @@
  * export is byte-identical, and the refusals (existing target, tampered source, links, bad paths)
  * with nothing written.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ArtifactsOutOutputSchema, ExportOutputSchema, ImportOutputSchema } from '../../src/domain/output-schemas.js';
@@ -63,6 +63,15 @@ describe('kair artifacts <id> --out DIR', () => {
     expect(l.code).toBe(3);
     expect(l.json.error.message).toMatch(/symbolic link/);
     expect(tree(elsewhere)).toEqual([]);
+  });
+
+  it('a kair workspace as DIR is refused (its contracts would change), nothing written', () => {
+    const other = makeWorkspace();
+    const before = fileHashes(other);
+    const r = kj(rich, ['artifacts', 'mixed', '--out', other]);
+    expect(r.code).toBe(3);
+    expect(r.json.error.message).toMatch(/is a kair workspace/);
+    expect(fileHashes(other)).toEqual(before);
   });
 
   it('a missing parent folder or an unusable path is a usage error naming --out', () => {
@@ -157,6 +166,30 @@ describe('kair export --to DIR / kair import --from DIR (local)', () => {
     expect(r.json.problems.length).toBeGreaterThan(0);
     expect(fileHashes(fresh)).toEqual(before);
     expect(readdirSync(fresh)).toEqual(['.kair']);
+  });
+
+  it('a source holding a symbolic link (an artifact pointing outside, a linked contract folder) is refused (exit 7), nothing written', () => {
+    const dir = makeTempDir();
+    ok(rich, ['export', '--to', dir]);
+    const outside = join(makeTempDir(), 'secret.txt');
+    writeFileSync(outside, 'not kair\n');
+    const src = cloneWorkspace(dir);
+    symlinkSync(outside, join(src, '.kair', 'contracts', 'mixed', 'artifacts', 'run', 'extra.json'));
+    const fresh = makeWorkspace();
+    const before = fileHashes(fresh);
+    const r = kj(fresh, ['import', '--from', src]);
+    expect(r.code).toBe(7);
+    expect(r.json.error.message).toMatch(/extra\.json is a symbolic link/);
+    expect(fileHashes(fresh)).toEqual(before);
+
+    const src2 = cloneWorkspace(dir);
+    const moved = join(makeTempDir(), 'long');
+    cpSync(join(src2, '.kair', 'contracts', 'long'), moved, { recursive: true });
+    rmSync(join(src2, '.kair', 'contracts', 'long'), { recursive: true });
+    symlinkSync(moved, join(src2, '.kair', 'contracts', 'long'));
+    const l = kj(rich, ['export', '--to', makeTempDir()], { env: { KAIR_DIR: src2 } });
+    expect(l.code).toBe(7);
+    expect(l.json.error.message).toMatch(/contracts\/long is a symbolic link/);
   });
 
   it('import refuses a workspace that is not fresh (WORKSPACE_NOT_EMPTY), a missing source (exit 4) and a linked .kair (exit 2)', () => {
