@@ -11,6 +11,7 @@ import { contractFiles } from '../../src/app/artifacts-out.js';
 import { EXEC_TABLES } from '../../src/domain/transfer.js';
 import { PgEventStore } from '../../src/store/pg/event-store.js';
 import { openPgStorage } from '../../src/store/pg/open.js';
+import { PG_ORDER } from '../../src/store/pg/transfer.js';
 import { resolveConfig } from '../../src/domain/config.js';
 import { workspaceAt } from '../../src/store/fs/workspace.js';
 import { decidePropose } from '../../src/domain/lifecycle.js';
@@ -46,8 +47,9 @@ async function tenantRows(schema: string): Promise<Record<string, Json[]>> {
   return withQuery(pgt.current.url, async (c) => {
     const out: Record<string, Json[]> = {};
     for (const t of EXEC_TABLES) {
-      const rows = (await c.query(`SELECT * FROM ${schema}.${t} WHERE tenant_id = $1`, [wsId])).rows as Json[];
-      out[t] = rows.map(({ rowid: _r, ...rest }) => rest).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+      // In the order the lanes read them (rowid: insertion order), which import must keep.
+      const rows = (await c.query(`SELECT * FROM ${schema}.${t} WHERE tenant_id = $1 ORDER BY ${PG_ORDER[t]}`, [wsId])).rows as Json[];
+      out[t] = rows.map(({ rowid: _r, ...rest }) => rest);
     }
     for (const t of ['contracts', 'history_events', 'checkpoints', 'plans', 'dpc', 'artifacts', 'contract_index']) {
       out[t] = ((await c.query(`SELECT * FROM ${schema}.${t} WHERE tenant_id = $1`, [wsId])).rows as Json[]).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));

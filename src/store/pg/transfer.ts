@@ -25,7 +25,7 @@ const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
  * chain is numbered by, the primary key otherwise. aec_refs has neither a rowid nor an integer
  * id on PostgreSQL: its rows are put in chain order after the read (`chainOrder`).
  */
-const PG_ORDER: Record<ExecTable, string> = {
+export const PG_ORDER: Record<ExecTable, string> = {
   execution_envelopes: 'rowid',
   kimi_execution_runs: 'rowid',
   simulations: 'rowid',
