@@ -11,7 +11,8 @@ import { contractFiles } from '../../src/app/artifacts-out.js';
 import { EXEC_TABLES } from '../../src/domain/transfer.js';
 import { PgEventStore } from '../../src/store/pg/event-store.js';
 import { openPgStorage } from '../../src/store/pg/open.js';
-import { PG_ORDER } from '../../src/store/pg/transfer.js';
+import { PG_ORDER, loadPgDump, openPgSession, readPgDump } from '../../src/store/pg/transfer.js';
+import { foldAll, localColumns, readLocalDump } from '../../src/app/transfer.js';
 import { resolveConfig } from '../../src/domain/config.js';
 import { workspaceAt } from '../../src/store/fs/workspace.js';
 import { decidePropose } from '../../src/domain/lifecycle.js';
@@ -127,6 +128,27 @@ describe('export and import on PostgreSQL', () => {
     expect(r.json.error.code).toBe('WORKSPACE_NOT_EMPTY');
     expect(r.json.error.details.tables).toContain('contracts');
     expect(await tenantRows(s)).toEqual(before);
+  });
+
+  it('two imports into one empty tenant at once (store level): one loads, the other is WORKSPACE_NOT_EMPTY; a read is the whole tenant', async () => {
+    const s = freshSchema();
+    const dump = readLocalDump(workspaceAt(rich), { workspace_id: wsId }, { timeoutMs: 5000, now: () => '2026-01-30T12:00:00.000Z' });
+    const folded = foldAll(dump);
+    const o = { env: pgEnv().env, urlEnv: 'KAIR_DATABASE_URL', schema: s };
+    const [a, b] = [await openPgSession(o), await openPgSession(o)];
+    try {
+      const results = await Promise.allSettled([loadPgDump(a, wsId, dump, folded), loadPgDump(b, wsId, dump, folded)]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(lost.reason.code).toBe('WORKSPACE_NOT_EMPTY');
+      const back = await readPgDump(a, wsId, localColumns());
+      expect(back.contracts.map((c) => c.id)).toEqual(dump.contracts.map((c) => c.id));
+      expect(back.contracts).toEqual(dump.contracts);
+      expect(back.rows).toEqual(dump.rows);
+    } finally {
+      await a.client.end();
+      await b.client.end();
+    }
   });
 
   it('a source of another workspace_id is a usage error naming init --workspace-id; a tampered source is exit 7; nothing is written', async () => {
