@@ -11,7 +11,7 @@
  * hard-linked to its name (link fails rather than replace anything), its folder fsynced. An
  * error midway removes what this command had put in place.
  */
-import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { sha256Hex } from '../domain/canonical.js';
 import type { Contract } from '../domain/contract.js';
@@ -243,15 +243,4 @@ export async function artifactsOut(ctx: Ctx, id: string, out: string, reader?: C
   }
   const placed = placeFiles(dir, files, out);
   return { contract_id: id, out, files: placed, written: placed.filter((p) => p.written).length, unchanged: placed.filter((p) => !p.written).length };
-}
-
-/** Every file under a folder (tests and export's fsync pass). */
-export function listFiles(dir: string, prefix = ''): string[] {
-  const out: string[] = [];
-  for (const n of readdirSync(dir).sort()) {
-    const st = lstatSync(join(dir, n));
-    if (st.isDirectory()) out.push(...listFiles(join(dir, n), `${prefix}${n}/`));
-    else out.push(`${prefix}${n}`);
-  }
-  return out;
 }
