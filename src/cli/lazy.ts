@@ -9,3 +9,4 @@ export * as aecHandlers from './aec-handlers.js';
 export * as commandsHandlers from './commands-handlers.js';
 // The local store's writing half (src/store/fs/adapter-write.ts), for the context's storage port.
 export { localWrites } from '../store/fs/adapter-write.js';
+export * as transferHandlers from './transfer-handlers.js';

@@ -66,6 +66,7 @@ const o = (long: string, key: string, description: string, value?: string, repea
 const H = async () => (await loadLazy()).handlers;
 const AEC = async () => (await loadLazy()).aecHandlers;
 const CMD = async () => (await loadLazy()).commandsHandlers;
+const T = async () => (await loadLazy()).transferHandlers;
 
 export const COMMANDS: CommandDef[] = [
   {
@@ -191,6 +192,22 @@ export const COMMANDS: CommandDef[] = [
     example: 'kair verify --since-head "$(cat kair-head.txt)"',
     handler: async (p, c) => (await H()).verify(p, c),
   },
+  {
+    name: 'export',
+    args: [],
+    options: [o('--to', 'to', 'the folder to write DIR/.kair/ in (created if missing; an existing DIR/.kair is refused)', 'dir')],
+    summary: 'copy this workspace (local or PostgreSQL) into DIR/.kair/, a complete local workspace that verifies',
+    example: 'kair export --to backup',
+    handler: async (p, c) => (await T()).exportCmd(p, c),
+  },
+  {
+    name: 'import',
+    args: [],
+    options: [o('--from', 'from', 'the folder holding the .kair/ to load (it must pass kair verify)', 'dir')],
+    summary: 'load DIR/.kair/ into this fresh workspace (on PostgreSQL: into its empty tenant, in one transaction)',
+    example: 'kair import --from backup',
+    handler: async (p, c) => (await T()).importCmd(p, c),
+  },
   { name: 'head', args: [], options: [], summary: 'print the workspace head digest (keep it elsewhere; verify --since-head checks it)', example: 'kair head > kair-head.txt', handler: async (p, c) => (await H()).head(p, c) },
   {
     name: 'dpc',
@@ -200,7 +217,14 @@ export const COMMANDS: CommandDef[] = [
     example: 'kair dpc chat --add-decision "Use the stub provider in CI"',
     handler: async (p, c) => (await H()).dpc(p, c),
   },
-  { name: 'artifacts', args: [a('id')], options: [], summary: 'list the files of a contract', example: 'kair artifacts chat', handler: async (p, c) => (await import('./read-handlers.js')).artifacts(p, c) },
+  {
+    name: 'artifacts',
+    args: [a('id')],
+    options: [o('--out', 'out', 'write the listed files under DIR at their workspace paths (never overwrites or follows a link)', 'dir')],
+    summary: 'list the files of a contract (--out DIR: write them out)',
+    example: 'kair artifacts chat',
+    handler: async (p, c) => (p.opts.out !== undefined ? (await T()).artifactsOut(p, c) : (await import('./read-handlers.js')).artifacts(p, c)),
+  },
   { name: 'envelopes', args: [], options: [o('--contract', 'contract', 'only this contract', 'id')], summary: 'list Kimi execution envelopes', example: 'kair envelopes --contract chat --json', handler: async (p, c) => (await H()).envelopes(p, c) },
   { name: 'sim register', args: [], options: [o('--file', 'file', 'the simulation definition (JSON; schema: docs/schemas/simulation.json)', 'path')], summary: 'register a simulation in the AEC catalog (status Draft)', example: 'kair sim register --file fixtures/simulations/ping.json', handler: async (p, c) => (await AEC()).simRegister(p, c) },
   { name: 'sim list', args: [], options: [], summary: 'list the simulation catalog', example: 'kair sim list --json', exactWords: true, handler: async (p, c) => (await AEC()).simList(p, c) },

@@ -58,6 +58,7 @@ export const ERROR_HINTS = {
   AEC_REPEAT_BLOCKED: 'an earlier version already did this step: roll it back (`kair rollback <run_id>`) or repeat it on purpose with `kair resume <id> --allow-repeat`',
   ROLLBACK_UNAVAILABLE: 'the step\'s simulation names no rollback simulation: undo its effect by hand, or register a version that names one (`kair sim register --file <file>` with rollback_simulation_id)',
   DOCTOR_FAILED: 'fix each failing finding as its hint says, then run `kair doctor` again',
+  WORKSPACE_NOT_EMPTY: 'choose a target without that content: `kair export --to DIR` needs a DIR without .kair/, `kair import --from DIR` a fresh workspace (`kair init` in an empty folder), `kair artifacts <id> --out DIR` a DIR whose files it would not overwrite',
   CONTRACT_NOT_FOUND: '`kair list` shows the contracts of this workspace (check --dir / KAIR_DIR if you expected another one)',
   WORKSPACE_NOT_FOUND: 'run `kair init` in the project folder, or point at an existing workspace with --dir <path> or KAIR_DIR',
   SIMULATION_NOT_FOUND: '`kair sim list` shows the registered simulations; register one with `kair sim register --file <file>`',

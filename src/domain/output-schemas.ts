@@ -643,6 +643,32 @@ export const ArtifactsOutputSchema = z.strictObject({
 
 export const DpcOutputSchema = z.strictObject({ ok, contract_id: id, dpc: DpcSchema });
 
+/** `artifacts <id> --out DIR`: what was written (`written`) or found already there with the same bytes. */
+export const ArtifactsOutOutputSchema = z.strictObject({
+  ok,
+  contract_id: id,
+  out: z.string(),
+  files: z.array(z.strictObject({ kind: artifactKind, path: relPath, sha256: sha, written: z.boolean() })),
+  written: z.int().nonnegative(),
+  unchanged: z.int().nonnegative(),
+});
+
+const transferCounts = {
+  backend: z.enum(['local', 'postgres']),
+  workspace_id: z.string(),
+  contracts: z.int().nonnegative(),
+  events: z.int().nonnegative(),
+  /** Rows per execution table of kair.db. */
+  rows: z.record(z.string(), z.int().nonnegative()),
+};
+
+/** `export --to DIR`: DIR/.kair/ written from this workspace (`backend` is the source's). */
+export const ExportOutputSchema = z.strictObject({ ok, to: z.string(), workspace: z.string(), files: z.int().nonnegative(), ...transferCounts });
+
+/** `import --from DIR`: DIR/.kair/ loaded into this workspace (`backend` is the target's). */
+export const ImportOutputSchema = z.strictObject({ ok, from: z.string(), ...transferCounts });
+
+
 /** Who held a lock: enough to prove, on the same host, that the process died. */
 export const LockHolderSchema = z.strictObject({
   host: z.string(),

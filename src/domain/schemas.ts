@@ -126,6 +126,9 @@ export const PUBLISHED_SCHEMAS: Record<string, z.ZodType> = {
   'output-unrequire': out.UnrequireOutputSchema,
   'output-close': out.CloseOutputSchema,
   'output-doctor': out.DoctorOutputSchema,
+  'output-artifacts-out': out.ArtifactsOutOutputSchema,
+  'output-export': out.ExportOutputSchema,
+  'output-import': out.ImportOutputSchema,
 };
 
 export function jsonSchemaOf(name: string): unknown {

@@ -13,7 +13,11 @@ import { DEFAULT_MAX_INPUT_BYTES } from '../domain/json-input.js';
 import type { Workspace } from './fs/workspace.js';
 import { paths, rel } from './fs/workspace.js';
 
+/** The commands that open a PostgreSQL workspace themselves (src/app/transfer.ts): they read or load it whole. */
+const POSTGRES_READY = new Set(['export', 'import']);
+
 export function assertLocalBackend(ws: Workspace, command?: string): void {
+  if (command !== undefined && POSTGRES_READY.has(command)) return;
   const file = paths.config(ws);
   let text: string;
   let fd: number;

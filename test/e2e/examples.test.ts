@@ -88,6 +88,8 @@ const EXAMPLES: Record<string, Example> = {
   'kair verify --since-head "$(cat kair-head.txt)"': { setup: `${CHAT_DRAFT}\nkair head > kair-head.txt` },
   'kair dpc chat --add-decision "Use the stub provider in CI"': { setup: CHAT_DRAFT },
   'kair artifacts chat': { setup: CHAT_COMPLETED },
+  'kair export --to backup': { setup: CHAT_COMPLETED },
+  'kair import --from backup': { setup: `${INIT}\nmkdir src && cd src && kair init -q && kair propose -q "Add chat" --id chat\nkair export -q --to backup --dir src` },
   'kair envelopes --contract chat --json': { setup: CHAT_COMPLETED },
   'kair sim show ping': { setup: SIMS },
   'kair sim activate ping': { setup: `${INIT}\nkair sim register -q --file fixtures/simulations/ping.json` },
@@ -117,6 +119,7 @@ const EXAMPLES: Record<string, Example> = {
   '$ kair request-approval chat --json; echo "exit $?"': {
     setup: `${INIT}\nkair propose -q "Add chat" --id chat --requires local:read\nkair plan -q chat --file fixtures/plans/custom-kimi.json`,
   },
+  'kair export --to backup                          # backup/.kair: a complete local workspace': { setup: CHAT_COMPLETED, script: true },
   'set -e': { setup: `${INIT}\ncp fixtures/plans/custom-kimi.json plan.json`, script: true },
 };
 

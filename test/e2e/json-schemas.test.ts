@@ -339,6 +339,17 @@ describe('rollback', () => {
   });
 });
 
+describe('artifacts --out, export, import', () => {
+  it('their documents', () => {
+    const ws = makeWorkspace();
+    doc(ws, ['propose', 'Ship it', '--id', 'c1']);
+    const out = makeTempDir();
+    expect(check('output-artifacts-out', ws, ['artifacts', 'c1', '--out', makeTempDir()]).written).toBeGreaterThan(0);
+    expect(check('output-export', ws, ['export', '--to', out]).contracts).toBe(1);
+    expect(check('output-import', makeWorkspace(), ['import', '--from', out]).contracts).toBe(1);
+  });
+});
+
 describe('coverage and isolation', () => {
   it('every published schema was checked against real output above', () => {
     expect([...checked].sort()).toEqual(Object.keys(PUBLISHED_SCHEMAS).sort());

@@ -73,11 +73,16 @@ export function targetOf(o: ConnectOptions): { config: ClientConfig; target: PgT
   };
 }
 
+declare const __KAIR_BUNDLED__: boolean | undefined;
+declare const require: ((id: string) => unknown) | undefined;
+
 let pgModule: typeof import('pg') | undefined;
 async function loadPg(): Promise<typeof import('pg')> {
   // The one import of pg in kair: dynamic, so only the PostgreSQL backend pays for it.
   if (!pgModule) {
-    const m = (await import('pg')) as typeof import('pg') & { default?: typeof import('pg') };
+    // The CLI's bundles run as compiled scripts (bin/kair.js's code cache), where import() has
+    // no module loader ("A dynamic import callback was not specified"): require the external package.
+    const m = (typeof __KAIR_BUNDLED__ === 'boolean' && typeof require === 'function' ? require('pg') : await import('pg')) as typeof import('pg') & { default?: typeof import('pg') };
     pgModule = m.default ?? m;
   }
   return pgModule;
