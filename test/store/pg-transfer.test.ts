@@ -207,7 +207,7 @@ describe('export and import on PostgreSQL', () => {
     const port = await openPgStorage(workspaceAt(ws), config, { KAIR_DATABASE_URL: pgt.current.url });
     try {
       expect(port.kind).toBe('postgres');
-      await port.contracts.create('c1', [decidePropose('c1', 'Ship it', [])], { at: '2026-01-30T12:00:00.000Z', actor: 'tester', command: 'propose' });
+      await port.contracts.create({ id: 'c1', drafts: (i: string) => [decidePropose(i, 'Ship it', [])], meta: { at: '2026-01-30T12:00:00.000Z', actor: 'tester', command: 'propose' }, dpcText: '{}\n', lockTimeoutMs: 10_000 });
       expect((await port.contracts.load('c1')).id).toBe('c1');
       expect(await port.liveness!.verdict('c1-run-1')).toBe('dead');
     } finally {
