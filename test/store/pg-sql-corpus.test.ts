@@ -95,6 +95,11 @@ function dynamicScopes(columns: (t: string) => string[]): { file: string; templa
         { table: 'kimi_execution_runs', where: 'envelope_id = ?', id: 'id' },
       ],
     },
+    // SQLite-only: export/import read and fill a local kair.db (the PostgreSQL side is store/pg/transfer.ts).
+    { file: 'src/app/transfer.ts', template: "SELECT * FROM ${t} ORDER BY ${KEY_ORDERED[t] ?? 'rowid'}", scopes: 'sqlite-only' },
+    { file: 'src/app/transfer.ts', template: 'PRAGMA table_info(${t})', scopes: 'sqlite-only' },
+    { file: 'src/app/transfer.ts', template: "INSERT INTO ${t} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})", scopes: 'sqlite-only' },
+    { file: 'src/app/transfer.ts', template: 'SELECT 1 FROM ${t} LIMIT 1', scopes: 'sqlite-only' },
     // SQLite-only (chain.ts's fast walk lets SQLite build the row JSON; chainExistingRows is the
     // SQLite migration that chained existing rows): PostgreSQL's walk is verify-exec.ts.
     { file: 'src/store/sqlite/chain.ts', template: 'SELECT name FROM pragma_table_info(\'${table}\')', scopes: 'sqlite-only' },
