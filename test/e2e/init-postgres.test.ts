@@ -160,7 +160,7 @@ describe('kair init --backend postgres', () => {
     }
     // --backend local is the plain init.
     expect(ok(dir, ['init', '--backend', 'local'])).toMatchObject({ created: true, backend: 'local' });
-    expect(readdirSync(join(dir, '.kair')).sort()).toEqual(['config.json', 'contracts', 'locks']);
+    expect(readdirSync(join(dir, '.kair')).sort()).toEqual(['config.json', 'contracts', 'locks', 'tmp']);
   });
 
   it('--url-env and --schema are used and recorded (the URL read from the named variable)', async () => {
