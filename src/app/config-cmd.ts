@@ -13,9 +13,9 @@ import { failpoint } from '../store/failpoint.js';
 import { lastConfigSha, logConfigChange } from '../lanes/aec/change-log.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readTextFile } from '../store/fs/contracts.js';
-import { withLock } from '../store/fs/lock.js';
-import type { Db } from '../store/sqlite/db.js';
-import { openDb } from '../store/sqlite/db.js';
+import { acquireLock } from '../store/fs/lock.js';
+import type { SqlExecutor } from '../store/port.js';
+import { inTransaction } from './db.js';
 import { paths } from '../store/fs/workspace.js';
 import { assertAdminIn } from '../domain/actors.js';
 import type { Ctx } from './context.js';
@@ -104,7 +104,7 @@ export function parseValue(text: string): unknown {
 
 const problemKey = (p: Problem) => `${p.path}\u0000${p.message}`;
 
-export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetResult {
+export async function configSet(ctx: Ctx, key: string, valueText: string): Promise<ConfigSetResult> {
   const parts = assertKey(key);
   if (parts[0] === 'workspace_id' || parts[0] === '$schema') {
     throw kairError('USAGE_ERROR', `${key} cannot be set: ${parts[0] === 'workspace_id' ? 'it names the workspace in every chained row' : 'edit it in the file'}`, { argument: 'key', key, hint: 'kair config set approvals.min 2' });
@@ -112,7 +112,8 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
   const value = parseValue(valueText);
   const actor = ctx.actor();
   const ws = ctx.ws;
-  return withLock(paths.locks(ws), CONFIG_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
+  const lock = acquireLock(paths.locks(ws), CONFIG_LOCK, lockWho(ctx), ctx.lockTimeoutMs);
+  try {
     const raw = readRaw(ctx);
     if (ADMIN_KEYS.includes(parts[0]!)) {
       const admins = lookup(raw.value, ['policy', 'admins']);
@@ -151,26 +152,23 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
     const sha = sha256Hex(text);
     // The database first (the log names the sha of the file about to be written), then the file:
     // a kill in between leaves the old file, which verify reports as config_drift until the next set.
-    logToChangeLog(ctx, next, { actor, key, previous: previous.found ? previous.value : null, value, sha });
+    await logToChangeLog(ctx, next, { actor, key, previous: previous.found ? previous.value : null, value, sha });
     failpoint('config.logged');
     writeFileAtomicSync(paths.config(ws), text);
     return { key, value, previous: previous.found ? previous.value : null, config_sha256: sha, problems: after };
-  });
-}
-
-function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; previous: unknown; value: unknown; sha: string }): void {
-  const db = openDb(paths.db(ctx.ws));
-  try {
-    const tenant = typeof next.workspace_id === 'string' ? next.workspace_id : '';
-    logConfigChange(db, { tenant, actor: c.actor, at: ctx.now(), change: { key: c.key, from: c.previous ?? null, to: c.value ?? null }, sha256: c.sha });
   } finally {
-    db.close();
+    lock.release();
   }
 }
 
+function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; previous: unknown; value: unknown; sha: string }): Promise<void> {
+  const tenant = typeof next.workspace_id === 'string' ? next.workspace_id : '';
+  return inTransaction(ctx, (sql) => logConfigChange(sql, { tenant, actor: c.actor, at: ctx.now(), change: { key: c.key, from: c.previous ?? null, to: c.value ?? null }, sha256: c.sha }));
+}
+
 /** verify's config_drift: the config file differs from the sha the change log last recorded. */
-export function configDrift(ctx: Ctx, db: Db): string | null {
-  const logged = lastConfigSha(db);
+export async function configDrift(ctx: Ctx, sql: SqlExecutor): Promise<string | null> {
+  const logged = await lastConfigSha(sql);
   if (logged === null) return null;
   const file = paths.config(ctx.ws);
   let text: string | null = null;

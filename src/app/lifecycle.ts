@@ -164,7 +164,7 @@ export interface PlanExtras {
   beforeEvent?: () => void;
 }
 
-export function planContract(ctx: Ctx, id: string, given: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): ContractResult & { plan_sha256: string } {
+export async function planContract(ctx: Ctx, id: string, given: unknown, validate: (v: unknown) => { plan?: Plan; problems: { path: string; message: string }[] }, extras: PlanExtras = {}): Promise<ContractResult & { plan_sha256: string }> {
   assertId(id);
   const { plan, problems } = validate(given);
   if (!plan) {
@@ -175,7 +175,7 @@ export function planContract(ctx: Ctx, id: string, given: unknown, validate: (v:
   // neither hashed nor kept, so adding it changes no sha and voids no approval.
   const input = withoutSchemaKey(given);
   const sha = canonicalHash(input);
-  const r = mutate(ctx, id, 'plan', (c) => {
+  const r = await mutate(ctx, id, 'plan', (c) => {
     const decided = decidePlan(c, { sha, title: plan.title, steps: plan.steps.length });
     const draft = extras.eventData ? { ...decided, data: { ...decided.data, ...extras.eventData } } : decided;
     extras.beforeEvent?.();
@@ -233,23 +233,23 @@ export function diskPlanSha(ctx: Ctx, id: string): string | null {
 
 // ---- controls
 
-export function requireControls(ctx: Ctx, id: string, controls: string[]): ContractResult {
+export async function requireControls(ctx: Ctx, id: string, controls: string[]): Promise<ContractResult> {
   assertId(id);
   checkControls(controls, null);
   const names = checkControls(controls, ctx.config.controls.registry);
-  return { contract: mutate(ctx, id, 'require', (c) => ({ drafts: [decideRequire(c, names)] })).contract };
+  return { contract: (await mutate(ctx, id, 'require', (c) => ({ drafts: [decideRequire(c, names)] }))).contract };
 }
 
-export function grantOrRevoke(ctx: Ctx, kind: 'grant' | 'revoke', id: string, controls: string[]): ContractResult {
+export async function grantOrRevoke(ctx: Ctx, kind: 'grant' | 'revoke', id: string, controls: string[]): Promise<ContractResult> {
   assertId(id);
   const names = checkControls(controls, null);
-  return { contract: mutate(ctx, id, kind, (c) => ({ drafts: [decideGrant(c, kind, names)] })).contract };
+  return { contract: (await mutate(ctx, id, kind, (c) => ({ drafts: [decideGrant(c, kind, names)] }))).contract };
 }
 
 // ---- approvals
 
-export function requestApproval(ctx: Ctx, id: string): ContractResult {
-  return { contract: mutate(ctx, id, 'request-approval', (c) => ({ drafts: [decideRequestApproval(c)] })).contract };
+export async function requestApproval(ctx: Ctx, id: string): Promise<ContractResult> {
+  return { contract: (await mutate(ctx, id, 'request-approval', (c) => ({ drafts: [decideRequestApproval(c)] }))).contract };
 }
 
 function proposerOf(ctx: Ctx, id: string): string {
@@ -267,7 +267,7 @@ export interface ApproveOptions {
   key?: string;
 }
 
-export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): ContractResult & { recorded: boolean; signed: boolean } {
+export async function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): Promise<ContractResult & { recorded: boolean; signed: boolean }> {
   assertId(id);
   if (opts.key !== undefined && !opts.sign) throw kairError('USAGE_ERROR', '--key is only used with --sign', { flag: '--key', hint: `kair approve ${id} --sign --key PATH` });
   // The key is found before the lock (git is asked at most once); signing itself happens under
@@ -277,7 +277,7 @@ export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): Contra
     assertContract(ctx.ws, id);
     key = resolveSigningKey(ctx, opts.key);
   }
-  const r = mutate(ctx, id, 'approve', (c) => {
+  const r = await mutate(ctx, id, 'approve', (c) => {
     const actor = ctx.actor();
     const events = key ? readHistory(paths.history(ctx.ws, id)).events : [];
     const draft = decideApprove(c, {
@@ -302,23 +302,23 @@ export function approve(ctx: Ctx, id: string, opts: ApproveOptions = {}): Contra
 
 // ---- pause / review / accept / rewind
 
-export function pause(ctx: Ctx, id: string): ContractResult {
-  return { contract: mutate(ctx, id, 'pause', (c) => ({ drafts: [decidePause(c, ctx.actor())] })).contract };
+export async function pause(ctx: Ctx, id: string): Promise<ContractResult> {
+  return { contract: (await mutate(ctx, id, 'pause', (c) => ({ drafts: [decidePause(c, ctx.actor())] }))).contract };
 }
 
-export function review(ctx: Ctx, id: string): ContractResult & { run_id: string | null } {
-  const r = mutate(ctx, id, 'review', (c) => ({ drafts: [decideReview(c)] }));
+export async function review(ctx: Ctx, id: string): Promise<ContractResult & { run_id: string | null }> {
+  const r = await mutate(ctx, id, 'review', (c) => ({ drafts: [decideReview(c)] }));
   return { contract: r.contract, run_id: r.contract.runs[r.contract.runs.length - 1] ?? null };
 }
 
-export function accept(ctx: Ctx, id: string): ContractResult {
-  return { contract: mutate(ctx, id, 'accept', (c) => ({ drafts: [decideAccept(c)] })).contract };
+export async function accept(ctx: Ctx, id: string): Promise<ContractResult> {
+  return { contract: (await mutate(ctx, id, 'accept', (c) => ({ drafts: [decideAccept(c)] }))).contract };
 }
 
-export function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (c: Contract) => void): ContractResult {
+export async function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (c: Contract) => void): Promise<ContractResult> {
   assertId(id);
   if (!reason.trim()) throw kairError('USAGE_ERROR', 'rewind needs a reason: kair rewind <id> "<reason>"', { argument: 'reason' });
-  const r = mutate(ctx, id, 'rewind', (c) => {
+  const r = await mutate(ctx, id, 'rewind', (c) => {
     assertNotRunning(c);
     const draft = decideRewind(c, reason);
     return withDpc(ctx, c, draft, {
@@ -330,14 +330,14 @@ export function rewind(ctx: Ctx, id: string, reason: string, assertNotRunning: (
 
 // ---- dpc
 
-export function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): { contract: Contract; dpc: Dpc; changed: boolean } {
+export async function dpcAdd(ctx: Ctx, id: string, add: DpcAddition): Promise<{ contract: Contract; dpc: Dpc; changed: boolean }> {
   assertId(id);
   const empty = !add.assumptions?.length && !add.constraints?.length && !add.decisions?.length && !add.open_questions?.length && !add.evidence?.length;
   if (empty) {
     const c = readContract(ctx, id);
     return { contract: c, dpc: readDpc(ctx, c), changed: false };
   }
-  const r = mutate(ctx, id, 'dpc', (c) => {
+  const r = await mutate(ctx, id, 'dpc', (c) => {
     const change = dpcChange(ctx, c, add);
     return { drafts: [change.draft], after: () => change.write() };
   });

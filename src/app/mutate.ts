@@ -19,6 +19,7 @@ import { listDir, sweepTemps } from '../store/fs/temp.js';
 import type { SnapshotStatus } from '../store/fs/writer-load.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
+import { hasExecutionStore, withExecution } from './db.js';
 import { paths } from '../store/fs/workspace.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,7 +63,7 @@ export function lockWho(ctx: Ctx) {
 }
 
 /** Repairs found under the lock: a torn last line, a RUNNING contract whose runner died. */
-function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
+async function repairs(ctx: Ctx, c: Contract, tornBytes: number): Promise<EventDraft[]> {
   const drafts: EventDraft[] = [];
   if (tornBytes > 0) {
     truncateTorn(paths.history(ctx.ws, c.id), tornBytes);
@@ -72,7 +73,8 @@ function repairs(ctx: Ctx, c: Contract, tornBytes: number): EventDraft[] {
     const state = 'PAUSED';
     const pause = c.state === 'PAUSED' && c.pause ? c.pause : { requested_by: ctx.actor(), reason: 'CRASHED', step_id: c.running.step_id };
     // SQLite first, then the event that reports it (SPEC §14 Integrity).
-    const cancelled = cancelOpenEnvelopes(paths.db(ctx.ws), c.running.run_id, ctx.now());
+    const runId = c.running.run_id;
+    const cancelled = hasExecutionStore(ctx) ? await withExecution(ctx, (store) => cancelOpenEnvelopes(store, runId, ctx.now())) : { ids: [], rows: [] };
     drafts.push({ type: 'recovery', state, data: { kind: 'crashed_run', run_id: c.running.run_id, pid: c.running.pid, pause, cancelled_envelopes: cancelled.ids, ...(cancelled.rows.length ? { rows: cancelled.rows } : {}) } });
   }
   return drafts;
@@ -162,14 +164,14 @@ function writeSnapshotIfOurs(ctx: Ctx, c: Contract, status: SnapshotStatus): voi
   derived(ctx, `contract.json of ${c.id}`, () => writeSnapshot(ctx.ws, c));
 }
 
-export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>, opts: MutateOptions = {}): Mutated<T> {
+export async function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T> | Promise<Decision<T>>, opts: MutateOptions = {}): Promise<Mutated<T>> {
   assertId(id);
   void ctx.config; // an invalid config fails the command before anything else is touched
   assertContract(ctx.ws, id);
   const deadline = Date.now() + ctx.lockTimeoutMs;
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
     try {
-      return mutateOnce(ctx, id, command, decide, opts);
+      return await mutateOnce(ctx, id, command, decide, opts);
     } catch (e) {
       // Another writer appended first: decide again on the new state, until --lock-timeout.
       if (!isKairError(e) || e.code !== 'CONCURRENT_WRITE' || Date.now() >= deadline || opts.expectTail) throw e;
@@ -178,7 +180,7 @@ export function mutate<T>(ctx: Ctx, id: string, command: string, decide: (c: Con
   }
 }
 
-function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T>, opts: MutateOptions): Mutated<T> {
+async function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contract) => Decision<T> | Promise<Decision<T>>, opts: MutateOptions): Promise<Mutated<T>> {
   const ws = ctx.ws;
   const lock = acquireLock(paths.locks(ws), contractLock(id), lockWho(ctx), ctx.lockTimeoutMs);
   try {
@@ -202,10 +204,10 @@ function mutateOnce<T>(ctx: Ctx, id: string, command: string, decide: (c: Contra
       allEvents.push(...r.events);
       return r.events;
     };
-    commit(repairs(ctx, c, loaded.tornBytes));
+    commit(await repairs(ctx, c, loaded.tornBytes));
     let decision: Decision<T>;
     try {
-      decision = decide(c);
+      decision = await decide(c);
     } catch (e) {
       if (isKairError(e) && exitCodeOf(e.code) === 3) commit([gateBlocked(c, command, e.code, e.message)]);
       if (allEvents.length || loaded.snapshot === 'behind' || loaded.snapshot === 'missing') {

@@ -23,7 +23,7 @@ import { writeText } from '../store/fs/contract-writes.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
-import { readDb } from './db.js';
+import { readTransaction } from './db.js';
 import { dpcFromHistory, planContract, writePlanMarkdown } from './lifecycle.js';
 import { mutate } from './mutate.js';
 
@@ -61,7 +61,7 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
   const tail = { seq: c.history_seq, hash: c.history_head };
   if (!isAllowed('plan', c.state)) {
     // Recorded as a refusal like any `plan` in this state (unless the contract moved meanwhile).
-    mutate(ctx, id, 'plan', (now) => {
+    await mutate(ctx, id, 'plan', (now) => {
       assertTransition(now, 'plan');
       return { drafts: [] };
     }, { expectTail: tail });
@@ -71,7 +71,7 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
     throw kairError('INTEGRITY_FAILED', `${id}: dpc/dpc_v1.json differs from every state its history recorded; nothing was written; run \`kair verify ${id}\``, { contract_id: id, kind: 'dpc_mismatch' });
   }
   const currentPlan = o.mode === 'refine' ? readCurrentPlan(ctx, c) : undefined;
-  const catalog = readDb(ctx, () => [], (db) => catalogRepo(db).catalogEntries());
+  const catalog = await readTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
   const caps = ctx.config.kimi.defaults;
   const prompt = buildPrompt({
     mode: o.mode,
@@ -113,7 +113,7 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
   }
   const file = promptFile(ctx, id, sha);
   const record: PlannerRecord = { mode: o.mode, provider: provider.name, model: provider.model, prompt_sha256: sha, prompt_ref: rel(ctx.ws, file), tokens_in: answer.tokens_in, tokens_out: answer.tokens_out };
-  const r = planContract(ctx, id, parsed.value, () => checked, {
+  const r = await planContract(ctx, id, parsed.value, () => checked, {
     expectTail: tail,
     eventData: { planner: record },
     // Kept by sha before the event names it, like the plan (an orphan if the command is killed here).

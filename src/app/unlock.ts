@@ -23,7 +23,7 @@ export interface UnlockResult {
   contract?: Contract;
 }
 
-export function unlock(ctx: Ctx, target: { id?: string; index: boolean; propose?: boolean }, force: boolean): UnlockResult {
+export async function unlock(ctx: Ctx, target: { id?: string; index: boolean; propose?: boolean }, force: boolean): Promise<UnlockResult> {
   // Exactly one lock: a contract's, the index's, or propose's (which serialises creating contracts).
   if ([target.id !== undefined, target.index, target.propose === true].filter(Boolean).length !== 1) {
     throw kairError('USAGE_ERROR', 'name one lock to remove: `kair unlock <id> --force`, `kair unlock --index --force` or `kair unlock --propose --force`', { argument: 'id', flag: target.index ? '--index' : '--propose' });
@@ -50,6 +50,6 @@ export function unlock(ctx: Ctx, target: { id?: string; index: boolean; propose?
     throw lockBusy(name, r.holder, r.verdict, 0);
   }
   if (!guarded) return { lock: name, removed: r.holder, found: true };
-  const m = mutate(ctx, target.id!, 'unlock', (c) => ({ drafts: [{ type: 'unlock', state: c.state, data: { lock: name, holder: r.holder } }] }));
+  const m = await mutate(ctx, target.id!, 'unlock', (c) => ({ drafts: [{ type: 'unlock', state: c.state, data: { lock: name, holder: r.holder } }] }));
   return { lock: name, removed: r.holder, found: true, contract: m.contract };
 }

@@ -73,7 +73,7 @@ export async function plan(p: Parsed, ctx: Ctx): Promise<Output> {
     // no workspace or an invalid config: planContract reports it once the plan itself is valid
   }
   const checked = validatePlan(input, caps);
-  const r = life.planContract(ctx, id, input, () => checked);
+  const r = await life.planContract(ctx, id, input, () => checked);
   life.writePlanMarkdown(ctx, id, renderPlanMarkdown(checked.plan!, r.plan_sha256));
   return { ...contractOut(r.contract, `Planned ${id} (sha256 ${r.plan_sha256.slice(0, 12)}); approvals voided`, { plan_sha256: r.plan_sha256 }), primary: r.plan_sha256 };
 }
@@ -127,13 +127,13 @@ function debugOut(what: 'payload' | 'dpc', text: string, path?: string): void {
 
 export async function require(p: Parsed, ctx: Ctx): Promise<Output> {
   const [id, ...controls] = p.args as [string, ...string[]];
-  const r = life.requireControls(ctx, id, controls);
+  const r = await life.requireControls(ctx, id, controls);
   return contractOut(r.contract, `Required ${controls.join(', ')} on ${id}`);
 }
 
 export async function grant(p: Parsed, ctx: Ctx, kind: 'grant' | 'revoke'): Promise<Output> {
   const [id, ...controls] = p.args as [string, ...string[]];
-  const r = life.grantOrRevoke(ctx, kind, id, controls);
+  const r = await life.grantOrRevoke(ctx, kind, id, controls);
   // A name outside the registry is granted (a registry may lag a new integration) but flagged:
   // `local:reed` is more likely a typo than a new control.
   const registry = kind === 'grant' ? ctx.config.controls.registry : null;
@@ -153,7 +153,7 @@ export async function grantList(_p: Parsed, ctx: Ctx): Promise<Output> {
 export async function simple(p: Parsed, ctx: Ctx, command: 'request-approval' | 'pause' | 'accept'): Promise<Output> {
   const id = p.args[0]!;
   const fn = { 'request-approval': life.requestApproval, pause: life.pause, accept: life.accept }[command];
-  const r = fn(ctx, id);
+  const r = await fn(ctx, id);
   const verb = { 'request-approval': 'Approval requested for', pause: 'Paused', accept: 'Accepted' }[command];
   if (command === 'request-approval' && r.contract.plan_sha256) {
     // The approver's two commands: read exactly this plan, then approve exactly it.
@@ -179,14 +179,14 @@ function expectShaOption(value: unknown): { expectSha?: string } {
 
 export async function approve(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const r = life.approve(ctx, id, { ...expectShaOption(p.opts.expectSha), sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
+  const r = await life.approve(ctx, id, { ...expectShaOption(p.opts.expectSha), sign: p.opts.sign === true, ...(p.opts.key === undefined ? {} : { key: p.opts.key as string }) });
   const head = r.recorded ? `Approved ${id} as ${ctx.actor()} (plan ${r.contract.plan_sha256?.slice(0, 12)})${r.signed ? ', signed' : ''}` : `${ctx.actor()} has already approved ${id}; nothing recorded`;
   return contractOut(r.contract, head, { recorded: r.recorded });
 }
 
 export async function review(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const r = life.review(ctx, id);
+  const r = await life.review(ctx, id);
   const summary = runApp.runSummary(ctx, r.contract);
   const { reviewedRun } = await import('../app/show.js');
   const { runHeadline, runLines } = await import('./show-handlers.js');
@@ -210,7 +210,7 @@ export async function rewind(p: Parsed, ctx: Ctx): Promise<Output> {
     rolledBack = await rollbackApp.rollbackBeforeRewind(ctx, id, reason, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined });
     if (rolledBack?.error) throw rollbackError(rolledBack, `${id} was not rewound: `);
   }
-  const r = life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
+  const r = await life.rewind(ctx, id, reason, runApp.assertNoLiveRunner);
   const head = `Rewound ${id} to version ${r.contract.version} (history kept)`;
   if (!rolledBack) return contractOut(r.contract, head, p.opts.rollback === true ? { rollback: null } : {});
   const rb = rolledBack;
@@ -248,7 +248,7 @@ function rollbackDryRunText(r: rollbackApp.RollbackDryRun): string {
 export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
   if (p.opts.dryRun === true) {
     try {
-      const d = rollbackApp.rollbackDryRun(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
+      const d = await rollbackApp.rollbackDryRun(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
       return { json: { ...d }, text: () => rollbackDryRunText(d) };
     } catch (e) {
       // A predicted stop carries the whole prediction: show it, not only the first stop.
@@ -264,7 +264,7 @@ export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
   const list = (k: string) => (p.opts[k] as string[] | undefined) ?? [];
-  const r = life.dpcAdd(ctx, p.args[0]!, {
+  const r = await life.dpcAdd(ctx, p.args[0]!, {
     assumptions: list('addAssumption'),
     constraints: list('addConstraint'),
     decisions: list('addDecision').map((decision) => ({ decision })),
@@ -274,7 +274,7 @@ export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = verifyApp(ctx, p.args[0], { sinceHead: p.opts.sinceHead as string | undefined });
+  const r = await verifyApp(ctx, p.args[0], { sinceHead: p.opts.sinceHead as string | undefined });
   const ok = r.problems.length === 0;
   const lines = [
     ...r.problems.map((x) => `problem  ${x.contract_id ?? '-'}  ${x.kind}: ${x.message}`),
@@ -291,7 +291,7 @@ export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function head(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = headApp(ctx);
+  const r = await headApp(ctx);
   return {
     json: { digest: r.digest, path: r.path, contracts: r.preimage.contracts.length, chains: r.preimage.chains.length },
     text: () => r.digest,
@@ -402,7 +402,7 @@ export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
 export { readContract };
 
 export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
-  const list = runApp.listEnvelopes(ctx, p.opts.contract as string | undefined);
+  const list = await runApp.listEnvelopes(ctx, p.opts.contract as string | undefined);
   return {
     json: { envelopes: list },
     text: (paint) =>
@@ -417,7 +417,7 @@ export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function unlock(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = unlockApp(ctx, { id: p.args[0], index: p.opts.index === true, propose: p.opts.propose === true }, p.opts.force === true);
+  const r = await unlockApp(ctx, { id: p.args[0], index: p.opts.index === true, propose: p.opts.propose === true }, p.opts.force === true);
   const h = r.removed;
   const text = () =>
     h
