@@ -11,7 +11,7 @@ import { readInputFile } from '../store/fs/input.js';
 import { assertAdmin } from '../domain/actors.js';
 import type { Ctx } from './context.js';
 import { inputLimit } from './context.js';
-import { inTransaction, readTransaction } from './db.js';
+import { inTransaction, readOnlyTransaction } from './db.js';
 
 const NAME = /^[^\s]{1,200}$/;
 
@@ -93,7 +93,7 @@ export async function applyPolicy(ctx: Ctx, file: string, shown: string, dryRun:
   const actor = ctx.actor();
   // A dry run shows what an admin's apply would do; it checks no role and writes nothing.
   if (dryRun) {
-    return readTransaction(
+    return readOnlyTransaction(
       ctx,
       () => ({ dry_run: true, ...diffPolicy([], wanted), policy_snapshot_version: 0 }),
       async (sql) => {

@@ -19,7 +19,7 @@ import { readInputFile } from '../store/fs/input.js';
 import { assertAdminHere } from './actors.js';
 import type { Ctx } from './context.js';
 import { inputLimit } from './context.js';
-import { inTransaction, readTransaction } from './db.js';
+import { inExistingTransaction, inTransaction, readOnlyTransaction } from './db.js';
 
 /** `sim register --file F`: the definition from a regular file within `limits.max_input_bytes`. */
 export function readSimulationFile(ctx: Ctx, path: string, shown: string): SimulationDefinition {
@@ -32,18 +32,18 @@ export async function registerSimulation(ctx: Ctx, def: SimulationDefinition): P
 }
 
 export function listSimulations(ctx: Ctx): Promise<SimulationView[]> {
-  return readTransaction(ctx, () => [], (sql) => catalogRepo(sql).listSimulations());
+  return readOnlyTransaction(ctx, () => [], (sql) => catalogRepo(sql).listSimulations());
 }
 
 export async function showSimulation(ctx: Ctx, id: string): Promise<SimulationView> {
-  const s = await readTransaction(ctx, () => undefined, (sql) => catalogRepo(sql).getSimulation(id));
+  const s = await readOnlyTransaction(ctx, () => undefined, (sql) => catalogRepo(sql).getSimulation(id));
   if (!s) throw notFound(id);
   return s;
 }
 
 export async function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand): Promise<SimulationView> {
   assertAdminHere(ctx, `${command} simulation ${JSON.stringify(id)}`);
-  return readTransaction(
+  return inExistingTransaction(
     ctx,
     () => {
       throw notFound(id);
@@ -63,7 +63,7 @@ export async function setAccessRule(ctx: Ctx, actor: string, action: string, dec
 }
 
 export function listAccessRules(ctx: Ctx): Promise<{ rules: AccessRule[]; policy_snapshot_version: number }> {
-  return readTransaction(
+  return readOnlyTransaction(
     ctx,
     () => ({ rules: [], policy_snapshot_version: 0 }),
     async (sql) => {
@@ -75,12 +75,12 @@ export function listAccessRules(ctx: Ctx): Promise<{ rules: AccessRule[]; policy
 
 /** `kair access log`: every access-policy change, oldest first. */
 export function accessLog(ctx: Ctx): Promise<ChangeLogEntry[]> {
-  return readTransaction(ctx, () => [], async (sql) => (await changeLog(sql, { table: 'access_policy' })).map(toEntry));
+  return readOnlyTransaction(ctx, () => [], async (sql) => (await changeLog(sql, { table: 'access_policy' })).map(toEntry));
 }
 
 /** `kair sim log <id>`: every change of one simulation, oldest first (SIMULATION_NOT_FOUND when it has none). */
 export async function simLog(ctx: Ctx, id: string): Promise<ChangeLogEntry[]> {
-  const { entries, sim } = await readTransaction(
+  const { entries, sim } = await readOnlyTransaction(
     ctx,
     () => ({ entries: [], sim: undefined }),
     async (sql) => ({ entries: (await changeLog(sql, { table: 'simulations', key: rowKey('simulations', { id }) })).map(toEntry), sim: await catalogRepo(sql).getSimulation(id) }),
@@ -97,6 +97,6 @@ export interface FindOptions {
 
 /** Runs the Finder only: never dispatches, never writes. */
 export async function findSimulation(ctx: Ctx, utterance: string, o: FindOptions): Promise<FinderPacket> {
-  const catalog = await readTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
+  const catalog = await readOnlyTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
   return runFinder({ utterance, fields: o.fields, ...(o.lang === undefined ? {} : { lang: o.lang }), ...(o.attempt === undefined ? {} : { attempt: o.attempt }) }, catalog);
 }

@@ -16,12 +16,12 @@ import { paths } from '../store/fs/workspace.js';
 import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
 import type { SqlExecutor } from '../store/port.js';
 import type { Ctx } from './context.js';
-import { readTransaction } from './db.js';
+import { inExistingTransaction, readOnlyTransaction } from './db.js';
 
 export function ledgerRows(ctx: Ctx, contractId: string): Promise<LedgerRow[]> {
   assertId(contractId);
   assertContract(ctx.ws, contractId);
-  return readTransaction(ctx, () => [], (sql) => ledgerRepo(sql).rows({ contractId }));
+  return readOnlyTransaction(ctx, () => [], (sql) => ledgerRepo(sql).rows({ contractId }));
 }
 
 export interface RebuildResult {
@@ -33,7 +33,8 @@ export interface RebuildResult {
 
 /** `--check` compares only (INTEGRITY_FAILED, exit 7, on drift); without it the projection is rebuilt. */
 export function rebuild(ctx: Ctx, check: boolean): Promise<RebuildResult> {
-  return readTransaction(
+  // One transaction (writing unless --check): the chains are checked on what is rebuilt from.
+  return inExistingTransaction(
     ctx,
     () => ({ check, rows: 0, drift_count: 0, drift: [] }),
     async (sql) => {
@@ -77,7 +78,7 @@ export async function replay(ctx: Ctx, runId: string): Promise<ReplayResult> {
   const m = /^(.+)-run-\d+$/.exec(runId);
   const contractId = m?.[1];
   const runExists = contractId !== undefined && existsSync(join(paths.runs(ctx.ws, contractId), runId));
-  const decisions = await readTransaction(ctx, () => [], (sql) => replayRun(ledgerRepo(sql), runId));
+  const decisions = await readOnlyTransaction(ctx, () => [], (sql) => replayRun(ledgerRepo(sql), runId));
   if (!runExists && decisions.length === 0) throw kairError('RUN_NOT_FOUND', `no run ${JSON.stringify(runId)} (run ids look like <contract>-run-<n>; see \`kair status <contract>\`)`, { run_id: runId });
   const bad = decisions.filter((d) => !d.same);
   if (bad.length > 0) {
@@ -107,9 +108,9 @@ export const EMPTY_STATS: LedgerStats = {
 };
 
 export function stats(ctx: Ctx, since?: string): Promise<LedgerStats> {
-  return readTransaction(ctx, () => EMPTY_STATS, (sql) => ledgerRepo(sql).stats(since));
+  return readOnlyTransaction(ctx, () => EMPTY_STATS, (sql) => ledgerRepo(sql).stats(since));
 }
 
 export function intake(ctx: Ctx): Promise<IntakeRow[]> {
-  return readTransaction(ctx, () => [], (sql) => ledgerRepo(sql).listIntake());
+  return readOnlyTransaction(ctx, () => [], (sql) => ledgerRepo(sql).listIntake());
 }

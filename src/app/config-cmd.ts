@@ -15,7 +15,7 @@ import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readTextFile } from '../store/fs/contracts.js';
 import { acquireLock } from '../store/fs/lock.js';
 import type { SqlExecutor } from '../store/port.js';
-import { inTransaction } from './db.js';
+import { openExecutionStore } from '../store/sqlite/executor.js';
 import { paths } from '../store/fs/workspace.js';
 import { assertAdminIn } from '../domain/actors.js';
 import type { Ctx } from './context.js';
@@ -161,9 +161,15 @@ export async function configSet(ctx: Ctx, key: string, valueText: string): Promi
   }
 }
 
-function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; previous: unknown; value: unknown; sha: string }): Promise<void> {
+async function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; previous: unknown; value: unknown; sha: string }): Promise<void> {
   const tenant = typeof next.workspace_id === 'string' ? next.workspace_id : '';
-  return inTransaction(ctx, (sql) => logConfigChange(sql, { tenant, actor: c.actor, at: ctx.now(), change: { key: c.key, from: c.previous ?? null, to: c.value ?? null }, sha256: c.sha }));
+  // Opened by path, not through ctx.config: `config set` is how an invalid config is fixed.
+  const store = openExecutionStore(paths.db(ctx.ws));
+  try {
+    await store.transaction((sql) => logConfigChange(sql, { tenant, actor: c.actor, at: ctx.now(), change: { key: c.key, from: c.previous ?? null, to: c.value ?? null }, sha256: c.sha }));
+  } finally {
+    store.close();
+  }
 }
 
 /** verify's config_drift: the config file differs from the sha the change log last recorded. */

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { paths } from '../store/fs/workspace.js';
 import type { ExecutionStore, SqlExecutor } from '../store/port.js';
+import { readOnly } from '../store/port.js';
 import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
 import { openExecutionStore } from '../store/sqlite/executor.js';
 import type { Ctx } from './context.js';
@@ -40,6 +41,11 @@ export function inTransaction<T>(ctx: Ctx, fn: (sql: SqlExecutor) => Promise<T>)
 }
 
 /** Like inTransaction, but gives `empty()` instead of creating a store that does not exist yet. */
-export async function readTransaction<T>(ctx: Ctx, empty: () => T, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+export async function inExistingTransaction<T>(ctx: Ctx, empty: () => T, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
   return hasExecutionStore(ctx) ? inTransaction(ctx, fn) : empty();
+}
+
+/** A read-only transaction (blocks no writer), or `empty()` when the workspace has no store yet. */
+export async function readOnlyTransaction<T>(ctx: Ctx, empty: () => T, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+  return hasExecutionStore(ctx) ? withExecution(ctx, (store) => readOnly(store, fn)) : empty();
 }

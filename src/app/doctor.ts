@@ -127,7 +127,7 @@ export async function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFl
     if (existsSync(paths.db(ws))) {
       const store = openExecutionStore(paths.db(ws));
       try {
-        entries = await store.transaction((sql) => catalogRepo(sql).catalogEntries());
+        entries = await store.read((sql) => catalogRepo(sql).catalogEntries());
       } finally {
         store.close();
       }

@@ -23,6 +23,7 @@ import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { sha256Hex } from '../domain/canonical.js';
 import { stepAnchors } from '../store/sqlite/chain.js';
 import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
+import { readOnly } from '../store/port.js';
 import { openExecution } from './db.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { RowAnchor } from '../store/sqlite/chain.js';
@@ -325,7 +326,7 @@ export async function executeSteps(
       // An AEC step names every ledger row of this step of this run, those of a crashed earlier try
       // included: as the step's last transaction left them (an interrupted step has none, so they are read).
       const s = store;
-      const rows = lane === 'aec' && s ? { rows: stepRows ?? (await s.transaction((sql) => stepAnchors(sql, run.runId, step.id))) } : {};
+      const rows = lane === 'aec' && s ? { rows: stepRows ?? (await readOnly(s, (sql) => stepAnchors(sql, run.runId, step.id))) } : {};
       stepRows = undefined;
       pending.push((c) => ({ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: finished, next_step_id: next, ...rows } }));
       const ended = result.status as StepResult['status'];
@@ -342,7 +343,7 @@ export async function executeSteps(
       // A resumed run shows the envelope it reuses (§14: resume reuses its COMPLETED envelope).
       store ??= openExecution(ctx);
       const from = reusedFrom ?? run.runId;
-      kimi = (await store.transaction((sql) => envelopeRepo(sql).findCompletedForRun(from)))?.kimi;
+      kimi = (await readOnly(store, (sql) => envelopeRepo(sql).findCompletedForRun(from)))?.kimi;
     }
   } finally {
     progress?.(null);

@@ -7,7 +7,7 @@ import type { SqlExecutor } from '../store/port.js';
 import { CHAINS } from '../store/sqlite/chain.js';
 import type { ChainSpec } from '../store/sqlite/chain.js';
 import type { Ctx } from './context.js';
-import { readTransaction } from './db.js';
+import { readOnlyTransaction } from './db.js';
 import type { ChainHead, ChainSource } from './head.js';
 
 const specs: ChainSpec[] = Object.values(CHAINS);
@@ -43,13 +43,13 @@ async function headsOf(sql: SqlExecutor, spec: ChainSpec): Promise<ChainHead[]> 
 
 export const sqliteChains: ChainSource = {
   heads: (ctx: Ctx) =>
-    readTransaction(ctx, () => [], async (sql) => {
+    readOnlyTransaction(ctx, () => [], async (sql) => {
       const out: ChainHead[] = [];
       for (const s of specs) out.push(...(await headsOf(sql, s)));
       return out;
     }),
   holds: (ctx: Ctx, head: ChainHead) =>
-    readTransaction(
+    readOnlyTransaction(
       ctx,
       () => false,
       async (sql) => {

@@ -23,7 +23,7 @@ import { writeText } from '../store/fs/contract-writes.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Ctx } from './context.js';
-import { readTransaction } from './db.js';
+import { readOnlyTransaction } from './db.js';
 import { dpcFromHistory, planContract, writePlanMarkdown } from './lifecycle.js';
 import { mutate } from './mutate.js';
 
@@ -71,7 +71,7 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
     throw kairError('INTEGRITY_FAILED', `${id}: dpc/dpc_v1.json differs from every state its history recorded; nothing was written; run \`kair verify ${id}\``, { contract_id: id, kind: 'dpc_mismatch' });
   }
   const currentPlan = o.mode === 'refine' ? readCurrentPlan(ctx, c) : undefined;
-  const catalog = await readTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
+  const catalog = await readOnlyTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
   const caps = ctx.config.kimi.defaults;
   const prompt = buildPrompt({
     mode: o.mode,

@@ -31,6 +31,7 @@ import { loadForWrite } from '../store/fs/writer-load.js';
 import { paths } from '../store/fs/workspace.js';
 import { stepAnchors } from '../store/sqlite/chain.js';
 import type { ExecutionStore } from '../store/port.js';
+import { readOnly } from '../store/port.js';
 import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
 import { openExecutionStore } from '../store/sqlite/executor.js';
 import { hasExecutionStore, openExecution } from './db.js';
@@ -121,7 +122,7 @@ async function targetsOf(ledger: LedgerRepo, tenant: string, runId: string): Pro
 
 /** The rollback's targets (in rollback order) and the catalog, in one read transaction. */
 function readTargets(ctx: Ctx, store: ExecutionStore, runId: string): Promise<{ targets: Target[]; catalog: CatalogEntry[] }> {
-  return store.transaction(async (sql) => ({ targets: (await targetsOf(ledgerRepo(sql), ctx.config.workspace_id, runId)).reverse(), catalog: await catalogRepo(sql).catalogEntries() }));
+  return readOnly(store, async (sql) => ({ targets: (await targetsOf(ledgerRepo(sql), ctx.config.workspace_id, runId)).reverse(), catalog: await catalogRepo(sql).catalogEntries() }));
 }
 
 /**
@@ -329,7 +330,7 @@ export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOpt
       }
     }
     const status: RollbackResult['status'] = error ? 'FAILED' : 'COMPLETED';
-    const rows = await database.transaction(async (sql) => {
+    const rows = await readOnly(database, async (sql) => {
       const out = [];
       for (const t of targets) out.push(...(await stepAnchors(sql, runId, rollbackStepId(t.success.step_id))));
       return out;

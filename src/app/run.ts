@@ -21,10 +21,11 @@ import { mutate } from './mutate.js';
 import { verifiedApprovers } from './signatures.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, stepRequest, writeRunRequest } from './execute.js';
-import { hasExecutionStore, openExecution, readTransaction } from './db.js';
+import { hasExecutionStore, openExecution, readOnlyTransaction } from './db.js';
 import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
 import { openExecutionStore } from '../store/sqlite/executor.js';
 import type { SqlExecutor } from '../store/port.js';
+import { readOnly } from '../store/port.js';
 import { envelopeRepo, findReusable } from '../lanes/kimi/envelopes.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
@@ -137,7 +138,7 @@ async function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseF
   const store = (routing.lanes.includes('aec') || routing.eligible) && slotStore(ctx, slot);
   // One read transaction for the execution side's gates.
   if (store) {
-    await store.transaction(async (sql) => {
+    await readOnly(store, async (sql) => {
       if (routing.lanes.includes('aec')) await assertCatalogIntact(sql);
       if (routing.eligible) await assertSpendVouched(ctx, c.id, c.runs.length, sql);
     });
@@ -151,7 +152,7 @@ async function willReuseKimi(ctx: Ctx, c: Contract, slot: DbSlot, candidates: ((
   const runs = candidates();
   if (runs.length === 0) return false;
   const store = slotStore(ctx, slot)!;
-  return (await store.transaction((sql) => findReusable(envelopeRepo(sql), c.id, c.plan_sha256 ?? '', runs))) !== undefined;
+  return (await readOnly(store, (sql) => findReusable(envelopeRepo(sql), c.id, c.plan_sha256 ?? '', runs))) !== undefined;
 }
 
 /**
@@ -178,7 +179,7 @@ async function withSlot<T>(slot: DbSlot, fn: () => Promise<T>): Promise<T> {
 
 /** Micro-dollars of COMPLETED Kimi runs of this contract (0 before the database exists). */
 function spentMicros(ctx: Ctx, id: string): Promise<number> {
-  return readTransaction(ctx, () => 0, (sql) => envelopeRepo(sql).completedSpendMicros(id));
+  return readOnlyTransaction(ctx, () => 0, (sql) => envelopeRepo(sql).completedSpendMicros(id));
 }
 
 function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
@@ -408,7 +409,7 @@ export interface EnvelopeView {
 
 export function listEnvelopes(ctx: Ctx, contractId?: string): Promise<EnvelopeView[]> {
   if (contractId !== undefined) assertId(contractId);
-  return readTransaction(ctx, () => [], async (sql) =>
+  return readOnlyTransaction(ctx, () => [], async (sql) =>
     (await envelopeRepo(sql).listEnvelopes(contractId ? { contractId } : {}))
       .map((e) => ({
         id: e.id,

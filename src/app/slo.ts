@@ -14,7 +14,7 @@ import { assertAdminHere } from './actors.js';
 import { EMPTY_STATS } from './aec-ledger.js';
 import type { Ctx } from './context.js';
 import { RFC3339 } from './context.js';
-import { inTransaction, readTransaction } from './db.js';
+import { inTransaction, readOnlyTransaction } from './db.js';
 
 export interface Finding {
   kind: string;
@@ -37,7 +37,7 @@ export async function sloCheck(ctx: Ctx, windowText: string = DEFAULT_CHECK_WIND
   const ms = parseWindow(windowText);
   const now = ctx.now();
   const since = new Date(Date.parse(now) - ms).toISOString();
-  const { stats, waivers } = await readTransaction(
+  const { stats, waivers } = await readOnlyTransaction(
     ctx,
     () => ({ stats: EMPTY_STATS, waivers: [] as WaiverView[] }),
     async (sql) => ({ stats: await ledgerRepo(sql).stats(since), waivers: await listWaivers(sql) }),
@@ -95,6 +95,6 @@ export async function addWaiver(ctx: Ctx, until: string | undefined, reason: str
 /** `aec waiver list`: every waiver, whether it is in force now, and whether the change log vouches for it. */
 export async function waivers(ctx: Ctx): Promise<(WaiverView & { active: boolean })[]> {
   const now = ctx.now();
-  const all = await readTransaction(ctx, () => [] as WaiverView[], (sql) => listWaivers(sql));
+  const all = await readOnlyTransaction(ctx, () => [] as WaiverView[], (sql) => listWaivers(sql));
   return all.map((w) => ({ ...w, active: w.logged && Date.parse(w.until) > Date.parse(now) }));
 }

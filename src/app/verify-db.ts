@@ -17,7 +17,7 @@ import type { SqlExecutor } from '../store/port.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
 import type { Ctx } from './context.js';
-import { readTransaction } from './db.js';
+import { readOnlyTransaction } from './db.js';
 import type { VerifyResult } from './verify.js';
 
 type Report = (kind: string, message: string, contractId?: string) => void;
@@ -146,7 +146,7 @@ export async function verifyDb(ctx: Ctx, out: VerifyResult, id?: string, scanned
     return;
   }
   // One read transaction: every check sees the same state.
-  await readTransaction(ctx, () => undefined, async (sql) => {
+  await readOnlyTransaction(ctx, () => undefined, async (sql) => {
     await checkLedgerProjection(sql, out);
     await checkTriggers(sql, problem);
     await checkChains(sql, problem);

@@ -1,7 +1,7 @@
 /**
  * The local ExecutionStore (src/store/sqlite/executor.ts): BEGIN IMMEDIATE transactions,
- * savepoints when nested, rollback on throw, concurrent flows of one process queued, writers of
- * two processes serialised, and a process killed inside a transaction commits nothing.
+ * savepoints when nested, rollback on throw, writers of two processes serialised, reads that
+ * take no write lock, and a process killed inside a transaction commits nothing.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -94,30 +94,6 @@ describe('SqliteExecutionStore.transaction', () => {
     ).rejects.toThrow('outer');
     expect(await count()).toBe(3);
   });
-
-  it('queues two concurrent flows of one process instead of interleaving them', async () => {
-    const order: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const a = store.transaction(async (sql) => {
-      order.push('a begin');
-      await sql.run('INSERT INTO t (n) VALUES (1)');
-      await gate;
-      order.push('a end');
-      throw new Error('a fails');
-    });
-    const b = store.transaction(async (sql) => {
-      order.push('b begin');
-      await sql.run('INSERT INTO t (n) VALUES (2)');
-    });
-    await Promise.resolve();
-    release();
-    await expect(a).rejects.toThrow('a fails');
-    await b;
-    expect(order).toEqual(['a begin', 'a end', 'b begin']);
-    // a's rollback did not take b's row with it (b was not a savepoint inside a).
-    expect(await store.sql.all('SELECT n FROM t')).toEqual([{ n: 2 }]);
-  });
 });
 
 describe('across processes', () => {
@@ -174,6 +150,21 @@ describe('across processes', () => {
     });
     const r = spawnSync(process.execPath, ['-e', child, file], { env, encoding: 'utf8' });
     expect(r.stdout).toBe('began');
+  });
+
+  it('a read transaction neither takes the write lock nor sees a write committed after it began', async () => {
+    const writer = `
+      const Database = require('better-sqlite3');
+      const db = new Database(process.argv[1], { timeout: 0 });
+      try { db.prepare('BEGIN IMMEDIATE').run(); db.prepare('INSERT INTO t (n) VALUES (7)').run(); db.prepare('COMMIT').run(); process.stdout.write('wrote'); } catch (e) { process.stdout.write(String(e.code)); }`;
+    await store.sql.run('INSERT INTO t (n) VALUES (1)');
+    await store.read(async (sql) => {
+      expect(await count(sql)).toBe(1);
+      expect(spawnSync(process.execPath, ['-e', writer, file], { env, encoding: 'utf8' }).stdout).toBe('wrote');
+      // One snapshot for the whole read: the other process's commit is not seen inside it.
+      expect(await count(sql)).toBe(1);
+    });
+    expect(await count()).toBe(2);
   });
 
   it('a process killed between BEGIN and COMMIT commits nothing', async () => {

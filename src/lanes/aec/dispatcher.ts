@@ -20,6 +20,7 @@ import type { RowAnchor } from '../../store/sqlite/chain.js';
 import { stepAnchors } from '../../store/sqlite/chain.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import type { ExecutionStore, SqlExecutor } from '../../store/port.js';
+import { readOnly } from '../../store/port.js';
 import { accessRepo } from './access.js';
 import { catalogRepo } from './catalog.js';
 import type { DispatchEnvelope } from './executor.js';
@@ -194,7 +195,7 @@ export interface StepPrediction {
 
 /** What `dispatchStep` would decide for this step now, with the answer given (no prompt); reads only. */
 export async function predictStep(store: ExecutionStore, req: StepRequest): Promise<StepPrediction> {
-  const g = await store.transaction((sql) => gatherStepFacts(sql, req));
+  const g = await readOnly(store, (sql) => gatherStepFacts(sql, req));
   let used = false;
   if (g.sim && g.confirmable && req.confirm) {
     g.facts.confirmation = parseConfirmation(req.confirm.token, req.confirm.lang ?? req.lang).result;
@@ -214,7 +215,7 @@ async function decideAndClaim(store: ExecutionStore, ws: Workspace, req: StepReq
   const now = req.now();
   const correlation = correlationId(req.contract_id, req.contract_version);
   const scope: StepScope = { tenant_id: req.tenant_id, correlation_id: correlation, run_id: req.run_id, step_id: req.step_id, actor: req.actor };
-  const { correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, confirmable, rollbackId, idem, accessNow, facts, fingerprints } = await store.transaction((sql) => gatherStepFacts(sql, req));
+  const { correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, confirmable, rollbackId, idem, accessNow, facts, fingerprints } = await readOnly(store, (sql) => gatherStepFacts(sql, req));
 
   // Confirmation: the run's --confirm answer, else a terminal prompt, asked only when every gate
   // before it has passed (no question for a step that would be refused anyway).

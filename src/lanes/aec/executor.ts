@@ -14,6 +14,7 @@ import { makeScratchDir, removeScratchDir, sweepDeadWriters } from '../../store/
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
 import type { ExecutionStore } from '../../store/port.js';
+import { readOnly } from '../../store/port.js';
 import type { Db } from '../../store/sqlite/db.js';
 import type { AccessDecision } from './access.js';
 import { accessRepo } from './access.js';
@@ -100,7 +101,7 @@ export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps | Lo
     return decideAndRun(env, deps, facts);
   }
   const store = deps.store!;
-  return store.transaction(async (sql) => ({ access: await accessRepo(sql).decide(env.user_id, env.access_action), sim: await catalogRepo(sql).getSimulation(env.simulation_id) })).then((facts) => decideAndRun(env, deps, facts));
+  return readOnly(store, async (sql) => ({ access: await accessRepo(sql).decide(env.user_id, env.access_action), sim: await catalogRepo(sql).getSimulation(env.simulation_id) })).then((facts) => decideAndRun(env, deps, facts));
 }
 
 function decideAndRun(env: DispatchEnvelope, deps: RunDeps, { access, sim }: { access: AccessDecision; sim: SimulationView | undefined }): ExecutorResult | Promise<ExecutorResult> {

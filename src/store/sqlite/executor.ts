@@ -7,14 +7,12 @@
  *
  * `transaction` is `BEGIN IMMEDIATE … COMMIT`: the write lock is taken before the first read, so
  * a chain head read and the insert after it cannot interleave with another process's writer (as
- * better-sqlite3's `.immediate()` did). A transaction opened inside another one of the same flow
- * is a savepoint. Two flows of one process (two promises that both call `transaction` without
- * one being inside the other) share one connection, so they queue: the second starts when the
- * first has committed or rolled back. Which flow a call belongs to is known from an
- * AsyncLocalStorage, not from a depth counter, because a counter would take a concurrent flow
- * for a nested one and interleave its statements with the other's transaction.
+ * better-sqlite3's `.immediate()` did). A transaction opened while one is open is a savepoint
+ * inside it, as better-sqlite3's nested `.transaction()` was: a store serves one flow at a time,
+ * as its one connection always did (kair's commands and the run loop are sequential). Telling a
+ * nested call from a concurrent flow would take an AsyncLocalStorage, which in Node 20 installs
+ * promise hooks that slow every promise of the process, for no caller that needs it.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { ExecutionStore, SqlExecutor } from '../port.js';
 import type { Db, OpenDbOptions } from './db.js';
@@ -65,38 +63,43 @@ export class SqliteExecutor implements SqlExecutor {
 /** The store of one connection. `sql` runs in autocommit mode (each statement its own commit): for reads and for local-only maintenance. */
 export class SqliteExecutionStore implements ExecutionStore {
   readonly sql: SqliteExecutor;
-  /** The flow whose transaction is open (undefined between transactions). */
-  private readonly flow = new AsyncLocalStorage<{ depth: number }>();
-  /** Settles when the open top-level transaction has ended: the next one waits for it. */
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Open transactions: 0 between transactions, 1 inside one, more inside its savepoints. */
+  private depth = 0;
 
   constructor(readonly db: Db) {
     this.sql = new SqliteExecutor(db);
   }
 
   transaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
-    const inside = this.flow.getStore();
-    if (inside) return this.savepoint(inside, fn);
-    const run = this.tail.then(() => this.top(fn));
-    // The queue moves on whatever this transaction's fate; its error is the caller's.
-    this.tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    return this.begin('BEGIN IMMEDIATE', fn);
   }
 
-  private async top<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
-    // Waits up to busy_timeout for another process's writer, then SQLITE_BUSY.
-    this.sql.stmt('BEGIN IMMEDIATE').run();
+  /**
+   * A read transaction: a deferred BEGIN, which in WAL mode reads one snapshot without taking the
+   * write lock, so a long read (verify over a large ledger) never makes a writer wait.
+   */
+  read<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.begin('BEGIN', fn);
+  }
+
+  private begin<T>(begin: 'BEGIN' | 'BEGIN IMMEDIATE', fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.depth > 0 ? this.savepoint(fn) : this.top(begin, fn);
+  }
+
+  private async top<T>(begin: 'BEGIN' | 'BEGIN IMMEDIATE', fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+    // BEGIN IMMEDIATE waits up to busy_timeout for another process's writer, then SQLITE_BUSY.
+    this.sql.stmt(begin).run();
     let result: T;
+    this.depth = 1;
     try {
-      result = await this.flow.run({ depth: 1 }, () => fn(this.sql));
+      result = await fn(this.sql);
     } catch (e) {
-      // A failed COMMIT may already have ended the transaction (SQLite rolls back on some errors).
+      this.depth = 0;
+      // An error may have ended the transaction already (SQLite rolls back by itself on some).
       if (this.db.inTransaction) this.sql.stmt('ROLLBACK').run();
       throw e;
     }
+    this.depth = 0;
     try {
       this.sql.stmt('COMMIT').run();
     } catch (e) {
@@ -106,15 +109,18 @@ export class SqliteExecutionStore implements ExecutionStore {
     return result;
   }
 
-  private async savepoint<T>(outer: { depth: number }, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+  private async savepoint<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
     // Named by depth: siblings reuse a name (each is released before the next), so statements cache.
-    const name = `kair_sp${outer.depth}`;
+    const name = `kair_sp${this.depth}`;
     this.sql.stmt(`SAVEPOINT ${name}`).run();
+    this.depth++;
     try {
-      const result = await this.flow.run({ depth: outer.depth + 1 }, () => fn(this.sql));
+      const result = await fn(this.sql);
+      this.depth--;
       this.sql.stmt(`RELEASE ${name}`).run();
       return result;
     } catch (e) {
+      this.depth--;
       if (this.db.inTransaction) {
         this.sql.stmt(`ROLLBACK TO ${name}`).run();
         this.sql.stmt(`RELEASE ${name}`).run();
