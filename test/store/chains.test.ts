@@ -14,6 +14,7 @@ import { changeLog } from '../../src/lanes/aec/change-log.js';
 import type { NewLedgerRow } from '../../src/lanes/aec/ledger.js';
 import { ledgerRepo } from '../../src/lanes/aec/ledger.js';
 import { executionStoreOf } from '../../src/store/sqlite/executor.js';
+import type { SqlExecutor } from '../../src/store/port.js';
 import { CHAINS, GENESIS, checkChainTable, rowJson, rowSha } from '../../src/store/sqlite/chain.js';
 import { MIGRATIONS, openDb, type Db } from '../../src/store/sqlite/db.js';
 
@@ -199,5 +200,39 @@ describe('migration 7 (chain_intake_policy_versions) on an existing database', (
     db.prepare("UPDATE access_policy_versions SET decision = 'allow' WHERE version = 2").run();
     db.exec(sql);
     expect((await checkChainTable(executionStoreOf(db).sql, CHAINS.access_policy_versions)).map((b) => b.id)).toEqual([2]);
+  });
+});
+
+describe('rowJson by dialect (decision 033)', () => {
+  it("leaves out PostgreSQL's explicit rowid, and tenant_id where the local table has none, so hashes match across backends", () => {
+    const local = { ref: 'packet:ab', kind: 'packet', body: '{}', created_at: NOW, prev_hash: GENESIS, row_hash: 'x' };
+    const pg = { tenant_id: 'ws-1', ...local, rowid: 7 };
+    expect(rowJson(pg, { dialect: 'postgres', table: 'aec_refs' })).toBe(rowJson(local));
+    expect(rowSha(pg, { dialect: 'postgres', table: 'aec_refs' })).toBe(rowSha(local));
+    // A table with tenant_id locally keeps it: it is part of the row on both backends.
+    const ledgerRow = { row_id: 1, tenant_id: 'ws-1', event: 'CLAIMED' };
+    expect(rowJson({ ...ledgerRow, rowid: 3 }, { dialect: 'postgres', table: 'agent_execution_ledger' })).toBe(rowJson(ledgerRow));
+    expect(rowJson(ledgerRow, { dialect: 'postgres', table: 'agent_execution_ledger' })).toContain('"tenant_id":"ws-1"');
+    // Locally nothing is dropped (SQLite's SELECT * has no rowid column to drop).
+    expect(rowJson(pg, { dialect: 'sqlite', table: 'aec_refs' })).toContain('"tenant_id"');
+  });
+});
+
+describe('checkChainTable without the SQLite fast path (the walk the PostgreSQL executor gets)', () => {
+  it('finds no break in good chains, walks aec_refs by its links, and reports an edit', async () => {
+    const db = open();
+    const repo = ledgerRepo(db);
+    for (const n of [1, 2, 3]) await repo.putRef('packet', { n }, NOW);
+    const local = executionStoreOf(db).sql;
+    // The same rows through an executor that is not the local one: the generic walk, in link order for aec_refs.
+    const generic: SqlExecutor = { dialect: 'postgres', all: (q, p) => local.all(q, p), get: (q, p) => local.get(q, p), run: (q, p) => local.run(q, p) };
+    expect(await checkChainTable(generic, CHAINS.aec_refs)).toEqual([]);
+    expect(await checkChainTable(generic, CHAINS.change_log)).toEqual([]);
+    db.exec('DROP TRIGGER aec_refs_no_update');
+    db.prepare("UPDATE aec_refs SET body = '{\"n\":9}' WHERE rowid = 2").run();
+    const breaks = await checkChainTable(generic, CHAINS.aec_refs);
+    expect(breaks).toHaveLength(1);
+    expect(breaks[0]!.message).toMatch(/was edited/);
+    expect((await checkChainTable(local, CHAINS.aec_refs)).map((b) => b.id)).toEqual(breaks.map((b) => b.id));
   });
 });
