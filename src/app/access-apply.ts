@@ -11,7 +11,7 @@ import { readInputFile } from '../store/fs/input.js';
 import { assertAdmin } from '../domain/actors.js';
 import type { Ctx } from './context.js';
 import { inputLimit } from './context.js';
-import { readDb, withDb } from './db.js';
+import { inTransaction, readOnlyTransaction } from './db.js';
 
 const NAME = /^[^\s]{1,200}$/;
 
@@ -88,31 +88,28 @@ export function diffPolicy(current: readonly AccessRule[], wanted: readonly Acce
   return d;
 }
 
-export function applyPolicy(ctx: Ctx, file: string, shown: string, dryRun: boolean): ApplyResult {
+export async function applyPolicy(ctx: Ctx, file: string, shown: string, dryRun: boolean): Promise<ApplyResult> {
   const wanted = parsePolicy(readInputFile(file, { flag: '--file', shown, limit: inputLimit(ctx), tooLarge: (max) => kairError('USAGE_ERROR', `--file ${shown}: larger than ${max} bytes (limits.max_input_bytes)`, { flag: '--file' }) }), shown);
   const actor = ctx.actor();
   // A dry run shows what an admin's apply would do; it checks no role and writes nothing.
   if (dryRun) {
-    return readDb(
+    return readOnlyTransaction(
       ctx,
       () => ({ dry_run: true, ...diffPolicy([], wanted), policy_snapshot_version: 0 }),
-      (db) => {
-        const repo = accessRepo(db);
-        return { dry_run: true, ...diffPolicy(repo.listRules(), wanted), policy_snapshot_version: repo.policyVersion() };
+      async (sql) => {
+        const repo = accessRepo(sql);
+        return { dry_run: true, ...diffPolicy(await repo.listRules(), wanted), policy_snapshot_version: await repo.policyVersion() };
       },
     );
   }
   assertAdmin(ctx.config, actor, 'change the access policy');
-  return withDb(ctx, (db) =>
-    db
-      .transaction((): ApplyResult => {
-        const repo = accessRepo(db);
-        const d = diffPolicy(repo.listRules(), wanted);
-        const by = { actor, now: ctx.now(), tenant: ctx.config.workspace_id };
-        for (const r of d.removed) repo.removeRule(r.actor, r.action, by);
-        for (const r of [...d.changed.map((c) => ({ actor: c.actor, action: c.action, decision: c.to })), ...d.added]) repo.setRule(r.actor, r.action, r.decision, by);
-        return { dry_run: false, ...d, policy_snapshot_version: repo.policyVersion() };
-      })
-      .immediate(),
-  );
+  // One transaction: the whole file applies or none of it.
+  return inTransaction(ctx, async (sql): Promise<ApplyResult> => {
+    const repo = accessRepo(sql);
+    const d = diffPolicy(await repo.listRules(), wanted);
+    const by = { actor, now: ctx.now(), tenant: ctx.config.workspace_id };
+    for (const r of d.removed) await repo.removeRule(r.actor, r.action, by);
+    for (const r of [...d.changed.map((c) => ({ actor: c.actor, action: c.action, decision: c.to })), ...d.added]) await repo.setRule(r.actor, r.action, r.decision, by);
+    return { dry_run: false, ...d, policy_snapshot_version: await repo.policyVersion() };
+  });
 }

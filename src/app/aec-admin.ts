@@ -1,7 +1,7 @@
 /**
  * Use cases of the AEC admin commands (SPEC §5, §9.1, §9.2, §9.5): the simulation catalog, the
- * access policy and `find`. None needs a contract; all need the workspace. SQLite is opened
- * per call and closed after (./db.ts). Read-only use cases never create the
+ * access policy and `find`. None needs a contract; all need the workspace. The execution store
+ * is opened per call and closed after (./db.ts), each use case one transaction. Read-only use cases never create the
  * database: with none yet, the catalog and the policy are empty.
  */
 import type { FinderPacket } from '../domain/aec/finder.js';
@@ -19,69 +19,73 @@ import { readInputFile } from '../store/fs/input.js';
 import { assertAdminHere } from './actors.js';
 import type { Ctx } from './context.js';
 import { inputLimit } from './context.js';
-import { readDb, withDb } from './db.js';
+import { inExistingTransaction, inTransaction, readOnlyTransaction } from './db.js';
 
 /** `sim register --file F`: the definition from a regular file within `limits.max_input_bytes`. */
 export function readSimulationFile(ctx: Ctx, path: string, shown: string): SimulationDefinition {
   return parseSimulationText(readInputFile(path, { flag: '--file', shown, limit: inputLimit(ctx), tooLarge: simulationTooLarge(shown) }), shown);
 }
 
-export function registerSimulation(ctx: Ctx, def: SimulationDefinition): SimulationView {
+export async function registerSimulation(ctx: Ctx, def: SimulationDefinition): Promise<SimulationView> {
   assertAdminHere(ctx, `register simulation ${def.id}`);
-  return withDb(ctx, (db) => catalogRepo(db).registerSimulation(def, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
+  return inTransaction(ctx, (sql) => catalogRepo(sql).registerSimulation(def, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
-export function listSimulations(ctx: Ctx): SimulationView[] {
-  return readDb(ctx, () => [], (db) => catalogRepo(db).listSimulations());
+export function listSimulations(ctx: Ctx): Promise<SimulationView[]> {
+  return readOnlyTransaction(ctx, () => [], (sql) => catalogRepo(sql).listSimulations());
 }
 
-export function showSimulation(ctx: Ctx, id: string): SimulationView {
-  const s = readDb(ctx, () => undefined, (db) => catalogRepo(db).getSimulation(id));
+export async function showSimulation(ctx: Ctx, id: string): Promise<SimulationView> {
+  const s = await readOnlyTransaction(ctx, () => undefined, (sql) => catalogRepo(sql).getSimulation(id));
   if (!s) throw notFound(id);
   return s;
 }
 
-export function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand): SimulationView {
+export async function setSimulationStatus(ctx: Ctx, id: string, command: StatusCommand): Promise<SimulationView> {
   assertAdminHere(ctx, `${command} simulation ${JSON.stringify(id)}`);
-  return readDb(
+  return inExistingTransaction(
     ctx,
     () => {
       throw notFound(id);
     },
-    (db) => catalogRepo(db).setStatus(id, STATUS_COMMANDS[command], ctx.now(), { actor: ctx.actor(), tenant: ctx.config.workspace_id }),
+    (sql) => catalogRepo(sql).setStatus(id, STATUS_COMMANDS[command], ctx.now(), { actor: ctx.actor(), tenant: ctx.config.workspace_id }),
   );
 }
 
 const POLICY_NAME = /^[^\s]{1,200}$/;
 
-export function setAccessRule(ctx: Ctx, actor: string, action: string, decision: AccessDecisionKind): { rule: AccessRule; policy_snapshot_version: number } {
+export async function setAccessRule(ctx: Ctx, actor: string, action: string, decision: AccessDecisionKind): Promise<{ rule: AccessRule; policy_snapshot_version: number }> {
   for (const [what, v] of [['actor', actor], ['action', action]] as const) {
     if (!POLICY_NAME.test(v)) throw kairError('USAGE_ERROR', `<${what}> must be 1 to 200 characters without spaces, got ${JSON.stringify(v)}`, { argument: what, value: v });
   }
   assertAdminHere(ctx, `change the access policy (${decision} ${JSON.stringify(actor)} ${JSON.stringify(action)})`);
-  return withDb(ctx, (db) => accessRepo(db).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
+  return inTransaction(ctx, (sql) => accessRepo(sql).setRule(actor, action, decision, { actor: ctx.actor(), now: ctx.now(), tenant: ctx.config.workspace_id }));
 }
 
-export function listAccessRules(ctx: Ctx): { rules: AccessRule[]; policy_snapshot_version: number } {
-  return readDb(
+export function listAccessRules(ctx: Ctx): Promise<{ rules: AccessRule[]; policy_snapshot_version: number }> {
+  return readOnlyTransaction(
     ctx,
     () => ({ rules: [], policy_snapshot_version: 0 }),
-    (db) => {
-      const repo = accessRepo(db);
-      return { rules: repo.listRules().map(({ actor, action, decision }) => ({ actor, action, decision })), policy_snapshot_version: repo.policyVersion() };
+    async (sql) => {
+      const repo = accessRepo(sql);
+      return { rules: (await repo.listRules()).map(({ actor, action, decision }) => ({ actor, action, decision })), policy_snapshot_version: await repo.policyVersion() };
     },
   );
 }
 
 /** `kair access log`: every access-policy change, oldest first. */
-export function accessLog(ctx: Ctx): ChangeLogEntry[] {
-  return readDb(ctx, () => [], (db) => changeLog(db, { table: 'access_policy' }).map(toEntry));
+export function accessLog(ctx: Ctx): Promise<ChangeLogEntry[]> {
+  return readOnlyTransaction(ctx, () => [], async (sql) => (await changeLog(sql, { table: 'access_policy' })).map(toEntry));
 }
 
 /** `kair sim log <id>`: every change of one simulation, oldest first (SIMULATION_NOT_FOUND when it has none). */
-export function simLog(ctx: Ctx, id: string): ChangeLogEntry[] {
-  const entries = readDb(ctx, () => [], (db) => changeLog(db, { table: 'simulations', key: rowKey('simulations', { id }) }).map(toEntry));
-  if (entries.length === 0 && !readDb(ctx, () => undefined, (db) => catalogRepo(db).getSimulation(id))) throw notFound(id);
+export async function simLog(ctx: Ctx, id: string): Promise<ChangeLogEntry[]> {
+  const { entries, sim } = await readOnlyTransaction(
+    ctx,
+    () => ({ entries: [], sim: undefined }),
+    async (sql) => ({ entries: (await changeLog(sql, { table: 'simulations', key: rowKey('simulations', { id }) })).map(toEntry), sim: await catalogRepo(sql).getSimulation(id) }),
+  );
+  if (entries.length === 0 && !sim) throw notFound(id);
   return entries;
 }
 
@@ -92,7 +96,7 @@ export interface FindOptions {
 }
 
 /** Runs the Finder only: never dispatches, never writes. */
-export function findSimulation(ctx: Ctx, utterance: string, o: FindOptions): FinderPacket {
-  const catalog = readDb(ctx, () => [], (db) => catalogRepo(db).catalogEntries());
+export async function findSimulation(ctx: Ctx, utterance: string, o: FindOptions): Promise<FinderPacket> {
+  const catalog = await readOnlyTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
   return runFinder({ utterance, fields: o.fields, ...(o.lang === undefined ? {} : { lang: o.lang }), ...(o.attempt === undefined ? {} : { attempt: o.attempt }) }, catalog);
 }

@@ -14,14 +14,14 @@ import { replayRun } from '../lanes/aec/replay.js';
 import { assertContract } from '../store/fs/contracts.js';
 import { paths } from '../store/fs/workspace.js';
 import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
-import type { Db } from '../store/sqlite/db.js';
+import type { SqlExecutor } from '../store/port.js';
 import type { Ctx } from './context.js';
-import { readDb } from './db.js';
+import { inExistingTransaction, readOnlyTransaction } from './db.js';
 
-export function ledgerRows(ctx: Ctx, contractId: string): LedgerRow[] {
+export function ledgerRows(ctx: Ctx, contractId: string): Promise<LedgerRow[]> {
   assertId(contractId);
   assertContract(ctx.ws, contractId);
-  return readDb(ctx, () => [], (db) => ledgerRepo(db).rows({ contractId }));
+  return readOnlyTransaction(ctx, () => [], (sql) => ledgerRepo(sql).rows({ contractId }));
 }
 
 export interface RebuildResult {
@@ -32,19 +32,20 @@ export interface RebuildResult {
 }
 
 /** `--check` compares only (INTEGRITY_FAILED, exit 7, on drift); without it the projection is rebuilt. */
-export function rebuild(ctx: Ctx, check: boolean): RebuildResult {
-  return readDb(
+export function rebuild(ctx: Ctx, check: boolean): Promise<RebuildResult> {
+  // One transaction (writing unless --check): the chains are checked on what is rebuilt from.
+  return inExistingTransaction(
     ctx,
     () => ({ check, rows: 0, drift_count: 0, drift: [] }),
-    (db) => {
-      refuseBrokenChains(db);
-      const repo = ledgerRepo(db);
+    async (sql) => {
+      await refuseBrokenChains(sql);
+      const repo = ledgerRepo(sql);
       if (!check) {
-        const rows = repo.rebuild();
+        const rows = await repo.rebuild(ctx.config.workspace_id);
         return { check, rows, drift_count: 0, drift: [] };
       }
-      const d = repo.drift();
-      const result = { check, rows: repo.current().length, drift_count: d.count, drift: d.drift };
+      const d = await repo.drift();
+      const result = { check, rows: (await repo.current()).length, drift_count: d.count, drift: d.drift };
       if (d.count > 0) {
         const e = kairError('INTEGRITY_FAILED', `agent_execution_current has drifted from the ledger in ${d.count} step(s); \`kair aec rebuild\` recomputes it`, { drift_count: d.count });
         e.payload = result;
@@ -59,8 +60,9 @@ export function rebuild(ctx: Ctx, check: boolean): RebuildResult {
  * The projection is rebuilt only from a ledger whose chains hold: rebuilding from edited or
  * deleted rows would launder the tampering into agent_execution_current.
  */
-function refuseBrokenChains(db: Db): void {
-  const breaks = [CHAINS.agent_execution_ledger, CHAINS.agent_execution_access_decision_ledger, CHAINS.agent_execution_confirmation_ledger].flatMap((spec) => checkChainTable(db, spec));
+async function refuseBrokenChains(sql: SqlExecutor): Promise<void> {
+  const breaks = [];
+  for (const spec of [CHAINS.agent_execution_ledger, CHAINS.agent_execution_access_decision_ledger, CHAINS.agent_execution_confirmation_ledger]) breaks.push(...(await checkChainTable(sql, spec)));
   if (breaks.length === 0) return;
   throw kairError('INTEGRITY_FAILED', `the AEC ledger's hash chain is broken (${breaks[0]!.message}${breaks.length > 1 ? `, and ${breaks.length - 1} more` : ''}); nothing was rebuilt — run \`kair verify\``, {
     chain_breaks: breaks.map((b) => ({ table: b.table, id: b.id, chain: b.chain })),
@@ -72,11 +74,11 @@ export interface ReplayResult {
   decisions: ReplayedDecision[];
 }
 
-export function replay(ctx: Ctx, runId: string): ReplayResult {
+export async function replay(ctx: Ctx, runId: string): Promise<ReplayResult> {
   const m = /^(.+)-run-\d+$/.exec(runId);
   const contractId = m?.[1];
   const runExists = contractId !== undefined && existsSync(join(paths.runs(ctx.ws, contractId), runId));
-  const decisions = readDb(ctx, () => [], (db) => replayRun(ledgerRepo(db), runId));
+  const decisions = await readOnlyTransaction(ctx, () => [], (sql) => replayRun(ledgerRepo(sql), runId));
   if (!runExists && decisions.length === 0) throw kairError('RUN_NOT_FOUND', `no run ${JSON.stringify(runId)} (run ids look like <contract>-run-<n>; see \`kair status <contract>\`)`, { run_id: runId });
   const bad = decisions.filter((d) => !d.same);
   if (bad.length > 0) {
@@ -105,10 +107,10 @@ export const EMPTY_STATS: LedgerStats = {
   duplicate_side_effects: 0,
 };
 
-export function stats(ctx: Ctx, since?: string): LedgerStats {
-  return readDb(ctx, () => EMPTY_STATS, (db) => ledgerRepo(db).stats(since));
+export function stats(ctx: Ctx, since?: string): Promise<LedgerStats> {
+  return readOnlyTransaction(ctx, () => EMPTY_STATS, (sql) => ledgerRepo(sql).stats(since));
 }
 
-export function intake(ctx: Ctx): IntakeRow[] {
-  return readDb(ctx, () => [], (db) => ledgerRepo(db).listIntake());
+export function intake(ctx: Ctx): Promise<IntakeRow[]> {
+  return readOnlyTransaction(ctx, () => [], (sql) => ledgerRepo(sql).listIntake());
 }

@@ -1,5 +1,4 @@
 /** `kair unrequire` and `kair close`: the two lifecycle commands that take something away. */
-import { existsSync } from 'node:fs';
 import type { Contract } from '../domain/contract.js';
 import { kairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
@@ -7,8 +6,8 @@ import { checkControls, decideClose, decideUnrequire } from '../domain/lifecycle
 import { envelopeRepo } from '../lanes/kimi/envelopes.js';
 import type { RowAnchor } from '../store/sqlite/chain.js';
 import { envelopeAnchors } from '../store/sqlite/chain.js';
-import { openDb } from '../store/sqlite/db.js';
-import { paths } from '../store/fs/workspace.js';
+import type { ExecutionStore } from '../store/port.js';
+import { hasExecutionStore, withExecution } from './db.js';
 import type { Ctx } from './context.js';
 import { mutate } from './mutate.js';
 
@@ -24,31 +23,29 @@ export async function unrequireControls(ctx: Ctx, id: string, controls: string[]
 }
 
 /**
- * Cancels the contract's PENDING/RUNNING Kimi envelopes (SQLite first, then the event that
- * names the changed rows). Opens no database that does not exist.
+ * Cancels the contract's PENDING/RUNNING Kimi envelopes in one transaction (SQLite first, then
+ * the event that names the changed rows).
  */
-function cancelContractEnvelopes(ctx: Ctx, id: string): { ids: string[]; rows: RowAnchor[] } {
-  const file = paths.db(ctx.ws);
-  if (!existsSync(file)) return { ids: [], rows: [] };
-  const db = openDb(file);
-  try {
-    const repo = envelopeRepo(db);
-    const open = repo.listEnvelopes({ contractId: id, status: ['PENDING', 'RUNNING'] });
-    for (const e of open) repo.cancelEnvelope(e.id, ctx.now(), 'Execution cancelled (contract closed)');
-    return { ids: open.map((e) => e.id), rows: open.flatMap((e) => envelopeAnchors(db, e.id)) };
-  } finally {
-    db.close();
-  }
+function cancelContractEnvelopes(ctx: Ctx, store: ExecutionStore, id: string): Promise<{ ids: string[]; rows: RowAnchor[] }> {
+  return store.transaction(async (sql) => {
+    const repo = envelopeRepo(sql);
+    const open = await repo.listEnvelopes({ contractId: id, status: ['PENDING', 'RUNNING'] });
+    const rows: RowAnchor[] = [];
+    for (const e of open) await repo.cancelEnvelope(e.id, ctx.now(), 'Execution cancelled (contract closed)');
+    for (const e of open) rows.push(...(await envelopeAnchors(sql, e.id)));
+    return { ids: open.map((e) => e.id), rows };
+  });
 }
 
 export async function closeContract(ctx: Ctx, id: string, reason: string): Promise<{ contract: Contract; recorded: boolean; cancelled_envelopes: string[] }> {
   assertId(id);
   if (!reason.trim()) throw kairError('USAGE_ERROR', 'close needs a reason: kair close <id> "<reason>"', { argument: 'reason', hint: `kair close ${id} "why it is abandoned"` });
   let cancelled: string[] = [];
-  const r = await mutate(ctx, id, 'close', (c) => {
+  const r = await mutate(ctx, id, 'close', async (c) => {
     const draft = decideClose(c, reason);
     if (!draft) return { drafts: [] };
-    const env = cancelContractEnvelopes(ctx, id);
+    // Opens no database that does not exist.
+    const env = hasExecutionStore(ctx) ? await withExecution(ctx, (store) => cancelContractEnvelopes(ctx, store, id)) : { ids: [], rows: [] };
     cancelled = env.ids;
     return { drafts: [{ ...draft, data: { ...draft.data, cancelled_envelopes: env.ids, ...(env.rows.length ? { rows: env.rows } : {}) } }] };
   });

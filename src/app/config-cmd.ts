@@ -13,9 +13,9 @@ import { failpoint } from '../store/failpoint.js';
 import { lastConfigSha, logConfigChange } from '../lanes/aec/change-log.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { readTextFile } from '../store/fs/contracts.js';
-import { withLock } from '../store/fs/lock.js';
-import type { Db } from '../store/sqlite/db.js';
-import { openDb } from '../store/sqlite/db.js';
+import { acquireLock } from '../store/fs/lock.js';
+import type { SqlExecutor } from '../store/port.js';
+import { openExecutionStore } from '../store/sqlite/executor.js';
 import { paths } from '../store/fs/workspace.js';
 import { applyConfigSet } from '../domain/config-edit.js';
 import type { Ctx } from './context.js';
@@ -116,7 +116,7 @@ export function parseValue(text: string): unknown {
   return p.ok ? p.value : text;
 }
 
-export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetResult {
+export async function configSet(ctx: Ctx, key: string, valueText: string): Promise<ConfigSetResult> {
   const parts = assertKey(key);
   if (parts[0] === 'workspace_id' || parts[0] === '$schema') {
     throw kairError('USAGE_ERROR', `${key} cannot be set: ${parts[0] === 'workspace_id' ? 'it names the workspace in every chained row' : 'edit it in the file'}`, { argument: 'key', key, hint: 'kair config set approvals.min 2' });
@@ -126,7 +126,8 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
   const ws = ctx.ws;
   // Before the lock too: taking it would create .kair/locks/ in a folder that has none.
   assertKeyInFile(readRaw(ctx).value, parts, 'set');
-  return withLock(paths.locks(ws), CONFIG_LOCK, lockWho(ctx), ctx.lockTimeoutMs, () => {
+  const lock = acquireLock(paths.locks(ws), CONFIG_LOCK, lockWho(ctx), ctx.lockTimeoutMs);
+  try {
     const raw = readRaw(ctx);
     assertKeyInFile(raw.value, parts, 'set');
     const { next, previous, problems: after } = applyConfigSet(raw.value, parts, key, value, actor, { path: '.kair/config.json' });
@@ -142,26 +143,29 @@ export function configSet(ctx: Ctx, key: string, valueText: string): ConfigSetRe
     const sha = sha256Hex(text);
     // The database first (the log names the sha of the file about to be written), then the file:
     // a kill in between leaves the old file, which verify reports as config_drift until the next set.
-    logToChangeLog(ctx, next, { actor, key, previous, value, sha });
+    await logToChangeLog(ctx, next, { actor, key, previous, value, sha });
     failpoint('config.logged');
     writeFileAtomicSync(paths.config(ws), text);
     return { key, value, previous, config_sha256: sha, problems: after };
-  });
+  } finally {
+    lock.release();
+  }
 }
 
-function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; previous: unknown; value: unknown; sha: string }): void {
-  const db = openDb(paths.db(ctx.ws));
+async function logToChangeLog(ctx: Ctx, next: Obj, c: { actor: string; key: string; previous: unknown; value: unknown; sha: string }): Promise<void> {
+  const tenant = typeof next.workspace_id === 'string' ? next.workspace_id : '';
+  // Opened by path, not through ctx.config: `config set` is how an invalid config is fixed.
+  const store = openExecutionStore(paths.db(ctx.ws));
   try {
-    const tenant = typeof next.workspace_id === 'string' ? next.workspace_id : '';
-    logConfigChange(db, { tenant, actor: c.actor, at: ctx.now(), change: { key: c.key, from: c.previous ?? null, to: c.value ?? null }, sha256: c.sha });
+    await store.transaction((sql) => logConfigChange(sql, { tenant, actor: c.actor, at: ctx.now(), change: { key: c.key, from: c.previous ?? null, to: c.value ?? null }, sha256: c.sha }));
   } finally {
-    db.close();
+    store.close();
   }
 }
 
 /** verify's config_drift: the config file differs from the sha the change log last recorded. */
-export function configDrift(ctx: Ctx, db: Db): string | null {
-  const logged = lastConfigSha(db);
+export async function configDrift(ctx: Ctx, sql: SqlExecutor): Promise<string | null> {
+  const logged = await lastConfigSha(sql);
   if (logged === null) return null;
   const file = paths.config(ctx.ws);
   let text: string | null = null;

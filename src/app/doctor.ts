@@ -12,6 +12,8 @@ import type { Workspace } from '../store/fs/workspace.js';
 import { lockHolder } from '../store/fs/lock.js';
 import { openDb } from '../store/sqlite/db.js';
 import { catalogRepo } from '../lanes/aec/catalog.js';
+import type { CatalogEntry } from '../domain/aec/finder.js';
+import { openExecutionStore } from '../store/sqlite/executor.js';
 import type { Ctx } from './context.js';
 import { resolveActor } from './context.js';
 import { verify } from './verify.js';
@@ -28,12 +30,12 @@ export interface Finding {
 
 const MIN_NODE_MAJOR = 20;
 
-export function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFlag: string | undefined }): Finding[] {
+export async function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFlag: string | undefined }): Promise<Finding[]> {
   const out: Finding[] = [];
   const add = (check: string, status: FindingStatus, message: string, hint = '') => out.push({ check, status, message, hint });
-  const guard = (check: string, fn: () => void) => {
+  const guard = async (check: string, fn: () => void | Promise<void>) => {
     try {
-      fn();
+      await fn();
     } catch (e) {
       add(check, 'fail', `the check itself failed: ${(e as Error).message.split('\n')[0]}`, 'run it again with KAIR_DEBUG=1 and report it');
     }
@@ -52,14 +54,14 @@ export function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFlag: st
     add('sqlite', 'fail', `the SQLite addon (better-sqlite3) does not load: ${(e as Error).message.split('\n')[0]}`, 'reinstall kair with the same Node.js version that runs it (npm rebuild better-sqlite3)');
   }
 
-  guard('actor', () => {
+  await guard('actor', () => {
     const from = o.actorFlag !== undefined ? '--actor' : ctx.env.KAIR_ACTOR ? 'KAIR_ACTOR' : 'git user.name, $USER or the OS user';
     const actor = resolveActor(o.actorFlag, ctx.env, o.dirFlag ?? ctx.cwd);
     if (actor === 'unknown') add('actor', 'warn', 'no actor could be found: history records "unknown"', 'set KAIR_ACTOR, or git config user.name "Your Name"');
     else add('actor', 'pass', `acting as ${JSON.stringify(actor)} (from ${from})`);
   });
 
-  guard('path', () => {
+  await guard('path', () => {
     const dirs = (ctx.env.PATH ?? '').split(delimiter).filter(Boolean);
     const names = process.platform === 'win32' ? ['kair.cmd', 'kair.exe', 'kair'] : ['kair'];
     const found = dirs.flatMap((d) => names.map((n) => join(d, n))).find((f) => {
@@ -96,7 +98,7 @@ export function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFlag: st
     add('config', 'fail', (e as Error).message, first ? `kair config get ${first} shows it; kair config set ${first} <value> fixes it` : typeof hint === 'string' ? hint : 'fix .kair/config.json in an editor (it is not valid JSON)');
   }
 
-  guard('locks', () => {
+  await guard('locks', () => {
     const dir = paths.locks(ws);
     const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.lock')).map((f) => f.slice(0, -'.lock'.length)) : [];
     const stale: string[] = [];
@@ -111,29 +113,34 @@ export function doctor(ctx: Ctx, o: { actorFlag: string | undefined; dirFlag: st
     if (!stale.length && !remote.length) add('locks', 'pass', names.length ? `${names.length} lock(s), all held by live commands` : 'no locks held');
   });
 
-  guard('verify', () => {
+  await guard('verify', async () => {
     if (!configOk) return void add('verify', 'warn', 'skipped: the config is invalid', 'fix the config, then run kair doctor again');
-    const r = verify(ctx);
+    const r = await verify(ctx);
     const temps = r.warnings.filter((w) => w.kind === 'temp_file').length;
     if (r.problems.length) add('verify', 'fail', `verify found ${r.problems.length} problem(s) in ${r.contracts} contract(s), e.g. ${r.problems[0]!.kind}: ${r.problems[0]!.message}`, 'kair verify lists them; see the INTEGRITY_FAILED page for each kind');
     else if (r.warnings.length) add('verify', 'warn', `verify: ${r.contracts} contract(s), ${r.events} event(s), 0 problems, ${r.warnings.length} warning(s)${temps ? ` (${temps} temp file(s))` : ''}`, 'the next command on each contract repairs its warnings; kair verify lists them');
     else add('verify', 'pass', `verify: ${r.contracts} contract(s), ${r.events} event(s), no problems`);
   });
 
-  guard('simulations', () => {
-    if (!existsSync(paths.db(ws))) return void add('simulations', 'pass', 'no simulation catalog yet');
-    const db = openDb(paths.db(ws));
-    let bad: string[];
-    try {
-      // Executors that change something declared with impact none skip the confirmation a
-      // side-effecting step needs (registration refuses them now; older ones may remain).
-      bad = catalogRepo(db)
-        .catalogEntries()
-        .filter((s) => s.impact === 'none' && ['write_file', 'command'].includes(executorName(s.executor)))
-        .map((s) => s.id);
-    } finally {
-      db.close();
+  let entries: CatalogEntry[] | null = null;
+  try {
+    if (existsSync(paths.db(ws))) {
+      const store = openExecutionStore(paths.db(ws));
+      try {
+        entries = await store.read((sql) => catalogRepo(sql).catalogEntries());
+      } finally {
+        store.close();
+      }
     }
+  } catch (e) {
+    add('simulations', 'fail', `the check itself failed: ${(e as Error).message.split('\n')[0]}`, 'run it again with KAIR_DEBUG=1 and report it');
+  }
+  await guard('simulations', () => {
+    if (!existsSync(paths.db(ws))) return void add('simulations', 'pass', 'no simulation catalog yet');
+    if (entries === null) return;
+    // Executors that change something declared with impact none skip the confirmation a
+    // side-effecting step needs (registration refuses them now; older ones may remain).
+    const bad = entries.filter((s) => s.impact === 'none' && ['write_file', 'command'].includes(executorName(s.executor))).map((s) => s.id);
     if (bad.length) add('simulations', 'warn', `${bad.length} side-effecting simulation(s) registered with impact none: ${bad.join(', ')}`, 'register a corrected definition under a new id with "impact": "side_effecting", then kair sim disable the old one');
     else add('simulations', 'pass', 'no side-effecting simulation is declared without impact');
   });

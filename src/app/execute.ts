@@ -21,10 +21,12 @@ import type { StepRequest } from '../lanes/aec/dispatcher.js';
 import { dispatchStep } from '../lanes/aec/dispatcher.js';
 import { jsonText, writeFileAtomicSync } from '../store/fs/atomic.js';
 import { sha256Hex } from '../domain/canonical.js';
-import { openDb } from '../store/sqlite/db.js';
-import { envelopeAnchors, stepAnchors } from '../store/sqlite/chain.js';
-import type { Db } from '../store/sqlite/db.js';
+import { stepAnchors } from '../store/sqlite/chain.js';
+import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
+import { readOnly } from '../store/port.js';
+import { openExecution } from './db.js';
 import { paths, rel } from '../store/fs/workspace.js';
+import type { RowAnchor } from '../store/sqlite/chain.js';
 import type { Ctx } from './context.js';
 import { dpcChange } from './lifecycle.js';
 import { mutate } from './mutate.js';
@@ -62,10 +64,6 @@ export interface RunOutcome {
 
 export function runDir(ctx: Ctx, id: string, runId: string): string {
   return join(paths.runs(ctx.ws, id), runId);
-}
-
-function openWorkspaceDb(ctx: Ctx): Db {
-  return openDb(paths.db(ctx.ws));
 }
 
 export interface ArtifactRecord {
@@ -182,8 +180,8 @@ export async function executeSteps(
     aec: AecOptions;
     /** The run-request.json this process wrote (a resumed run reads it back for its hash). */
     request?: ArtifactRecord & { text?: string };
-    /** A connection the gates already opened; the steps use it and close it at the end. */
-    db?: Db;
+    /** A store the gates already opened; the steps use it and close it at the end. */
+    store?: SqliteExecutionStore;
     /** Earlier runs whose COMPLETED Kimi envelope this run may reuse, newest first. */
     kimiReuseFrom?: readonly string[];
     /** SIGINT/SIGTERM handling for this run: it stops before the next step (PAUSED, INTERRUPTED). */
@@ -197,15 +195,15 @@ export async function executeSteps(
   // so "after step k" and "before step k+1" are one lock, one append, one snapshot write.
   const pending: Pending[] = [];
   let error: RunOutcome['error'];
-  let db: Db | undefined = run.db;
+  let store: SqliteExecutionStore | undefined = run.store;
   const kimiStepIds = plan.steps.filter((s) => stepLane(s) === 'kimi').map((s) => s.id);
   const envelopeFirst = run.eligible && kimiStepIds.length === 0;
 
   let reusedFrom = run.done.find((d) => d.lane === 'kimi' && d.reused_from)?.reused_from;
-  const runKimi = (): { ok: boolean; reused: boolean } => {
-    db ??= openWorkspaceDb(ctx);
+  const runKimi = async (): Promise<{ ok: boolean; reused: boolean }> => {
+    store ??= openExecution(ctx);
     const caps = effectiveCaps(plan, ctx.config);
-    const r = runKimiLane(db, providerFor(ctx.config), {
+    const r = await runKimiLane(store, providerFor(ctx.config), {
       contractId: id,
       runId: run.runId,
       planSha256: c0.plan_sha256 ?? '',
@@ -219,7 +217,7 @@ export async function executeSteps(
     kimi = r.kimi;
     if (r.reused_from) reusedFrom = r.reused_from;
     // The last event names the rows as the lane left them (SQLite has committed; cross-anchoring).
-    const rows = r.events.length ? envelopeAnchors(db, r.kimi.executionEnvelopeId) : [];
+    const rows = r.rows;
     r.events.forEach((e, n) => {
       const anchors = n === r.events.length - 1 ? { rows } : {};
       pending.push((c) => ({ type: e.type, state: c.state, data: { run_id: run.runId, envelope_id: r.kimi.executionEnvelopeId, message: e.message, ...anchors } }));
@@ -235,12 +233,13 @@ export async function executeSteps(
   const progress = ctx.progress;
   let confirm = run.aec.confirm === undefined ? null : { token: run.aec.confirm, ...(run.aec.lang === undefined ? {} : { lang: run.aec.lang }) };
   let firstBoundary = true;
+  let stepRows: RowAnchor[] | undefined;
   try {
     for (let i = 0; i < plan.steps.length; i++) {
       const step = plan.steps[i]!;
       const result = results[i]!;
       if (result.status === 'COMPLETED' || result.status === 'REPLAYED') continue;
-      // The one place between steps where a signal handler can run (the boundary writes are synchronous).
+      // The one place between steps where a signal handler can run (the boundary writes never yield to the event loop: their promises are settled).
       if (run.interrupts) {
         stoppoint(`run.before:${step.id}`);
         await yieldToSignals();
@@ -269,7 +268,7 @@ export async function executeSteps(
         break;
       }
       if (envelopeFirst && !kimiRan) {
-        const k = runKimi();
+        const k = await runKimi();
         kimiRan = true;
         if (!k.ok) {
           status = 'FAILED';
@@ -279,7 +278,7 @@ export async function executeSteps(
       const lane = stepLane(step);
       if (lane === 'kimi') {
         if (!kimiRan) {
-          const k = runKimi();
+          const k = await runKimi();
           kimiRan = true;
           Object.assign(result, { status: k.ok ? 'COMPLETED' : 'FAILED', reason_code: k.ok ? (k.reused ? 'KIMI_REUSED' : 'KIMI_OK') : (error?.code ?? 'INTERNAL_ERROR'), ...(reusedFrom ? { reused_from: reusedFrom } : {}) });
         } else {
@@ -288,9 +287,9 @@ export async function executeSteps(
       } else if (lane === 'manual') {
         Object.assign(result, { status: 'COMPLETED', reason_code: 'MANUAL_RECORDED' });
       } else {
-        db ??= openWorkspaceDb(ctx);
+        store ??= openExecution(ctx);
         const c = boundary.contract;
-        const o = await dispatchStep(db, ctx.ws, {
+        const o = await dispatchStep(store, ctx.ws, {
           ...stepRequest(ctx, c, run.runId, step),
           confirm,
           // Asked only when a step needs an answer: whether stdin is a terminal is not free to learn.
@@ -310,6 +309,7 @@ export async function executeSteps(
           ...(o.question === undefined ? {} : { question: o.question }),
           ...(o.intake_id === undefined ? {} : { intake_id: o.intake_id }),
         });
+        stepRows = o.rows;
         if (o.status === 'PAUSED') {
           pauseReason = o.reason_code as PauseReason;
           pause = { requested_by: ctx.actor(), reason: pauseReason, step_id: step.id };
@@ -323,8 +323,11 @@ export async function executeSteps(
       }
       const next = plan.steps[i + 1]?.id ?? null;
       const finished = { ...result };
-      // An AEC step names every ledger row of this step of this run, those of a crashed earlier try included.
-      const rows = lane === 'aec' && db ? { rows: stepAnchors(db, run.runId, step.id) } : {};
+      // An AEC step names every ledger row of this step of this run, those of a crashed earlier try
+      // included: as the step's last transaction left them (an interrupted step has none, so they are read).
+      const s = store;
+      const rows = lane === 'aec' && s ? { rows: stepRows ?? (await readOnly(s, (sql) => stepAnchors(sql, run.runId, step.id))) } : {};
+      stepRows = undefined;
       pending.push((c) => ({ type: 'step.finished', state: c.state, data: { run_id: run.runId, step: finished, next_step_id: next, ...rows } }));
       const ended = result.status as StepResult['status'];
       if (ended === 'PAUSED') {
@@ -338,12 +341,13 @@ export async function executeSteps(
     }
     if (run.eligible && !kimi && kimiRan) {
       // A resumed run shows the envelope it reuses (§14: resume reuses its COMPLETED envelope).
-      db ??= openWorkspaceDb(ctx);
-      kimi = envelopeRepo(db).findCompletedForRun(reusedFrom ?? run.runId)?.kimi;
+      store ??= openExecution(ctx);
+      const from = reusedFrom ?? run.runId;
+      kimi = (await readOnly(store, (sql) => envelopeRepo(sql).findCompletedForRun(from)))?.kimi;
     }
   } finally {
     progress?.(null);
-    db?.close();
+    store?.close();
   }
   return await finishRun(ctx, id, { ...run, status, results, kimi, error, pauseReason, pause }, pending);
 }

@@ -33,14 +33,14 @@ export interface HeadPreimage {
  * whether a chain still holds a given row. Filled in by the module that owns those tables.
  */
 export interface ChainSource {
-  heads(ctx: Ctx): ChainHead[];
-  holds(ctx: Ctx, head: ChainHead): boolean;
+  heads(ctx: Ctx): Promise<ChainHead[]>;
+  holds(ctx: Ctx, head: ChainHead): Promise<boolean>;
 }
 export const chainSources: ChainSource[] = [sqliteChains];
 
 const headsDir = (ctx: Ctx) => join(ctx.ws.kairDir, 'heads');
 
-export function headPreimage(ctx: Ctx): HeadPreimage {
+export async function headPreimage(ctx: Ctx): Promise<HeadPreimage> {
   const contracts: HeadPreimage['contracts'] = [];
   for (const id of listContractIds(ctx.ws)) {
     const file = paths.history(ctx.ws, id);
@@ -48,12 +48,12 @@ export function headPreimage(ctx: Ctx): HeadPreimage {
     const tail = lastEvent(file);
     if (tail) contracts.push({ id, seq: tail.seq, hash: tail.hash });
   }
-  const chains = chainSources.flatMap((s) => s.heads(ctx)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const chains = (await Promise.all(chainSources.map((s) => s.heads(ctx)))).flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { workspace_id: ctx.config.workspace_id, contracts, chains };
 }
 
-export function head(ctx: Ctx): { digest: string; preimage: HeadPreimage; path: string } {
-  const preimage = headPreimage(ctx);
+export async function head(ctx: Ctx): Promise<{ digest: string; preimage: HeadPreimage; path: string }> {
+  const preimage = await headPreimage(ctx);
   const text = canonicalJson(preimage);
   const digest = sha256Hex(text);
   const file = join(headsDir(ctx), `${digest}.json`);
@@ -62,7 +62,7 @@ export function head(ctx: Ctx): { digest: string; preimage: HeadPreimage; path: 
 }
 
 /** verify --since-head: the preimage saved for DIGEST must hash to it, and every chain it names must still hold its head. */
-export function checkSinceHead(ctx: Ctx, digest: string, out: VerifyResult): void {
+export async function checkSinceHead(ctx: Ctx, digest: string, out: VerifyResult): Promise<void> {
   if (!/^[0-9a-f]{64}$/.test(digest)) {
     throw kairError('USAGE_ERROR', `--since-head ${JSON.stringify(digest.slice(0, 80))}: expected a head digest (64 lowercase hex digits, as \`kair head\` prints)`, { flag: '--since-head' });
   }
@@ -88,7 +88,9 @@ export function checkSinceHead(ctx: Ctx, digest: string, out: VerifyResult): voi
     }
   }
   for (const h of pre.chains) {
-    if (!chainSources.some((s) => s.holds(ctx, h))) {
+    let holds = false;
+    for (const s of chainSources) holds ||= await s.holds(ctx, h);
+    if (!holds) {
       out.problems.push({ kind: 'ledger_chain_broken', message: `chain ${h.name} no longer extends head ${digest.slice(0, 12)}… (row ${h.seq})` });
     }
   }

@@ -13,6 +13,7 @@ import { isKairError } from '../domain/errors.js';
 import { assertId } from '../domain/ids.js';
 import { gateBlocked } from '../domain/lifecycle.js';
 import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
+import { hasExecutionStore, withExecution } from './db.js';
 import { paths } from '../store/fs/workspace.js';
 import type { Boundary } from '../store/port.js';
 import type { Ctx } from './context.js';
@@ -79,7 +80,7 @@ export async function mutate<T>(ctx: Ctx, id: string, command: string, decide: (
     ...(opts.checkpointsLater ? { checkpointsLater: true } : {}),
     warn: (m) => ctx.warn(m),
     // A crashed run's Kimi envelopes are cancelled in SQLite before the recovery event reports it.
-    cancelRun: async (runId, at) => cancelOpenEnvelopes(paths.db(ctx.ws), runId, at),
+    cancelRun: async (runId, at) => (hasExecutionStore(ctx) ? withExecution(ctx, (store) => cancelOpenEnvelopes(store, runId, at)) : { ids: [], rows: [] }),
     decide: async (b) => {
       const decision = await decide(b.contract, b);
       const events = await b.append(decision.drafts);

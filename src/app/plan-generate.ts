@@ -19,7 +19,7 @@ import { assertProviderName, selectProvider } from '../lanes/planner/provider.js
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Boundary, ContractStore } from '../store/port.js';
 import type { Ctx } from './context.js';
-import { readDb } from './db.js';
+import { readOnlyTransaction } from './db.js';
 import { dpcFromHistory, planContract, writePlanMarkdown } from './lifecycle.js';
 import { mutate } from './mutate.js';
 
@@ -67,7 +67,7 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
     throw kairError('INTEGRITY_FAILED', `${id}: dpc/dpc_v1.json differs from every state its history recorded; nothing was written; run \`kair verify ${id}\``, { contract_id: id, kind: 'dpc_mismatch' });
   }
   const currentPlan = o.mode === 'refine' ? await readCurrentPlan(store, c) : undefined;
-  const catalog = readDb(ctx, () => [], (db) => catalogRepo(db).catalogEntries());
+  const catalog = await readOnlyTransaction(ctx, () => [], (sql) => catalogRepo(sql).catalogEntries());
   const caps = ctx.config.kimi.defaults;
   const prompt = buildPrompt({
     mode: o.mode,

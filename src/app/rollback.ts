@@ -12,7 +12,6 @@
  * - It never changes the contract's state; history records `rollback.started` and
  *   `rollback.finished` (naming the ledger rows), the ledger records each dispatch.
  */
-import { existsSync } from 'node:fs';
 import { assertMayRunHere } from './actors.js';
 import type { Contract } from '../domain/contract.js';
 import type { CatalogEntry } from '../domain/aec/finder.js';
@@ -31,8 +30,11 @@ import { acquireLock } from '../store/fs/lock.js';
 import { loadForWrite } from '../store/fs/writer-load.js';
 import { paths } from '../store/fs/workspace.js';
 import { stepAnchors } from '../store/sqlite/chain.js';
-import type { Db } from '../store/sqlite/db.js';
-import { openDb } from '../store/sqlite/db.js';
+import type { ExecutionStore } from '../store/port.js';
+import { readOnly } from '../store/port.js';
+import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
+import { openExecutionStore } from '../store/sqlite/executor.js';
+import { hasExecutionStore, openExecution } from './db.js';
 import type { Ctx } from './context.js';
 import { lockWho, mutate } from './mutate.js';
 import { assertDryRunAnswer } from './run.js';
@@ -93,18 +95,18 @@ function contractOfRun(ctx: Ctx, runId: string): string {
 }
 
 /** The run's AEC steps that succeeded (or replayed a success), in plan order, with what undoing each needs. */
-function targetsOf(ledger: LedgerRepo, tenant: string, runId: string): Target[] {
+async function targetsOf(ledger: LedgerRepo, tenant: string, runId: string): Promise<Target[]> {
   const seen = new Set<string>();
   const out: Target[] = [];
-  for (const row of ledger.rows({ runId })) {
+  for (const row of await ledger.rows({ runId })) {
     if (row.tenant_id !== tenant || row.step_id.startsWith('rollback:') || (row.event !== 'SUCCEEDED' && row.event !== 'REPLAYED')) continue;
     const key = `${row.correlation_id}\u0000${row.step_id}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const success = row.event === 'SUCCEEDED' ? row : ledger.stepRows(tenant, row.correlation_id, row.step_id).find((r) => r.event === 'SUCCEEDED');
+    const success = row.event === 'SUCCEEDED' ? row : (await ledger.stepRows(tenant, row.correlation_id, row.step_id)).find((r) => r.event === 'SUCCEEDED');
     if (!success) continue;
-    const record = ledger.getRef<DecisionRecord>(success.decision_ref);
-    const catalog = ledger.getRef<CatalogEntry[]>(success.catalog_snapshot_ref);
+    const record = await ledger.getRef<DecisionRecord>(success.decision_ref);
+    const catalog = await ledger.getRef<CatalogEntry[]>(success.catalog_snapshot_ref);
     const declared = catalog?.find((e) => e.id === success.simulation_id)?.rollback_simulation_id;
     out.push({
       success,
@@ -116,6 +118,11 @@ function targetsOf(ledger: LedgerRepo, tenant: string, runId: string): Target[] 
     });
   }
   return out;
+}
+
+/** The rollback's targets (in rollback order) and the catalog, in one read transaction. */
+function readTargets(ctx: Ctx, store: ExecutionStore, runId: string): Promise<{ targets: Target[]; catalog: CatalogEntry[] }> {
+  return readOnly(store, async (sql) => ({ targets: (await targetsOf(ledgerRepo(sql), ctx.config.workspace_id, runId)).reverse(), catalog: await catalogRepo(sql).catalogEntries() }));
 }
 
 /**
@@ -175,19 +182,19 @@ interface RollbackPlan {
  * every step's gates (in reverse step order). Decided under the contract's lock, so a refusal is
  * recorded as gate.blocked; nothing else is written.
  */
-function planRollback(ctx: Ctx, c: Contract, runId: string, database: Db, opts: RollbackOptions, answers: Answers): RollbackPlan {
+async function planRollback(ctx: Ctx, c: Contract, runId: string, store: ExecutionStore, opts: RollbackOptions, answers: Answers): Promise<RollbackPlan> {
   const id = c.id;
   assertMayRollback(ctx, c, runId);
-  const targets = targetsOf(ledgerRepo(database), ctx.config.workspace_id, runId).reverse();
+  const { targets, catalog } = await readTargets(ctx, store, runId);
   const unavailable = unavailableError(targets, runId);
   if (unavailable) throw unavailable;
   // The Finder would ask for a missing field; a rollback has nobody to ask, so it cannot start.
-  const catalog = catalogRepo(database).catalogEntries();
   for (const t of targets) {
     const missing = missingFields(catalog, t);
     if (missing.length) throw missingFieldsError(t, missing, runId, id);
   }
-  const checks = targets.map((t, i) => precheckStep(database, ctx.ws, requestFor(ctx, c, runId, t, opts, true, answers.ask(i))));
+  const checks: StepOutcome[] = [];
+  for (const [i, t] of targets.entries()) checks.push(await precheckStep(store, ctx.ws, requestFor(ctx, c, runId, t, opts, true, answers.ask(i))));
   const blocked = checks.findIndex((o) => o.status !== 'COMPLETED' && o.status !== 'REPLAYED');
   if (blocked >= 0) throw precheckRefusal(checks[blocked]!, targets[blocked]!.success.step_id, runId, id);
   return { targets, checks };
@@ -246,23 +253,22 @@ const NO_ANSWERS: Answers = { ask: () => undefined };
  * that cannot happen is noise. Runs outside the contract's lock (a person may take their time);
  * the locked pre-check then decides again with these answers.
  */
-function promptAnswers(ctx: Ctx, c: Contract, runId: string, database: Db, opts: RollbackOptions): Answers {
+async function promptAnswers(ctx: Ctx, c: Contract, runId: string, store: ExecutionStore, opts: RollbackOptions): Promise<Answers> {
   const ask = opts.confirm === undefined ? ctx.ask : undefined;
   if (!ask) return NO_ANSWERS;
-  const targets = targetsOf(ledgerRepo(database), ctx.config.workspace_id, runId).reverse();
+  const { targets, catalog } = await readTargets(ctx, store, runId);
   try {
     assertMayRollback(ctx, c, runId);
     if (unavailableError(targets, runId)) return NO_ANSWERS;
-    const catalog = catalogRepo(database).catalogEntries();
     if (targets.some((t) => missingFields(catalog, t).length > 0)) return NO_ANSWERS;
   } catch {
     return NO_ANSWERS;
   }
   const needs: number[] = [];
   for (let i = 0; i < targets.length; i++) {
-    let p: ReturnType<typeof predictStep>;
+    let p: Awaited<ReturnType<typeof predictStep>>;
     try {
-      p = predictStep(database, requestFor(ctx, c, runId, targets[i]!, opts, true));
+      p = await predictStep(store, requestFor(ctx, c, runId, targets[i]!, opts, true));
     } catch {
       return NO_ANSWERS;
     }
@@ -275,7 +281,7 @@ function promptAnswers(ctx: Ctx, c: Contract, runId: string, database: Db, opts:
   }
   const given = new Map<number, string | null>();
   for (const i of needs) {
-    const o = precheckStep(database, ctx.ws, {
+    const o = await precheckStep(store, ctx.ws, {
       ...requestFor(ctx, c, runId, targets[i]!, opts, true),
       ask: (q) => {
         const a = ask(q);
@@ -292,19 +298,19 @@ function promptAnswers(ctx: Ctx, c: Contract, runId: string, database: Db, opts:
 export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOptions = {}): Promise<RollbackResult> {
   const id = contractOfRun(ctx, runId);
   const lock = acquireLock(paths.locks(ctx.ws), `rollback-${id}`, lockWho(ctx), ctx.lockTimeoutMs);
-  let db: Db | undefined;
+  let store: SqliteExecutionStore | undefined;
   try {
     const before = await (await ctx.storage()).contracts.load(id);
     if (!before.runs.includes(runId)) {
       throw kairError('RUN_NOT_FOUND', `run ${runId} not found in the history of ${id}`, { run_id: runId, contract_id: id, hint: `kair status ${id} shows its runs` });
     }
-    db = openDb(paths.db(ctx.ws));
-    const database = db;
-    const answers = promptAnswers(ctx, before, runId, database, opts);
+    store = openExecution(ctx);
+    const database = store;
+    const answers = await promptAnswers(ctx, before, runId, database, opts);
     let planned!: RollbackPlan;
     // Every check, then the start, in one locked decision: a refusal is recorded as gate.blocked.
-    const started = await mutate(ctx, id, 'rollback', (c) => {
-      planned = planRollback(ctx, c, runId, database, opts, answers);
+    const started = await mutate(ctx, id, 'rollback', async (c) => {
+      planned = await planRollback(ctx, c, runId, database, opts, answers);
       const { targets, checks } = planned;
       if (checks.every((o) => o.status === 'REPLAYED')) return { drafts: [] };
       return { drafts: [{ type: 'rollback.started', state: c.state, data: { run_id: runId, steps: targets.map((t, i) => ({ step_id: t.success.step_id, rollback_simulation_id: t.rollbackSimulationId, idempotency_key: checks[i]!.idempotency_key })) } }] };
@@ -324,13 +330,17 @@ export async function rollbackCommand(ctx: Ctx, runId: string, opts: RollbackOpt
       }
     }
     const status: RollbackResult['status'] = error ? 'FAILED' : 'COMPLETED';
-    const rows = targets.flatMap((t) => stepAnchors(database, runId, rollbackStepId(t.success.step_id)));
+    const rows = await readOnly(database, async (sql) => {
+      const out = [];
+      for (const t of targets) out.push(...(await stepAnchors(sql, runId, rollbackStepId(t.success.step_id))));
+      return out;
+    });
     const finished = await mutate(ctx, id, 'rollback', (c) => ({
       drafts: [{ type: 'rollback.finished', state: c.state, data: { run_id: runId, status, steps: steps.map((s) => ({ step_id: s.step_id, status: s.status, reason_code: s.reason_code })), ...(error ? { error: { code: error.code, message: error.message } } : {}), rows } }],
     }));
     return { contract: finished.contract, run_id: runId, status, steps, ...(error ? { error } : {}) };
   } finally {
-    db?.close();
+    store?.close();
     lock.release();
   }
 }
@@ -365,7 +375,7 @@ export interface RollbackDryRun {
  * access-decision row. Throws the first stop the real rollback would meet (its exit code),
  * carrying the whole prediction; without one returns it.
  */
-export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = {}): RollbackDryRun {
+export async function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = {}): Promise<RollbackDryRun> {
   if (opts.confirm !== undefined) assertDryRunAnswer(opts.confirm, opts.lang);
   const id = contractOfRun(ctx, runId);
   const c = loadForWrite(ctx.ws, id).contract;
@@ -374,10 +384,9 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
   }
   assertMayRollback(ctx, c, runId);
   // A run that dispatched anything has a database; one that did not has nothing to roll back.
-  const db = existsSync(paths.db(ctx.ws)) ? openDb(paths.db(ctx.ws)) : openDb(':memory:');
+  const store = hasExecutionStore(ctx) ? openExecution(ctx) : openExecutionStore(':memory:');
   try {
-    const targets = targetsOf(ledgerRepo(db), ctx.config.workspace_id, runId).reverse();
-    const catalog = catalogRepo(db).catalogEntries();
+    const { targets, catalog } = await readTargets(ctx, store, runId);
     const confirm = opts.confirm === undefined ? null : { token: opts.confirm, ...(opts.lang === undefined ? {} : { lang: opts.lang }) };
     // The real rollback refuses in tiers — no rollback declared, then a missing field, then an
     // unregistered rollback simulation, then the first gate refusal in its order — so the first
@@ -385,7 +394,8 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
     const stops: { tier: number; e: ReturnType<typeof kairError> }[] = [];
     const unavailable = unavailableError(targets, runId);
     if (unavailable) stops.push({ tier: 0, e: unavailable });
-    const steps = targets.map((t): RollbackDryRunStep => {
+    const steps: RollbackDryRunStep[] = [];
+    const predict = async (t: Target): Promise<RollbackDryRunStep> => {
       const base = { step_id: t.success.step_id, simulation_id: t.success.simulation_id ?? '', rollback_simulation_id: t.rollbackSimulationId ?? '', fields: t.fields, rollback_of: t.success.idempotency_key };
       if (!t.rollbackSimulationId) return { ...base, status: 'refused', reason_code: 'ROLLBACK_UNAVAILABLE', idempotency_key: null, message: `${t.success.simulation_id} declares no rollback simulation` };
       const key = rollbackKey(t.success.idempotency_key);
@@ -395,9 +405,9 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
         stops.push({ tier: 1, e });
         return { ...base, status: 'refused', reason_code: 'ROLLBACK_UNAVAILABLE', idempotency_key: key, message: e.message };
       }
-      let p: ReturnType<typeof predictStep>;
+      let p: Awaited<ReturnType<typeof predictStep>>;
       try {
-        p = predictStep(db, { ...requestFor(ctx, c, runId, t, opts, true), confirm });
+        p = await predictStep(store, { ...requestFor(ctx, c, runId, t, opts, true), confirm });
       } catch (e) {
         if (!isKairError(e)) throw e;
         stops.push({ tier: 2, e });
@@ -413,7 +423,8 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
         return { ...base, status: 'needs_confirmation', reason_code: v.reason_code, idempotency_key: key, message, after_confirmation: after.dispatch || after.replay ? 'AEC_DISPATCH_OK' : after.reason_code };
       }
       return { ...base, status: 'refused', reason_code: v.reason_code, idempotency_key: key, message };
-    });
+    };
+    for (const t of targets) steps.push(await predict(t));
     const doc: RollbackDryRun = { dry_run: true, contract_id: id, run_id: runId, steps };
     const first = stops.sort((a, b) => a.tier - b.tier)[0]?.e;
     if (first) {
@@ -423,7 +434,7 @@ export function rollbackDryRun(ctx: Ctx, runId: string, opts: RollbackOptions = 
     }
     return doc;
   } finally {
-    db.close();
+    store.close();
   }
 }
 

@@ -21,9 +21,11 @@ import { mutate } from './mutate.js';
 import { verifiedApprovers } from './signatures.js';
 import type { AecOptions, ArtifactRecord, RunOutcome, StepResult } from './execute.js';
 import { executeSteps, runDir, stepRequest, writeRunRequest } from './execute.js';
-import { readDb } from './db.js';
-import type { Db } from '../store/sqlite/db.js';
-import { openDb } from '../store/sqlite/db.js';
+import { hasExecutionStore, openExecution, readOnlyTransaction } from './db.js';
+import type { SqliteExecutionStore } from '../store/sqlite/executor.js';
+import { openExecutionStore } from '../store/sqlite/executor.js';
+import type { SqlExecutor } from '../store/port.js';
+import { readOnly } from '../store/port.js';
 import { envelopeRepo, findReusable } from '../lanes/kimi/envelopes.js';
 import { changeLogMismatches } from '../lanes/aec/change-log.js';
 import { CHAINS, checkChainTable } from '../store/sqlite/chain.js';
@@ -97,11 +99,17 @@ export type RunResult = ({ dry_run: true; contract_id: string; lanes: string[]; 
 
 /** Gates after the state check, in §14 order; returns the plan and its routing. */
 /**
- * The run's one SQLite connection: opened by the gates when they need it (the change-log check)
+ * The run's one execution store: opened by the gates when they need it (the change-log check)
  * and handed to the steps, which close it, so a run opens and checkpoints the database once.
  */
 interface DbSlot {
-  db?: Db;
+  store?: SqliteExecutionStore;
+}
+
+/** The slot's store, opened when the workspace has one (a gate never creates it). */
+function slotStore(ctx: Ctx, slot: DbSlot): SqliteExecutionStore | undefined {
+  if (!slot.store && hasExecutionStore(ctx)) slot.store = openExecution(ctx);
+  return slot.store;
 }
 
 async function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseFrom?: () => readonly string[] }, slot: DbSlot = {}, command: 'run' | 'resume' = 'run'): Promise<{ plan: Plan; routing: Routing }> {
@@ -117,7 +125,7 @@ async function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseF
     const over = planBudgetOverCaps(plan, ctx.config.kimi.defaults);
     // A run that will reuse an earlier run's envelope spends nothing, so no money gate applies to
     // it (scopes, just above, still do). Looked up only when the gate would refuse.
-    if (over.length && !willReuseKimi(ctx, c, slot, opts.kimiReuseFrom)) {
+    if (over.length && !(await willReuseKimi(ctx, c, slot, opts.kimiReuseFrom))) {
       const o = over[0]!;
       throw kairError('BUDGET_EXCEEDED', `the plan's budget.${o.key} ${o.value} is above the workspace cap ${o.cap} now in force (kimi.defaults.${o.key}); nothing was spent`, { over, caps });
     }
@@ -125,18 +133,24 @@ async function gates(ctx: Ctx, c: Contract, opts: { pauseAt?: string; kimiReuseF
   if (opts.pauseAt !== undefined && !plan.steps.some((s) => s.id === opts.pauseAt)) {
     throw kairError('USAGE_ERROR', `--pause-at ${opts.pauseAt}: no such step in the plan (steps: ${plan.steps.map((s) => s.id).join(', ')})`, { flag: '--pause-at' });
   }
-  if (routing.lanes.includes('aec')) assertCatalogIntact(ctx, slot);
-  if (routing.eligible && (slot.db || existsSync(paths.db(ctx.ws)))) assertSpendVouched(ctx, c.id, c.runs.length, (slot.db ??= openDb(paths.db(ctx.ws))));
+  const store = (routing.lanes.includes('aec') || routing.eligible) && slotStore(ctx, slot);
+  // One read transaction for the execution side's gates.
+  if (store) {
+    await readOnly(store, async (sql) => {
+      if (routing.lanes.includes('aec')) await assertCatalogIntact(sql);
+      if (routing.eligible) await assertSpendVouched(ctx, c.id, c.runs.length, sql);
+    });
+  }
   return { plan, routing };
 }
 
 /** Whether the Kimi lane will reuse one of these runs' COMPLETED envelope (the lane's own rule). */
-function willReuseKimi(ctx: Ctx, c: Contract, slot: DbSlot, candidates: (() => readonly string[]) | undefined): boolean {
-  if (!candidates || (!slot.db && !existsSync(paths.db(ctx.ws)))) return false;
+async function willReuseKimi(ctx: Ctx, c: Contract, slot: DbSlot, candidates: (() => readonly string[]) | undefined): Promise<boolean> {
+  if (!candidates || (!slot.store && !hasExecutionStore(ctx))) return false;
   const runs = candidates();
   if (runs.length === 0) return false;
-  slot.db ??= openDb(paths.db(ctx.ws));
-  return findReusable(envelopeRepo(slot.db), c.id, c.plan_sha256 ?? '', runs) !== undefined;
+  const store = slotStore(ctx, slot)!;
+  return (await readOnly(store, (sql) => findReusable(envelopeRepo(sql), c.id, c.plan_sha256 ?? '', runs))) !== undefined;
 }
 
 /**
@@ -144,28 +158,26 @@ function willReuseKimi(ctx: Ctx, c: Contract, slot: DbSlot, candidates: (() => r
  * rule changed behind kair's back (an executor turned into `sh -c`, a rule inserted by hand)
  * must never be acted on. Nothing is written before this refusal.
  */
-function assertCatalogIntact(ctx: Ctx, slot: DbSlot): void {
-  if (!slot.db && !existsSync(paths.db(ctx.ws))) return;
-  slot.db ??= openDb(paths.db(ctx.ws));
+async function assertCatalogIntact(sql: SqlExecutor): Promise<void> {
   // The policy versions too: policy snapshots (what each decision records) are rebuilt from them.
-  const bad = [...changeLogMismatches(slot.db, ['simulations', 'access_policy']), ...checkChainTable(slot.db, CHAINS.access_policy_versions)];
+  const bad = [...(await changeLogMismatches(sql, ['simulations', 'access_policy'])), ...(await checkChainTable(sql, CHAINS.access_policy_versions))];
   if (bad.length === 0) return;
   throw kairError('INTEGRITY_FAILED', `the AEC catalog or access policy was changed outside kair (${bad[0]!.message}${bad.length > 1 ? `, and ${bad.length - 1} more` : ''}); nothing was run — see \`kair verify\``, { problems: bad.length });
 }
 
-/** Runs the run's start; if it does not get as far as the steps, the gates' connection is closed here. */
+/** Runs the run's start; if it does not get as far as the steps, the gates' store is closed here. */
 async function withSlot<T>(slot: DbSlot, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    slot.db?.close();
+    slot.store?.close();
     throw e;
   }
 }
 
 /** Micro-dollars of COMPLETED Kimi runs of this contract (0 before the database exists). */
-function spentMicros(ctx: Ctx, id: string): number {
-  return readDb(ctx, () => 0, (db) => envelopeRepo(db).completedSpendMicros(id));
+function spentMicros(ctx: Ctx, id: string): Promise<number> {
+  return readOnlyTransaction(ctx, () => 0, (sql) => envelopeRepo(sql).completedSpendMicros(id));
 }
 
 function estimate(ctx: Ctx, plan: Plan, routing: Routing) {
@@ -192,7 +204,7 @@ export async function runCommand(ctx: Ctx, id: string, opts: RunOptions): Promis
     };
   }, { checkpointsLater: true }));
   return executeSteps(ctx, m.contract, started.plan, {
-    ...(slot.db ? { db: slot.db } : {}),
+    ...(slot.store ? { store: slot.store } : {}),
     kimiReuseFrom: started.routing.eligible ? kimiCandidates(ctx, m.contract, started.runId, opts) : [],
     runId: started.runId,
     startedAt: started.at,
@@ -223,16 +235,16 @@ async function dryRun(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult
     const { plan, routing } = await gates(ctx, c, { ...opts, kimiReuseFrom: reuseFrom }, slot);
     const kimi_estimate = estimate(ctx, plan, routing);
     // The real run would reuse an earlier envelope: nothing spent, so no cost/runtime/cap stop.
-    const reuses = routing.eligible && willReuseKimi(ctx, c, slot, reuseFrom);
+    const reuses = routing.eligible && (await willReuseKimi(ctx, c, slot, reuseFrom));
     let kimiStop: { code: ErrorCode; message: string; details: Record<string, unknown> } | null = null;
     if (kimi_estimate && !reuses) {
       const caps = effectiveCaps(plan, ctx.config);
-      const pre = preflight({ costMicros: usdToMicros(kimi_estimate.costUSD), runtimeSec: kimi_estimate.runtimeSec }, caps, spentMicros(ctx, id), usdToMicros(ctx.config.kimi.max_cost_usd_per_contract));
+      const pre = preflight({ costMicros: usdToMicros(kimi_estimate.costUSD), runtimeSec: kimi_estimate.runtimeSec }, caps, await spentMicros(ctx, id), usdToMicros(ctx.config.kimi.max_cost_usd_per_contract));
       if (!pre.ok) kimiStop = { code: pre.code, message: pre.summary, details: { ...pre.details } };
     }
     // A workspace without a database is an empty catalog and policy: decided on an empty
     // in-memory database rather than by creating kair.db.
-    const db = slot.db ?? (existsSync(paths.db(ctx.ws)) ? (slot.db = openDb(paths.db(ctx.ws))) : (slot.db = openDb(':memory:')));
+    const store = slotStore(ctx, slot) ?? (slot.store = openExecutionStore(':memory:'));
     const kimiAt = routing.eligible ? Math.max(0, plan.steps.findIndex((s) => stepLane(s) === 'kimi')) : -1;
     let confirm = opts.confirm === undefined ? null : { token: opts.confirm, ...(opts.lang === undefined ? {} : { lang: opts.lang }) };
     const steps: DryRunStep[] = [];
@@ -241,21 +253,31 @@ async function dryRun(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult
     const stopAt = (code: ErrorCode, message: string, details: Record<string, unknown>) => {
       if (reachable && !stop) stop = { code, message, details };
     };
-    plan.steps.forEach((step, i) => {
+    for (const [i, step] of plan.steps.entries()) {
       // --pause-at ends the real run (exit 0) before this step: nothing after it is reached.
       if (opts.pauseAt === step.id) reachable = false;
       const lane = stepLane(step);
       if (i === kimiAt && kimiStop) stopAt(kimiStop.code, kimiStop.message, { step_id: step.id, ...kimiStop.details });
-      if (lane === 'manual') return void steps.push({ id: step.id, lane, status: 'ok', reason_code: 'MANUAL_RECORDED' });
-      if (lane === 'kimi') {
-        return void steps.push(kimiStop ? { id: step.id, lane, status: 'failed', reason_code: kimiStop.code, message: kimiStop.message } : { id: step.id, lane, status: 'ok', reason_code: reuses ? 'KIMI_REUSED' : 'KIMI_OK' });
+      if (lane === 'manual') {
+        steps.push({ id: step.id, lane, status: 'ok', reason_code: 'MANUAL_RECORDED' });
+        continue;
       }
-      const p = predictStep(db, { ...stepRequest(ctx, c, `${id}-run-${c.runs.length + 1}`, step), confirm, retry_in_doubt: false, allow_repeat: opts.allowRepeat === true });
+      if (lane === 'kimi') {
+        steps.push(kimiStop ? { id: step.id, lane, status: 'failed', reason_code: kimiStop.code, message: kimiStop.message } : { id: step.id, lane, status: 'ok', reason_code: reuses ? 'KIMI_REUSED' : 'KIMI_OK' });
+        continue;
+      }
+      const p = await predictStep(store, { ...stepRequest(ctx, c, `${id}-run-${c.runs.length + 1}`, step), confirm, retry_in_doubt: false, allow_repeat: opts.allowRepeat === true });
       if (p.confirmation_used && !opts.confirmAll) confirm = null;
       const simulation_id = p.packet.type === 'SimulationMatchPacket' ? { simulation_id: p.packet.simulation_id } : {};
       const v = p.verdict;
-      if (v.dispatch) return void steps.push({ id: step.id, lane, status: 'ok', reason_code: 'AEC_DISPATCH_OK', ...simulation_id });
-      if (v.replay) return void steps.push({ id: step.id, lane, status: 'replay', reason_code: 'AEC_IDEMPOTENT_REPLAY', ...simulation_id });
+      if (v.dispatch) {
+        steps.push({ id: step.id, lane, status: 'ok', reason_code: 'AEC_DISPATCH_OK', ...simulation_id });
+        continue;
+      }
+      if (v.replay) {
+        steps.push({ id: step.id, lane, status: 'replay', reason_code: 'AEC_IDEMPOTENT_REPLAY', ...simulation_id });
+        continue;
+      }
       // The halt messages speak to a paused run (`kair resume …`); before a run the next step is `kair run …`.
       const message = p.packet.type === 'ClarifyPacket' ? p.packet.question : haltMessage(v.reason_code, p.packet, p.facts.idempotency, '', id).replace(`\`kair resume ${id} `, `\`kair run ${id} `).replace('It was sent to dev intake.', 'A real run would send it to dev intake (`kair sim register` adds a simulation).');
       if (v.reason_code === 'AEC_CONFIRM_REQUIRED') {
@@ -265,7 +287,7 @@ async function dryRun(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult
         steps.push({ id: step.id, lane, status: 'refused', reason_code: v.reason_code, ...simulation_id, message });
       }
       stopAt(v.reason_code, message, { step_id: step.id, ...simulation_id });
-    });
+    }
     const doc = { dry_run: true as const, contract_id: id, lanes: routing.lanes, steps, kimi_estimate };
     const first = stop as { code: ErrorCode; message: string; details: Record<string, unknown> } | null;
     if (first) {
@@ -275,7 +297,7 @@ async function dryRun(ctx: Ctx, id: string, opts: RunOptions): Promise<RunResult
     }
     return doc;
   } finally {
-    slot.db?.close();
+    slot.store?.close();
   }
 }
 
@@ -307,7 +329,7 @@ export async function resumeCommand(ctx: Ctx, id: string, opts: AecOptions & { i
   const startedAt = readJsonFile<{ requested_at?: string }>(join(runDir(ctx, id, resumed.runId), 'run-request.json'))?.requested_at ?? ctx.now();
   // A resumed run that reused an earlier envelope before its pause finds the same one again.
   const kimiReuseFrom = resumed.routing.eligible ? earlierRunsOfPlan(ctx, m.contract, resumed.runId) : [];
-  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.db ? { db: slot.db } : {}), kimiReuseFrom, runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts, ...(opts.interrupts ? { interrupts: opts.interrupts } : {}) });
+  return executeSteps(ctx, m.contract, resumed.plan, { ...(slot.store ? { store: slot.store } : {}), kimiReuseFrom, runId: resumed.runId, startedAt, eligible: resumed.routing.eligible, resumedAt: resumed.stepId, done, aec: opts, ...(opts.interrupts ? { interrupts: opts.interrupts } : {}) });
 }
 
 /** The runs whose envelope a new run may reuse: none with --regenerate. */
@@ -382,11 +404,10 @@ export interface EnvelopeView {
   created_at: string;
 }
 
-export function listEnvelopes(ctx: Ctx, contractId?: string): EnvelopeView[] {
+export function listEnvelopes(ctx: Ctx, contractId?: string): Promise<EnvelopeView[]> {
   if (contractId !== undefined) assertId(contractId);
-  return readDb(ctx, () => [], (db) =>
-    envelopeRepo(db)
-      .listEnvelopes(contractId ? { contractId } : {})
+  return readOnlyTransaction(ctx, () => [], async (sql) =>
+    (await envelopeRepo(sql).listEnvelopes(contractId ? { contractId } : {}))
       .map((e) => ({
         id: e.id,
         contract_id: e.contract_id,

@@ -14,7 +14,7 @@ import { assertAdminHere } from './actors.js';
 import { EMPTY_STATS } from './aec-ledger.js';
 import type { Ctx } from './context.js';
 import { RFC3339 } from './context.js';
-import { readDb, withDb } from './db.js';
+import { inTransaction, readOnlyTransaction } from './db.js';
 
 export interface Finding {
   kind: string;
@@ -33,14 +33,14 @@ export interface SloCheck {
 }
 
 /** Compares the window's figures with `slo`; SLO_BREACHED (exit 3, the whole check as payload) on a breach no waiver covers. */
-export function sloCheck(ctx: Ctx, windowText: string = DEFAULT_CHECK_WINDOW): SloCheck {
+export async function sloCheck(ctx: Ctx, windowText: string = DEFAULT_CHECK_WINDOW): Promise<SloCheck> {
   const ms = parseWindow(windowText);
   const now = ctx.now();
   const since = new Date(Date.parse(now) - ms).toISOString();
-  const { stats, waivers } = readDb(
+  const { stats, waivers } = await readOnlyTransaction(
     ctx,
     () => ({ stats: EMPTY_STATS, waivers: [] as WaiverView[] }),
-    (db) => ({ stats: ledgerRepo(db).stats(since), waivers: listWaivers(db) }),
+    async (sql) => ({ stats: await ledgerRepo(sql).stats(since), waivers: await listWaivers(sql) }),
   );
   const warnings: Finding[] = [];
   const outcomes = stats.succeeded + stats.failed + stats.timed_out + stats.rejected;
@@ -74,7 +74,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const MAX_REASON = 500;
 
 /** `aec waiver add`: admin-only; `--until` an RFC 3339 time after now, `--reason` one line of text. */
-export function addWaiver(ctx: Ctx, until: string | undefined, reason: string | undefined): Waiver {
+export async function addWaiver(ctx: Ctx, until: string | undefined, reason: string | undefined): Promise<Waiver> {
   if (until === undefined) throw kairError('USAGE_ERROR', '`kair aec waiver add` needs --until <RFC 3339 time>, e.g. --until 2026-02-01T00:00:00Z', { flag: '--until', hint: 'pass --until 2026-02-01T00:00:00Z' });
   const t = RFC3339.test(until) ? Date.parse(until.replace(' ', 'T')) : NaN;
   if (Number.isNaN(t)) {
@@ -89,12 +89,12 @@ export function addWaiver(ctx: Ctx, until: string | undefined, reason: string | 
     throw kairError('USAGE_ERROR', `--reason must be one line of at most ${MAX_REASON} characters without control characters`, { flag: '--reason', hint: 'shorten it to one line' });
   }
   assertAdminHere(ctx, 'waive the SLO');
-  return withDb(ctx, (db) => insertWaiver(db, { tenant: ctx.config.workspace_id, until: new Date(t).toISOString(), reason, actor: ctx.actor(), now }));
+  return inTransaction(ctx, (sql) => insertWaiver(sql, { tenant: ctx.config.workspace_id, until: new Date(t).toISOString(), reason, actor: ctx.actor(), now }));
 }
 
 /** `aec waiver list`: every waiver, whether it is in force now, and whether the change log vouches for it. */
-export function waivers(ctx: Ctx): (WaiverView & { active: boolean })[] {
+export async function waivers(ctx: Ctx): Promise<(WaiverView & { active: boolean })[]> {
   const now = ctx.now();
-  const all = readDb(ctx, () => [] as WaiverView[], (db) => listWaivers(db));
+  const all = await readOnlyTransaction(ctx, () => [] as WaiverView[], (sql) => listWaivers(sql));
   return all.map((w) => ({ ...w, active: w.logged && Date.parse(w.until) > Date.parse(now) }));
 }

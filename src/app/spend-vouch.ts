@@ -11,7 +11,7 @@ import { kairError } from '../domain/errors.js';
 import { paths } from '../store/fs/workspace.js';
 import type { RowAnchor } from '../store/sqlite/chain.js';
 import { rowSha } from '../store/sqlite/chain.js';
-import type { Db } from '../store/sqlite/db.js';
+import type { SqlExecutor } from '../store/port.js';
 import type { Ctx } from './context.js';
 
 const TABLES = { execution_envelopes: 'id', kimi_execution_runs: 'id' } as const;
@@ -43,19 +43,16 @@ function kimiAnchors(historyFile: string): Map<string, RowAnchor & { seq: number
 }
 
 /** `runs`: the contract's run count from history (its first run has nothing to vouch for and reads no history). */
-export function assertSpendVouched(ctx: Ctx, contractId: string, runs: number, db: Db): void {
+export async function assertSpendVouched(ctx: Ctx, contractId: string, runs: number, sql: SqlExecutor): Promise<void> {
   // A first run costs one indexed query. Rows all deleted are still caught: history records the runs.
-  const any = db.prepare('SELECT 1 FROM execution_envelopes WHERE contract_id = ? LIMIT 1').get(contractId);
+  const any = await sql.get('SELECT 1 AS one FROM execution_envelopes WHERE contract_id = ? LIMIT 1', [contractId]);
   if (!any && runs === 0) return;
   const anchors = kimiAnchors(paths.history(ctx.ws, contractId));
-  const get = {
-    execution_envelopes: db.prepare('SELECT * FROM execution_envelopes WHERE id = ?'),
-    kimi_execution_runs: db.prepare('SELECT * FROM kimi_execution_runs WHERE id = ?'),
-  };
   for (const a of anchors.values()) {
-    const row = get[a.table as keyof typeof TABLES].get(a.id) as Record<string, unknown> | undefined;
+    const table = a.table as keyof typeof TABLES;
+    const row = await sql.get(`SELECT * FROM ${table} WHERE id = ?`, [a.id]);
     const what = `${a.table} row ${JSON.stringify(a.id)}`;
-    const why = !row ? `${what}, named by event ${a.seq}, is missing from kair.db` : rowSha(row) !== a.sha256 ? `${what} differs from what event ${a.seq} recorded` : null;
+    const why = !row ? `${what}, named by event ${a.seq}, is missing from kair.db` : rowSha(row, { dialect: sql.dialect, table }) !== a.sha256 ? `${what} differs from what event ${a.seq} recorded` : null;
     if (why !== null) {
       throw kairError('INTEGRITY_FAILED', `the Kimi spend of ${contractId} cannot be trusted: ${why}; nothing was run or spent — see \`kair verify\``, { contract_id: contractId, table: a.table, id: a.id });
     }

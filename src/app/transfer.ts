@@ -350,7 +350,7 @@ async function verifySource(ws: Workspace, from: string, ctx: Ctx): Promise<void
   }
   const { verify } = await import('./verify.js');
   const sctx = createCtx({ dir: ws.root, command: 'verify', env: ctx.env, cwd: ctx.cwd, interactive: () => false });
-  const r = verify(sctx);
+  const r = await verify(sctx);
   if (r.problems.length) {
     const e = kairError('INTEGRITY_FAILED', `the source ${from}/.kair does not verify (${r.problems.length} problem(s), first: ${r.problems[0]!.kind}: ${r.problems[0]!.message.slice(0, 200)}); nothing was written`, {
       problems: r.problems.length,

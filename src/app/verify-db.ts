@@ -13,10 +13,11 @@ import type { HistoryText } from '../store/fs/history.js';
 import { paths } from '../store/fs/workspace.js';
 import type { AnchoredTable, RowAnchor } from '../store/sqlite/chain.js';
 import { ANCHORED_TABLES, CHAINS, checkChainTable, rowSha } from '../store/sqlite/chain.js';
+import type { SqlExecutor } from '../store/port.js';
 import type { Db } from '../store/sqlite/db.js';
 import { openDb } from '../store/sqlite/db.js';
 import type { Ctx } from './context.js';
-import { readDb } from './db.js';
+import { readOnlyTransaction } from './db.js';
 import type { VerifyResult } from './verify.js';
 
 type Report = (kind: string, message: string, contractId?: string) => void;
@@ -129,9 +130,10 @@ function triggersOfSchema(): Map<string, string> {
   }
 }
 
-const triggerMap = (db: Db) => new Map((db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all() as { name: string; sql: string }[]).map((t) => [t.name, t.sql]));
+const TRIGGERS_SQL = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'";
+const triggerMap = (db: Db) => new Map((db.prepare(TRIGGERS_SQL).all() as { name: string; sql: string }[]).map((t) => [t.name, t.sql]));
 
-export function verifyDb(ctx: Ctx, out: VerifyResult, id?: string, scanned?: ReadonlyMap<string, HistoryRefs>): void {
+export async function verifyDb(ctx: Ctx, out: VerifyResult, id?: string, scanned?: ReadonlyMap<string, HistoryRefs>): Promise<void> {
   const problem: Report = (kind, message, contract_id) => out.problems.push({ ...(contract_id === undefined ? {} : { contract_id }), kind, message });
   const warning: Report = (kind, message, contract_id) => out.warnings.push({ ...(contract_id === undefined ? {} : { contract_id }), kind, message });
   const ids = id !== undefined ? [id] : listContractIds(ctx.ws);
@@ -143,31 +145,34 @@ export function verifyDb(ctx: Ctx, out: VerifyResult, id?: string, scanned?: Rea
     }
     return;
   }
-  readDb(ctx, () => undefined, (db) => {
-    checkLedgerProjection(db, out);
-    checkTriggers(db, problem);
-    checkChains(db, problem);
-    checkNamedRows(ctx, db, histories, problem, warning, id);
+  // One read transaction: every check sees the same state.
+  await readOnlyTransaction(ctx, () => undefined, async (sql) => {
+    await checkLedgerProjection(sql, out);
+    await checkTriggers(sql, problem);
+    await checkChains(sql, problem);
+    await checkNamedRows(ctx, sql, histories, problem, warning, id);
     if (id === undefined) {
-      checkChangeLog(db, problem);
-      checkRefs(db, problem);
-      const drift = configDrift(ctx, db);
+      await checkChangeLog(sql, problem);
+      await checkRefs(sql, problem);
+      const drift = await configDrift(ctx, sql);
       if (drift) warning('config_drift', drift);
     }
   });
 }
 
 /** agent_execution_current must be exactly what the ledger folds to (workspace-wide). */
-function checkLedgerProjection(db: Db, out: VerifyResult): void {
-  const d = ledgerRepo(db).drift(20);
+async function checkLedgerProjection(sql: SqlExecutor, out: VerifyResult): Promise<void> {
+  const d = await ledgerRepo(sql).drift(20);
   for (const x of d.drift) {
     out.problems.push({ contract_id: x.stored?.contract_id ?? x.expected?.contract_id, kind: 'ledger_projection', message: `agent_execution_current ${x.kind} for ${x.correlation_id} step ${x.step_id}; \`kair aec rebuild\` recomputes it` });
   }
   if (d.count > d.drift.length) out.problems.push({ kind: 'ledger_projection', message: `${d.count - d.drift.length} more drifted step(s) in agent_execution_current` });
 }
 
-function checkTriggers(db: Db, problem: Report): void {
-  const have = triggerMap(db);
+/** Dialect branch: SQLite's triggers are read from sqlite_master; PostgreSQL's are the PostgreSQL store's verify (pg_trigger). */
+async function checkTriggers(sql: SqlExecutor, problem: Report): Promise<void> {
+  if (sql.dialect !== 'sqlite') return;
+  const have = new Map((await sql.all<{ name: string; sql: string }>(TRIGGERS_SQL)).map((t) => [t.name, t.sql]));
   for (const [name, sql] of triggersOfSchema()) {
     const found = have.get(name);
     if (found === undefined) problem('trigger_missing', `the SQLite trigger ${name} is missing: rows it guards could be changed without a trace`);
@@ -175,9 +180,9 @@ function checkTriggers(db: Db, problem: Report): void {
   }
 }
 
-function checkChains(db: Db, problem: Report): void {
+async function checkChains(sql: SqlExecutor, problem: Report): Promise<void> {
   for (const spec of Object.values(CHAINS)) {
-    for (const b of checkChainTable(db, spec)) problem('ledger_chain_broken', b.message, spec.key.includes('contract_id' as never) ? b.chain.split('/')[1] : undefined);
+    for (const b of await checkChainTable(sql, spec)) problem('ledger_chain_broken', b.message, spec.key.includes('contract_id' as never) ? b.chain.split('/')[1] : undefined);
   }
 }
 
@@ -188,16 +193,14 @@ const RUN_TABLES = ['execution_envelopes', 'agent_execution_ledger', 'agent_exec
  * named (else a warning: SQLite commits before history, so a crash leaves such rows); and the
  * run of every row is in its contract's history (else history lost the events that created it).
  */
-function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, problem: Report, warning: Report, only?: string): void {
-  const byId = new Map((Object.keys(ANCHORED_TABLES) as AnchoredTable[]).map((t) => [t as string, db.prepare(`SELECT * FROM ${t} WHERE ${ANCHORED_TABLES[t]} = ?`)]));
+async function checkNamedRows(ctx: Ctx, sql: SqlExecutor, histories: Map<string, HistoryRefs>, problem: Report, warning: Report, only?: string): Promise<void> {
   for (const [cid, h] of histories) {
     for (const { anchor, seq } of h.named.values()) {
-      const select = byId.get(anchor.table);
-      if (!select) continue;
-      const table = anchor.table;
-      const row = select.get(anchor.id) as Record<string, unknown> | undefined;
+      if (!Object.hasOwn(ANCHORED_TABLES, anchor.table)) continue;
+      const table = anchor.table as AnchoredTable;
+      const row = await sql.get(`SELECT * FROM ${table} WHERE ${ANCHORED_TABLES[table]} = ?`, [anchor.id]);
       if (!row) problem('row_missing', `${table} row ${JSON.stringify(anchor.id)}, named by event ${seq}, is missing from kair.db`, cid);
-      else if (rowSha(row) !== anchor.sha256) problem('row_mismatch', `${table} row ${JSON.stringify(anchor.id)} differs from what event ${seq} recorded`, cid);
+      else if (rowSha(row, { dialect: sql.dialect, table }) !== anchor.sha256) problem('row_mismatch', `${table} row ${JSON.stringify(anchor.id)} differs from what event ${seq} recorded`, cid);
     }
   }
 
@@ -213,7 +216,7 @@ function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, p
   for (const table of RUN_TABLES) {
     const where = only === undefined ? '' : table === 'execution_envelopes' || table === 'agent_execution_ledger' ? 'WHERE contract_id = ?' : "WHERE run_id LIKE ? ESCAPE '\\'";
     const args = only === undefined ? [] : table === 'execution_envelopes' || table === 'agent_execution_ledger' ? [only] : [`${only.replace(/[\\%_]/g, (c) => `\\${c}`)}-run-%`];
-    for (const row of db.prepare(`SELECT * FROM ${table} ${where}`).iterate(...args) as IterableIterator<Record<string, unknown>>) {
+    for await (const row of pages(sql, table, ANCHORED_TABLES[table], where, args)) {
       const runId = String(row.run_id);
       const cid = typeof row.contract_id === 'string' ? row.contract_id : contractOfRun(runId);
       if (cid === undefined || (only !== undefined && cid !== only)) continue;
@@ -247,13 +250,30 @@ function checkNamedRows(ctx: Ctx, db: Db, histories: Map<string, HistoryRefs>, p
 }
 
 /** The catalog and the access policy hold exactly the rows their change log last recorded. */
-function checkChangeLog(db: Db, problem: Report): void {
-  for (const m of changeLogMismatches(db)) problem(m.kind, m.message);
+async function checkChangeLog(sql: SqlExecutor, problem: Report): Promise<void> {
+  for (const m of await changeLogMismatches(sql)) problem(m.kind, m.message);
+}
+
+const PAGE = 5000;
+
+/**
+ * The rows of `table` matching `where`, in id order, a page at a time: a million-row ledger is
+ * never held in memory at once (plain keyset paging, the same SQL on both dialects).
+ */
+async function* pages(sql: SqlExecutor, table: string, id: string, where: string, args: readonly unknown[]): AsyncGenerator<Record<string, unknown>> {
+  const and = where === '' ? 'WHERE' : `${where} AND`;
+  let after: unknown;
+  for (;;) {
+    const rows = after === undefined ? await sql.all(`SELECT * FROM ${table} ${where} ORDER BY ${id} LIMIT ${PAGE}`, args) : await sql.all(`SELECT * FROM ${table} ${and} ${id} > ? ORDER BY ${id} LIMIT ${PAGE}`, [...args, after]);
+    yield* rows;
+    if (rows.length < PAGE) return;
+    after = rows[rows.length - 1]![id];
+  }
 }
 
 /** A content-addressed ref (`kind:<sha256>`) must still hash to its name; `policy:v<n>` must hold version n. */
-function checkRefs(db: Db, problem: Report): void {
-  for (const r of db.prepare('SELECT ref, body FROM aec_refs').iterate() as IterableIterator<{ ref: string; body: string }>) {
+async function checkRefs(sql: SqlExecutor, problem: Report): Promise<void> {
+  for await (const r of pages(sql, 'aec_refs', 'ref', '', []) as AsyncGenerator<{ ref: string; body: string }>) {
     const hashed = /^[a-z_]+:([0-9a-f]{64})$/.exec(r.ref);
     if (hashed) {
       if (sha256Hex(r.body) !== hashed[1]) problem('row_mismatch', `aec_refs ${r.ref}: the body no longer hashes to its ref`);

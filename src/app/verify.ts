@@ -314,7 +314,7 @@ function overdueFold(ctx: Ctx, out: VerifyResult): void {
 /** Extra checks contributed by other stores (e.g. the SQLite ledger projection). */
 export const extraVerifiers: ((ctx: Ctx, out: VerifyResult, id?: string) => void)[] = [];
 
-export function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {}): VerifyResult {
+export async function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {}): Promise<VerifyResult> {
   if (id !== undefined) assertId(id);
   const ws = ctx.ws;
   void ctx.config;
@@ -355,8 +355,8 @@ export function verify(ctx: Ctx, id?: string, opts: { sinceHead?: string } = {})
     }
   }
   if (id === undefined) findTemps(ctx, out);
-  verifyDb(ctx, out, id, scanned);
+  await verifyDb(ctx, out, id, scanned);
   for (const v of extraVerifiers) v(ctx, out, id);
-  if (opts.sinceHead !== undefined) checkSinceHead(ctx, opts.sinceHead, out);
+  if (opts.sinceHead !== undefined) await checkSinceHead(ctx, opts.sinceHead, out);
   return out;
 }

@@ -47,12 +47,12 @@ export async function simRegister(p: Parsed, ctx: Ctx): Promise<Output> {
   if (file === undefined) throw kairError('USAGE_ERROR', '`kair sim register` needs --file F (a simulation definition, JSON)', { flag: '--file' });
   const path = resolve(ctx.cwd, file);
   const def = admin.readSimulationFile(ctx, path, file);
-  const s = admin.registerSimulation(ctx, def);
+  const s = await admin.registerSimulation(ctx, def);
   return simulationOut(s, `Registered ${s.id} (${s.status}); \`kair sim activate ${s.id}\` makes it usable`);
 }
 
 export async function simList(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const list = admin.listSimulations(ctx);
+  const list = await admin.listSimulations(ctx);
   return {
     json: { simulations: list },
     text: (paint) =>
@@ -67,18 +67,18 @@ export async function simList(_p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function simShow(p: Parsed, ctx: Ctx): Promise<Output> {
-  const s = admin.showSimulation(ctx, p.args[0]!);
+  const s = await admin.showSimulation(ctx, p.args[0]!);
   return { json: { simulation: s }, text: (paint) => simulationText(s, paint) };
 }
 
 export async function simStatus(p: Parsed, ctx: Ctx, command: StatusCommand): Promise<Output> {
-  const s = admin.setSimulationStatus(ctx, p.args[0]!, command);
+  const s = await admin.setSimulationStatus(ctx, p.args[0]!, command);
   return simulationOut(s, `${s.id} is now ${s.status}`);
 }
 
 export async function accessSet(p: Parsed, ctx: Ctx, decision: AccessDecisionKind): Promise<Output> {
   const [actor, action] = p.args as [string, string];
-  const r = admin.setAccessRule(ctx, actor, action, decision);
+  const r = await admin.setAccessRule(ctx, actor, action, decision);
   const verb = { allow: 'may', deny: 'may not', 'require-ap': 'needs an approval (AP) to' }[decision];
   return {
     json: { rule: r.rule, policy_snapshot_version: r.policy_snapshot_version },
@@ -87,7 +87,7 @@ export async function accessSet(p: Parsed, ctx: Ctx, decision: AccessDecisionKin
 }
 
 export async function accessList(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = admin.listAccessRules(ctx);
+  const r = await admin.listAccessRules(ctx);
   return {
     json: { rules: r.rules, policy_snapshot_version: r.policy_snapshot_version },
     text: (paint) =>
@@ -116,13 +116,13 @@ function changeLogText(entries: ChangeLogEntry[], paint: Paint, empty: string): 
 }
 
 export async function accessLog(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const entries = admin.accessLog(ctx);
+  const entries = await admin.accessLog(ctx);
   return { json: { entries }, text: (paint) => changeLogText(entries, paint, 'no access-policy changes recorded') };
 }
 
 export async function simLog(p: Parsed, ctx: Ctx): Promise<Output> {
   const id = p.args[0]!;
-  const entries = admin.simLog(ctx, id);
+  const entries = await admin.simLog(ctx, id);
   return { json: { simulation_id: id, entries }, text: (paint) => changeLogText(entries, paint, `no changes of ${id} recorded`) };
 }
 
@@ -155,12 +155,12 @@ export async function find(p: Parsed, ctx: Ctx): Promise<Output> {
   const fields = parseFields(p.opts.field as string[] | undefined);
   const attempt = intOption(p.opts.attempt, '--attempt', 1);
   const lang = langOption(p.opts.lang);
-  const packet = admin.findSimulation(ctx, p.args[0]!, { fields, ...(lang === undefined ? {} : { lang }), ...(attempt === undefined ? {} : { attempt }) });
+  const packet = await admin.findSimulation(ctx, p.args[0]!, { fields, ...(lang === undefined ? {} : { lang }), ...(attempt === undefined ? {} : { attempt }) });
   return { json: { packet }, text: () => packetText(packet) };
 }
 
 export async function aecLedger(p: Parsed, ctx: Ctx): Promise<Output> {
-  const rows = ledgerApp.ledgerRows(ctx, p.args[0]!);
+  const rows = await ledgerApp.ledgerRows(ctx, p.args[0]!);
   return {
     json: { rows },
     text: (paint) =>
@@ -176,7 +176,7 @@ export async function aecLedger(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function aecRebuild(p: Parsed, ctx: Ctx): Promise<Output> {
   const check = p.opts.check === true;
-  const r = ledgerApp.rebuild(ctx, check);
+  const r = await ledgerApp.rebuild(ctx, check);
   return {
     json: { ...r },
     text: () => (check ? `agent_execution_current matches the ledger (${r.rows} step row(s), no drift)` : `rebuilt agent_execution_current from the ledger: ${r.rows} step row(s)`),
@@ -184,7 +184,7 @@ export async function aecRebuild(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function aecReplay(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = ledgerApp.replay(ctx, p.args[0]!);
+  const r = await ledgerApp.replay(ctx, p.args[0]!);
   return {
     json: { ...r },
     text: () =>
@@ -209,7 +209,7 @@ export async function aecStats(p: Parsed, ctx: Ctx): Promise<Output> {
   const windowText = p.opts.window as string | undefined;
   if (p.opts.check === true) return sloCheckOutput(ctx, windowText);
   const since = windowText === undefined ? undefined : windowStart(ctx, windowText);
-  const s = ledgerApp.stats(ctx, since);
+  const s = await ledgerApp.stats(ctx, since);
   return { json: { stats: s }, text: () => statsLines(s).join('\n') };
 }
 
@@ -217,8 +217,8 @@ function windowStart(ctx: Ctx, windowText: string): string {
   return new Date(Date.parse(ctx.now()) - parseWindow(windowText)).toISOString();
 }
 
-function sloCheckOutput(ctx: Ctx, windowText: string | undefined): Output {
-  const c = sloApp.sloCheck(ctx, windowText);
+async function sloCheckOutput(ctx: Ctx, windowText: string | undefined): Promise<Output> {
+  const c = await sloApp.sloCheck(ctx, windowText);
   return {
     json: { ...c },
     text: () =>
@@ -232,12 +232,12 @@ function sloCheckOutput(ctx: Ctx, windowText: string | undefined): Output {
 }
 
 export async function aecWaiverAdd(p: Parsed, ctx: Ctx): Promise<Output> {
-  const w = sloApp.addWaiver(ctx, p.opts.until as string | undefined, p.opts.reason as string | undefined);
+  const w = await sloApp.addWaiver(ctx, p.opts.until as string | undefined, p.opts.reason as string | undefined);
   return { json: { waiver: w }, text: () => `${w.id}: the SLO gate is waived until ${w.until} (by ${w.created_by}: ${w.reason})` };
 }
 
 export async function aecWaiverList(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const list = sloApp.waivers(ctx);
+  const list = await sloApp.waivers(ctx);
   return {
     json: { waivers: list },
     text: (paint) =>
@@ -252,7 +252,7 @@ export async function aecWaiverList(_p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function intakeList(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const rows = ledgerApp.intake(ctx);
+  const rows = await ledgerApp.intake(ctx);
   return {
     json: { intake: rows.map((r) => ({ id: r.id, contract_id: r.contract_id, step_id: r.step_id, utterance: r.utterance, created_at: r.created_at, run_id: r.run_id, fields: r.fields, lang: r.lang })) },
     text: (paint) =>

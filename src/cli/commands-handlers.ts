@@ -19,7 +19,7 @@ export async function configGetCmd(p: Parsed, ctx: Ctx): Promise<Output> {
 
 export async function configSetCmd(p: Parsed, ctx: Ctx): Promise<Output> {
   const [key, value] = p.args as [string, string];
-  const r = configSet(ctx, key, value);
+  const r = await configSet(ctx, key, value);
   for (const x of r.problems) ctx.warn(`the config still has a problem: ${x.path}: ${x.message} (\`kair config set ${x.path} <value>\` fixes it)`);
   return {
     json: { key: r.key, value: r.value, previous: r.previous, config_sha256: r.config_sha256, problems: r.problems },
@@ -30,7 +30,7 @@ export async function configSetCmd(p: Parsed, ctx: Ctx): Promise<Output> {
 export async function accessApply(p: Parsed, ctx: Ctx): Promise<Output> {
   const file = p.opts.file as string | undefined;
   if (file === undefined) throw kairError('USAGE_ERROR', '`kair access apply` needs --file F (a policy: {"rules": [...]})', { flag: '--file', hint: 'kair access apply --file policy.json --dry-run' });
-  const r = applyPolicy(ctx, resolve(ctx.cwd, file), file, p.opts.dryRun === true);
+  const r = await applyPolicy(ctx, resolve(ctx.cwd, file), file, p.opts.dryRun === true);
   const rule = (x: { actor: string; action: string }) => `${x.actor} ${x.action}`;
   const lines = [
     ...r.added.map((x) => `+ ${rule(x)} ${x.decision}`),
@@ -61,7 +61,7 @@ export async function close(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function doctor(p: Parsed, ctx: Ctx): Promise<Output> {
-  const findings = doctorApp(ctx, { actorFlag: p.opts.actor as string | undefined, dirFlag: ctx.dirFlag });
+  const findings = await doctorApp(ctx, { actorFlag: p.opts.actor as string | undefined, dirFlag: ctx.dirFlag });
   const mark = { pass: 'ok  ', warn: 'warn', fail: 'FAIL' } as const;
   const text = () => findings.map((f) => `${mark[f.status]}  ${f.check.padEnd(11)} ${f.message}${f.hint && f.status !== 'pass' ? `\n      → ${f.hint}` : ''}`).join('\n');
   const failed = findings.filter((f) => f.status === 'fail').map((f) => f.check);

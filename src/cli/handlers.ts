@@ -250,7 +250,7 @@ function rollbackDryRunText(r: rollbackApp.RollbackDryRun): string {
 export async function rollback(p: Parsed, ctx: Ctx): Promise<Output> {
   if (p.opts.dryRun === true) {
     try {
-      const d = rollbackApp.rollbackDryRun(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
+      const d = await rollbackApp.rollbackDryRun(ctx, p.args[0]!, { confirm: p.opts.confirm as string | undefined, lang: p.opts.lang as string | undefined, retryInDoubt: p.opts.retryInDoubt === true });
       return { json: { ...d }, text: () => rollbackDryRunText(d) };
     } catch (e) {
       // A predicted stop carries the whole prediction: show it, not only the first stop.
@@ -276,7 +276,7 @@ export async function dpc(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = verifyApp(ctx, p.args[0], { sinceHead: p.opts.sinceHead as string | undefined });
+  const r = await verifyApp(ctx, p.args[0], { sinceHead: p.opts.sinceHead as string | undefined });
   const ok = r.problems.length === 0;
   const lines = [
     ...r.problems.map((x) => `problem  ${x.contract_id ?? '-'}  ${x.kind}: ${x.message}`),
@@ -293,7 +293,7 @@ export async function verify(p: Parsed, ctx: Ctx): Promise<Output> {
 }
 
 export async function head(_p: Parsed, ctx: Ctx): Promise<Output> {
-  const r = headApp(ctx);
+  const r = await headApp(ctx);
   return {
     json: { digest: r.digest, path: r.path, contracts: r.preimage.contracts.length, chains: r.preimage.chains.length },
     text: () => r.digest,
@@ -404,7 +404,7 @@ export async function resume(p: Parsed, ctx: Ctx): Promise<Output> {
 export { readContract };
 
 export async function envelopes(p: Parsed, ctx: Ctx): Promise<Output> {
-  const list = runApp.listEnvelopes(ctx, p.opts.contract as string | undefined);
+  const list = await runApp.listEnvelopes(ctx, p.opts.contract as string | undefined);
   return {
     json: { envelopes: list },
     text: (paint) =>

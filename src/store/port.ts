@@ -225,6 +225,16 @@ export interface ExecutionStore {
    * Called again inside `fn` it nests (a savepoint). A thrown error rolls the transaction back.
    */
   transaction<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Optional: a transaction that only reads and must not wait for or hold back writers (SQLite: a
+   * deferred BEGIN, where `transaction` is BEGIN IMMEDIATE). Without it, `readOnly` uses `transaction`.
+   */
+  read?<T>(fn: (sql: SqlExecutor) => Promise<T>): Promise<T>;
+}
+
+/** A read-only transaction: the store's `read` where it has one, else `transaction`. */
+export function readOnly<T>(store: ExecutionStore, fn: (sql: SqlExecutor) => Promise<T>): Promise<T> {
+  return store.read ? store.read(fn) : store.transaction(fn);
 }
 
 /**

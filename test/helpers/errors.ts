@@ -11,3 +11,14 @@ export function caught(fn: () => unknown): KairError {
   }
   throw new Error('expected a KairError, nothing was thrown');
 }
+
+/** caught() for a function that rejects (the port's repositories and lanes are asynchronous). */
+export async function caughtAsync(fn: () => Promise<unknown>): Promise<KairError> {
+  try {
+    await fn();
+  } catch (e) {
+    if (isKairError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a KairError, nothing was thrown');
+}

@@ -8,6 +8,7 @@ import { accessRepo } from '../../src/lanes/aec/access.js';
 import { catalogRepo } from '../../src/lanes/aec/catalog.js';
 import { changeLogMismatches } from '../../src/lanes/aec/change-log.js';
 import { addWaiver } from '../../src/lanes/aec/waivers.js';
+import { executionStoreOf } from '../../src/store/sqlite/executor.js';
 import { CHAINS, checkChainTable } from '../../src/store/sqlite/chain.js';
 import { MIGRATIONS, appliedMigrations, openDb, type Db } from '../../src/store/sqlite/db.js';
 import { caught } from '../helpers/errors.js';
@@ -48,7 +49,7 @@ const sim = (id: string, over: Partial<SimulationDefinition> = {}): SimulationDe
   });
 
 describe('migration 2 (aec_catalog_access)', () => {
-  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log, 5 widens it, 6 and 7 two more chains)', () => {
+  it('is applied once, after migration 1, and creates the catalog and policy tables (migration 3 adds the ledgers, 4 the change log, 5 widens it, 6 and 7 two more chains)', async () => {
     openTracked({ now: () => NOW }).close();
     const db = openTracked({ now: () => LATER });
     expect(appliedMigrations(db)).toEqual([
@@ -79,24 +80,24 @@ describe('migration 2 (aec_catalog_access)', () => {
     ]);
   });
 
-  it('migration 5 rebuilds the change log with every row and hash as it was: the chain and the catalog still check out, and waivers can be logged', () => {
+  it('migration 5 rebuilds the change log with every row and hash as it was: the chain and the catalog still check out, and waivers can be logged', async () => {
     const v4 = openTracked({ now: () => NOW, migrations: MIGRATIONS.slice(0, 4) });
     catalogRepo(v4).registerSimulation(parseSimulation({ id: 'ping', title: 'Ping', examples: ['ping'], required_fields: [], impact: 'none', access_action: 'system:ping', executor: { kind: 'builtin', name: 'noop' } }), { ...BY, tenant: 't' });
     const before = v4.prepare('SELECT * FROM change_log ORDER BY id').all();
     v4.close();
     const db = openTracked({ now: () => LATER });
     expect(db.prepare('SELECT * FROM change_log ORDER BY id').all()).toEqual(before);
-    expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
-    expect(changeLogMismatches(db)).toEqual([]);
-    addWaiver(db, { tenant: 't', until: LATER, reason: 'r', actor: 'root', now: NOW });
-    expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
-    expect(changeLogMismatches(db)).toEqual([]);
+    expect(await checkChainTable(executionStoreOf(db).sql, CHAINS.change_log)).toEqual([]);
+    expect(await changeLogMismatches(executionStoreOf(db).sql)).toEqual([]);
+    await executionStoreOf(db).transaction((sql) => addWaiver(sql, { tenant: 't', until: LATER, reason: 'r', actor: 'root', now: NOW }));
+    expect(await checkChainTable(executionStoreOf(db).sql, CHAINS.change_log)).toEqual([]);
+    expect(await changeLogMismatches(executionStoreOf(db).sql)).toEqual([]);
     expect(() => db.prepare("UPDATE slo_waivers SET until = '2030-01-01T00:00:00.000Z'").run()).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM slo_waivers').run()).toThrow(/append-only/);
     expect(() => db.prepare("UPDATE change_log SET actor = 'x'").run()).toThrow(/append-only/);
   });
 
-  it('rejects statuses and decisions outside the CHECK lists', () => {
+  it('rejects statuses and decisions outside the CHECK lists', async () => {
     const db = openTracked();
     expect(() => db.prepare("INSERT INTO simulations VALUES ('x', '{}', 'Live', ?, ?, 'a')").run(NOW, NOW)).toThrow(/CHECK/);
     expect(() => db.prepare("INSERT INTO access_policy VALUES ('a', 'b', 'maybe', ?, 'a')").run(NOW)).toThrow(/CHECK/);
@@ -104,7 +105,7 @@ describe('migration 2 (aec_catalog_access)', () => {
 });
 
 describe('catalog repo', () => {
-  it('registers as Draft and reads back the definition with its bookkeeping', () => {
+  it('registers as Draft and reads back the definition with its bookkeeping', async () => {
     const repo = catalogRepo(openTracked());
     const def = sim('send-invoice', { impact: 'impactful', rollback_simulation_id: 'void-invoice', required_fields: ['customer'] });
     const v = repo.registerSimulation(def, BY);
@@ -113,7 +114,7 @@ describe('catalog repo', () => {
     expect(repo.getSimulation('nope')).toBeUndefined();
   });
 
-  it('SIMULATION_EXISTS (exit 3) on a second register, and the first definition is kept', () => {
+  it('SIMULATION_EXISTS (exit 3) on a second register, and the first definition is kept', async () => {
     const repo = catalogRepo(openTracked());
     repo.registerSimulation(sim('ping'), BY);
     const e = caught(() => repo.registerSimulation(sim('ping', { title: 'Other' }), { actor: 'bob', now: LATER }));
@@ -122,13 +123,13 @@ describe('catalog repo', () => {
     expect(repo.getSimulation('ping')).toMatchObject({ title: 'Sim ping', registered_by: 'alice' });
   });
 
-  it('lists by id', () => {
+  it('lists by id', async () => {
     const repo = catalogRepo(openTracked());
     for (const id of ['zeta', 'alpha', 'mid']) repo.registerSimulation(sim(id), BY);
     expect(repo.listSimulations().map((s) => s.id)).toEqual(['alpha', 'mid', 'zeta']);
   });
 
-  it('status transitions: Draft → Active → Deprecated → Disabled → Active; updated_at moves', () => {
+  it('status transitions: Draft → Active → Deprecated → Disabled → Active; updated_at moves', async () => {
     const repo = catalogRepo(openTracked());
     repo.registerSimulation(sim('ping'), BY);
     expect(repo.setStatus('ping', 'Active', LATER)).toMatchObject({ status: 'Active', created_at: NOW, updated_at: LATER });
@@ -137,40 +138,42 @@ describe('catalog repo', () => {
     expect(repo.setStatus('ping', 'Active', LATER).status).toBe('Active');
   });
 
-  it('SIMULATION_NOT_FOUND (exit 4) for an unknown id', () => {
+  it('SIMULATION_NOT_FOUND (exit 4) for an unknown id', async () => {
     const repo = catalogRepo(openTracked());
     const e = caught(() => repo.setStatus('ghost', 'Active', NOW));
     expect(e.code).toBe('SIMULATION_NOT_FOUND');
     expect(e.details).toEqual({ simulation_id: 'ghost' });
   });
 
-  it('definitions are immutable in SQLite (only status/updated_at may change) and rows never deleted', () => {
+  it('definitions are immutable in SQLite (only status/updated_at may change) and rows never deleted', async () => {
     const db = openTracked();
     catalogRepo(db).registerSimulation(sim('ping'), BY);
     expect(() => db.prepare("UPDATE simulations SET definition = '{}' WHERE id = 'ping'").run()).toThrow(/only the status/);
     expect(() => db.prepare("DELETE FROM simulations WHERE id = 'ping'").run()).toThrow(/never deleted/);
   });
 
-  it('catalogEntries feeds the Finder: Draft refuses, Active matches', () => {
-    const repo = catalogRepo(openTracked());
+  it('catalogEntries feeds the Finder: Draft refuses, Active matches', async () => {
+    const db = openTracked();
+    const repo = catalogRepo(db);
     repo.registerSimulation(sim('send-invoice', { examples: ['send invoice'], required_fields: ['customer'], impact: 'impactful', rollback_simulation_id: 'void-invoice' }), BY);
-    const entries = repo.catalogEntries();
+    const port = catalogRepo(executionStoreOf(db).sql);
+    const entries = await port.catalogEntries();
     expect(entries).toEqual([expect.objectContaining({ id: 'send-invoice', status: 'Draft', rollback_simulation_id: 'void-invoice', executor: { kind: 'builtin', name: 'noop' } })]);
     expect(find({ utterance: 'send invoice', fields: { customer: 'acme' } }, entries).reason_code).toBe('SIM_FINDER_SIMULATION_INACTIVE');
     repo.setStatus('send-invoice', 'Active', LATER);
-    const p = find({ utterance: 'send invoice', fields: { customer: 'acme' } }, repo.catalogEntries());
+    const p = find({ utterance: 'send invoice', fields: { customer: 'acme' } }, await port.catalogEntries());
     expect(p).toMatchObject({ type: 'SimulationMatchPacket', simulation_id: 'send-invoice', score_bp: 10000 });
   });
 });
 
 describe('access repo', () => {
-  it('fails closed: no rule → deny at policy version 0', () => {
+  it('fails closed: no rule → deny at policy version 0', async () => {
     const repo = accessRepo(openTracked());
     expect(repo.policyVersion()).toBe(0);
     expect(repo.decide('alice', 'invoice:send')).toEqual({ decision: 'deny', policy_snapshot_version: 0 });
   });
 
-  it('every change appends a version (even an unchanged decision); decide reports the rule and the version', () => {
+  it('every change appends a version (even an unchanged decision); decide reports the rule and the version', async () => {
     const db = openTracked();
     const repo = accessRepo(db);
     expect(repo.setRule('alice', 'invoice:send', 'allow', BY).policy_snapshot_version).toBe(1);
@@ -196,7 +199,7 @@ describe('access repo', () => {
     expect(() => db.prepare('DELETE FROM access_policy_versions').run()).toThrow(/append-only/);
   });
 
-  it('versions survive reopening', () => {
+  it('versions survive reopening', async () => {
     accessRepo(openTracked()).setRule('a', 'x:y', 'allow', BY);
     expect(accessRepo(openTracked()).policyVersion()).toBe(1);
   });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { accessRepo } from '../../src/lanes/aec/access.js';
 import { lastConfigSha, logConfigChange } from '../../src/lanes/aec/change-log.js';
+import { executionStoreOf } from '../../src/store/sqlite/executor.js';
 import { CHAINS, checkChainTable } from '../../src/store/sqlite/chain.js';
 import { MIGRATIONS, openDb } from '../../src/store/sqlite/db.js';
 
@@ -21,7 +22,7 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('migration 6 (access_policy_removed)', () => {
-  it('keeps every change-log and policy-version row, id and hash; the chain still checks and grows', () => {
+  it('keeps every change-log and policy-version row, id and hash; the chain still checks and grows', async () => {
     const file = join(dir, 'kair.db');
     const old = openDb(file, { now: () => NOW, migrations: MIGRATIONS.slice(0, 4) });
     const by = { actor: 'alice', now: NOW, tenant: 't1' };
@@ -38,13 +39,13 @@ describe('migration 6 (access_policy_removed)', () => {
     try {
       expect(db.prepare('SELECT * FROM change_log ORDER BY id').all()).toEqual(logBefore);
       expect(db.prepare(v4Columns).all()).toEqual(versionsBefore);
-      expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
+      expect(await checkChainTable(executionStoreOf(db).sql, CHAINS.change_log)).toEqual([]);
       // a removal and a config entry, chained onto the old rows
-      expect(accessRepo(db).removeRule('bob', 'a:b', by)).toBe(true);
-      logConfigChange(db, { tenant: 't1', actor: 'alice', at: NOW, change: { key: 'approvals.min', from: 1, to: 2 }, sha256: 'f'.repeat(64) });
-      expect(checkChainTable(db, CHAINS.change_log)).toEqual([]);
-      expect(lastConfigSha(db)).toBe('f'.repeat(64));
-      expect(accessRepo(db).snapshot(accessRepo(db).policyVersion())).toEqual([{ actor: 'alice', action: 'a:b', decision: 'allow' }]);
+      expect(await accessRepo(executionStoreOf(db).sql).removeRule('bob', 'a:b', by)).toBe(true);
+      await logConfigChange(executionStoreOf(db).sql, { tenant: 't1', actor: 'alice', at: NOW, change: { key: 'approvals.min', from: 1, to: 2 }, sha256: 'f'.repeat(64) });
+      expect(await checkChainTable(executionStoreOf(db).sql, CHAINS.change_log)).toEqual([]);
+      expect(await lastConfigSha(executionStoreOf(db).sql)).toBe('f'.repeat(64));
+      expect(await accessRepo(executionStoreOf(db).sql).snapshot(accessRepo(db).policyVersion())).toEqual([{ actor: 'alice', action: 'a:b', decision: 'allow' }]);
       // the append-only triggers are there again
       expect(() => db.prepare('DELETE FROM change_log').run()).toThrow(/append-only/);
       expect(() => db.prepare('UPDATE access_policy_versions SET actor = actor').run()).toThrow(/append-only/);

@@ -10,7 +10,8 @@ import { effectiveCaps, usdToMicros } from '../../src/domain/kimi.js';
 import { envelopeRepo, runKimiLane, type KimiLaneInput } from '../../src/lanes/kimi/envelopes.js';
 import { stubProvider, type KimiProvider } from '../../src/lanes/kimi/provider.js';
 import { appliedMigrations, MIGRATIONS, openDb, type Db, type Migration } from '../../src/store/sqlite/db.js';
-import { caught } from '../helpers/errors.js';
+import { executionStoreOf } from '../../src/store/sqlite/executor.js';
+import { caught, caughtAsync } from '../helpers/errors.js';
 import { seedKimiSuccess } from '../helpers/kimi.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -168,9 +169,9 @@ describe('openDb and migrations', () => {
 });
 
 describe('runKimiLane', () => {
-  it('runs a successful envelope: COMPLETED envelope and run row, seed-shaped result, seed messages', () => {
+  it('runs a successful envelope: COMPLETED envelope and run row, seed-shaped result, seed messages', async () => {
     const db = openTracked();
-    const r = runKimiLane(db, stubProvider, input());
+    const r = await runKimiLane(executionStoreOf(db), stubProvider, input());
     expect(r.ok).toBe(true);
     expect(r.reused).toBe(false);
     expect(r.error).toBeUndefined();
@@ -212,16 +213,16 @@ describe('runKimiLane', () => {
         summary: 'Successfully generated: chat, notifications. Used 5 agents over 8s.',
       },
     ]);
-    expect(envelopeRepo(db).completedSpendMicros('chat')).toBe(20000);
+    expect((await envelopeRepo(executionStoreOf(db).sql).completedSpendMicros('chat'))).toBe(20000);
   });
 
-  it('reads a clock function once per transaction for started_at and finished_at', () => {
+  it('reads a clock function once per transaction for started_at and finished_at', async () => {
     const db = openTracked();
     const times = ['2026-01-30T12:00:00.000Z', '2026-01-30T12:00:09.000Z'];
-    runKimiLane(db, stubProvider, input({ now: () => times.shift()! }));
-    const run = envelopeRepo(db).getRun('kexec_chat-run-1')!;
+    await runKimiLane(executionStoreOf(db), stubProvider, input({ now: () => times.shift()! }));
+    const run = (await envelopeRepo(executionStoreOf(db).sql).getRun('kexec_chat-run-1'))!;
     expect([run.started_at, run.finished_at]).toEqual(['2026-01-30T12:00:00.000Z', '2026-01-30T12:00:09.000Z']);
-    expect(envelopeRepo(db).getEnvelope('env_chat-run-1')!.updated_at).toBe('2026-01-30T12:00:09.000Z');
+    expect((await envelopeRepo(executionStoreOf(db).sql).getEnvelope('env_chat-run-1'))!.updated_at).toBe('2026-01-30T12:00:09.000Z');
   });
 
   it.each([
@@ -239,7 +240,7 @@ describe('runKimiLane', () => {
       summary: 'Execution aborted: runtime exceeded (8s > 5s)',
       message: 'Kimi execution aborted (runtime exceeded)',
     },
-  ])('$name: envelope FAILED, FAILED run row with 0 tokens and $0, nothing executed', ({ caps, code, summary, message }) => {
+  ])('$name: envelope FAILED, FAILED run row with 0 tokens and $0, nothing executed', async ({ caps, code, summary, message }) => {
     const db = openTracked();
     let executed = 0;
     const counting: KimiProvider = {
@@ -249,7 +250,7 @@ describe('runKimiLane', () => {
         return stubProvider.execute(req);
       },
     };
-    const r = runKimiLane(db, counting, input({ caps }));
+    const r = await runKimiLane(executionStoreOf(db), counting, input({ caps }));
     expect(executed).toBe(0);
     expect(r.ok).toBe(false);
     expect(r.error).toMatchObject({ code, message: summary, details: { execution_envelope_id: 'env_chat-run-1' } });
@@ -268,79 +269,79 @@ describe('runKimiLane', () => {
     expect(db.prepare('SELECT status, tokens_used, cost_micros, runtime_sec, summary FROM kimi_execution_runs').all()).toEqual([
       { status: 'FAILED', tokens_used: 0, cost_micros: 0, runtime_sec: 0, summary },
     ]);
-    expect(envelopeRepo(db).completedSpendMicros('chat')).toBe(0);
+    expect((await envelopeRepo(executionStoreOf(db).sql).completedSpendMicros('chat'))).toBe(0);
   });
 
-  it('allows a cost exactly equal to the budget', () => {
+  it('allows a cost exactly equal to the budget', async () => {
     const db = openTracked();
-    expect(runKimiLane(db, stubProvider, input({ caps: { ...CAPS, maxCostUSD: 0.02, maxRuntimeSec: 8 } })).ok).toBe(true);
+    expect((await runKimiLane(executionStoreOf(db), stubProvider, input({ caps: { ...CAPS, maxCostUSD: 0.02, maxRuntimeSec: 8 } }))).ok).toBe(true);
   });
 
-  it('caps the sum over the contract’s COMPLETED runs; failed attempts and other contracts do not count', () => {
+  it('caps the sum over the contract’s COMPLETED runs; failed attempts and other contracts do not count', async () => {
     const db = openTracked();
     const cap = usdToMicros(0.03);
-    const repo = envelopeRepo(db);
+    const repo = envelopeRepo(executionStoreOf(db).sql);
 
-    expect(runKimiLane(db, stubProvider, input({ runId: 'chat-run-1', perContractCapMicros: cap })).ok).toBe(true);
+    expect((await runKimiLane(executionStoreOf(db), stubProvider, input({ runId: 'chat-run-1', perContractCapMicros: cap }))).ok).toBe(true);
     // A failed attempt spends nothing.
-    expect(runKimiLane(db, stubProvider, input({ runId: 'chat-run-2', perContractCapMicros: cap, caps: { ...CAPS, maxCostUSD: 0.01 } })).ok).toBe(false);
-    expect(repo.completedSpendMicros('chat')).toBe(20000);
+    expect((await runKimiLane(executionStoreOf(db), stubProvider, input({ runId: 'chat-run-2', perContractCapMicros: cap, caps: { ...CAPS, maxCostUSD: 0.01 } }))).ok).toBe(false);
+    expect(await repo.completedSpendMicros('chat')).toBe(20000);
 
-    const third = runKimiLane(db, stubProvider, input({ runId: 'chat-run-3', perContractCapMicros: cap }));
+    const third = await runKimiLane(executionStoreOf(db), stubProvider, input({ runId: 'chat-run-3', perContractCapMicros: cap }));
     expect(third.ok).toBe(false);
     expect(third.error?.code).toBe('CONTRACT_BUDGET_EXCEEDED');
     expect(third.kimi.result.summary).toBe('Execution aborted: contract budget exceeded ($0.04 > $0.03)');
     expect(third.messages).toEqual(['Kimi execution aborted (contract budget exceeded)']);
 
     // One feature ($0.01) still fits exactly: $0.02 + $0.01 = $0.03.
-    expect(runKimiLane(db, stubProvider, input({ runId: 'chat-run-4', perContractCapMicros: cap, features: ['chat'] })).ok).toBe(true);
-    expect(repo.completedSpendMicros('chat')).toBe(30000);
+    expect((await runKimiLane(executionStoreOf(db), stubProvider, input({ runId: 'chat-run-4', perContractCapMicros: cap, features: ['chat'] }))).ok).toBe(true);
+    expect(await repo.completedSpendMicros('chat')).toBe(30000);
 
-    expect(runKimiLane(db, stubProvider, input({ contractId: 'billing', runId: 'billing-run-1', perContractCapMicros: cap })).ok).toBe(true);
-    expect(repo.completedSpendMicros('billing')).toBe(20000);
-    expect(repo.completedSpendMicros('nobody')).toBe(0);
+    expect((await runKimiLane(executionStoreOf(db), stubProvider, input({ contractId: 'billing', runId: 'billing-run-1', perContractCapMicros: cap }))).ok).toBe(true);
+    expect(await repo.completedSpendMicros('billing')).toBe(20000);
+    expect(await repo.completedSpendMicros('nobody')).toBe(0);
   });
 
-  it('lists envelopes in creation order, filtered by contract, run and status', () => {
+  it('lists envelopes in creation order, filtered by contract, run and status', async () => {
     const db = openTracked();
-    runKimiLane(db, stubProvider, input({ runId: 'chat-run-1' }));
-    runKimiLane(db, stubProvider, input({ contractId: 'billing', runId: 'billing-run-1' }));
-    runKimiLane(db, stubProvider, input({ runId: 'chat-run-2', caps: { ...CAPS, maxCostUSD: 0.01 } }));
-    const repo = envelopeRepo(db);
-    expect(repo.listEnvelopes().map((e) => e.id)).toEqual(['env_chat-run-1', 'env_billing-run-1', 'env_chat-run-2']);
-    expect(repo.listEnvelopes({ contractId: 'chat' }).map((e) => [e.id, e.status])).toEqual([
+    await runKimiLane(executionStoreOf(db), stubProvider, input({ runId: 'chat-run-1' }));
+    await runKimiLane(executionStoreOf(db), stubProvider, input({ contractId: 'billing', runId: 'billing-run-1' }));
+    await runKimiLane(executionStoreOf(db), stubProvider, input({ runId: 'chat-run-2', caps: { ...CAPS, maxCostUSD: 0.01 } }));
+    const repo = envelopeRepo(executionStoreOf(db).sql);
+    expect((await repo.listEnvelopes()).map((e) => e.id)).toEqual(['env_chat-run-1', 'env_billing-run-1', 'env_chat-run-2']);
+    expect((await repo.listEnvelopes({ contractId: 'chat' })).map((e) => [e.id, e.status])).toEqual([
       ['env_chat-run-1', 'COMPLETED'],
       ['env_chat-run-2', 'FAILED'],
     ]);
-    expect(repo.listEnvelopes({ contractId: 'billing' }).map((e) => e.id)).toEqual(['env_billing-run-1']);
-    expect(repo.listEnvelopes({ contractId: 'none' })).toEqual([]);
-    expect(repo.listEnvelopes({ runId: 'chat-run-2' }).map((e) => e.id)).toEqual(['env_chat-run-2']);
-    expect(repo.listEnvelopes({ contractId: 'billing', runId: 'chat-run-2' })).toEqual([]);
-    expect(repo.listEnvelopes({ contractId: 'chat', status: 'COMPLETED' }).map((e) => e.id)).toEqual(['env_chat-run-1']);
-    expect(repo.listEnvelopes({ status: ['FAILED', 'CANCELLED'] }).map((e) => e.id)).toEqual(['env_chat-run-2']);
-    expect(repo.listEnvelopes({ runId: 'chat-run-1' })[0].allowed_scopes).toEqual(['custom_logic']);
+    expect((await repo.listEnvelopes({ contractId: 'billing' })).map((e) => e.id)).toEqual(['env_billing-run-1']);
+    expect(await repo.listEnvelopes({ contractId: 'none' })).toEqual([]);
+    expect((await repo.listEnvelopes({ runId: 'chat-run-2' })).map((e) => e.id)).toEqual(['env_chat-run-2']);
+    expect(await repo.listEnvelopes({ contractId: 'billing', runId: 'chat-run-2' })).toEqual([]);
+    expect((await repo.listEnvelopes({ contractId: 'chat', status: 'COMPLETED' })).map((e) => e.id)).toEqual(['env_chat-run-1']);
+    expect((await repo.listEnvelopes({ status: ['FAILED', 'CANCELLED'] })).map((e) => e.id)).toEqual(['env_chat-run-2']);
+    expect((await repo.listEnvelopes({ runId: 'chat-run-1' }))[0].allowed_scopes).toEqual(['custom_logic']);
   });
 
-  it('reuses the run’s COMPLETED envelope instead of executing again', () => {
+  it('reuses the run’s COMPLETED envelope instead of executing again', async () => {
     const db = openTracked();
-    const first = runKimiLane(db, stubProvider, input());
-    const again = runKimiLane(db, { ...stubProvider, execute: () => expect.fail('must not execute') }, input({ now: '2027-01-01T00:00:00.000Z' }));
-    expect(again).toEqual({ ok: true, reused: true, kimi: first.kimi, messages: [], events: [] });
-    expect(envelopeRepo(db).findCompletedForRun('chat-run-1')?.kimi).toEqual(first.kimi);
-    expect(envelopeRepo(db).findCompletedForRun('chat-run-9')).toBeUndefined();
+    const first = await runKimiLane(executionStoreOf(db), stubProvider, input());
+    const again = await runKimiLane(executionStoreOf(db), { ...stubProvider, execute: () => expect.fail('must not execute') }, input({ now: '2027-01-01T00:00:00.000Z' }));
+    expect(again).toEqual({ ok: true, reused: true, kimi: first.kimi, messages: [], events: [], rows: [] });
+    expect((await envelopeRepo(executionStoreOf(db).sql).findCompletedForRun('chat-run-1'))?.kimi).toEqual(first.kimi);
+    expect((await envelopeRepo(executionStoreOf(db).sql).findCompletedForRun('chat-run-9'))).toBeUndefined();
     expect(db.prepare('SELECT count(*) FROM execution_envelopes').pluck().get()).toBe(1);
   });
 
-  it('gives byte-identical results for the same inputs in two workspaces', () => {
-    const a = runKimiLane(openTracked(join(dir, 'a', 'kair.db')), stubProvider, input());
-    const b = runKimiLane(openTracked(join(dir, 'b', 'kair.db')), stubProvider, input());
+  it('gives byte-identical results for the same inputs in two workspaces', async () => {
+    const a = await runKimiLane(executionStoreOf(openTracked(join(dir, 'a', 'kair.db'))), stubProvider, input());
+    const b = await runKimiLane(executionStoreOf(openTracked(join(dir, 'b', 'kair.db'))), stubProvider, input());
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
-    const fa = runKimiLane(openTracked(join(dir, 'c', 'kair.db')), stubProvider, input({ caps: { ...CAPS, maxCostUSD: 0.01 } }));
-    const fb = runKimiLane(openTracked(join(dir, 'd', 'kair.db')), stubProvider, input({ caps: { ...CAPS, maxCostUSD: 0.01 } }));
+    const fa = await runKimiLane(executionStoreOf(openTracked(join(dir, 'c', 'kair.db'))), stubProvider, input({ caps: { ...CAPS, maxCostUSD: 0.01 } }));
+    const fb = await runKimiLane(executionStoreOf(openTracked(join(dir, 'd', 'kair.db'))), stubProvider, input({ caps: { ...CAPS, maxCostUSD: 0.01 } }));
     expect(JSON.stringify(fb)).toBe(JSON.stringify(fa));
   });
 
-  it('closes the envelope FAILED when the provider throws', () => {
+  it('closes the envelope FAILED when the provider throws', async () => {
     const db = openTracked();
     const failing: KimiProvider = {
       ...stubProvider,
@@ -348,7 +349,7 @@ describe('runKimiLane', () => {
         throw new Error('upstream 502');
       },
     };
-    const r = runKimiLane(db, failing, input());
+    const r = await runKimiLane(executionStoreOf(db), failing, input());
     expect(r.ok).toBe(false);
     expect(r.error?.code).toBe('INTERNAL_ERROR');
     expect(r.messages).toEqual(['Kimi execution started (budget $25, agents 5)', 'Kimi execution aborted (internal error)']);
@@ -356,36 +357,36 @@ describe('runKimiLane', () => {
     expect(r.kimi.result).toEqual({ tokensUsed: 0, costUSD: 0, summary: 'Execution failed: upstream 502', status: 'FAILED', runtimeSec: 0 });
   });
 
-  it('refuses a run whose envelope was left RUNNING until recovery cancels it, then starts attempt 2', () => {
+  it('refuses a run whose envelope was left RUNNING until recovery cancels it, then starts attempt 2', async () => {
     const db = openTracked();
-    const repo = envelopeRepo(db);
+    const repo = envelopeRepo(executionStoreOf(db).sql);
     // What a process killed mid-execution leaves behind.
-    repo.createEnvelope({ id: 'env_chat-run-1', contractId: 'chat', runId: 'chat-run-1', planSha256: 'a'.repeat(64), actor: 'alice', caps: CAPS, now: NOW });
-    repo.transitionEnvelope('env_chat-run-1', 'RUNNING', NOW);
-    repo.startRun({ id: 'kexec_chat-run-1', envelopeId: 'env_chat-run-1', provider: 'stub', now: NOW });
+    await repo.createEnvelope({ id: 'env_chat-run-1', contractId: 'chat', runId: 'chat-run-1', planSha256: 'a'.repeat(64), actor: 'alice', caps: CAPS, now: NOW });
+    await repo.transitionEnvelope('env_chat-run-1', 'RUNNING', NOW);
+    await repo.startRun({ id: 'kexec_chat-run-1', envelopeId: 'env_chat-run-1', provider: 'stub', now: NOW });
 
-    const err = caught(() => runKimiLane(db, stubProvider, input()));
+    const err = await caughtAsync(() => runKimiLane(executionStoreOf(db), stubProvider, input()));
     expect(err.code).toBe('INTERNAL_ERROR');
     expect(err.details).toEqual({ envelope_id: 'env_chat-run-1', status: 'RUNNING' });
-    expect(repo.listEnvelopes()).toHaveLength(1);
+    expect(await repo.listEnvelopes()).toHaveLength(1);
 
-    repo.cancelEnvelope('env_chat-run-1', NOW);
-    expect(repo.getEnvelope('env_chat-run-1')!.status).toBe('CANCELLED');
-    expect(repo.getRun('kexec_chat-run-1')).toMatchObject({ status: 'FAILED', finished_at: NOW, tokens_used: null, cost_micros: null });
+    await repo.cancelEnvelope('env_chat-run-1', NOW);
+    expect((await repo.getEnvelope('env_chat-run-1'))!.status).toBe('CANCELLED');
+    expect(await repo.getRun('kexec_chat-run-1')).toMatchObject({ status: 'FAILED', finished_at: NOW, tokens_used: null, cost_micros: null });
 
-    const r = runKimiLane(db, stubProvider, input());
+    const r = await runKimiLane(executionStoreOf(db), stubProvider, input());
     expect(r.ok).toBe(true);
     expect([r.kimi.executionEnvelopeId, r.kimi.executionRunId]).toEqual(['env_chat-run-1_2', 'kexec_chat-run-1_2']);
-    expect(repo.completedSpendMicros('chat')).toBe(20000);
+    expect(await repo.completedSpendMicros('chat')).toBe(20000);
   });
 
-  it('enforces the lifecycle in the repository and in the schema', () => {
+  it('enforces the lifecycle in the repository and in the schema', async () => {
     const db = openTracked();
-    runKimiLane(db, stubProvider, input());
-    const repo = envelopeRepo(db);
-    expect(caught(() => repo.transitionEnvelope('env_chat-run-1', 'RUNNING', NOW)).message).toMatch(/cannot go from COMPLETED to RUNNING/);
-    expect(caught(() => repo.transitionEnvelope('env_nope', 'RUNNING', NOW)).message).toMatch(/does not exist/);
-    expect(caught(() => repo.finishRun('kexec_chat-run-1', { status: 'FAILED', now: NOW, tokensUsed: 0, costMicros: 0, runtimeSec: 0, summary: 'x' })).code).toBe(
+    await runKimiLane(executionStoreOf(db), stubProvider, input());
+    const repo = envelopeRepo(executionStoreOf(db).sql);
+    expect((await caughtAsync(() => repo.transitionEnvelope('env_chat-run-1', 'RUNNING', NOW))).message).toMatch(/cannot go from COMPLETED to RUNNING/);
+    expect((await caughtAsync(() => repo.transitionEnvelope('env_nope', 'RUNNING', NOW))).message).toMatch(/does not exist/);
+    expect((await caughtAsync(() => repo.finishRun('kexec_chat-run-1', { status: 'FAILED', now: NOW, tokensUsed: 0, costMicros: 0, runtimeSec: 0, summary: 'x' }))).code).toBe(
       'INTERNAL_ERROR',
     );
     // Bypassing the repository does not help: triggers guard the rows.
@@ -399,6 +400,6 @@ describe('runKimiLane', () => {
         .prepare("INSERT INTO kimi_execution_runs (id, envelope_id, provider, started_at, status) VALUES ('x', 'env_missing', 'stub', ?, 'RUNNING')")
         .run(NOW),
     ).toThrow(/FOREIGN KEY/);
-    expect(repo.completedSpendMicros('chat')).toBe(20000);
+    expect(await repo.completedSpendMicros('chat')).toBe(20000);
   });
 });

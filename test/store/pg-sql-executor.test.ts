@@ -251,15 +251,15 @@ describe('parity with SQLite', () => {
     }
     const [lr, pr] = await both((sql) => sql.all('SELECT * FROM agent_execution_ledger ORDER BY row_id'));
     expect(pr.map((r) => canonicalJson(r))).toEqual(lr.map((r) => canonicalJson(r)));
-    expect(pr.map(rowSha)).toEqual(lr.map(rowSha));
-    expect(checkChainTable(db, CHAINS.agent_execution_ledger)).toEqual([]);
+    expect(pr.map((r) => rowSha(r))).toEqual(lr.map((r) => rowSha(r)));
+    expect(await local.transaction((sql) => checkChainTable(sql, CHAINS.agent_execution_ledger))).toEqual([]);
     const [lh, ph] = await both((sql) => sql.get("SELECT row_hash FROM agent_execution_ledger WHERE tenant_id = ? AND contract_id = ? ORDER BY row_id DESC LIMIT 1", ['ws-1', 'c1']));
     expect(ph).toEqual(lh);
     // aec_refs (no tenant column locally, chained in insertion order).
     for (const ref of ['b:1', 'a:2', 'c:3']) await both((sql) => appendChained(sql, CHAINS.aec_refs, { ref, kind: ref[0], body: canonicalJson({ ref }), created_at: AT }));
     const [la, pa] = await both((sql) => sql.all('SELECT * FROM aec_refs ORDER BY rowid'));
     expect(pa).toEqual(la);
-    expect(checkChainTable(db, CHAINS.aec_refs)).toEqual([]);
+    expect(await local.transaction((sql) => checkChainTable(sql, CHAINS.aec_refs))).toEqual([]);
     for (const page of [1, 2, 5000]) expect(await pgs.transaction((sql) => checkExecutionChains(sql, page))).toEqual([]);
     expect(await local.transaction((sql) => checkExecutionChains(sql, 2))).toEqual([]);
     // The heads `kair head` records, computed the same way on both.
@@ -312,7 +312,7 @@ describe('parity with SQLite', () => {
     expect(p1).toEqual(l1);
     const [l, p] = await both(async (sql) => [...(await sql.all('SELECT * FROM access_policy ORDER BY rowid')), ...(await sql.all('SELECT * FROM simulations ORDER BY rowid'))]);
     expect(p).toEqual(l);
-    expect(p.map(rowSha)).toEqual(l.map(rowSha));
+    expect(p.map((r) => rowSha(r))).toEqual(l.map((r) => rowSha(r)));
     expect(p[0]).toMatchObject({ decision: 'deny', updated_by: 'root' });
   });
 

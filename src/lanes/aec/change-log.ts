@@ -4,8 +4,9 @@
  * its canonical JSON after the change. `verify` holds the tables to what the log says.
  */
 import { canonicalJson } from '../../domain/canonical.js';
-import { CHAINS, insertChained, rowSha } from '../../store/sqlite/chain.js';
+import { CHAINS, insertChained, insertChainedSync, rowSha } from '../../store/sqlite/chain.js';
 import type { Db } from '../../store/sqlite/db.js';
+import type { SqlExecutor } from '../../store/port.js';
 
 export type LoggedTable = 'simulations' | 'access_policy' | 'slo_waivers';
 
@@ -41,10 +42,10 @@ export interface Change {
 }
 
 /** Appends the change of `table`'s row identified by `key`, reading the row as it now is (in the caller's transaction). */
-export function logChange(db: Db, c: Change, key: Record<string, unknown>): void {
+export async function logChange(sql: SqlExecutor, c: Change, key: Record<string, unknown>): Promise<void> {
   const cols = PRIMARY_KEYS[c.table];
-  const row = db.prepare(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`).get(...cols.map((k) => key[k])) as Record<string, unknown> | undefined;
-  insertChained(db, CHAINS.change_log, {
+  const row = await sql.get(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`, cols.map((k) => key[k]));
+  await insertChained(sql, CHAINS.change_log, {
     tenant_id: c.tenant,
     table_name: c.table,
     row_key: rowKey(c.table, key),
@@ -53,6 +54,22 @@ export function logChange(db: Db, c: Change, key: Record<string, unknown>): void
     changed_at: c.at,
     change: canonicalJson(c.change),
     // A removed row (access apply) is recorded as gone: the sha of nothing.
+    row_sha256: row ? rowSha(row, { dialect: sql.dialect, table: c.table }) : REMOVED_SHA,
+  });
+}
+
+/** logChange over a raw local connection, inside its caller's synchronous transaction (the local facades of catalog.ts and access.ts). */
+export function logChangeSync(db: Db, c: Change, key: Record<string, unknown>): void {
+  const cols = PRIMARY_KEYS[c.table];
+  const row = db.prepare(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`).get(...cols.map((k) => key[k])) as Record<string, unknown> | undefined;
+  insertChainedSync(db, CHAINS.change_log, {
+    tenant_id: c.tenant,
+    table_name: c.table,
+    row_key: rowKey(c.table, key),
+    action: c.action,
+    actor: c.actor,
+    changed_at: c.at,
+    change: canonicalJson(c.change),
     row_sha256: row ? rowSha(row) : REMOVED_SHA,
   });
 }
@@ -63,8 +80,8 @@ export const REMOVED_SHA = 'removed';
 const CONFIG_KEY = canonicalJson({ file: 'config.json' });
 
 /** Records a config change with the sha256 of the config file's bytes after it. */
-export function logConfigChange(db: Db, c: { tenant: string; actor: string; at: string; change: Record<string, unknown>; sha256: string }): void {
-  insertChained(db, CHAINS.change_log, {
+export async function logConfigChange(sql: SqlExecutor, c: { tenant: string; actor: string; at: string; change: Record<string, unknown>; sha256: string }): Promise<void> {
+  await insertChained(sql, CHAINS.change_log, {
     tenant_id: c.tenant,
     table_name: 'config',
     row_key: CONFIG_KEY,
@@ -77,8 +94,8 @@ export function logConfigChange(db: Db, c: { tenant: string; actor: string; at: 
 }
 
 /** The config sha the change log last recorded (null: kair never changed the config). */
-export function lastConfigSha(db: Db): string | null {
-  const r = db.prepare<[string], { row_sha256: string }>("SELECT row_sha256 FROM change_log WHERE table_name = 'config' AND row_key = ? ORDER BY id DESC LIMIT 1").get(CONFIG_KEY);
+export async function lastConfigSha(sql: SqlExecutor): Promise<string | null> {
+  const r = await sql.get<{ row_sha256: string }>("SELECT row_sha256 FROM change_log WHERE table_name = 'config' AND row_key = ? ORDER BY id DESC LIMIT 1", [CONFIG_KEY]);
   return r?.row_sha256 ?? null;
 }
 
@@ -92,10 +109,10 @@ export interface LogMismatch {
  * row: a row no entry names or whose sha256 differs (it was written outside kair), or an entry
  * whose row is gone.
  */
-export function changeLogMismatches(db: Db, tables: readonly LoggedTable[] = Object.keys(PRIMARY_KEYS) as LoggedTable[]): LogMismatch[] {
+export async function changeLogMismatches(sql: SqlExecutor, tables: readonly LoggedTable[] = Object.keys(PRIMARY_KEYS) as LoggedTable[]): Promise<LogMismatch[]> {
   const out: LogMismatch[] = [];
   const latest = new Map<string, { sha: string; id: number }>();
-  for (const e of db.prepare('SELECT id, table_name, row_key, row_sha256 FROM change_log ORDER BY id').iterate() as IterableIterator<{ id: number; table_name: string; row_key: string; row_sha256: string }>) {
+  for (const e of await sql.all<{ id: number; table_name: string; row_key: string; row_sha256: string }>('SELECT id, table_name, row_key, row_sha256 FROM change_log ORDER BY id')) {
     if (e.row_sha256 === REMOVED_SHA) {
       latest.delete(`${e.table_name}\u0000${e.row_key}`);
       continue;
@@ -104,12 +121,12 @@ export function changeLogMismatches(db: Db, tables: readonly LoggedTable[] = Obj
   }
   for (const table of tables) {
     const seen = new Set<string>();
-    for (const row of db.prepare(`SELECT * FROM ${table}`).all() as Record<string, unknown>[]) {
+    for (const row of await sql.all(`SELECT * FROM ${table}`)) {
       const key = rowKey(table, row);
       seen.add(key);
       const logged = latest.get(`${table}\u0000${key}`);
       if (!logged) out.push({ kind: 'row_mismatch', message: `${table} row ${key} is in no change-log entry (it was written outside kair)` });
-      else if (logged.sha !== rowSha(row)) out.push({ kind: 'row_mismatch', message: `${table} row ${key} differs from what change-log entry ${logged.id} recorded` });
+      else if (logged.sha !== rowSha(row, { dialect: sql.dialect, table })) out.push({ kind: 'row_mismatch', message: `${table} row ${key} differs from what change-log entry ${logged.id} recorded` });
     }
     for (const [k, v] of latest) {
       const [t, key] = k.split('\u0000') as [string, string];
@@ -149,7 +166,7 @@ export function toEntry(r: ChangeLogRow): ChangeLogEntry {
 }
 
 /** In log order; `table`/`key` narrow it to one table or one row. */
-export function changeLog(db: Db, filter: { table?: LoggedTable; key?: string } = {}): ChangeLogRow[] {
+export async function changeLog(sql: SqlExecutor, filter: { table?: LoggedTable; key?: string } = {}): Promise<ChangeLogRow[]> {
   const where: string[] = [];
   const args: string[] = [];
   if (filter.table) {
@@ -160,5 +177,5 @@ export function changeLog(db: Db, filter: { table?: LoggedTable; key?: string } 
     where.push('row_key = ?');
     args.push(filter.key);
   }
-  return db.prepare<string[], ChangeLogRow>(`SELECT * FROM change_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`).all(...args);
+  return sql.all<ChangeLogRow>(`SELECT * FROM change_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`, args);
 }

@@ -16,8 +16,11 @@ import { effectiveImpact } from '../../domain/aec/impact.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import { kairError } from '../../domain/errors.js';
 import { failpoint, stoppoint } from '../../store/failpoint.js';
+import type { RowAnchor } from '../../store/sqlite/chain.js';
+import { stepAnchors } from '../../store/sqlite/chain.js';
 import type { Workspace } from '../../store/fs/workspace.js';
-import type { Db } from '../../store/sqlite/db.js';
+import type { ExecutionStore, SqlExecutor } from '../../store/port.js';
+import { readOnly } from '../../store/port.js';
 import { accessRepo } from './access.js';
 import { catalogRepo } from './catalog.js';
 import type { DispatchEnvelope } from './executor.js';
@@ -74,6 +77,12 @@ export interface StepOutcome {
   /** The run's --confirm answer was used up by this step. */
   confirmation_used: boolean;
   row_id: number;
+  /**
+   * Every ledger row of this step of this run as the step's last transaction left them (those of
+   * a crashed earlier try included), for the history event to name; read in that transaction.
+   * Absent for a precheck and for an interrupted step (no outcome transaction).
+   */
+  rows?: RowAnchor[];
 }
 
 /** What `decision:<hash>` holds: the request, the facts and the verdict (seed §17.2 replay refs). */
@@ -103,42 +112,35 @@ export interface DecisionRecord {
 
 const CLARIFY = /^SIM_FINDER_CLARIFY_/;
 
-export async function dispatchStep(db: Db, ws: Workspace, req: StepRequest): Promise<StepOutcome> {
-  const r = decideAndClaim(db, ws, req);
+export async function dispatchStep(store: ExecutionStore, ws: Workspace, req: StepRequest): Promise<StepOutcome> {
+  const r = await decideAndClaim(store, ws, req);
   return typeof r === 'function' ? r() : r;
 }
 
-/**
- * A precheck (`req.precheck`) decides without writing or running anything, synchronously, so a
- * caller may run it inside a locked history decision.
- */
-export function precheckStep(db: Db, ws: Workspace, req: StepRequest): StepOutcome {
-  const r = decideAndClaim(db, ws, { ...req, precheck: true });
+/** A precheck (`req.precheck`) decides without writing or running anything (a caller may run it inside a locked history decision). */
+export async function precheckStep(store: ExecutionStore, ws: Workspace, req: StepRequest): Promise<StepOutcome> {
+  const r = await decideAndClaim(store, ws, { ...req, precheck: true });
   if (typeof r === 'function') throw new Error('internal: a precheck reached the executor');
   return r;
 }
 
-/**
- * Everything up to and including the claim runs synchronously (one SQLite decision); what runs
- * the executor and records its outcome is returned as a function, awaited by dispatchStep.
- */
 /**
  * Everything the gates look at for one step, read from SQLite and nothing written: the Finder's
  * packet, the idempotency view, access, the catalog, an earlier version's success. The
  * dispatcher and the dry run (`predictStep`) both decide on it, so a dry run cannot drift from
  * the real gates.
  */
-export function gatherStepFacts(db: Db, req: StepRequest) {
-  const ledger = ledgerRepo(db);
-  const access = accessRepo(db);
+export async function gatherStepFacts(sql: SqlExecutor, req: StepRequest) {
+  const ledger = ledgerRepo(sql);
+  const access = accessRepo(sql);
   const correlation_id = correlationId(req.contract_id, req.contract_version);
   const plan_id = `${correlation_id}/${req.step_id}`;
-  const rowsBefore = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
+  const rowsBefore = await ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
   const finder_attempt = req.finder_attempt ?? 1 + rowsBefore.filter((r) => r.event === 'HALTED' && CLARIFY.test(r.reason_code)).length;
 
-  const entries = catalogRepo(db).catalogEntries();
+  const entries = await catalogRepo(sql).catalogEntries();
   const packet: FinderPacket = req.rollback ? requireRollbackPacket(req.rollback.simulation_id, req, entries) : find({ utterance: req.utterance, fields: req.fields, lang: req.lang, attempt: finder_attempt }, entries);
-  const policyVersion = access.policyVersion();
+  const policyVersion = await access.policyVersion();
   const match = packet.type === 'SimulationMatchPacket' ? packet : null;
   const sim = match?.simulation;
   const key = req.rollback
@@ -157,7 +159,7 @@ export function gatherStepFacts(db: Db, req: StepRequest) {
   // The catalog as read for the Finder, a moment ago in this same call: no second read.
   const inCatalog = (simId: string) => entries.find((e) => e.id === simId);
   const current = sim ? inCatalog(sim.id) : undefined;
-  const accessNow = sim ? access.decide(req.actor, sim.access_action) : null;
+  const accessNow = sim ? await access.decide(req.actor, sim.access_action) : null;
 
   const facts: GateFacts = {
     packet_type: packet.type,
@@ -175,12 +177,12 @@ export function gatherStepFacts(db: Db, req: StepRequest) {
     catalog: { registered: current !== undefined, status: current?.status ?? null },
   };
   if (match && !req.rollback && hasEffects(match.simulation)) {
-    const earlier = earlierSuccess(ledger.successes(req.tenant_id, req.contract_id), { correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint });
+    const earlier = earlierSuccess(await ledger.successes(req.tenant_id, req.contract_id), { correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint });
     facts.repeat = { earlier_run_id: earlier, allowed: req.allow_repeat === true };
   }
   const fingerprints = match ? fingerprintBundle(match, req.plan_sha256) : null;
   if (fingerprints) facts.artifact_fingerprint_bundle_ref = `fingerprints:${canonicalHash(fingerprints)}`;
-  return { ledger, access, correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, impact, confirmable, rollbackId, idem, accessNow, facts, fingerprints };
+  return { correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, impact, confirmable, rollbackId, idem, accessNow, facts, fingerprints };
 }
 
 export interface StepPrediction {
@@ -192,8 +194,8 @@ export interface StepPrediction {
 }
 
 /** What `dispatchStep` would decide for this step now, with the answer given (no prompt); reads only. */
-export function predictStep(db: Db, req: StepRequest): StepPrediction {
-  const g = gatherStepFacts(db, req);
+export async function predictStep(store: ExecutionStore, req: StepRequest): Promise<StepPrediction> {
+  const g = await readOnly(store, (sql) => gatherStepFacts(sql, req));
   let used = false;
   if (g.sim && g.confirmable && req.confirm) {
     g.facts.confirmation = parseConfirmation(req.confirm.token, req.confirm.lang ?? req.lang).result;
@@ -203,11 +205,17 @@ export function predictStep(db: Db, req: StepRequest): StepPrediction {
   return { packet: g.packet, facts: g.facts, verdict, confirmation_used: used && verdict.reached.includes('confirmation') };
 }
 
-function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | (() => Promise<StepOutcome>) {
+/**
+ * Everything up to and including the claim (the facts read in one transaction; the claim, which
+ * reads the step again, in its own, committed before the executor runs); what runs the executor
+ * and records its outcome (one more transaction) is returned as a function, awaited by
+ * dispatchStep. A confirmation prompt is asked between the two, with no transaction open.
+ */
+async function decideAndClaim(store: ExecutionStore, ws: Workspace, req: StepRequest): Promise<StepOutcome | (() => Promise<StepOutcome>)> {
   const now = req.now();
   const correlation = correlationId(req.contract_id, req.contract_version);
   const scope: StepScope = { tenant_id: req.tenant_id, correlation_id: correlation, run_id: req.run_id, step_id: req.step_id, actor: req.actor };
-  const { ledger, access, correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, confirmable, rollbackId, idem, accessNow, facts, fingerprints } = gatherStepFacts(db, req);
+  const { correlation_id, plan_id, rowsBefore, finder_attempt, entries, packet, policyVersion, match, sim, key, confirmable, rollbackId, idem, accessNow, facts, fingerprints } = await readOnly(store, (sql) => gatherStepFacts(sql, req));
 
   // Confirmation: the run's --confirm answer, else a terminal prompt, asked only when every gate
   // before it has passed (no question for a step that would be refused anyway).
@@ -257,15 +265,16 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
   };
 
   /** Refs, the confirmation and access rows the verdict reached, and the decision itself. */
-  const persistDecision = (v: Verdict, f: GateFacts) => {
-    ledger.putNamedRef(packet.catalog_snapshot_ref, 'catalog', () => catalogSnapshot(entries), now);
-    ledger.putNamedRef(f.policy_snapshot_ref!, 'policy', () => ({ version: policyVersion, rules: access.snapshot(policyVersion) }), now);
-    const finder_packet_ref = ledger.putRef('packet', packet, now);
-    if (fingerprints) ledger.putNamedRef(f.artifact_fingerprint_bundle_ref!, 'fingerprints', () => fingerprints, now);
-    const rollback_plan_ref = confirmable && rollbackId ? ledger.putRef('rollback', { simulation_id: rollbackId, for_simulation_id: sim!.id, correlation_id, step_id: req.step_id, required_fields: req.fields }, now) : null;
+  const persistDecision = async (sql: SqlExecutor, v: Verdict, f: GateFacts) => {
+    const ledger = ledgerRepo(sql);
+    await ledger.putNamedRef(packet.catalog_snapshot_ref, 'catalog', () => catalogSnapshot(entries), now);
+    await ledger.putNamedRef(f.policy_snapshot_ref!, 'policy', async () => ({ version: policyVersion, rules: await accessRepo(sql).snapshot(policyVersion) }), now);
+    const finder_packet_ref = await ledger.putRef('packet', packet, now);
+    if (fingerprints) await ledger.putNamedRef(f.artifact_fingerprint_bundle_ref!, 'fingerprints', () => fingerprints, now);
+    const rollback_plan_ref = confirmable && rollbackId ? await ledger.putRef('rollback', { simulation_id: rollbackId, for_simulation_id: sim!.id, correlation_id, step_id: req.step_id, required_fields: req.fields }, now) : null;
     let confirmation_id: number | null = null;
     if (parse && v.reached.includes('confirmation')) {
-      confirmation_id = ledger.appendConfirmation({
+      confirmation_id = await ledger.appendConfirmation({
         ...scope,
         lexicon: CONFIRM_LEXICON_VERSION,
         lang: parse.lang,
@@ -279,7 +288,7 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
     }
     let access_decision_id: number | null = null;
     if (accessNow && v.reached.includes('access')) {
-      access_decision_id = ledger.appendAccessDecision({
+      access_decision_id = await ledger.appendAccessDecision({
         ...scope,
         action: sim!.access_action,
         decision: accessNow.decision,
@@ -290,7 +299,7 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
       });
     }
     const record: DecisionRecord = { request, facts: f, verdict: v, records: seedRecords(req, packet, finder_packet_ref, f, key, correlation_id, plan_id, rollback_plan_ref, now) };
-    const decision_ref = ledger.putRef('decision', record, now);
+    const decision_ref = await ledger.putRef('decision', record, now);
     return { finder_packet_ref, rollback_plan_ref, confirmation_id, confirmation_proof_ref: confirmation_id === null ? null : parse!.proof_ref, access_decision_id, decision_ref };
   };
 
@@ -312,13 +321,14 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
     v.dispatch || v.replay ? v.attempt : i === null ? 1 : i.kind === 'fresh' || i.kind === 'retry' ? i.next_attempt : i.attempt;
 
   /** Records a decision that dispatches nothing (a halt or a replay) in one transaction. */
-  const recordNoDispatch = (v: Exclude<Verdict, { dispatch: true }>, f: GateFacts, i: IdempotencyView | null, rows: readonly LedgerRow[]): StepOutcome => {
-    const refs = persistDecision(v, f);
+  const recordNoDispatch = async (sql: SqlExecutor, v: Exclude<Verdict, { dispatch: true }>, f: GateFacts, i: IdempotencyView | null, rows: readonly LedgerRow[]): Promise<StepOutcome> => {
+    const ledger = ledgerRepo(sql);
+    const refs = await persistDecision(sql, v, f);
     let outcome: unknown = null;
     let intake_id: string | undefined;
     if (v.replay && i?.kind === 'succeeded') outcome = rows.find((r) => r.row_id === i.row_id)?.outcome ?? null;
     if (packet.type === 'MissingSimulationPacket') {
-      intake_id = ledger.addIntake({
+      intake_id = await ledger.addIntake({
         tenant_id: req.tenant_id,
         contract_id: req.contract_id,
         correlation_id,
@@ -343,11 +353,12 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
       outcome: v.replay ? outcome : { reason_code: v.reason_code, ...(intake_id ? { intake_id } : {}) },
       latency_us: null,
     };
-    const row_id = ledger.appendRow(row);
-    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id, f, accessNow?.rule?.decision === 'deny' ? accessNow.rule : null);
+    const row_id = await ledger.appendRow(row);
+    const anchors = await stepAnchors(sql, req.run_id, req.step_id);
+    return noDispatchOutcome(v, packet, row_id, key, proofRefs(row), outcome, intake_id, i, confirmation_used, req.contract_id, f, accessNow?.rule?.decision === 'deny' ? accessNow.rule : null, anchors);
   };
 
-  if (!verdict.dispatch) return db.transaction(() => recordNoDispatch(verdict as Exclude<Verdict, { dispatch: true }>, facts, idem, rowsBefore)).immediate();
+  if (!verdict.dispatch) return store.transaction((sql) => recordNoDispatch(sql, verdict as Exclude<Verdict, { dispatch: true }>, facts, idem, rowsBefore));
 
   // The SLO's dispatch latency runs from here (the claim: waiting for SQLite's write lock
   // included) to the outcome row. A confirmation prompt was answered before this point, so a
@@ -355,17 +366,18 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
   const claimStart = process.hrtime.bigint();
   // Claim: re-read the step under SQLite's write lock; another process may have claimed or
   // finished it since the first read. Then the decision is made again on what is there now.
-  const claim = db
-    .transaction((): { kind: 'claimed'; row: NewLedgerRow; envelope: DispatchEnvelope; claim_row_id: number } | { kind: 'other'; outcome: StepOutcome } => {
-      const nowRows = ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
+  const claim = await store.transaction(
+    async (sql): Promise<{ kind: 'claimed'; row: NewLedgerRow; envelope: DispatchEnvelope; claim_row_id: number } | { kind: 'other'; outcome: StepOutcome }> => {
+      const ledger = ledgerRepo(sql);
+      const nowRows = await ledger.stepRows(req.tenant_id, correlation_id, req.step_id);
       const idemNow = idempotencyView(nowRows.map(ledgerFact), { simulation_id: match!.simulation_id, fields_fingerprint: match!.required_fields_fingerprint });
       if (nowRows.length !== rowsBefore.length && !sameView(idem!, idemNow)) {
         const f2: GateFacts = { ...facts, idempotency: idemNow, retry_in_doubt: false };
         verdict = decideGates(f2);
-        if (!verdict.dispatch) return { kind: 'other', outcome: recordNoDispatch(verdict, f2, idemNow, nowRows) };
+        if (!verdict.dispatch) return { kind: 'other', outcome: await recordNoDispatch(sql, verdict, f2, idemNow, nowRows) };
       }
       const v = verdict as Extract<Verdict, { dispatch: true }>;
-      const refs = persistDecision(v, facts);
+      const refs = await persistDecision(sql, v, facts);
       const envelope: DispatchEnvelope = {
         correlation_id,
         tenant_id: req.tenant_id,
@@ -380,7 +392,7 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
         artifact_fingerprint_bundle_ref: facts.artifact_fingerprint_bundle_ref!,
         rollback_plan_ref: refs.rollback_plan_ref,
       };
-      const dispatch_envelope_ref = ledger.putRef('envelope', envelope, now);
+      const dispatch_envelope_ref = await ledger.putRef('envelope', envelope, now);
       const row: NewLedgerRow = {
         ...base,
         ...refs,
@@ -392,10 +404,10 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
         outcome: null,
         latency_us: null,
       };
-      const claim_row_id = ledger.appendRow(row);
+      const claim_row_id = await ledger.appendRow(row);
       return { kind: 'claimed', row, envelope, claim_row_id };
-    })
-    .immediate();
+    },
+  );
   if (claim.kind === 'other') return claim.outcome;
   failpoint('aec.claimed');
   // Lets a test stall a dispatch after its claim and see the stall counted in its latency.
@@ -403,7 +415,7 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
 
   return async () => {
 
-    const res = await executeSimulation(claim.envelope, { db, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now, ...(req.signal ? { signal: req.signal } : {}) });
+    const res = await executeSimulation(claim.envelope, { store, ws, run_id: req.run_id, controls_granted: req.controls_granted, now: req.now, ...(req.signal ? { signal: req.signal } : {}) });
     failpoint('aec.executed');
     if (res.event === 'INTERRUPTED') {
       // No outcome row: the command was killed part-way, so the claim stays without an outcome,
@@ -422,9 +434,10 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
     }
     const outcomeRow: NewLedgerRow = { ...claim.row, event: res.event, reason_code: res.reason_code, latency_us: null, created_at: req.now(), outcome: null };
     let proof_refs: string[] = [];
-    const row_id = db
-      .transaction(() => {
-        outcomeRow.access_decision_id = ledger.appendAccessDecision(res.access_decision);
+    let rows: RowAnchor[] = [];
+    const row_id = await store.transaction(async (sql) => {
+        const ledger = ledgerRepo(sql);
+        outcomeRow.access_decision_id = await ledger.appendAccessDecision(res.access_decision);
         proof_refs = proofRefs(claim.row, [`access_decision:${outcomeRow.access_decision_id}`, ...res.proof_refs]);
         outcomeRow.outcome = {
           step_id: req.step_id,
@@ -438,9 +451,10 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
           user_visible_text: res.message,
         };
         outcomeRow.latency_us = Number((process.hrtime.bigint() - claimStart) / 1000n);
-        return ledger.appendRow(outcomeRow);
-      })
-      .immediate();
+        const id = await ledger.appendRow(outcomeRow);
+        rows = await stepAnchors(sql, req.run_id, req.step_id);
+        return id;
+      });
     const status: StepOutcome['status'] = res.event === 'SUCCEEDED' ? 'COMPLETED' : res.event === 'REJECTED' ? 'REFUSED' : 'FAILED';
     return {
       status,
@@ -453,6 +467,7 @@ function decideAndClaim(db: Db, ws: Workspace, req: StepRequest): StepOutcome | 
       details: { step_id: req.step_id, simulation_id: match!.simulation_id, idempotency_key: key, attempt: claim.row.attempt, ...(status === 'COMPLETED' ? {} : { outcome: res.outcome, ...(typeof res.outcome.reason === 'string' ? { reason: res.outcome.reason } : {}) }) },
       confirmation_used,
       row_id,
+      rows,
     };
   };
 }
@@ -550,9 +565,10 @@ function noDispatchOutcome(
   contractId: string,
   facts?: GateFacts,
   denyRule: { actor: string; action: string } | null = null,
+  rows?: RowAnchor[],
 ): StepOutcome {
   const simulation_id = 'simulation_id' in packet && packet.simulation_id !== undefined ? packet.simulation_id : undefined;
-  const common = { idempotency_key: key, proof_refs, row_id, confirmation_used, ...(simulation_id ? { simulation_id } : {}) };
+  const common = { idempotency_key: key, proof_refs, row_id, confirmation_used, ...(simulation_id ? { simulation_id } : {}), ...(rows ? { rows } : {}) };
   if (v.replay) {
     return { ...common, status: 'REPLAYED', reason_code: 'AEC_IDEMPOTENT_REPLAY', message: 'already succeeded; the stored outcome is returned and nothing ran again', outcome, details: { idempotency_key: key } };
   }

@@ -13,8 +13,12 @@ import { fsyncDir } from '../../store/fs/atomic.js';
 import { makeScratchDir, removeScratchDir, sweepDeadWriters } from '../../store/fs/temp.js';
 import type { Workspace } from '../../store/fs/workspace.js';
 import { paths, rel } from '../../store/fs/workspace.js';
+import type { ExecutionStore } from '../../store/port.js';
+import { readOnly } from '../../store/port.js';
 import type { Db } from '../../store/sqlite/db.js';
+import type { AccessDecision } from './access.js';
 import { accessRepo } from './access.js';
+import type { SimulationView } from './catalog.js';
 import { catalogRepo } from './catalog.js';
 import type { AccessDecisionRow } from './ledger.js';
 
@@ -60,7 +64,9 @@ export interface ExecutorResult {
 }
 
 export interface ExecutorDeps {
-  db: Db;
+  store: ExecutionStore;
+  /** A raw local connection instead of `store` (in-process tests): the reads are synchronous, and so is the result of a builtin executor. */
+  db?: never;
   ws: Workspace;
   run_id: string;
   /** Controls granted on the contract at dispatch time (`command` needs `local:exec`). */
@@ -75,12 +81,30 @@ export interface ExecutorDeps {
 const OUTPUT_LIMIT = 4096;
 const clip = (s: string | undefined) => (s === undefined ? '' : s.length > OUTPUT_LIMIT ? `${s.slice(0, OUTPUT_LIMIT)}…` : s);
 
+/** What running a simulation needs beyond the store. */
+type RunDeps = Omit<ExecutorDeps, 'store' | 'db'>;
+
+/** ExecutorDeps over a raw local connection: see ExecutorDeps.db. */
+export type LocalExecutorDeps = RunDeps & { db: Db; store?: never };
+
 /**
- * Synchronous for every executor but `command`, which runs asynchronously (a Promise) so that kair
+ * The executor's own reads (access, catalog) are one read transaction that ends before the
+ * simulation runs: nothing is held while it runs. `command` runs asynchronously so that kair
  * stays able to react to SIGINT/SIGTERM while the command runs.
  */
-export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): ExecutorResult | Promise<ExecutorResult> {
-  const access = accessRepo(deps.db).decide(env.user_id, env.access_action);
+export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): Promise<ExecutorResult>;
+export function executeSimulation(env: DispatchEnvelope, deps: LocalExecutorDeps): ExecutorResult | Promise<ExecutorResult>;
+export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps | LocalExecutorDeps): ExecutorResult | Promise<ExecutorResult> {
+  if (deps.db) {
+    // Synchronous: a builtin executor's result is returned as it is.
+    const facts = { access: accessRepo(deps.db).decide(env.user_id, env.access_action), sim: catalogRepo(deps.db).getSimulation(env.simulation_id) };
+    return decideAndRun(env, deps, facts);
+  }
+  const store = deps.store!;
+  return readOnly(store, async (sql) => ({ access: await accessRepo(sql).decide(env.user_id, env.access_action), sim: await catalogRepo(sql).getSimulation(env.simulation_id) })).then((facts) => decideAndRun(env, deps, facts));
+}
+
+function decideAndRun(env: DispatchEnvelope, deps: RunDeps, { access, sim }: { access: AccessDecision; sim: SimulationView | undefined }): ExecutorResult | Promise<ExecutorResult> {
   const access_decision: ExecutorResult['access_decision'] = {
     tenant_id: env.tenant_id,
     correlation_id: env.correlation_id,
@@ -105,7 +129,6 @@ export function executeSimulation(env: DispatchEnvelope, deps: ExecutorDeps): Ex
   if (access.decision === 'deny') return rejected('ACCESS_SCOPE_VIOLATION', `${env.user_id} may not ${env.access_action} (no allow rule)`);
   if (access.decision === 'require-ap') return rejected('ACCESS_AP_REQUIRED', `${env.user_id} needs an approval (AP) to ${env.access_action}`);
 
-  const sim = catalogRepo(deps.db).getSimulation(env.simulation_id);
   if (!sim) return rejected('SIMULATION_NOT_REGISTERED', `simulation ${env.simulation_id} is not registered`);
   if (sim.status !== 'Active') return rejected('SIMULATION_NOT_ACTIVE', `simulation ${env.simulation_id} is ${sim.status}, not Active`);
   if (sim.executor.kind === 'command' && !deps.controls_granted.includes('local:exec')) {
@@ -126,7 +149,7 @@ const failed = (reason: string, message: string, extra: Record<string, unknown> 
   proof_refs: [],
 });
 
-function run(executor: ExecutorDef, env: DispatchEnvelope, deps: ExecutorDeps, envAllow: readonly string[]): RunResult | Promise<RunResult> {
+function run(executor: ExecutorDef, env: DispatchEnvelope, deps: RunDeps, envAllow: readonly string[]): RunResult | Promise<RunResult> {
   if (executor.kind === 'command') return runCommand(executor, env, deps, envAllow);
   switch (executor.name) {
     case 'noop':
@@ -296,7 +319,7 @@ child.on('exit', (code, signal) => {
 `;
 
 /** `command`: argv without a shell, `{field}` replaced inside each element, its process group killed at `timeout_ms`. */
-function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: DispatchEnvelope, deps: ExecutorDeps, envAllow: readonly string[]): RunResult | Promise<RunResult> {
+function runCommand(executor: Extract<ExecutorDef, { kind: 'command' }>, env: DispatchEnvelope, deps: RunDeps, envAllow: readonly string[]): RunResult | Promise<RunResult> {
   const unknown = new Set<string>();
   const argv = executor.argv.map((a) =>
     a.replace(PLACEHOLDER, (m, name: string) => {
@@ -426,7 +449,7 @@ interface Supervised {
  * reports `interrupted`. The backstops (timeout + grace + 10 s, and the grace + 5 s after an
  * interrupt) SIGKILL the supervisor and the command's group if the supervisor does not end.
  */
-function superviseCommand(argv: string[], timeoutMs: number, childEnv: Record<string, string>, deps: ExecutorDeps): Promise<Supervised> {
+function superviseCommand(argv: string[], timeoutMs: number, childEnv: Record<string, string>, deps: RunDeps): Promise<Supervised> {
   // Loaded here, not at the top: node:child_process brings net and dgram, ~3 ms of every run's start.
   const { spawn } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve) => {

@@ -6,7 +6,10 @@
  */
 import { canonicalHash, canonicalJson } from '../../domain/canonical.js';
 import type { LedgerEvent, LedgerFact, SuccessFact } from '../../domain/aec/gates.js';
+import type { SqlExecutor } from '../../store/port.js';
 import type { Db } from '../../store/sqlite/db.js';
+import { executionStoreOf } from '../../store/sqlite/executor.js';
+import { isLocalDb } from './catalog.js';
 import { CHAINS, insertChained } from '../../store/sqlite/chain.js';
 
 export interface LedgerRow {
@@ -162,88 +165,88 @@ export interface LedgerStats {
 
 const parseRow = (r: Record<string, unknown>): LedgerRow => ({ ...(r as unknown as LedgerRow), outcome: r.outcome === null ? null : JSON.parse(r.outcome as string) });
 
-const ledgerRepos = new WeakMap<Db, ReturnType<typeof makeLedgerRepo>>();
+const STEP_PROJECTION = PROJECTION_SQL.replace('%WHERE%', 'WHERE tenant_id = ? AND correlation_id = ? AND step_id = ?');
+/**
+ * Dialect branch: SQLite's `INSERT OR REPLACE` is PostgreSQL's `ON CONFLICT … DO UPDATE` on the
+ * projection's primary key (a `WHERE true` keeps PostgreSQL from reading ON as a join's).
+ */
+const PROJECT_STEP = {
+  sqlite: `INSERT OR REPLACE INTO agent_execution_current (${CURRENT_COLUMNS}) ${STEP_PROJECTION}`,
+  postgres: `INSERT INTO agent_execution_current (${CURRENT_COLUMNS}) SELECT * FROM (${STEP_PROJECTION}) AS p WHERE true ON CONFLICT (${GROUP}) DO UPDATE SET ${CURRENT_COLUMNS.split(', ')
+    .filter((c) => !GROUP.split(', ').includes(c))
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ')}`,
+} as const;
+const STEP_ROWS = `SELECT * FROM agent_execution_ledger WHERE ${GROUP.replaceAll(',', ' = ? AND')} = ? ORDER BY row_id`;
 
-/** One repository (and one set of prepared statements) per connection. */
-export function ledgerRepo(db: Db) {
-  let r = ledgerRepos.get(db);
-  if (!r) ledgerRepos.set(db, (r = makeLedgerRepo(db)));
-  return r;
-}
-
-function makeLedgerRepo(db: Db) {
+/** Over the caller's transaction (an append and its step's projection commit together). */
+export function ledgerRepo(x: SqlExecutor | Db) {
+  // A raw local connection (in-process tests) is used through the port's local executor.
+  const sql = isLocalDb(x) ? executionStoreOf(x).sql : x;
+  const hasRef = async (ref: string) => (await sql.get('SELECT 1 AS one FROM aec_refs WHERE ref = ?', [ref])) !== undefined;
   // Every append goes through insertChained: these tables are hash-chained (chain.ts).
-  const insertRef = (ref: string, kind: string, body: string, created_at: string) => {
-    db.transaction(() => {
-      if (!hasRef.get(ref)) insertChained(db, CHAINS.aec_refs, { ref, kind, body, created_at });
-    }).immediate();
+  const insertRef = async (ref: string, kind: string, body: string, created_at: string) => {
+    if (!(await hasRef(ref))) await insertChained(sql, CHAINS.aec_refs, { ref, kind, body, created_at });
   };
-  const getRef = db.prepare<[string], { body: string }>('SELECT body FROM aec_refs WHERE ref = ?');
-  const hasRef = db.prepare<[string], { one: number }>('SELECT 1 AS one FROM aec_refs WHERE ref = ?');
-  const getAccess = db.prepare<[number], Record<string, unknown>>('SELECT * FROM agent_execution_access_decision_ledger WHERE id = ?');
-  const getConfirmation = db.prepare<[number], ConfirmationRow>('SELECT * FROM agent_execution_confirmation_ledger WHERE id = ?');
-  const project = db.prepare(`INSERT OR REPLACE INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', 'WHERE tenant_id = ? AND correlation_id = ? AND step_id = ?')}`);
-  const stepRows = db.prepare<[string, string, string], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger WHERE ${GROUP.replaceAll(',', ' = ? AND')} = ? ORDER BY row_id`);
-  const intakeByStep = db.prepare<[string, string, string, string], { id: string }>('SELECT id FROM dev_intake WHERE tenant_id = ? AND correlation_id = ? AND step_id = ? AND utterance = ?');
-  const intakeCount = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dev_intake');
-  const successes = db.prepare<[string, string], SuccessFact & { row_id: number }>(
-    "SELECT row_id, correlation_id, step_id, run_id, simulation_id, required_fields_fingerprint AS fields_fingerprint FROM agent_execution_ledger WHERE tenant_id = ? AND contract_id = ? AND event = 'SUCCEEDED' ORDER BY row_id",
-  );
+  const num = (v: unknown) => Number(v);
 
   const repo = {
     /** Stores a JSON document under `<kind>:<sha256 of its canonical form>` (idempotent); returns the ref. */
-    putRef(kind: string, body: unknown, now: string): string {
+    async putRef(kind: string, body: unknown, now: string): Promise<string> {
       const ref = `${kind}:${canonicalHash(body)}`;
-      insertRef(ref, kind, canonicalJson(body), now);
+      await insertRef(ref, kind, canonicalJson(body), now);
       return ref;
     },
     /** Stores a document under a ref the caller names (e.g. `policy:v3`, `catalog:<hash>`); `body` is computed only when the ref is new. */
-    putNamedRef(ref: string, kind: string, body: () => unknown, now: string): string {
-      if (!hasRef.get(ref)) insertRef(ref, kind, canonicalJson(body()), now);
+    async putNamedRef(ref: string, kind: string, body: () => unknown, now: string): Promise<string> {
+      if (!(await hasRef(ref))) await insertChained(sql, CHAINS.aec_refs, { ref, kind, body: canonicalJson(await body()), created_at: now });
       return ref;
     },
-    getRef<T>(ref: string): T | undefined {
-      const r = getRef.get(ref);
+    async getRef<T>(ref: string): Promise<T | undefined> {
+      const r = await sql.get<{ body: string }>('SELECT body FROM aec_refs WHERE ref = ?', [ref]);
       return r ? (JSON.parse(r.body) as T) : undefined;
     },
-    appendAccessDecision(r: Omit<AccessDecisionRow, 'id'>): number {
-      return Number(
-        insertChained(db, CHAINS.agent_execution_access_decision_ledger, {
+    async appendAccessDecision(r: Omit<AccessDecisionRow, 'id'>): Promise<number> {
+      return num(
+        await insertChained(sql, CHAINS.agent_execution_access_decision_ledger, {
           tenant_id: r.tenant_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, actor: r.actor, action: r.action, decision: r.decision,
           rule: r.rule === undefined || r.rule === null ? null : JSON.stringify(r.rule), policy_snapshot_version: r.policy_snapshot_version, checked_by: r.checked_by, created_at: r.created_at,
         }),
       );
     },
-    getAccessDecision(id: number): AccessDecisionRow | undefined {
-      const r = getAccess.get(id);
+    async getAccessDecision(id: number): Promise<AccessDecisionRow | undefined> {
+      const r = await sql.get('SELECT * FROM agent_execution_access_decision_ledger WHERE id = ?', [id]);
       return r ? ({ ...r, rule: r.rule === null ? null : JSON.parse(r.rule as string) } as AccessDecisionRow) : undefined;
     },
-    appendConfirmation(r: Omit<ConfirmationRow, 'id'>): number {
-      return Number(
-        insertChained(db, CHAINS.agent_execution_confirmation_ledger, {
+    async appendConfirmation(r: Omit<ConfirmationRow, 'id'>): Promise<number> {
+      return num(
+        await insertChained(sql, CHAINS.agent_execution_confirmation_ledger, {
           tenant_id: r.tenant_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, actor: r.actor, lexicon: r.lexicon, lang: r.lang,
           token: r.token, normalized: r.normalized, result: r.result, source: r.source, proof_ref: r.proof_ref, created_at: r.created_at,
         }),
       );
     },
-    getConfirmation(id: number): ConfirmationRow | undefined {
-      return getConfirmation.get(id);
+    getConfirmation(id: number): Promise<ConfirmationRow | undefined> {
+      return sql.get<ConfirmationRow>('SELECT * FROM agent_execution_confirmation_ledger WHERE id = ?', [id]);
     },
     /** Appends one row and brings its step's projection up to date, in the caller's transaction. */
-    appendRow(row: NewLedgerRow): number {
+    async appendRow(row: NewLedgerRow): Promise<number> {
       const values = Object.fromEntries(LEDGER_COLUMNS.map((c) => [c, c === 'outcome' ? (row.outcome === null || row.outcome === undefined ? null : JSON.stringify(row.outcome)) : (row[c] ?? null)]));
-      const id = Number(insertChained(db, CHAINS.agent_execution_ledger, values));
-      project.run(row.tenant_id, row.correlation_id, row.step_id);
+      const id = num(await insertChained(sql, CHAINS.agent_execution_ledger, values));
+      await sql.run(PROJECT_STEP[sql.dialect], [row.tenant_id, row.correlation_id, row.step_id]);
       return id;
     },
     /** Every successful outcome of a contract, all versions, oldest first (the repeat check). */
-    successes(tenant: string, contractId: string): (SuccessFact & { row_id: number })[] {
-      return successes.all(tenant, contractId);
+    successes(tenant: string, contractId: string): Promise<(SuccessFact & { row_id: number })[]> {
+      return sql.all<SuccessFact & { row_id: number }>(
+        "SELECT row_id, correlation_id, step_id, run_id, simulation_id, required_fields_fingerprint AS fields_fingerprint FROM agent_execution_ledger WHERE tenant_id = ? AND contract_id = ? AND event = 'SUCCEEDED' ORDER BY row_id",
+        [tenant, contractId],
+      );
     },
-    stepRows(tenant: string, correlation: string, step: string): LedgerRow[] {
-      return stepRows.all(tenant, correlation, step).map(parseRow);
+    async stepRows(tenant: string, correlation: string, step: string): Promise<LedgerRow[]> {
+      return (await sql.all(STEP_ROWS, [tenant, correlation, step])).map(parseRow);
     },
-    rows(where: { contractId?: string; runId?: string } = {}): LedgerRow[] {
+    async rows(where: { contractId?: string; runId?: string } = {}): Promise<LedgerRow[]> {
       const filters: [string, string | undefined][] = [
         ['contract_id = ?', where.contractId],
         ['run_id = ?', where.runId],
@@ -251,35 +254,29 @@ function makeLedgerRepo(db: Db) {
       const used = filters.filter((f): f is [string, string] => f[1] !== undefined);
       const conds = used.map(([c]) => c);
       const args = used.map(([, v]) => v);
-      return db
-        .prepare<string[], Record<string, unknown>>(`SELECT * FROM agent_execution_ledger ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY row_id`)
-        .all(...args)
-        .map(parseRow);
+      return (await sql.all(`SELECT * FROM agent_execution_ledger ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY row_id`, args)).map(parseRow);
     },
     /** Adds a dev_intake row for a missing simulation (once per step and utterance); returns its id. */
-    addIntake(r: Omit<IntakeRow, 'id'>): string {
-      const existing = intakeByStep.get(r.tenant_id, r.correlation_id, r.step_id, r.utterance);
+    async addIntake(r: Omit<IntakeRow, 'id'>): Promise<string> {
+      const existing = await sql.get<{ id: string }>('SELECT id FROM dev_intake WHERE tenant_id = ? AND correlation_id = ? AND step_id = ? AND utterance = ?', [r.tenant_id, r.correlation_id, r.step_id, r.utterance]);
       if (existing) return existing.id;
-      const id = `intake-${intakeCount.get()!.n + 1}`;
-      insertChained(db, CHAINS.dev_intake, { id, tenant_id: r.tenant_id, contract_id: r.contract_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, utterance: r.utterance, fields: JSON.stringify(r.fields), lang: r.lang, finder_packet_ref: r.finder_packet_ref, actor: r.actor, created_at: r.created_at });
+      const id = `intake-${num((await sql.get<{ n: number }>('SELECT count(*) AS n FROM dev_intake'))!.n) + 1}`;
+      await insertChained(sql, CHAINS.dev_intake, { id, tenant_id: r.tenant_id, contract_id: r.contract_id, correlation_id: r.correlation_id, run_id: r.run_id, step_id: r.step_id, utterance: r.utterance, fields: JSON.stringify(r.fields), lang: r.lang, finder_packet_ref: r.finder_packet_ref, actor: r.actor, created_at: r.created_at });
       return id;
     },
-    listIntake(): IntakeRow[] {
-      return db
-        .prepare<[], Record<string, unknown>>('SELECT * FROM dev_intake ORDER BY created_at, rowid')
-        .all()
-        .map((r) => ({ ...(r as unknown as IntakeRow), fields: JSON.parse(r.fields as string) as Record<string, string> }));
+    async listIntake(): Promise<IntakeRow[]> {
+      return (await sql.all('SELECT * FROM dev_intake ORDER BY created_at, rowid')).map((r) => ({ ...(r as unknown as IntakeRow), fields: JSON.parse(r.fields as string) as Record<string, string> }));
     },
-    current(): CurrentRow[] {
-      return db.prepare<[], CurrentRow>(`SELECT ${CURRENT_COLUMNS} FROM agent_execution_current ORDER BY ${GROUP}`).all();
+    current(): Promise<CurrentRow[]> {
+      return sql.all<CurrentRow>(`SELECT ${CURRENT_COLUMNS} FROM agent_execution_current ORDER BY ${GROUP}`);
     },
     /** Differences between agent_execution_current and what the ledger says it should be. */
-    drift(limit = 50): { count: number; drift: Drift[] } {
-      const expected = `SELECT ${CURRENT_COLUMNS} FROM (${PROJECTION_SQL.replace('%WHERE%', '')})`;
+    async drift(limit = 50): Promise<{ count: number; drift: Drift[] }> {
+      const expected = `SELECT ${CURRENT_COLUMNS} FROM (${PROJECTION_SQL.replace('%WHERE%', '')}) AS p`;
       const stored = `SELECT ${CURRENT_COLUMNS} FROM agent_execution_current`;
       const keyOf = (r: CurrentRow) => `${r.tenant_id}\u0000${r.correlation_id}\u0000${r.step_id}`;
-      const extra = db.prepare<[], CurrentRow>(`${stored} EXCEPT ${expected}`).all();
-      const missing = db.prepare<[], CurrentRow>(`${expected} EXCEPT ${stored}`).all();
+      const extra = await sql.all<CurrentRow>(`${stored} EXCEPT ${expected}`);
+      const missing = await sql.all<CurrentRow>(`${expected} EXCEPT ${stored}`);
       const byKey = new Map<string, Drift>();
       for (const r of extra) byKey.set(keyOf(r), { tenant_id: r.tenant_id, correlation_id: r.correlation_id, step_id: r.step_id, kind: 'extra', stored: r, expected: null });
       for (const r of missing) {
@@ -290,45 +287,45 @@ function makeLedgerRepo(db: Db) {
       const all = [...byKey.values()];
       return { count: all.length, drift: all.slice(0, limit) };
     },
-    /** Recomputes agent_execution_current from the ledger in one transaction; returns the row count. */
-    rebuild(): number {
-      return db
-        .transaction(() => {
-          db.prepare('DELETE FROM agent_execution_current').run();
-          return db.prepare(`INSERT INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', '')}`).run().changes;
-        })
-        .immediate();
+    /**
+     * Recomputes agent_execution_current from the ledger, in the caller's transaction; returns the
+     * row count. Dialect branch: a local file is one workspace and is rebuilt whole; a PostgreSQL
+     * database holds every tenant's rows, so only `tenant`'s are.
+     */
+    async rebuild(tenant: string): Promise<number> {
+      if (sql.dialect === 'postgres') {
+        await sql.run('DELETE FROM agent_execution_current WHERE tenant_id = ?', [tenant]);
+        return (await sql.run(`INSERT INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', 'WHERE tenant_id = ?')}`, [tenant])).changes;
+      }
+      await sql.run('DELETE FROM agent_execution_current');
+      return (await sql.run(`INSERT INTO agent_execution_current (${CURRENT_COLUMNS}) ${PROJECTION_SQL.replace('%WHERE%', '')}`)).changes;
     },
     /**
      * The seed's section 14.2 SLO figures, from the ledger alone; with `since`, only rows written
      * at or after it (a duplicate counts when one of its successes is in the window).
      */
-    stats(since?: string): LedgerStats {
+    async stats(since?: string): Promise<LedgerStats> {
       // Every timestamp is >= '': without a window the same statements count every row.
-      const win = 'AND created_at >= @since';
-      const args = { since: since ?? '' };
+      const win = 'AND created_at >= ?';
+      const args = [since ?? ''];
       const counts = Object.fromEntries(
-        db
-          .prepare<[Record<string, string>], { event: LedgerEvent; n: number }>(`SELECT event, count(*) AS n FROM agent_execution_ledger WHERE 1 = 1 ${win} GROUP BY event`)
-          .all(args)
-          .map((r) => [r.event, r.n]),
+        (await sql.all<{ event: LedgerEvent; n: number }>(`SELECT event, count(*) AS n FROM agent_execution_ledger WHERE 1 = 1 ${win} GROUP BY event`, args)).map((r) => [r.event, num(r.n)]),
       ) as Partial<Record<LedgerEvent, number>>;
       const rows = Object.values(counts).reduce((a, b) => a + (b ?? 0), 0);
-      const latencies = db
-        .prepare<[Record<string, string>], { latency_us: number }>(`SELECT latency_us FROM agent_execution_ledger WHERE event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED') AND latency_us IS NOT NULL ${win} ORDER BY latency_us`)
-        .all(args)
-        .map((r) => r.latency_us);
+      const latencies = (await sql.all<{ latency_us: number }>(`SELECT latency_us FROM agent_execution_ledger WHERE event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED') AND latency_us IS NOT NULL ${win} ORDER BY latency_us`, args)).map((r) => num(r.latency_us));
       const pct = (p: number) => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]!) / 1000);
-      const duplicates = db
-        .prepare<[Record<string, string>], { n: number }>(
-          `SELECT coalesce(sum(n - 1), 0) AS n FROM (SELECT count(*) AS n, max(created_at) AS last FROM agent_execution_ledger WHERE event = 'SUCCEEDED' GROUP BY tenant_id, correlation_id, step_id HAVING n > 1) WHERE last >= @since`,
-        )
-        .get(args)!.n;
-      const inDoubt = db
-        .prepare<[Record<string, string>], { n: number }>(
-          `SELECT count(*) AS n FROM agent_execution_ledger c WHERE c.event = 'CLAIMED' AND c.created_at >= @since AND NOT EXISTS (SELECT 1 FROM agent_execution_ledger o WHERE o.tenant_id = c.tenant_id AND o.correlation_id = c.correlation_id AND o.step_id = c.step_id AND o.idempotency_key = c.idempotency_key AND o.attempt = c.attempt AND o.event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED'))`,
-        )
-        .get(args)!.n;
+      const duplicates = num(
+        (await sql.get<{ n: number }>(
+          `SELECT coalesce(sum(n - 1), 0) AS n FROM (SELECT count(*) AS n, max(created_at) AS last FROM agent_execution_ledger WHERE event = 'SUCCEEDED' GROUP BY tenant_id, correlation_id, step_id HAVING count(*) > 1) AS d WHERE last >= ?`,
+          args,
+        ))!.n,
+      );
+      const inDoubt = num(
+        (await sql.get<{ n: number }>(
+          `SELECT count(*) AS n FROM agent_execution_ledger c WHERE c.event = 'CLAIMED' AND c.created_at >= ? AND NOT EXISTS (SELECT 1 FROM agent_execution_ledger o WHERE o.tenant_id = c.tenant_id AND o.correlation_id = c.correlation_id AND o.step_id = c.step_id AND o.idempotency_key = c.idempotency_key AND o.attempt = c.attempt AND o.event IN ('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED'))`,
+          args,
+        ))!.n,
+      );
       const dispatches = counts.CLAIMED ?? 0;
       const errors = (counts.FAILED ?? 0) + (counts.TIMED_OUT ?? 0);
       return {

@@ -29,14 +29,13 @@ export interface ReplayedDecision {
 
 const DECISION_EVENTS: readonly LedgerRow['event'][] = ['HALTED', 'CLAIMED', 'REPLAYED'];
 
-export function replayRun(ledger: LedgerRepo, runId: string): ReplayedDecision[] {
-  return ledger
-    .rows({ runId })
-    .filter((r) => DECISION_EVENTS.includes(r.event))
-    .map((row) => replayDecision(ledger, row));
+export async function replayRun(ledger: LedgerRepo, runId: string): Promise<ReplayedDecision[]> {
+  const out: ReplayedDecision[] = [];
+  for (const row of (await ledger.rows({ runId })).filter((r) => DECISION_EVENTS.includes(r.event))) out.push(await replayDecision(ledger, row));
+  return out;
 }
 
-function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
+async function replayDecision(ledger: LedgerRepo, row: LedgerRow): Promise<ReplayedDecision> {
   const problems: string[] = [];
   const recorded = { dispatch: row.event === 'CLAIMED', reason_code: row.reason_code };
   const out = (replayed: ReplayedDecision['replayed']): ReplayedDecision => ({
@@ -48,12 +47,12 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
     same: problems.length === 0,
     problems,
   });
-  const record = ledger.getRef<DecisionRecord>(row.decision_ref);
+  const record = await ledger.getRef<DecisionRecord>(row.decision_ref);
   if (!record) {
     problems.push(`decision ref ${row.decision_ref} is missing`);
     return out(null);
   }
-  const catalog = ledger.getRef<CatalogEntry[]>(row.catalog_snapshot_ref);
+  const catalog = await ledger.getRef<CatalogEntry[]>(row.catalog_snapshot_ref);
   if (!catalog) {
     problems.push(`catalog snapshot ${row.catalog_snapshot_ref} is missing`);
     return out(null);
@@ -66,12 +65,12 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
   if (`packet:${canonicalHash(packet)}` !== row.finder_packet_ref) problems.push(`the Finder no longer gives packet ${row.finder_packet_ref} for this request`);
   const match = packet.type === 'SimulationMatchPacket' ? packet : null;
 
-  const present = (ref: string | null) => (ref !== null && ledger.getRef(ref) !== undefined ? ref : null);
-  const before = match ? ledger.stepRows(row.tenant_id, row.correlation_id, row.step_id).filter((x) => x.row_id < row.row_id) : [];
+  const present = async (ref: string | null) => (ref !== null && (await ledger.getRef(ref)) !== undefined ? ref : null);
+  const before = match ? (await ledger.stepRows(row.tenant_id, row.correlation_id, row.step_id)).filter((x) => x.row_id < row.row_id) : [];
 
   let confirmation: GateFacts['confirmation'] = null;
   if (row.confirmation_id !== null) {
-    const c = ledger.getConfirmation(row.confirmation_id);
+    const c = await ledger.getConfirmation(row.confirmation_id);
     if (!c) problems.push(`confirmation ${row.confirmation_id} is missing`);
     else {
       const again = parseConfirmation(c.token, c.lang);
@@ -82,8 +81,8 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
 
   let access: GateFacts['access'] = null;
   if (row.access_decision_id !== null) {
-    const a = ledger.getAccessDecision(row.access_decision_id);
-    const policy = ledger.getRef<{ version: number; rules: AccessRule[] }>(`policy:v${a?.policy_snapshot_version ?? -1}`);
+    const a = await ledger.getAccessDecision(row.access_decision_id);
+    const policy = await ledger.getRef<{ version: number; rules: AccessRule[] }>(`policy:v${a?.policy_snapshot_version ?? -1}`);
     if (!a) problems.push(`access decision ${row.access_decision_id} is missing`);
     else if (!policy) problems.push(`policy snapshot policy:v${a.policy_snapshot_version} is missing`);
     else {
@@ -100,15 +99,15 @@ function replayDecision(ledger: LedgerRepo, row: LedgerRow): ReplayedDecision {
     // A decision recorded as `none` for a side-effecting executor was made before such executors
     // needed confirmation: it is re-decided under the rule it was made under.
     impact: match ? (record.facts.impact === 'none' ? match.simulation.impact : effectiveImpact(match.simulation)) : null,
-    policy_snapshot_ref: present(row.policy_snapshot_ref),
-    artifact_fingerprint_bundle_ref: present(row.artifact_fingerprint_bundle_ref),
+    policy_snapshot_ref: await present(row.policy_snapshot_ref),
+    artifact_fingerprint_bundle_ref: await present(row.artifact_fingerprint_bundle_ref),
     idempotency: match ? idempotencyView(before.map(ledgerFact), { simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }) : null,
     confirmation,
     access,
   };
   // Decisions recorded before the repeat check existed keep its absence.
   if (record.facts.repeat !== undefined && match && !r.rollback && hasEffects(match.simulation)) {
-    const earlier = ledger.successes(row.tenant_id, row.contract_id).filter((x) => x.row_id < row.row_id);
+    const earlier = (await ledger.successes(row.tenant_id, row.contract_id)).filter((x) => x.row_id < row.row_id);
     facts.repeat = { earlier_run_id: earlierSuccess(earlier, { correlation_id: row.correlation_id, simulation_id: match.simulation_id, fields_fingerprint: match.required_fields_fingerprint }), allowed: r.allow_repeat === true };
   }
   const verdict = decideGates(facts);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { canonicalJson } from '../../domain/canonical.js';
 import type { ChainSpec } from './chain.js';
-import { CHAINS, chainExistingRows, insertChained, rowSha } from './chain.js';
+import { CHAINS, chainExistingRows, insertChainedSync, rowSha } from './chain.js';
 import type { Db } from './db.js';
 
 const CHANGE_LOG_SQL = `
@@ -59,7 +59,7 @@ export function crossAnchoring(db: Db, now: string): void {
   db.exec(CHANGE_LOG_SQL + appendOnlyTriggersSql('change_log'));
   const tenant = workspaceTenant(db);
   const log = (table: 'simulations' | 'access_policy', key: Record<string, unknown>, row: Record<string, unknown>) =>
-    insertChained(db, CHAINS.change_log, { tenant_id: tenant, table_name: table, row_key: canonicalJson(key), action: 'migrate', actor: 'kair', changed_at: now, change: canonicalJson({ state: 'as found by the upgrade' }), row_sha256: rowSha(row) });
+    insertChainedSync(db, CHAINS.change_log, { tenant_id: tenant, table_name: table, row_key: canonicalJson(key), action: 'migrate', actor: 'kair', changed_at: now, change: canonicalJson({ state: 'as found by the upgrade' }), row_sha256: rowSha(row) });
   for (const r of db.prepare('SELECT * FROM simulations ORDER BY rowid').all() as Record<string, unknown>[]) log('simulations', { id: r.id }, r);
   for (const r of db.prepare('SELECT * FROM access_policy ORDER BY rowid').all() as Record<string, unknown>[]) log('access_policy', { actor: r.actor, action: r.action }, r);
 }
