@@ -14,7 +14,6 @@ import { assertId } from '../domain/ids.js';
 import { gateBlocked } from '../domain/lifecycle.js';
 import { cancelOpenEnvelopes } from '../lanes/kimi/recovery.js';
 import { hasExecutionStore, withExecution } from './db.js';
-import { paths } from '../store/fs/workspace.js';
 import type { Boundary } from '../store/port.js';
 import type { Ctx } from './context.js';
 
