@@ -43,14 +43,7 @@ const SQLITE_ONLY: { pattern: RegExp; why: string }[] = [
  * Statements of other areas that PostgreSQL refuses today, each with its fix. The test fails when
  * one of them runs (remove the entry) as well as when another statement fails.
  */
-const KNOWN_FAILURES: { file: string; starts: string; error: RegExp; fix: string }[] = [
-  {
-    file: 'src/lanes/aec/ledger.ts',
-    starts: 'SELECT coalesce(sum(n - 1), 0) AS n FROM (SELECT count(*) AS n',
-    error: /column "n" does not exist/,
-    fix: 'HAVING count(*) > 1 instead of HAVING n > 1 (PostgreSQL does not see output aliases in HAVING; the result is the same on SQLite)',
-  },
-];
+const KNOWN_FAILURES: { file: string; starts: string; error: RegExp; fix: string }[] = [];
 
 const chainSpecs: ChainSpec[] = Object.values(CHAINS);
 const orderOf = (spec: ChainSpec) => (spec.integerId ? `"${spec.id}"` : 'rowid');
@@ -60,6 +53,13 @@ const orderOf = (spec: ChainSpec) => (spec.integerId ? `"${spec.id}"` : 'rowid')
  * the file) is evaluated once per scope. `columns(t)` are the local columns of a table.
  */
 function dynamicScopes(columns: (t: string) => string[]): { file: string; template: string; scopes: Record<string, unknown>[] | 'sqlite-only' }[] {
+  const pageScopes = [
+    ...['execution_envelopes', 'agent_execution_ledger', 'agent_execution_access_decision_ledger', 'agent_execution_confirmation_ledger'].flatMap((table) => [
+      { table, id: ANCHORED_TABLES[table as keyof typeof ANCHORED_TABLES], where: '' },
+      { table, id: ANCHORED_TABLES[table as keyof typeof ANCHORED_TABLES], where: table === 'execution_envelopes' || table === 'agent_execution_ledger' ? 'WHERE contract_id = ?' : "WHERE run_id LIKE ? ESCAPE '\\'" },
+    ]),
+    { table: 'aec_refs', id: 'ref', where: '' },
+  ];
   const chainScopes = chainSpecs.map((spec) => ({ spec, keys: spec.key.map((k) => `"${k}"`), order: orderOf, keyWhere: (s: ChainSpec) => (s.key.length ? `WHERE ${s.key.map((k) => `${k} = ?`).join(' AND ')}` : ''), table: spec.table }));
   return [
     { file: 'src/lanes/aec/change-log.ts', template: 'SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(\' AND \')}', scopes: [{ c: { table: 'simulations' }, cols: ['id'] }, { c: { table: 'access_policy' }, cols: ['actor', 'action'] }, { c: { table: 'slo_waivers' }, cols: ['id'] }] },
@@ -94,6 +94,26 @@ function dynamicScopes(columns: (t: string) => string[]): { file: string; templa
         { table: 'execution_envelopes', where: 'id = ?', id: 'id' },
         { table: 'kimi_execution_runs', where: 'envelope_id = ?', id: 'id' },
       ],
+    },
+    // The PostgreSQL-only walks of a text-id chain by its links (aec_refs: no rowid order locally).
+    { file: 'src/app/head-sqlite.ts', template: 'SELECT a.row_hash, (SELECT count(*) FROM ${spec.table}) AS seq FROM ${spec.table} a WHERE NOT EXISTS (SELECT 1 FROM ${spec.table} b WHERE b.prev_hash = a.row_hash)', scopes: [{ spec: CHAINS.aec_refs }] },
+    { file: 'src/app/head-sqlite.ts', template: 'SELECT 1 AS one FROM ${spec.table} WHERE row_hash = ?', scopes: [{ spec: CHAINS.aec_refs }] },
+    {
+      file: 'src/store/sqlite/chain.ts',
+      template: "SELECT a.row_hash FROM ${spec.table} a WHERE ${where} NOT EXISTS (SELECT 1 FROM ${spec.table} b WHERE b.prev_hash = a.row_hash${k}) LIMIT 1",
+      scopes: chainSpecs.filter((spec) => !spec.integerId).map((spec) => ({ spec, where: spec.key.length ? `${spec.key.map((c) => `a.${c} = ?`).join(' AND ')} AND` : '', k: spec.key.map((c) => ` AND b.${c} = a.${c}`).join('') })),
+    },
+    { file: 'src/app/spend-vouch.ts', template: 'SELECT * FROM ${table} WHERE id = ?', scopes: [{ table: 'execution_envelopes' }, { table: 'kimi_execution_runs' }] },
+    { file: 'src/app/verify-db.ts', template: 'SELECT * FROM ${table} WHERE ${ANCHORED_TABLES[table]} = ?', scopes: Object.keys(ANCHORED_TABLES).map((table) => ({ table, ANCHORED_TABLES })) },
+    {
+      file: 'src/app/verify-db.ts',
+      template: 'SELECT * FROM ${table} ${where} ORDER BY ${id} LIMIT ${PAGE}',
+      scopes: pageScopes.map((s) => ({ ...s, PAGE: 5000 })),
+    },
+    {
+      file: 'src/app/verify-db.ts',
+      template: 'SELECT * FROM ${table} ${and} ${id} > ? ORDER BY ${id} LIMIT ${PAGE}',
+      scopes: pageScopes.map((s) => ({ ...s, and: s.where === '' ? 'WHERE' : `${s.where} AND`, PAGE: 5000 })),
     },
     // SQLite-only: export/import read and fill a local kair.db (the PostgreSQL side is store/pg/transfer.ts).
     { file: 'src/app/transfer.ts', template: "SELECT * FROM ${t} ORDER BY ${KEY_ORDERED[t] ?? 'rowid'}", scopes: 'sqlite-only' },
