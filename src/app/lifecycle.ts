@@ -1,5 +1,5 @@
 /** Use cases of the §4 lifecycle commands (run/resume live in run.ts). */
-import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput } from '../domain/json-input.js';
+import { DEFAULT_MAX_INPUT_BYTES, parseJsonInput, parsedOrNull } from '../domain/json-input.js';
 import { quotedPath, readInputFile, readStdinText } from '../store/fs/input.js';
 import { canonicalHash, canonicalJson, sha256Hex } from '../domain/canonical.js';
 import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
@@ -198,23 +198,13 @@ export async function writePlanMarkdown(ctx: Ctx, id: string, markdown: string):
  */
 export async function readDiskPlan(ctx: Ctx, id: string): Promise<{ plan: unknown; sha256: string | null }> {
   const store = (await ctx.storage()).contracts;
-  const plan = parsed(await store.currentPlan(id));
+  const plan = parsedOrNull(await store.currentPlan(id));
   if (plan === null) return { plan, sha256: null };
   const sha = canonicalHash(plan);
   // The copy kept by sha must say the same (kept since plans are stored by sha; older ones have none).
   const kept = await store.plan(id, sha);
-  if (kept !== null && canonicalHash(parsed(kept)) !== sha) return { plan: null, sha256: null };
+  if (kept !== null && canonicalHash(parsedOrNull(kept)) !== sha) return { plan: null, sha256: null };
   return { plan, sha256: sha };
-}
-
-/** JSON text parsed; null when missing or unparsable (as readJsonFile reads a file). */
-function parsed(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
 }
 
 export async function diskPlanSha(ctx: Ctx, id: string): Promise<string | null> {

@@ -18,6 +18,7 @@ import { catalogRepo } from '../lanes/aec/catalog.js';
 import { assertProviderName, selectProvider } from '../lanes/planner/provider.js';
 import { paths, rel } from '../store/fs/workspace.js';
 import type { Boundary, ContractStore } from '../store/port.js';
+import { parsedOrNull } from '../domain/json-input.js';
 import type { Ctx } from './context.js';
 import { readOnlyTransaction } from './db.js';
 import { dpcFromHistory, planContract, writePlanMarkdown } from './lifecycle.js';
@@ -128,17 +129,8 @@ export async function generatePlan(ctx: Ctx, id: string, o: GenerateOptions): Pr
 }
 
 async function keepPrompt(store: ContractStore, b: Boundary, path: string, payload: PromptPayload, sha: string): Promise<void> {
-  if (canonicalHash(parsed(await store.artifact(path))) === sha) return;
+  if (canonicalHash(parsedOrNull(await store.artifact(path))) === sha) return;
   await b.putArtifact(path, canonicalJson(payload) + '\n');
-}
-
-function parsed(text: string | null): unknown {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
 }
 
 /** The plan a refine revises: plan_v1.json when it is the current plan, else the copy kept by sha. */
@@ -148,7 +140,7 @@ async function readCurrentPlan(store: ContractStore, c: Contract): Promise<unkno
   }
   // plan_v1.json first: it keeps the key order the plan was written in.
   for (const text of [await store.currentPlan(c.id), await store.plan(c.id, c.plan_sha256)]) {
-    const plan = parsed(text);
+    const plan = parsedOrNull(text);
     if (plan !== null && canonicalHash(plan) === c.plan_sha256) return plan;
   }
   throw kairError('INTEGRITY_FAILED', `${c.id}: the current plan (sha256 ${c.plan_sha256.slice(0, 12)}) is not on disk as history recorded it; nothing was written; run \`kair verify ${c.id}\``, { contract_id: c.id, kind: 'plan_mismatch' });

@@ -124,3 +124,13 @@ export function parseJsonInput(text: string, maxDepth = MAX_INPUT_DEPTH): JsonPa
     return { ok: false, message: at < 0 ? 'not valid JSON' : at >= text.length ? 'not valid JSON: it ends too early' : `not valid JSON at ${lineColumn(text, at)}` };
   }
 }
+
+/** JSON text parsed; null when missing or unparsable (what a stored copy that may be absent or torn reads as). */
+export function parsedOrNull(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}

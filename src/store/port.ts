@@ -35,16 +35,11 @@
  * | fs/input readInputFile, readStdinText, quotedPath                 | not storage: stay as they are           |
  * | fs/atomic jsonText; fs/chain sealEvent, checkChain…; indexEntry    | src/domain/chain.ts (moved: the same on both backends) |
  */
+import type { IndexEntry } from '../domain/chain.js';
 import type { Contract, EventDraft, HistoryEvent } from '../domain/contract.js';
 
 /** An index row: what `list` shows (the local `contracts/index.json` entry). */
-export interface IndexRow {
-  id: string;
-  intent: string;
-  state: string;
-  version: number;
-  updated_at: string;
-}
+export type IndexRow = IndexEntry;
 
 /** Who writes, for lock holder records and history: the local adapter records them in its lock. */
 export interface WriteMeta {

@@ -17,13 +17,9 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } fr
 import type { Workspace } from './workspace.js';
 import { paths } from './workspace.js';
 
-export interface IndexEntry {
-  id: string;
-  intent: string;
-  state: string;
-  updated_at: string;
-  version: number;
-}
+import type { IndexEntry } from '../../domain/chain.js';
+
+export type { IndexEntry };
 
 /** An entry as stored: `pending` until the propose that wrote it has renamed its folder into place. */
 export type StoredEntry = IndexEntry & { pending?: true };
