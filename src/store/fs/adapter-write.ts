@@ -6,6 +6,7 @@
  * The history append is the commit point. Everything after it is derived and repaired by the
  * next writer, so its failure never changes the command's outcome: it becomes a warning.
  */
+import { retryConcurrentWrite } from '../retry.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalHash } from '../../domain/canonical.js';
@@ -40,7 +41,6 @@ function derived(warn: Warn | undefined, what: string, fn: () => void): void {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export const localWrites: LocalWritesFactory = (ws, o) => new LocalWriter(ws, o);
 
@@ -176,16 +176,7 @@ class LocalWriter implements LocalWriteSide {
   async mutate<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>> {
     assertId(id);
     assertContract(this.ws, id);
-    const deadline = Date.now() + req.lockTimeoutMs;
-    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      try {
-        return await this.mutateOnce(id, req);
-      } catch (e) {
-        // Another writer appended first: decide again on the new state, until --lock-timeout.
-        if (!isKairError(e) || e.code !== 'CONCURRENT_WRITE' || Date.now() >= deadline || req.expectTail) throw e;
-        await sleep(wait + Math.floor(Math.random() * 5));
-      }
-    }
+    return retryConcurrentWrite(req, () => this.mutateOnce(id, req));
   }
 
   private async mutateOnce<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>> {

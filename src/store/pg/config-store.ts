@@ -25,8 +25,8 @@ import { applyConfigSet } from '../../domain/config-edit.js';
 import { kairError } from '../../domain/errors.js';
 import { jsonText } from '../fs/atomic.js';
 import type { PgClient, PgTarget } from './connect.js';
+import { quoteIdent as q } from './connect.js';
 
-const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
 /**
  * What a workspace id may be on PostgreSQL: the ids `kair init` generates (`ws_` + 16 hex) and

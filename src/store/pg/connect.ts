@@ -15,6 +15,9 @@ import type { KairError } from '../../domain/errors.js';
 
 export type { PgClient };
 
+/** An SQL identifier (a schema name) quoted for PostgreSQL. */
+export const quoteIdent = (ident: string): string => `"${ident.replace(/"/g, '""')}"`;
+
 export interface PgTarget {
   /** The variable the URL came from (named in messages). */
   urlEnv: string;

@@ -19,10 +19,11 @@ import type { KairError } from '../../domain/errors.js';
 import { assertId } from '../../domain/ids.js';
 import { CHECKPOINT_EVERY, checkChain, checkLinks, jsonText, sealEvent } from '../../domain/chain.js';
 import type { Boundary, ChainIssue, ContractStore, CreateRequest, IndexRow, MutateRequest, Mutation, RunnerLiveness, StoredEvent, WriteMeta } from '../port.js';
-import type { ConnectOptions, PgClient, PgConnection, PgTarget } from './connect.js';
-import { connectPg, mapPgError } from './connect.js';
+import type { ConnectOptions, PgClient, PgTarget } from './connect.js';
+import { mapPgError } from './connect.js';
 import { pgRunnerLiveness } from './liveness.js';
-import { PG_APPEND_ONLY_TABLES, lockKey, lockParts, migratePg } from './migrations.js';
+import { retryConcurrentWrite } from '../retry.js';
+import { PG_APPEND_ONLY_TABLES, lockKey, lockParts, openPgSession } from './migrations.js';
 
 interface EventRow {
   seq: number;
@@ -31,7 +32,6 @@ interface EventRow {
   hash: string;
 }
 
-const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
 function integrity(id: string, message: string, kind = 'chain_broken'): never {
   throw kairError('INTEGRITY_FAILED', `${id}: ${message}; nothing was written; run \`kair verify ${id}\``, { contract_id: id, kind });
@@ -75,14 +75,7 @@ export class PgEventStore implements ContractStore {
 
   /** Connects (BACKEND_UNAVAILABLE / BACKEND_CONFIG_INVALID), migrates under the advisory lock, sets the search path. */
   static async open(o: PgEventStoreOptions): Promise<PgEventStore> {
-    const conn: PgConnection = await connectPg(o);
-    try {
-      await migratePg(conn.client, conn.target);
-      await conn.client.query(`SET search_path TO ${q(conn.target.schema)}`);
-    } catch (e) {
-      await conn.client.end().catch(() => undefined);
-      throw mapPgError(e, conn.target);
-    }
+    const conn = await openPgSession(o);
     return new PgEventStore(conn.client, conn.target, o.tenant);
   }
 
@@ -334,16 +327,8 @@ export class PgEventStore implements ContractStore {
 
   async mutate<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>> {
     assertId(id);
-    const deadline = Date.now() + req.lockTimeoutMs;
-    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      try {
-        return await this.mutateOnce(id, req);
-      } catch (e) {
-        // The unique seq refused our append: decide again on the new state, until --lock-timeout.
-        if (!isKairError(e) || e.code !== 'CONCURRENT_WRITE' || Date.now() >= deadline || req.expectTail) throw e;
-        await new Promise((r) => setTimeout(r, wait + Math.floor(Math.random() * 5)));
-      }
-    }
+    // The unique seq refused our append: decided again on the new state.
+    return retryConcurrentWrite(req, () => this.mutateOnce(id, req));
   }
 
   private async mutateOnce<T>(id: string, req: MutateRequest<T>): Promise<Mutation<T>> {

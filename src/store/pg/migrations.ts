@@ -15,7 +15,8 @@
  */
 import { createHash } from 'node:crypto';
 import { kairError } from '../../domain/errors.js';
-import type { PgClient, PgTarget } from './connect.js';
+import type { ConnectOptions, PgClient, PgConnection, PgTarget } from './connect.js';
+import { connectPg, mapPgError, quoteIdent as q } from './connect.js';
 import { WORKSPACES_SQL } from './config-store.js';
 
 export interface PgMigration {
@@ -462,7 +463,6 @@ export const PG_APPEND_ONLY_TABLES = [
   'slo_waivers',
 ] as const;
 
-const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
 /** The migrations already applied, in order (empty on a fresh schema). */
 export async function appliedPgMigrations(client: PgClient, schema: string): Promise<{ id: number; name: string }[]> {
@@ -522,4 +522,17 @@ export async function migratePg(client: PgClient, target: Pick<PgTarget, 'schema
     await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => undefined);
   }
   return ran;
+}
+
+/** A session on the workspace's schema: connected (BACKEND_UNAVAILABLE / BACKEND_CONFIG_INVALID), migrated under the advisory lock, its search path set. */
+export async function openPgSession(o: ConnectOptions): Promise<PgConnection> {
+  const conn = await connectPg(o);
+  try {
+    await migratePg(conn.client, conn.target);
+    await conn.client.query(`SET search_path TO ${q(conn.target.schema)}`);
+  } catch (e) {
+    await conn.client.end().catch(() => undefined);
+    throw mapPgError(e, conn.target);
+  }
+  return conn;
 }

@@ -12,13 +12,12 @@ import { GENESIS_HASH, sha256Hex } from '../../domain/canonical.js';
 import { kairError } from '../../domain/errors.js';
 import type { ContractDump, ExecRow, ExecTable, FoldedDump, WorkspaceDump } from '../../domain/transfer.js';
 import { EXEC_TABLES, KEY_ORDERED, checkArtifactPath } from '../../domain/transfer.js';
-import type { ConnectOptions, PgConnection } from './connect.js';
-import { connectPg, mapPgError } from './connect.js';
-import { lockKey, migratePg } from './migrations.js';
+import type { PgConnection } from './connect.js';
+import { mapPgError, quoteIdent as q } from './connect.js';
+import { lockKey } from './migrations.js';
 import { failpoint } from '../failpoint.js';
 import { indexEntry } from '../fs/contracts.js';
 
-const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
 /**
  * The order the lanes read each table in: insertion order (`rowid`) where they use it, the id a
@@ -57,18 +56,7 @@ export function chainOrder(rows: ExecRow[]): ExecRow[] {
   return [...out, ...rows.filter((r) => !seen.has(r))];
 }
 
-/** A session on the workspace's schema, migrated (the same steps as the event store's open). */
-export async function openPgSession(o: ConnectOptions): Promise<PgConnection> {
-  const conn = await connectPg(o);
-  try {
-    await migratePg(conn.client, conn.target);
-    await conn.client.query(`SET search_path TO ${q(conn.target.schema)}`);
-  } catch (e) {
-    await conn.client.end().catch(() => undefined);
-    throw mapPgError(e, conn.target);
-  }
-  return conn;
-}
+export { openPgSession } from './migrations.js';
 
 async function run<R extends object>(conn: PgConnection, sql: string, params: unknown[] = []): Promise<R[]> {
   try {
