@@ -5,6 +5,7 @@
  */
 import { GENESIS_HASH, canonicalJson, canonicalJsonOfParsed, sha256Hex } from './canonical.js';
 import type { Contract, EventDraft, HistoryEvent } from './contract.js';
+import { applyEvent } from './contract.js';
 
 export function hashEvent(e: Omit<HistoryEvent, 'hash'>): string {
   return sha256Hex(e.prev + canonicalJson(e));
@@ -32,6 +33,38 @@ export function sealEvent(
     type: draft.type,
   };
   return { ...unsealed, hash: hashEvent(unsealed) };
+}
+
+/** A checkpoint a sealed boundary carries: the canonical state through `through` (its event names its sha). */
+export interface SealedCheckpoint {
+  through: number;
+  state: string;
+}
+
+/**
+ * Seals `drafts` after `c`, on both backends: each event chained to the one before, and a
+ * `checkpoint` event put in wherever seq reaches a multiple of CHECKPOINT_EVERY, naming the sha of
+ * the canonical state folded through the previous event. The store keeps each checkpoint's state
+ * (a file, a row) with the events.
+ */
+export function sealDrafts(c: Contract, drafts: EventDraft[], meta: { at: string; actor: string }): { contract: Contract; events: HistoryEvent[]; checkpoints: SealedCheckpoint[] } {
+  const events: HistoryEvent[] = [];
+  const checkpoints: SealedCheckpoint[] = [];
+  let cur = c;
+  const seal = (d: EventDraft) => {
+    const e = sealEvent(d, { seq: cur.history_seq + 1, at: meta.at, actor: meta.actor, prev: cur.history_head });
+    events.push(e);
+    cur = applyEvent(cur, e);
+  };
+  for (const d of drafts) {
+    if ((cur.history_seq + 1) % CHECKPOINT_EVERY === 0) {
+      const state = canonicalJson(cur);
+      checkpoints.push({ through: cur.history_seq, state });
+      seal({ type: 'checkpoint', state: cur.state, data: { through_seq: cur.history_seq, state_sha256: sha256Hex(state) } });
+    }
+    seal(d);
+  }
+  return { contract: cur, events, checkpoints };
 }
 
 export interface ChainProblem {

@@ -4,15 +4,16 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { GENESIS_HASH, canonicalJson, sha256Hex } from '../../domain/canonical.js';
+import { GENESIS_HASH } from '../../domain/canonical.js';
 import type { Contract, EventDraft, HistoryEvent } from '../../domain/contract.js';
-import { applyEvent, fold } from '../../domain/contract.js';
+import { fold } from '../../domain/contract.js';
 import type { Dpc } from '../../domain/dpc.js';
 import { kairError } from '../../domain/errors.js';
 import type { AtomicWriteOptions } from './atomic.js';
 import { fsyncDir, jsonText, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
 import { remember } from './writer-load.js';
-import { CHECKPOINT_EVERY, appendEvents, appendSealed, passFence, sealEvent } from './chain.js';
+import { appendEvents, appendSealed, passFence } from './chain.js';
+import { sealDrafts } from '../../domain/chain.js';
 import type { IndexEntry } from './contracts.js';
 import { indexEntry, loadContract, readTextFile, rebuildIndexEntries } from './contracts.js';
 import type { StoredEntry } from './index-read.js';
@@ -261,21 +262,9 @@ export function appendToHistory(
   if (drafts.length === 0) return { contract: c, events: [] };
   const file = paths.history(ws, c.id);
   passFence(file, paths.fence(ws, c.id), { seq: c.history_seq, hash: c.history_head });
-  const events: HistoryEvent[] = [];
-  let cur = c;
-  const seal = (d: EventDraft) => {
-    const e = sealEvent(d, { seq: cur.history_seq + 1, at: meta.at, actor: meta.actor, prev: cur.history_head });
-    events.push(e);
-    cur = applyEvent(cur, e);
-  };
-  for (const d of drafts) {
-    if ((cur.history_seq + 1) % CHECKPOINT_EVERY === 0) {
-      const text = canonicalJson(cur);
-      writeFileAtomicSync(join(paths.checkpoints(ws, c.id), `${cur.history_seq}.json`), text + '\n', { derived: true });
-      seal({ type: 'checkpoint', state: cur.state, data: { through_seq: cur.history_seq, state_sha256: sha256Hex(text) } });
-    }
-    seal(d);
-  }
+  const { contract: cur, events, checkpoints } = sealDrafts(c, drafts, meta);
+  // Each checkpoint's state is on disk before the event that names it.
+  for (const cp of checkpoints) writeFileAtomicSync(join(paths.checkpoints(ws, c.id), `${cp.through}.json`), cp.state + '\n', { derived: true });
   appendSealed(file, events);
   remember(ws, cur);
   return { contract: cur, events };

@@ -17,7 +17,7 @@ import { applyEvent } from '../../domain/contract.js';
 import { exitCodeOf, isKairError, kairError } from '../../domain/errors.js';
 import type { KairError } from '../../domain/errors.js';
 import { assertId } from '../../domain/ids.js';
-import { CHECKPOINT_EVERY, checkChain, checkLinks, jsonText, sealEvent } from '../../domain/chain.js';
+import { checkChain, checkLinks, jsonText, sealDrafts, sealEvent } from '../../domain/chain.js';
 import type { Boundary, ChainIssue, ContractStore, CreateRequest, IndexRow, MutateRequest, Mutation, RunnerLiveness, StoredEvent, WriteMeta } from '../port.js';
 import type { ConnectOptions, PgClient, PgTarget } from './connect.js';
 import { mapPgError } from './connect.js';
@@ -205,22 +205,7 @@ export class PgEventStore implements ContractStore {
 
   /** Seals drafts after `c` (checkpoint events and rows where seq reaches a multiple of 64) and inserts them. */
   private async insertEvents(c: Contract, drafts: EventDraft[], meta: { at: string; actor: string }): Promise<{ contract: Contract; events: HistoryEvent[] }> {
-    const events: HistoryEvent[] = [];
-    let cur = c;
-    const seal = (d: EventDraft) => {
-      const e = sealEvent(d, { seq: cur.history_seq + 1, at: meta.at, actor: meta.actor, prev: cur.history_head });
-      events.push(e);
-      cur = applyEvent(cur, e);
-    };
-    const checkpoints: { through: number; state: string }[] = [];
-    for (const d of drafts) {
-      if ((cur.history_seq + 1) % CHECKPOINT_EVERY === 0) {
-        const state = canonicalJson(cur);
-        checkpoints.push({ through: cur.history_seq, state });
-        seal({ type: 'checkpoint', state: cur.state, data: { through_seq: cur.history_seq, state_sha256: sha256Hex(state) } });
-      }
-      seal(d);
-    }
+    const { contract: cur, events, checkpoints } = sealDrafts(c, drafts, meta);
     if (events.length === 0) return { contract: c, events };
     for (const cp of checkpoints) {
       await this.query('INSERT INTO checkpoints (tenant_id, contract_id, through_seq, state) VALUES ($1, $2, $3, $4)', [this.tenant, c.id, cp.through, cp.state], c.id);
