@@ -45,33 +45,20 @@ export interface Change {
 export async function logChange(sql: SqlExecutor, c: Change, key: Record<string, unknown>): Promise<void> {
   const cols = PRIMARY_KEYS[c.table];
   const row = await sql.get(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`, cols.map((k) => key[k]));
-  await insertChained(sql, CHAINS.change_log, {
-    tenant_id: c.tenant,
-    table_name: c.table,
-    row_key: rowKey(c.table, key),
-    action: c.action,
-    actor: c.actor,
-    changed_at: c.at,
-    change: canonicalJson(c.change),
-    // A removed row (access apply) is recorded as gone: the sha of nothing.
-    row_sha256: row ? rowSha(row, { dialect: sql.dialect, table: c.table }) : REMOVED_SHA,
-  });
+  // A removed row (access apply) is recorded as gone: the sha of nothing.
+  await insertChained(sql, CHAINS.change_log, changeRow(c, key, row ? rowSha(row, { dialect: sql.dialect, table: c.table }) : REMOVED_SHA));
 }
 
 /** logChange over a raw local connection, inside its caller's synchronous transaction (the local facades of catalog.ts and access.ts). */
 export function logChangeSync(db: Db, c: Change, key: Record<string, unknown>): void {
   const cols = PRIMARY_KEYS[c.table];
   const row = db.prepare(`SELECT * FROM ${c.table} WHERE ${cols.map((k) => `${k} = ?`).join(' AND ')}`).get(...cols.map((k) => key[k])) as Record<string, unknown> | undefined;
-  insertChainedSync(db, CHAINS.change_log, {
-    tenant_id: c.tenant,
-    table_name: c.table,
-    row_key: rowKey(c.table, key),
-    action: c.action,
-    actor: c.actor,
-    changed_at: c.at,
-    change: canonicalJson(c.change),
-    row_sha256: row ? rowSha(row) : REMOVED_SHA,
-  });
+  insertChainedSync(db, CHAINS.change_log, changeRow(c, key, row ? rowSha(row) : REMOVED_SHA));
+}
+
+/** The change log row of `c` (both the async and the local synchronous writer append this). */
+function changeRow(c: Change, key: Record<string, unknown>, rowSha256: string): Record<string, unknown> {
+  return { tenant_id: c.tenant, table_name: c.table, row_key: rowKey(c.table, key), action: c.action, actor: c.actor, changed_at: c.at, change: canonicalJson(c.change), row_sha256: rowSha256 };
 }
 
 export const REMOVED_SHA = 'removed';
