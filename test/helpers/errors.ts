@@ -22,3 +22,13 @@ export async function caughtAsync(fn: () => Promise<unknown>): Promise<KairError
   }
   throw new Error('expected a KairError, nothing was thrown');
 }
+
+/** What `p` rejects with, whatever it is (a KairError, or a driver's own error with its SQLSTATE); resolving fails the test. */
+export async function rejectionOf(p: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as { code: string; message: string; details: Record<string, unknown> };
+  }
+  throw new Error('expected a rejection');
+}

@@ -19,6 +19,7 @@ import type { ContractStore, CreateRequest, MutateRequest } from '../../src/stor
 import { PgEventStore } from '../../src/store/pg/event-store.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp.js';
 import { usePg, withQuery } from '../helpers/pg.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 const pgt = usePg();
 afterAll(() => removeTempDirs());
@@ -117,15 +118,6 @@ const grantReq = (control: string, extra: Partial<MutateRequest<unknown>> = {}):
   ...extra,
 });
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: string; message: string; details: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
-}
-
 async function withBackend<T>(b: Backend, fn: (o: Opened) => Promise<T>): Promise<T> {
   const o = await b.open();
   try {
@@ -149,11 +141,11 @@ describe.each(backends)('ContractStore on $name', (backend) => {
       expect(await store.dpc('c1')).toBe(DPC);
       expect(JSON.parse((await store.snapshot('c1'))!)).toEqual(made.contract);
       expect(await store.read('c1')).toEqual(made.contract);
-      expect((await codeOf(store.create(createReq('c1')))).code).toBe('CONTRACT_EXISTS');
+      expect((await rejectionOf(store.create(createReq('c1')))).code).toBe('CONTRACT_EXISTS');
       const chosen = await store.create({ ...createReq('x'), id: async (taken) => ((await taken('c1')) ? 'c1-2' : 'c1') });
       expect(chosen.contract.id).toBe('c1-2');
-      expect((await codeOf(store.read('nope'))).code).toBe('CONTRACT_NOT_FOUND');
-      expect((await codeOf(store.mutate('nope', grantReq('ns:a')))).code).toBe('CONTRACT_NOT_FOUND');
+      expect((await rejectionOf(store.read('nope'))).code).toBe('CONTRACT_NOT_FOUND');
+      expect((await rejectionOf(store.mutate('nope', grantReq('ns:a')))).code).toBe('CONTRACT_NOT_FOUND');
     });
   });
 
@@ -188,7 +180,7 @@ describe.each(backends)('ContractStore on $name', (backend) => {
   it('a gate refusal commits only its gate.blocked event: what the decision queued is not written', async () => {
     await withBackend(backend, async ({ store }) => {
       await store.create(createReq('c1'));
-      const e = await codeOf(
+      const e = await rejectionOf(
         store.mutate('c1', {
           ...grantReq('ns:a'),
           decide: async (b) => {
@@ -209,7 +201,7 @@ describe.each(backends)('ContractStore on $name', (backend) => {
     await withBackend(backend, async ({ store }) => {
       const c = (await store.create(createReq('c1'))).contract;
       await store.mutate('c1', grantReq('ns:a'));
-      const e = await codeOf(store.mutate('c1', grantReq('ns:b', { expectTail: { seq: c.history_seq, hash: c.history_head } })));
+      const e = await rejectionOf(store.mutate('c1', grantReq('ns:b', { expectTail: { seq: c.history_seq, hash: c.history_head } })));
       expect(e.code).toBe('CONCURRENT_WRITE');
       expect(e.details).toMatchObject({ expected_seq: 1, found_seq: 2 });
       expect((await store.load('c1')).controls.granted).toEqual(['ns:a']);
@@ -226,7 +218,7 @@ describe.each(backends)('ContractStore on $name', (backend) => {
       const inside = new Promise<void>((r) => (entered = r));
       const holder = store.mutate('c1', { ...grantReq('ns:a'), decide: async (b) => { entered(); await held; return b.append([decideGrant(b.contract, 'grant', ['ns:a'])]); } });
       await inside;
-      const e = await codeOf(second.mutate('c1', grantReq('ns:b', { lockTimeoutMs: 150 })));
+      const e = await rejectionOf(second.mutate('c1', grantReq('ns:b', { lockTimeoutMs: 150 })));
       release();
       await holder;
       expect(e.code).toBe('LOCK_BUSY');
@@ -277,8 +269,8 @@ describe.each(backends)('ContractStore on $name', (backend) => {
       await tamper('c1', 2);
       const fresh = await reopen();
       expect(await fresh.checkChain('c1')).toEqual([expect.objectContaining({ seq: 2, message: expect.stringMatching(/hash does not match/) })]);
-      expect((await codeOf(fresh.load('c1'))).code).toBe('INTEGRITY_FAILED');
-      expect((await codeOf(fresh.mutate('c1', grantReq('ns:c')))).code).toBe('INTEGRITY_FAILED');
+      expect((await rejectionOf(fresh.load('c1'))).code).toBe('INTEGRITY_FAILED');
+      expect((await rejectionOf(fresh.mutate('c1', grantReq('ns:c')))).code).toBe('INTEGRITY_FAILED');
       expect((await fresh.history('c1')).length).toBe(3);
     });
   });

@@ -30,6 +30,7 @@ import {
 } from '../../src/store/pg/config-store.js';
 import { PG_MIGRATIONS, migratePg } from '../../src/store/pg/migrations.js';
 import { usePg } from '../helpers/pg.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 const pgt = usePg();
 const AT = '2026-01-30T12:00:00.000Z';
@@ -40,15 +41,6 @@ async function conn(): Promise<PgConnection> {
   const c = await connectPg({ env: { KAIR_DATABASE_URL: pgt.current.url }, urlEnv: 'KAIR_DATABASE_URL', schema: SCHEMA });
   conns.push(c);
   return c;
-}
-
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: string; message: string; details: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
 }
 
 let a: PgConnection;
@@ -87,12 +79,12 @@ describe('tenants', () => {
   it('join needs an existing tenant: an unknown id is WORKSPACE_NOT_FOUND naming it; a hostile id is USAGE_ERROR', async () => {
     const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice' });
     expect((await joinTenant(a.client, a.target, t.workspace_id)).sha256).toBe(t.sha256);
-    const e = await codeOf(joinTenant(a.client, a.target, 'ws_does_not_exist'));
+    const e = await rejectionOf(joinTenant(a.client, a.target, 'ws_does_not_exist'));
     expect(e.code).toBe('WORKSPACE_NOT_FOUND');
     expect(e.message).toContain('"ws_does_not_exist"');
     expect(e.details).toMatchObject({ workspace_id: 'ws_does_not_exist', backend: 'postgres', schema: SCHEMA, hint: expect.stringContaining('--workspace-id') });
     for (const bad of ["x'; DROP TABLE workspaces; --", '', '../x', 'a b', 'x'.repeat(200)]) {
-      const u = await codeOf(joinTenant(a.client, a.target, bad));
+      const u = await rejectionOf(joinTenant(a.client, a.target, bad));
       expect(u.code, bad).toBe('USAGE_ERROR');
       expect(u.details.flag).toBe('--workspace-id');
     }
@@ -100,7 +92,7 @@ describe('tenants', () => {
 
   it('creating an id in use is refused and changes nothing', async () => {
     const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice', workspaceId: 'team-a' });
-    const e = await codeOf(createTenant(a.client, a.target, { at: AT, actor: 'bob', workspaceId: 'team-a', text: '{}\n' }));
+    const e = await rejectionOf(createTenant(a.client, a.target, { at: AT, actor: 'bob', workspaceId: 'team-a', text: '{}\n' }));
     expect(e.code).toBe('USAGE_ERROR');
     expect(await readTenantConfig(a.client, a.target, 'team-a')).toEqual(t);
   });
@@ -138,11 +130,11 @@ describe('config writes', () => {
     const t = await createTenant(a.client, a.target, { at: AT, actor: 'alice' });
     const first = await writeTenantConfig(a.client, a.target, t.workspace_id, { expectSha: t.sha256, text: withMin(t.text, 2), at: AT });
     expect(first.version).toBe(2);
-    const stale = await codeOf(writeTenantConfig(a.client, a.target, t.workspace_id, { expectSha: t.sha256, text: withMin(t.text, 3), at: AT }));
+    const stale = await rejectionOf(writeTenantConfig(a.client, a.target, t.workspace_id, { expectSha: t.sha256, text: withMin(t.text, 3), at: AT }));
     expect(stale.code).toBe('CONCURRENT_WRITE');
     expect(JSON.parse((await readTenantConfig(a.client, a.target, t.workspace_id)).text).approvals.min).toBe(2);
-    expect((await codeOf(writeTenantConfig(a.client, a.target, 'ws_nobody', { expectSha: t.sha256, text: '{}', at: AT }))).code).toBe('WORKSPACE_NOT_FOUND');
-    expect((await codeOf(writeTenantConfig(a.client, a.target, t.workspace_id, { expectSha: first.sha256, text: '[]', at: AT }))).code).toBe('CONFIG_INVALID');
+    expect((await rejectionOf(writeTenantConfig(a.client, a.target, 'ws_nobody', { expectSha: t.sha256, text: '{}', at: AT }))).code).toBe('WORKSPACE_NOT_FOUND');
+    expect((await rejectionOf(writeTenantConfig(a.client, a.target, t.workspace_id, { expectSha: first.sha256, text: '[]', at: AT }))).code).toBe('CONFIG_INVALID');
   });
 
   it('8 sessions each adding an admin under the row lock: no update is lost', async () => {
@@ -207,7 +199,7 @@ describe('config writes', () => {
       return null;
     });
     await isLocked;
-    const e = await codeOf(updateTenantConfig(other.client, other.target, t.workspace_id, { at: AT, lockTimeoutMs: 50 }, async () => withMin(t.text, 5)));
+    const e = await rejectionOf(updateTenantConfig(other.client, other.target, t.workspace_id, { at: AT, lockTimeoutMs: 50 }, async () => withMin(t.text, 5)));
     expect((e as unknown as { code: string }).code).toBe('55P03');
     release();
     await first;
@@ -220,7 +212,7 @@ describe('config writes', () => {
     const cfg = resolveTenantConfig(local, t);
     expect(cfg).toMatchObject({ workspace_id: t.workspace_id, backend: local.backend, approvals: { min: 1, require_signed: false }, policy: { admins: ['*'] } });
     const bad = { ...t, text: '{"approvals":{"min":0},"backend":{"kind":"local"},"nope":1}' };
-    const e = await codeOf(Promise.resolve().then(() => resolveTenantConfig(local, bad)));
+    const e = await rejectionOf(Promise.resolve().then(() => resolveTenantConfig(local, bad)));
     expect(e.code).toBe('CONFIG_INVALID');
     expect((e.details.problems as { path: string }[]).map((p) => p.path)).toEqual(['backend', 'nope', 'approvals.min']);
   });
@@ -266,12 +258,12 @@ describe('config set on a tenant (setTenantConfigKey)', () => {
     await set(t.workspace_id, 'policy.admins', ['alice'], 'alice');
     const before = await readTenantConfig(a.client, a.target, t.workspace_id);
     const logged = await lastLoggedConfigSha(a.client, a.target, t.workspace_id);
-    expect((await codeOf(set(t.workspace_id, 'approvals.min', 3, 'mallory'))).code).toBe('NOT_ADMIN');
-    const bad = await codeOf(set(t.workspace_id, 'approvals.min', 0, 'alice'));
+    expect((await rejectionOf(set(t.workspace_id, 'approvals.min', 3, 'mallory'))).code).toBe('NOT_ADMIN');
+    const bad = await rejectionOf(set(t.workspace_id, 'approvals.min', 0, 'alice'));
     expect(bad.code).toBe('CONFIG_INVALID');
     expect(bad.details.problems).toEqual([{ path: 'approvals.min', message: 'expected a positive integer' }]);
-    expect((await codeOf(set(t.workspace_id, 'controls.nope', 1, 'alice'))).code).toBe('CONFIG_INVALID');
-    for (const key of ['backend.kind', 'workspace_id']) expect((await codeOf(set(t.workspace_id, key, 'x', 'alice'))).code).toBe('USAGE_ERROR');
+    expect((await rejectionOf(set(t.workspace_id, 'controls.nope', 1, 'alice'))).code).toBe('CONFIG_INVALID');
+    for (const key of ['backend.kind', 'workspace_id']) expect((await rejectionOf(set(t.workspace_id, key, 'x', 'alice'))).code).toBe('USAGE_ERROR');
     // Non-admin keys need no admin.
     await set(t.workspace_id, 'kimi.max_cost_usd_per_contract', 50, 'mallory');
     expect((await readTenantConfig(a.client, a.target, t.workspace_id)).version).toBe(before.version + 1);

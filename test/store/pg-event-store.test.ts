@@ -21,6 +21,7 @@ import { PgEventStore } from '../../src/store/pg/event-store.js';
 import { PG_APPEND_ONLY_TABLES, PG_MIGRATIONS, appliedPgMigrations, migratePg } from '../../src/store/pg/migrations.js';
 import { ROOT } from '../helpers/cli.js';
 import { urlAs, usePg, withQuery } from '../helpers/pg.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 const pgt = usePg();
 const AT = '2026-01-30T12:00:00.000Z';
@@ -46,15 +47,6 @@ const createReq = (id: string) => ({ id, drafts: (i: string) => [propose(i)], me
 const grant = (s: PgEventStore, id: string, control: string, extra: Partial<Parameters<PgEventStore['mutate']>[1]> = {}) =>
   s.mutate(id, { lockTimeoutMs: 5000, meta: META, decide: async (b) => b.append([decideGrant(b.contract, 'grant', [control])]), ...extra });
 
-async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: string; message: string; details: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
-}
-
 describe('migrations', () => {
   it('apply once, numbered, recorded in schema_migrations; a second opener applies nothing', async () => {
     const schema = freshSchema();
@@ -79,7 +71,7 @@ describe('migrations', () => {
     try {
       await migratePg(a.client, a.target);
       await a.client.query(`INSERT INTO ${schema}.schema_migrations VALUES (99, 'future', 'x')`);
-      const e = await codeOf(migratePg(a.client, a.target));
+      const e = await rejectionOf(migratePg(a.client, a.target));
       expect(e.code).toBe('BACKEND_CONFIG_INVALID');
       expect(e.message).toMatch(/migration 99/);
     } finally {
@@ -133,7 +125,7 @@ describe('migrations', () => {
     await withQuery(pgt.current.url, async (a) => {
       await withQuery(pgt.current.url, async (b) => {
         await a.query(row(1, 'CLAIMED'));
-        const dup = await codeOf(b.query(row(2, 'CLAIMED')));
+        const dup = await rejectionOf(b.query(row(2, 'CLAIMED')));
         expect(dup.code).toBe('23505');
         await b.query(row(3, 'HALTED'));
         await a.query(row(4, 'HALTED'));
@@ -294,7 +286,7 @@ describe('one writer per contract', () => {
     await withStore(schema, (s) => s.create(createReq('c1')));
     const conn = await connectPg({ env: env(), urlEnv: 'KAIR_DATABASE_URL', schema });
     try {
-      const e = await codeOf(conn.client.query(`INSERT INTO ${schema}.history_events (tenant_id, contract_id, seq, type, line, prev, hash) SELECT tenant_id, contract_id, seq, type, line, prev, hash FROM ${schema}.history_events`));
+      const e = await rejectionOf(conn.client.query(`INSERT INTO ${schema}.history_events (tenant_id, contract_id, seq, type, line, prev, hash) SELECT tenant_id, contract_id, seq, type, line, prev, hash FROM ${schema}.history_events`));
       expect(e.code).toBe('23505');
       expect((mapPgError(e, conn.target, { contractId: 'c1' }) as { code: string }).code).toBe('CONCURRENT_WRITE');
     } finally {
@@ -315,7 +307,7 @@ describe('one writer per contract', () => {
       const holder = a.mutate('c1', { lockTimeoutMs: 5000, meta: META, decide: async (bd) => { entered(); await held; return bd.append([decideGrant(bd.contract, 'grant', ['ns:a'])]); } });
       await inside;
       const t0 = performance.now();
-      const e = await codeOf(grant(b, 'c1', 'ns:b', { lockTimeoutMs: 200 }));
+      const e = await rejectionOf(grant(b, 'c1', 'ns:b', { lockTimeoutMs: 200 }));
       expect(e.code).toBe('LOCK_BUSY');
       // The holder is named, as the local lock's holder record names it.
       expect(e.details.holder).toMatchObject({ application_name: 'kair grant by tester', pid: expect.any(Number) });
@@ -341,7 +333,7 @@ describe('runner liveness', () => {
       expect(await other.liveness().verdict('c1-run-1')).toBe('alive');
       expect(await runner.liveness().verdict('c1-run-1')).toBe('alive');
       expect(await other.liveness().verdict('c1-run-2')).toBe('dead');
-      expect((await codeOf(other.liveness().hold('c1-run-1'))).code).toBe('LOCK_BUSY');
+      expect((await rejectionOf(other.liveness().hold('c1-run-1'))).code).toBe('LOCK_BUSY');
       await release();
       expect(await other.liveness().verdict('c1-run-1')).toBe('dead');
       await runner.liveness().hold('c1-run-1');
@@ -381,8 +373,8 @@ describe('tampering, refusals and rollbacks', () => {
     await withStore(schema, async (s) => {
       const issues = await s.checkChain('c1');
       expect(issues).toEqual([expect.objectContaining({ seq: 2, message: expect.stringMatching(/hash does not match/) })]);
-      expect((await codeOf(s.load('c1'))).code).toBe('INTEGRITY_FAILED');
-      const e = await codeOf(grant(s, 'c1', 'ns:c'));
+      expect((await rejectionOf(s.load('c1'))).code).toBe('INTEGRITY_FAILED');
+      const e = await rejectionOf(grant(s, 'c1', 'ns:c'));
       expect(e.code).toBe('INTEGRITY_FAILED');
       expect((await s.history('c1')).length).toBe(3);
     });
@@ -423,7 +415,7 @@ describe('tampering, refusals and rollbacks', () => {
     const schema = freshSchema();
     await withStore(schema, async (s) => {
       await s.create(createReq('c1'));
-      const e = await codeOf(
+      const e = await rejectionOf(
         s.mutate('c1', {
           lockTimeoutMs: 5000,
           meta: META,
@@ -449,7 +441,7 @@ describe('tampering, refusals and rollbacks', () => {
       const sha = 'a'.repeat(64);
       await s.mutate('b', { lockTimeoutMs: 5000, meta: META, decide: async (bd) => { await bd.putPlan(sha, '{"v":1}'); await bd.putArtifact('.kair/contracts/b/artifacts/run/b-run-1/run-result.1.json', '{}\n'); } });
       expect(await s.plan('b', sha)).toBe('{"v":1}');
-      const e = await codeOf(s.mutate('b', { lockTimeoutMs: 5000, meta: META, decide: (bd) => bd.putPlan(sha, '{"v":2}') }));
+      const e = await rejectionOf(s.mutate('b', { lockTimeoutMs: 5000, meta: META, decide: (bd) => bd.putPlan(sha, '{"v":2}') }));
       expect(e.code).toBe('INTEGRITY_FAILED');
       expect(await s.plan('b', sha)).toBe('{"v":1}');
       expect(await s.artifacts('.kair/contracts/b/')).toEqual(['.kair/contracts/b/artifacts/run/b-run-1/run-result.1.json']);
@@ -458,8 +450,8 @@ describe('tampering, refusals and rollbacks', () => {
       expect(await s.dpc('c')).toBe('{}\n');
       expect((await s.listIndex({ limit: 2 })).map((r) => r.id)).toEqual(['a_1', 'b']);
       expect((await s.listIndex({ after: 'b' })).map((r) => r.id)).toEqual(['c']);
-      expect((await codeOf(s.create(createReq('b')))).code).toBe('CONTRACT_EXISTS');
-      expect((await codeOf(s.load('nope'))).code).toBe('CONTRACT_NOT_FOUND');
+      expect((await rejectionOf(s.create(createReq('b')))).code).toBe('CONTRACT_EXISTS');
+      expect((await rejectionOf(s.load('nope'))).code).toBe('CONTRACT_NOT_FOUND');
     });
     // Tenants do not see each other.
     await withStore(schema, async (s) => expect(await s.listIndex()).toEqual([]), 'ws-2');
@@ -470,7 +462,7 @@ describe('error mapping', () => {
   it('wrong password → BACKEND_CONFIG_INVALID (exit 2), the password never shown', async () => {
     const u = new URL(pgt.current.url);
     u.password = 'not-the-password-xyz';
-    const e = await codeOf(open(freshSchema(), 'ws-1', u.toString()));
+    const e = await rejectionOf(open(freshSchema(), 'ws-1', u.toString()));
     expect(e.code).toBe('BACKEND_CONFIG_INVALID');
     expect(e.message).toMatch(/refused the credentials/);
     expect(JSON.stringify(e) + e.message).not.toMatch(/not-the-password-xyz/);
@@ -480,9 +472,9 @@ describe('error mapping', () => {
   it('a missing database, a bad URL and an unset variable → BACKEND_CONFIG_INVALID', async () => {
     const u = new URL(pgt.current.url);
     u.pathname = '/no_such_db_kair';
-    expect((await codeOf(open(freshSchema(), 'ws-1', u.toString()))).code).toBe('BACKEND_CONFIG_INVALID');
-    expect((await codeOf(open(freshSchema(), 'ws-1', 'mysql://u:p@h/db'))).message).toMatch(/expected postgres:\/\//);
-    const unset = await codeOf(PgEventStore.open({ env: {}, urlEnv: 'KAIR_DATABASE_URL', schema: 'kair', tenant: 'w' }));
+    expect((await rejectionOf(open(freshSchema(), 'ws-1', u.toString()))).code).toBe('BACKEND_CONFIG_INVALID');
+    expect((await rejectionOf(open(freshSchema(), 'ws-1', 'mysql://u:p@h/db'))).message).toMatch(/expected postgres:\/\//);
+    const unset = await rejectionOf(PgEventStore.open({ env: {}, urlEnv: 'KAIR_DATABASE_URL', schema: 'kair', tenant: 'w' }));
     expect(unset.code).toBe('BACKEND_CONFIG_INVALID');
     expect(unset.message).toMatch(/KAIR_DATABASE_URL is not set/);
   });
@@ -495,10 +487,10 @@ describe('error mapping', () => {
     try {
       await withQuery(pgt.current.url, (c) => c.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`));
       const url = urlAs(pgt.current, role, `pw-${role}`);
-      const create = await codeOf(open(freshSchema(), 'ws-1', url));
+      const create = await rejectionOf(open(freshSchema(), 'ws-1', url));
       expect(create.code).toBe('BACKEND_CONFIG_INVALID');
       expect(create.message).toMatch(/may not use or create the schema/);
-      const use = await codeOf(open(schema, 'ws-1', url));
+      const use = await rejectionOf(open(schema, 'ws-1', url));
       expect(use.code).toBe('BACKEND_CONFIG_INVALID');
     } finally {
       await withQuery(pgt.current.adminUrl, (c) => c.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => undefined)).catch(() => undefined);
@@ -506,7 +498,7 @@ describe('error mapping', () => {
   });
 
   it('nothing listening → BACKEND_UNAVAILABLE (exit 6, retryable)', async () => {
-    const e = await codeOf(open(freshSchema(), 'ws-1', 'postgres://kair:secret-pw@127.0.0.1:1/kair'));
+    const e = await rejectionOf(open(freshSchema(), 'ws-1', 'postgres://kair:secret-pw@127.0.0.1:1/kair'));
     expect(e.code).toBe('BACKEND_UNAVAILABLE');
     expect(e.details).toMatchObject({ host: '127.0.0.1', port: 1, retryable: true });
     expect(e.message).not.toContain('secret-pw');
@@ -520,7 +512,7 @@ describe('error mapping', () => {
     try {
       await s.create(createReq('c1'));
       await grant(s, 'c1', 'ns:before');
-      const e = await codeOf(
+      const e = await rejectionOf(
         s.mutate('c1', {
           lockTimeoutMs: 5000,
           meta: META,
@@ -532,7 +524,7 @@ describe('error mapping', () => {
         }),
       );
       expect(e.code).toBe('BACKEND_UNAVAILABLE');
-      expect((await codeOf(open(schema))).code).toBe('BACKEND_UNAVAILABLE');
+      expect((await rejectionOf(open(schema))).code).toBe('BACKEND_UNAVAILABLE');
     } finally {
       await s.close();
       await pgt.current.startServer();

@@ -26,6 +26,7 @@ import type { Db } from '../../src/store/sqlite/db.js';
 import { AT, appendChained, ledgerValues, sqliteExecution } from '../fixtures/exec-chain.js';
 import { ROOT } from '../helpers/cli.js';
 import { usePg, withQuery } from '../helpers/pg.js';
+import { rejectionOf } from '../helpers/errors.js';
 
 const pgt = usePg();
 let schemaN = 0;
@@ -43,15 +44,6 @@ async function openExec(schema: string, tenant = 'ws-1'): Promise<{ store: PgExe
 afterAll(async () => {
   await Promise.all(conns.map((c) => c.client.end().catch(() => undefined)));
 });
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: string; message: string; details: Record<string, unknown> };
-  }
-  throw new Error('expected a rejection');
-}
 
 const envelope = (id: string, contract = 'c1') => [id, contract, `${contract}-run-1`, 'a'.repeat(64), 'alice', 1000, 1, 60, '["repo:read"]', 'PENDING', AT, AT];
 const INSERT_ENVELOPE =
@@ -85,7 +77,7 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
       kept = sql;
       await sql.run(INSERT_ENVELOPE, envelope('env-outer'));
       // A failing inner transaction rolls back to its savepoint; the outer one goes on.
-      const e = await rejection(store.transaction(async (inner) => {
+      const e = await rejectionOf(store.transaction(async (inner) => {
         await inner.run(INSERT_ENVELOPE, envelope('env-inner'));
         await inner.run(INSERT_ENVELOPE, envelope('env-inner'));
       }));
@@ -96,8 +88,8 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
     await Promise.all([0, 1, 2].map((i) => store.transaction((sql) => sql.run(INSERT_ENVELOPE, envelope(`env-par-${i}`)))));
     const ids = await store.transaction((sql) => sql.all<{ id: string }>('SELECT id FROM execution_envelopes ORDER BY rowid'));
     expect(ids.map((r) => r.id)).toEqual(['env-outer', 'env-inner-2', 'env-par-0', 'env-par-1', 'env-par-2']);
-    expect((await rejection(kept!.all('SELECT 1 AS one'))).message).toMatch(/outside its transaction/);
-    expect((await rejection(kept!.lockChain('change_log', ['ws-1']))).message).toMatch(/outside its transaction/);
+    expect((await rejectionOf(kept!.all('SELECT 1 AS one'))).message).toMatch(/outside its transaction/);
+    expect((await rejectionOf(kept!.lockChain('change_log', ['ws-1']))).message).toMatch(/outside its transaction/);
   });
 
   it('inside a transaction already open on its session (the contract boundary’s), its rows commit or roll back with that one', async () => {
@@ -116,7 +108,7 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
     await client.query('BEGIN');
     await client.query('SELECT 1/0').catch(() => undefined);
     expect(client.getTransactionStatus()).toBe('E');
-    expect((await rejection(store.transaction((sql) => sql.run(INSERT_ENVELOPE, envelope('env-in-failed'))))).message).toMatch(/aborted/);
+    expect((await rejectionOf(store.transaction((sql) => sql.run(INSERT_ENVELOPE, envelope('env-in-failed'))))).message).toMatch(/aborted/);
     expect(client.getTransactionStatus()).toBe('E');
     await client.query('ROLLBACK');
     const ids = await store.transaction((sql) => sql.all<{ id: string }>('SELECT id FROM execution_envelopes'));
@@ -139,14 +131,14 @@ describe('the dialect: SQLite SQL on PostgreSQL', () => {
       ['SELECT * FROM pg_roles', /pg_roles/],
     ] as const;
     for (const [sql, why] of bad) {
-      const e = await rejection(store.transaction((x) => x.all(sql)));
+      const e = await rejectionOf(store.transaction((x) => x.all(sql)));
       expect(e.code, sql).toBe('INTERNAL_ERROR');
       expect(e.message, sql).toMatch(why);
     }
     // A tenant_id the lane passes must be the workspace's own.
     const v = ledgerValues('someone-else', 'c1');
     const cols = Object.keys(v);
-    const e = await rejection(store.transaction((x) => x.run(`INSERT INTO agent_execution_ledger (row_id, ${cols.join(', ')}) VALUES (1, ${cols.map(() => '?').join(', ')})`, cols.map((c) => v[c]))));
+    const e = await rejectionOf(store.transaction((x) => x.run(`INSERT INTO agent_execution_ledger (row_id, ${cols.join(', ')}) VALUES (1, ${cols.map(() => '?').join(', ')})`, cols.map((c) => v[c]))));
     expect(e.code).toBe('INTERNAL_ERROR');
     expect(e.message).toMatch(/another workspace/);
     await withQuery(pgt.current.url, async (c) => {
@@ -274,9 +266,9 @@ describe('parity with SQLite', () => {
   it('an envelope’s forward-only update is refused by the trigger on both', async () => {
     await both((sql) => sql.run(INSERT_ENVELOPE, envelope('env-fwd')));
     for (const store of [local, pgs]) {
-      const e = await rejection(store.transaction((sql) => sql.run("UPDATE execution_envelopes SET status = 'COMPLETED' WHERE id = ?", ['env-fwd'])));
+      const e = await rejectionOf(store.transaction((sql) => sql.run("UPDATE execution_envelopes SET status = 'COMPLETED' WHERE id = ?", ['env-fwd'])));
       expect(e.message).toMatch(/invalid execution_envelopes update/);
-      const e2 = await rejection(store.transaction((sql) => sql.run('UPDATE execution_envelopes SET max_cost_micros = 1 WHERE id = ?', ['env-fwd'])));
+      const e2 = await rejectionOf(store.transaction((sql) => sql.run('UPDATE execution_envelopes SET max_cost_micros = 1 WHERE id = ?', ['env-fwd'])));
       expect(e2.message).toMatch(/invalid execution_envelopes update/);
     }
     const [l, p] = await both(async (sql) => {
@@ -291,9 +283,9 @@ describe('parity with SQLite', () => {
     const v = { ...ledgerValues('ws-1', 'c9', { key: 'z'.repeat(64) }) };
     await both((sql) => appendChained(sql, CHAINS.agent_execution_ledger, v));
     const dup = (sql: SqlExecutor) => sql.run(`INSERT INTO agent_execution_ledger (row_id, ${Object.keys(v).join(', ')}) VALUES (999, ${Object.keys(v).map(() => '?').join(', ')})`, Object.values(v));
-    const le = await rejection(local.transaction(dup));
+    const le = await rejectionOf(local.transaction(dup));
     expect(le.code).toBe('SQLITE_CONSTRAINT_UNIQUE');
-    const pe = await rejection(pgs.transaction(dup));
+    const pe = await rejectionOf(pgs.transaction(dup));
     expect(pe.code).toBe('CONCURRENT_WRITE');
     expect(pe.details).toMatchObject({ table: 'agent_execution_ledger', constraint: 'agent_execution_ledger_idempotency', retryable: true });
     const [l, p] = await both((sql) => sql.all('SELECT row_id FROM agent_execution_ledger WHERE contract_id = ?', ['c9']));
